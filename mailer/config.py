@@ -1,0 +1,147 @@
+"""Settings, read once. Precedence: CLI flag > environment > mailer.toml > defaults.
+
+Standard names where they exist (DATABASE_URL, AWS_* through the boto3 chain, HF_TOKEN,
+GITHUB_TOKEN); our own are prefixed MAILER_. A malformed value is one ConfigError naming it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+# setting name -> (environment variable, mailer.toml key)
+_SOURCES: dict[str, tuple[str, str]] = {
+    "database_url": ("DATABASE_URL", "database_url"),
+    "secret_key": ("MAILER_SECRET_KEY", "secret_key"),
+    "old_secret_keys": ("MAILER_OLD_SECRET_KEYS", "old_secret_keys"),
+    "base_url": ("MAILER_BASE_URL", "base_url"),
+    "transport": ("MAILER_TRANSPORT", "transport"),
+    "outbox_dir": ("MAILER_OUTBOX", "outbox"),
+    "issues_path": ("MAILER_ISSUES_PATH", "issues_path"),
+    "lists_dir": ("MAILER_LISTS_DIR", "lists_dir"),
+    "ses_configuration_set": ("MAILER_SES_CONFIGURATION_SET", "ses_configuration_set"),
+    "ses_endpoint_url": ("MAILER_SES_ENDPOINT_URL", "ses_endpoint_url"),
+    "sns_topic_arns": ("MAILER_SNS_TOPIC_ARNS", "sns_topic_arns"),
+    "sqs_queue_url": ("MAILER_SQS_QUEUE_URL", "sqs_queue_url"),
+    "send_rate": ("MAILER_SEND_RATE", "send_rate"),
+    "hf_token": ("HF_TOKEN", "hf_token"),
+    "github_token": ("GITHUB_TOKEN", "github_token"),
+}
+
+DEFAULT_DATABASE_URL = "sqlite:///var/mailer.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    secret_key: str | None = None
+    old_secret_keys: tuple[str, ...] = ()
+    base_url: str = "http://127.0.0.1:8000"
+    transport: str = "file"
+    outbox_dir: Path = Path("var/outbox")
+    issues_path: tuple[Path, ...] = (Path("issues"),)
+    lists_dir: Path = Path("lists")
+    ses_configuration_set: str | None = None
+    ses_endpoint_url: str | None = None
+    sns_topic_arns: tuple[str, ...] = ()
+    sqs_queue_url: str | None = None
+    send_rate: float = 14.0
+    hf_token: str | None = None
+    github_token: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def require_secret_key(self) -> str:
+        if not self.secret_key or len(self.secret_key) < 16:
+            raise ConfigError(
+                "MAILER_SECRET_KEY is not set (or shorter than 16 characters): set it to a long random "
+                "string, e.g. `export MAILER_SECRET_KEY=$(python3 -c 'import secrets;print(secrets.token_urlsafe(32))')`"
+            )
+        return self.secret_key
+
+
+def normalise_database_url(url: str) -> str:
+    """Heroku-style `postgres://` is not a SQLAlchemy dialect name; accept it anyway."""
+    if url.startswith("postgres://"):
+        return "postgresql://" + url[len("postgres://"):]
+    return url
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}; fix the TOML syntax") from exc
+    known = {key for _, key in _SOURCES.values()}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{path}: unknown setting '{key}'; known settings: {', '.join(sorted(known))}")
+    return data
+
+
+def _split_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v).strip() for v in value if str(v).strip())
+    return tuple(part.strip() for part in str(value).split(",") if part.strip())
+
+
+def _convert(name: str, raw: Any, origin: str) -> Any:
+    try:
+        if name == "database_url":
+            return normalise_database_url(str(raw))
+        if name in ("old_secret_keys", "sns_topic_arns"):
+            return _split_list(raw)
+        if name == "issues_path":
+            parts = raw if isinstance(raw, list) else str(raw).split(os.pathsep)
+            return tuple(Path(p) for p in parts if str(p))
+        if name in ("outbox_dir", "lists_dir"):
+            return Path(str(raw))
+        if name == "send_rate":
+            rate = float(raw)
+            if rate <= 0:
+                raise ValueError("must be positive")
+            return rate
+        if name == "base_url":
+            url = str(raw).rstrip("/")
+            if not url.startswith(("http://", "https://")):
+                raise ValueError("must start with https:// (or http:// for local use)")
+            return url
+        if name == "transport":
+            value = str(raw)
+            if value not in ("file", "ses") and not value.startswith(("smtp://", "smtps://")):
+                raise ValueError("must be 'file', 'ses' or 'smtp://host:port'")
+            return value
+        return str(raw) if raw is not None else None
+    except ValueError as exc:
+        raise ConfigError(f"{origin}: invalid value {raw!r}: {exc}") from exc
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    environ = os.environ if environ is None else environ
+    if config_file is None:
+        config_file = Path(environ.get("MAILER_CONFIG", "mailer.toml"))
+        file_values = _read_toml(config_file) if config_file.exists() else {}
+    else:
+        if not config_file.exists():
+            raise ConfigError(f"config file {config_file} does not exist; check --config or MAILER_CONFIG")
+        file_values = _read_toml(config_file)
+
+    values: dict[str, Any] = {}
+    for name, (env_name, toml_key) in _SOURCES.items():
+        if overrides and overrides.get(name) is not None:
+            values[name] = _convert(name, overrides[name], f"option --{name.replace('_', '-')}")
+        elif environ.get(env_name):
+            values[name] = _convert(name, environ[env_name], f"environment variable {env_name}")
+        elif toml_key in file_values:
+            values[name] = _convert(name, file_values[toml_key], f"{config_file}: setting '{toml_key}'")
+    known = {f.name for f in fields(Settings)}
+    return Settings(**{k: v for k, v in values.items() if k in known})

@@ -1,0 +1,1 @@
+"""Content: editor-written issue files, list definitions and trending sources."""

@@ -1,0 +1,160 @@
+"""Queries as functions. Sessions come from the caller; nothing here commits except where documented."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import and_, exists, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from .addresses import address_hash
+from .content.lists import ListDefinition
+from .models import (
+    AppMeta,
+    Delivery,
+    MailingList,
+    Subscriber,
+    Subscription,
+    Suppression,
+    utcnow,
+)
+
+
+def dialect_insert(session: Session, table):
+    """INSERT with ON CONFLICT support for the session's dialect (SQLite or PostgreSQL)."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"database dialect {name!r} is not supported; use SQLite or PostgreSQL")
+
+
+def ensure_list(session: Session, list_def: ListDefinition) -> int:
+    """The database id of a list defined in lists/, created (or renamed) to match the file."""
+    row = session.scalar(select(MailingList).where(MailingList.slug == list_def.slug))
+    if row is None:
+        session.execute(dialect_insert(session, MailingList)
+                        .values(slug=list_def.slug, name=list_def.name)
+                        .on_conflict_do_nothing(index_elements=["slug"]))
+        row = session.scalar(select(MailingList).where(MailingList.slug == list_def.slug))
+    elif row.name != list_def.name:
+        row.name = list_def.name
+    return row.id
+
+
+def suppression_salt(session: Session) -> str:
+    """Per-installation salt for address hashes, created on first use."""
+    salt = session.scalar(select(AppMeta.value).where(AppMeta.key == "suppression_salt"))
+    if salt is None:
+        session.execute(dialect_insert(session, AppMeta)
+                        .values(key="suppression_salt", value=secrets.token_hex(16))
+                        .on_conflict_do_nothing(index_elements=["key"]))
+        salt = session.scalar(select(AppMeta.value).where(AppMeta.key == "suppression_salt"))
+    return salt
+
+
+def suppressed_hashes(session: Session, hashes: list[str]) -> set[str]:
+    if not hashes:
+        return set()
+    return set(session.scalars(select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))))
+
+
+def suppress(session: Session, email: str, reason: str, detail: str | None = None) -> bool:
+    """Add an address to the suppression list; False when it was already there."""
+    digest = address_hash(email, suppression_salt(session))
+    result = session.execute(dialect_insert(session, Suppression)
+                             .values(email_hash=digest, email=email, reason=reason, detail=detail)
+                             .on_conflict_do_nothing(index_elements=["email_hash"]))
+    return bool(result.rowcount)
+
+
+def eligible_subscribers(list_id: int):
+    """Confirmed on this list, not erased, not suppressed: the audience of a send."""
+    return (
+        select(Subscriber.id, Subscriber.email, Subscriber.name)
+        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+        .where(
+            Subscription.list_id == list_id,
+            Subscription.status == "confirmed",
+            Subscriber.email.is_not(None),
+            Subscriber.erased_at.is_(None),
+            ~exists().where(Suppression.email == Subscriber.email),
+        )
+    )
+
+
+def plan_deliveries(session: Session, send_id: int, list_id: int) -> int:
+    """Freeze the audience: one queued ledger row per eligible subscriber, in one statement.
+
+    UNIQUE(send_id, subscriber_id) plus ON CONFLICT DO NOTHING makes a repeated plan harmless.
+    """
+    audience = eligible_subscribers(list_id).add_columns(literal(send_id), literal("queued"), literal(0))
+    stmt = (
+        dialect_insert(session, Delivery)
+        .from_select(["subscriber_id", "email", "name", "send_id", "state", "attempts"], audience)
+        .on_conflict_do_nothing(index_elements=["send_id", "subscriber_id"])
+    )
+    return session.execute(stmt).rowcount or 0
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    id: int
+    subscriber_id: int
+    email: str
+    name: str
+    attempts: int
+
+
+def claim_batch(session: Session, send_id: int, limit: int, worker: str) -> list[ClaimedDelivery]:
+    """Move up to `limit` due queued rows to 'sending' and return them. Caller commits.
+
+    PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED, so concurrent workers never claim the same row.
+    SQLite: a compare-and-set UPDATE (state must still be 'queued'); SQLite has one writer at a time.
+    """
+    now = utcnow()
+    due = select(Delivery.id).where(
+        Delivery.send_id == send_id,
+        Delivery.state == "queued",
+        (Delivery.not_before.is_(None)) | (Delivery.not_before <= now),
+    ).order_by(Delivery.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    ids = list(session.scalars(due))
+    if not ids:
+        return []
+    rows = session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.state == "queued")
+        .values(state="sending", claimed_at=now, claimed_by=worker, updated_at=now,
+                attempts=Delivery.attempts + 1)
+        .returning(Delivery.id, Delivery.subscriber_id, Delivery.email, Delivery.name, Delivery.attempts)
+    ).all()
+    return sorted((ClaimedDelivery(*row) for row in rows), key=lambda c: c.id)
+
+
+def still_eligible(session: Session, list_id: int, subscriber_ids: list[int]) -> set[int]:
+    """Which of these subscribers may still be mailed (not unsubscribed or suppressed since the plan)."""
+    if not subscriber_ids:
+        return set()
+    query = eligible_subscribers(list_id).where(Subscriber.id.in_(subscriber_ids))
+    return {row.id for row in session.execute(query)}
+
+
+def finish_delivery(session: Session, delivery_id: int, state: str, *, message_id: str | None = None,
+                    error: str | None = None, not_before: dt.datetime | None = None) -> None:
+    """Record the outcome of a claimed row. Only a row still 'sending' changes (idempotent)."""
+    now = utcnow()
+    values: dict = {"state": state, "updated_at": now, "last_error": error}
+    if message_id is not None:
+        values["provider_message_id"] = message_id
+    if state == "sent":
+        values["sent_at"] = now
+    if state == "queued":
+        values["not_before"] = not_before
+    session.execute(update(Delivery).where(and_(Delivery.id == delivery_id, Delivery.state == "sending"))
+                    .values(**values))
