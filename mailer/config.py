@@ -65,9 +65,11 @@ class Settings:
 
 
 def normalise_database_url(url: str) -> str:
-    """Heroku-style `postgres://` is not a SQLAlchemy dialect name; accept it anyway."""
-    if url.startswith("postgres://"):
-        return "postgresql://" + url[len("postgres://"):]
+    """Heroku-style `postgres://` is not a SQLAlchemy dialect name; accept it, and pin the driver
+    to psycopg 3 (the `postgres` extra) whatever SQLAlchemy's default driver is."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
     return url
 
 

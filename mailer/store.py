@@ -6,7 +6,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, literal, select, update
+from sqlalchemy import and_, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -98,7 +98,9 @@ def plan_deliveries(session: Session, send_id: int, list_id: int) -> int:
         .from_select(["subscriber_id", "email", "name", "send_id", "state", "attempts"], audience)
         .on_conflict_do_nothing(index_elements=["send_id", "subscriber_id"])
     )
-    return session.execute(stmt).rowcount or 0
+    session.execute(stmt)
+    # Counted, not taken from rowcount: psycopg reports -1 for INSERT ... SELECT ... ON CONFLICT.
+    return session.scalar(select(func.count()).select_from(Delivery).where(Delivery.send_id == send_id))
 
 
 @dataclass(frozen=True)

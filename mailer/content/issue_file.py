@@ -27,7 +27,7 @@ can be reported as `file:line: what is wrong`:
 
     ## Tools: Tools of the Week
     Intro line.
-    - Name | what it does | https://optional.link
+    - Name | what it does | https://optional.link   (cells never contain "|")
 
     ## Trending: Trending: What's Gaining Momentum
     Intro line.
@@ -170,7 +170,7 @@ class _Reader:
                 current.keys["dek"] = (prev[0], f"{prev[1]} {text}".strip()) if prev else (lineno, text)
             elif line.startswith("- "):
                 flush()
-                cells = [cell.strip() for cell in line[2:].split(" | ")]
+                cells = [cell.strip() for cell in line[2:].split("|")]
                 current.items.append((lineno, cells))
             elif current.kind == "subscribe" and line.lower().startswith("qr:"):
                 flush()
