@@ -40,7 +40,8 @@ def todays_issue(today: dt.date) -> Path:
 
 
 def main() -> None:
-    today = dt.date.today()
+    # MAILER_DEMO_DATE lets the tests prove the demo works on a day with no shipped issue.
+    today = dt.date.fromisoformat(os.environ.get("MAILER_DEMO_DATE") or dt.date.today().isoformat())
     env = dict(os.environ)
     env.update({
         "DATABASE_URL": f"sqlite:///{DEMO / 'mailer.db'}",
@@ -55,8 +56,9 @@ def main() -> None:
     issue = todays_issue(today)
     run("db", "upgrade", env=env)
     run("subscribers", "import", str(ROOT / "lists" / f"{LIST}.sample.csv"), "--list", LIST, env=env)
-    run("preview", "--issue", "today", "--list", LIST, "--out", str(DEMO / "preview"), env=env)
-    run("send", "--issue", "today", "--list", LIST, env=env)
+    day = today.isoformat()  # what `today` means for this run
+    run("preview", "--issue", day, "--list", LIST, "--out", str(DEMO / "preview"), env=env)
+    run("send", "--issue", "today" if today == dt.date.today() else day, "--list", LIST, env=env)
     print()
     print(f"issue:    {issue.relative_to(ROOT)}")
     print(f"messages: {(DEMO / 'outbox' / LIST / today.isoformat()).relative_to(ROOT)}/*.eml")
