@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from . import campaign
-from .config import Settings, load_settings
-from .content.lists import ListDefinition, list_slugs, load_list
-from .db import make_engine, require_schema, session_factory, transaction, upgrade
+from .config import load_settings
+from .cli_support import open_db, pick_list, settings_of
+from .db import make_engine, transaction, upgrade
 from .errors import MailerError
 from .subscribers import import_rows, read_csv
 from .transports import make_transport
@@ -24,26 +24,6 @@ class MailerGroup(click.Group):
             return super().invoke(ctx)
         except MailerError as exc:
             raise click.ClickException(str(exc)) from exc
-
-
-def settings_of(ctx: click.Context) -> Settings:
-    return ctx.find_root().obj
-
-
-def pick_list(settings: Settings, slug: str | None) -> ListDefinition:
-    if slug is None:
-        slugs = list_slugs(settings.lists_dir)
-        if len(slugs) != 1:
-            found = ", ".join(slugs) or f"none in {settings.lists_dir}"
-            raise click.UsageError(f"pass --list SLUG (lists: {found})")
-        slug = slugs[0]
-    return load_list(settings.lists_dir, slug)
-
-
-def open_db(settings: Settings):
-    engine = make_engine(settings.database_url)
-    require_schema(engine)
-    return session_factory(engine)
 
 
 list_option = click.option("--list", "list_slug", metavar="SLUG",
@@ -143,3 +123,10 @@ def send(ctx: click.Context, issue_spec: str, list_slug: str | None) -> None:
 
 def main() -> None:  # pragma: no cover - console script entry
     cli()
+
+
+# Commands that live in their own modules, registered here so `mailer --help` lists them all.
+from .commands_track import report, suppressions  # noqa: E402
+
+cli.add_command(report)
+cli.add_command(suppressions)

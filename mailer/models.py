@@ -102,7 +102,8 @@ class Suppression(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # Salted SHA-256 of the normalised address: what erasure leaves behind. Always set.
     email_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    email: Mapped[str | None] = mapped_column(String(320))
+    # Lower-cased in full: "never mail" errs on the safe side of local-part case.
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
     reason: Mapped[str] = mapped_column(String(32))  # hard-bounce | complaint | manual | erased | soft-bounce
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

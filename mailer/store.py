@@ -6,7 +6,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, func, literal, select, update
+from sqlalchemy import and_, delete, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -67,9 +67,11 @@ def suppress(session: Session, email: str, reason: str, detail: str | None = Non
     """Add an address to the suppression list; False when it was already there."""
     digest = address_hash(email, suppression_salt(session))
     result = session.execute(dialect_insert(session, Suppression)
-                             .values(email_hash=digest, email=email, reason=reason, detail=detail)
-                             .on_conflict_do_nothing(index_elements=["email_hash"]))
-    return bool(result.rowcount)
+                             .values(email_hash=digest, email=email.lower(), reason=reason, detail=detail)
+                             .on_conflict_do_nothing(index_elements=["email_hash"])
+                             .returning(Suppression.id))
+    # RETURNING, not rowcount: psycopg's rowcount is unreliable for ON CONFLICT DO NOTHING.
+    return result.scalar() is not None
 
 
 def eligible_subscribers(list_id: int):
@@ -82,7 +84,7 @@ def eligible_subscribers(list_id: int):
             Subscription.status == "confirmed",
             Subscriber.email.is_not(None),
             Subscriber.erased_at.is_(None),
-            ~exists().where(Suppression.email == Subscriber.email),
+            ~exists().where(Suppression.email == func.lower(Subscriber.email)),
         )
     )
 
@@ -160,3 +162,17 @@ def finish_delivery(session: Session, delivery_id: int, state: str, *, message_i
         values["not_before"] = not_before
     session.execute(update(Delivery).where(and_(Delivery.id == delivery_id, Delivery.state == "sending"))
                     .values(**values))
+
+
+def unsuppress(session: Session, email: str) -> bool:
+    """Remove an address from the suppression list; False when it was not there."""
+    digest = address_hash(email, suppression_salt(session))
+    result = session.execute(delete(Suppression).where(Suppression.email_hash == digest))
+    return bool(result.rowcount)
+
+
+def list_suppressions(session: Session, reason: str | None = None) -> list[Suppression]:
+    query = select(Suppression).order_by(Suppression.created_at, Suppression.id)
+    if reason:
+        query = query.where(Suppression.reason == reason)
+    return list(session.scalars(query))

@@ -47,6 +47,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_suppressions')),
     sa.UniqueConstraint('email_hash', name=op.f('uq_suppressions_email_hash'))
     )
+    op.create_index(op.f('ix_suppressions_email'), 'suppressions', ['email'], unique=False)
     op.create_table('trending_snapshots',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('source', sa.String(length=64), nullable=False),
@@ -189,6 +190,7 @@ def downgrade() -> None:
 
     op.drop_table('consent_events')
     op.drop_table('trending_snapshots')
+    op.drop_index(op.f('ix_suppressions_email'), table_name='suppressions')
     op.drop_table('suppressions')
     op.drop_table('subscribers')
     op.drop_table('lists')

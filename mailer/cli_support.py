@@ -1,0 +1,29 @@
+"""What every command module needs: the settings, the chosen list, an open database."""
+
+from __future__ import annotations
+
+import click
+
+from .config import Settings
+from .content.lists import ListDefinition, list_slugs, load_list
+from .db import make_engine, require_schema, session_factory
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    return ctx.find_root().obj
+
+
+def pick_list(settings: Settings, slug: str | None) -> ListDefinition:
+    if slug is None:
+        slugs = list_slugs(settings.lists_dir)
+        if len(slugs) != 1:
+            found = ", ".join(slugs) or f"none in {settings.lists_dir}"
+            raise click.UsageError(f"pass --list SLUG (lists: {found})")
+        slug = slugs[0]
+    return load_list(settings.lists_dir, slug)
+
+
+def open_db(settings: Settings):
+    engine = make_engine(settings.database_url)
+    require_schema(engine)
+    return session_factory(engine)
