@@ -6,6 +6,8 @@ Provider quirks handled here:
   for the whole Retry-After on a 429). Offline that is minutes of waiting. We install, for the
   duration of one fetch, a client with a bounded timeout whose transport turns those failures into
   our own exceptions: they are not httpx2 exceptions, so `http_backoff` does not retry them.
+  `HfApi.list_models` passes `timeout=None` on each request, overriding any client default, so the
+  transport writes the bound into each request itself.
 - Building the User-Agent header calls `detect_agent()`, which (unless HF_HUB_DISABLE_TELEMETRY)
   fetches `/api/agent-harnesses` through the same shared client and caches it under HF_HOME. A
   newsletter fetch should make only the requests it needs, so telemetry is off during our fetch.
@@ -57,6 +59,9 @@ class FailFastTransport(httpx2.BaseTransport):
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         host = request.url.host
+        # `paginate()` passes timeout=None per request, which overrides the client's default: the
+        # bound has to be set on the request itself, here.
+        request.extensions["timeout"] = httpx2.Timeout(self.timeout).as_dict()
         try:
             response = self.inner.handle_request(request)
         except httpx2.TimeoutException:

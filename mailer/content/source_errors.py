@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from ..errors import MailerError
 
@@ -48,11 +49,15 @@ def describe_reset(resets_at: dt.datetime | None, now: dt.datetime) -> str:
     """'it resets at 14:05 UTC (in 12 min)', or a hint when the provider did not say."""
     if resets_at is None:
         return "the provider did not say when it resets; try again in a few minutes"
-    seconds = max(0, int((resets_at - now).total_seconds()))
+    seconds = max(0, math.ceil((resets_at - now).total_seconds()))
     if seconds < 90:
         wait = f"in {seconds} s"
     elif seconds < 2 * 3600:
-        wait = f"in {round(seconds / 60)} min"
+        wait = f"in {math.ceil(seconds / 60)} min"
     else:
         wait = f"in {seconds / 3600:.1f} h"
-    return f"it resets at {resets_at.astimezone(dt.timezone.utc):%H:%M} UTC ({wait})"
+    # Rounded up to the minute: never tell the operator to retry before the limit has reset.
+    shown = resets_at.astimezone(dt.timezone.utc)
+    if shown.second or shown.microsecond:
+        shown = shown.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    return f"it resets at {shown:%H:%M} UTC ({wait})"
