@@ -7,6 +7,7 @@ import ipaddress
 import os
 import socket
 import uuid
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -65,8 +66,10 @@ def vcr_config() -> dict:
 
 def _postgres_url() -> str | None:
     url = os.environ.get("MAILER_TEST_DATABASE_URL")
-    # SQLAlchemy 2.1 maps bare postgresql:// to psycopg 3; the postgres extra installs psycopg2.
-    return url.replace("postgresql://", "postgresql+psycopg2://", 1) if url else None
+    # SQLAlchemy 2.1 maps bare postgresql:// to psycopg 3; older venvs have only psycopg2.
+    if url and url.startswith("postgresql://") and not find_spec("psycopg") and find_spec("psycopg2"):
+        return url.replace("postgresql://", "postgresql+psycopg2://", 1)
+    return url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
