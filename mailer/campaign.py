@@ -25,6 +25,7 @@ from .content.issue_file import load_issue
 from .content.lists import ListDefinition
 from .content.model import IssueContent
 from .content.resolve import resolve_issue
+from .content.trending import attach_trending
 from .db import transaction
 from .errors import (
     OutcomeUnknownError,
@@ -90,12 +91,17 @@ def issue_defaults(list_def: ListDefinition) -> dict[str, str]:
     return {"masthead": list_def.name, "tagline": list_def.tagline}
 
 
-def load_issue_for(settings: Settings, list_def: ListDefinition, spec: str,
-                   today: dt.date | None = None) -> IssueContent:
+def load_issue_for(settings: Settings, list_def: ListDefinition, spec: str, today: dt.date | None = None,
+                   factory: sessionmaker[Session] | None = None, require_fresh: bool = False) -> IssueContent:
+    """The issue file for `spec`, with trending sections from the stored snapshots when a database
+    is given (sections the editor wrote always win; nothing is fetched here)."""
     path = resolve_issue(spec, settings.issues_path, list_def.slug, today)
     content = load_issue(path, issue_defaults(list_def))
     if content.list_slug != list_def.slug:
         raise SendError(f"{path}: front matter says list '{content.list_slug}' but the send is for '{list_def.slug}'")
+    if factory is not None:
+        with transaction(factory) as session:
+            content = attach_trending(content, session, list_def, today or dt.date.today(), require_fresh)
     return content
 
 

@@ -11,7 +11,7 @@ from . import campaign
 from .config import load_settings
 from .cli_support import open_db, pick_list, settings_of
 from .db import make_engine, transaction, upgrade
-from .errors import MailerError
+from .errors import ConfigError, MailerError
 from .subscribers import import_rows, read_csv
 from .transports import make_transport
 
@@ -30,6 +30,8 @@ list_option = click.option("--list", "list_slug", metavar="SLUG",
                            help="List slug (a file lists/SLUG.toml); optional when there is only one list.")
 issue_option = click.option("--issue", "issue_spec", required=True, metavar="ISSUE",
                             help="today, latest, a date (YYYY-MM-DD) or the path of an issue file.")
+fresh_option = click.option("--require-fresh", is_flag=True,
+                            help="Fail instead of using an older trending snapshot (shown as 'as of DATE').")
 
 
 @click.group(cls=MailerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,12 +92,18 @@ def subscribers_import(ctx: click.Context, csv_file: Path, list_slug: str | None
 @list_option
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("var/preview"),
               show_default=True, help="Folder for the HTML and text files.")
+@fresh_option
 @click.pass_context
-def preview(ctx: click.Context, issue_spec: str, list_slug: str | None, out_dir: Path) -> None:
+def preview(ctx: click.Context, issue_spec: str, list_slug: str | None, out_dir: Path, require_fresh: bool) -> None:
     """Write the HTML and text an issue would send, for a sample recipient."""
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
-    content = campaign.load_issue_for(settings, list_def, issue_spec)
+    try:
+        factory = open_db(settings)
+    except ConfigError as exc:  # a preview is useful before the database exists; say what it lacks
+        click.echo(f"note: rendering without trending snapshots ({exc})", err=True)
+        factory = None
+    content = campaign.load_issue_for(settings, list_def, issue_spec, factory=factory, require_fresh=require_fresh)
     for path in campaign.write_preview(settings, list_def, content, out_dir):
         click.echo(f"wrote {path}")
 
@@ -103,13 +111,14 @@ def preview(ctx: click.Context, issue_spec: str, list_slug: str | None, out_dir:
 @cli.command()
 @issue_option
 @list_option
+@fresh_option
 @click.pass_context
-def send(ctx: click.Context, issue_spec: str, list_slug: str | None) -> None:
+def send(ctx: click.Context, issue_spec: str, list_slug: str | None, require_fresh: bool) -> None:
     """Plan and send an issue to every confirmed subscriber; run again to resume. Never sends twice."""
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
-    content = campaign.load_issue_for(settings, list_def, issue_spec)
     factory = open_db(settings)
+    content = campaign.load_issue_for(settings, list_def, issue_spec, factory=factory, require_fresh=require_fresh)
     transport = make_transport(settings)
     try:
         summary = campaign.run_send(factory, settings, list_def, content, transport)
@@ -127,6 +136,7 @@ def main() -> None:  # pragma: no cover - console script entry
 
 # Commands that live in their own modules, registered here so `mailer --help` lists them all.
 from .commands_track import report, suppressions  # noqa: E402
+from .commands_trending import issue, trending  # noqa: E402
 
-cli.add_command(report)
-cli.add_command(suppressions)
+for command in (report, suppressions, trending, issue):
+    cli.add_command(command)
