@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import click
 
-from .config import Settings
+from .config import Settings, load_settings
 from .content.lists import ListDefinition, list_slugs, load_list
 from .db import make_engine, require_schema, session_factory
 
 
 def settings_of(ctx: click.Context) -> Settings:
-    return ctx.find_root().obj
+    """The root group's Settings; loaded here when a command group is invoked on its own."""
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, Settings) else load_settings()
 
 
 def pick_list(settings: Settings, slug: str | None) -> ListDefinition:

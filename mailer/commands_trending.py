@@ -7,41 +7,20 @@ from pathlib import Path
 
 import click
 
-from .config import Settings, load_settings
 from .content.issue_file import load_issue
-from .content.lists import ListDefinition, list_slugs, load_list
 from .content.resolve import resolve_issue
 from .content.scaffold import scaffold_issue, write_issue_file
 from .content.trending_config import trending_config
 from .content.trending_fetch import FetchResult, fetch_and_store, make_fetchers
-from .db import make_engine, require_schema, session_factory, transaction
-from .errors import MailerError, NotFoundError
+from .cli_support import open_db, pick_list, settings_of
+from .db import transaction
+from .errors import MailerError
 
 SHOWN_ROWS = 10
 
 
 def today() -> dt.date:
     return dt.date.today()
-
-
-def _settings() -> Settings:
-    obj = click.get_current_context().obj
-    return obj if isinstance(obj, Settings) else load_settings()
-
-
-def _factory(settings: Settings):
-    engine = make_engine(settings.database_url)
-    require_schema(engine)
-    return session_factory(engine)
-
-
-def _list(settings: Settings, slug: str | None) -> ListDefinition:
-    if slug is None:
-        slugs = list_slugs(settings.lists_dir)
-        if len(slugs) != 1:
-            raise NotFoundError(f"choose a list with --list (lists in {settings.lists_dir}: {', '.join(slugs) or 'none'})")
-        slug = slugs[0]
-    return load_list(settings.lists_dir, slug)
 
 
 def _parse_day(value: str) -> dt.date:
@@ -90,14 +69,14 @@ def _echo_result(result: FetchResult) -> None:
 @click.option("--require-fresh", is_flag=True, help="Fail if any source could not be fetched today.")
 def fetch(slug: str | None, refresh: bool, require_fresh: bool) -> None:
     """Fetch today's trending data, store it as a snapshot and print what came in."""
-    settings = _settings()
-    list_def = _list(settings, slug)
+    settings = settings_of(click.get_current_context())
+    list_def = pick_list(settings, slug)
     config = trending_config(list_def)
     if not config.enabled:
         raise MailerError(f"{list_def.path}: no [sources.huggingface] or [sources.github] table; nothing to fetch")
     day = today()
     fetchers = make_fetchers(config, settings, day, cache_dir=settings.outbox_dir.parent / "cache" / "github")
-    results = fetch_and_store(_factory(settings), fetchers, day, refresh=refresh)
+    results = fetch_and_store(open_db(settings), fetchers, day, refresh=refresh)
     for result in results:
         _echo_result(result)
     failed = [r for r in results if r.error is not None]
@@ -125,14 +104,14 @@ def issue() -> None:
 def new(date_spec: str, from_spec: str, slug: str | None, out_dir: Path | None, copy_text: bool,
         require_fresh: bool, force: bool) -> None:
     """Write issues/<list>/<date>.md with the editorial sections to fill and trending attached."""
-    settings = _settings()
-    list_def = _list(settings, slug)
+    settings = settings_of(click.get_current_context())
+    list_def = pick_list(settings, slug)
     day = _parse_day(date_spec)
     defaults = {"masthead": list_def.name, "tagline": list_def.tagline}
     source = None
     if from_spec != "none":
         source = load_issue(resolve_issue(from_spec, settings.issues_path, list_def.slug, today()), defaults)
-    with transaction(_factory(settings)) as session:
+    with transaction(open_db(settings)) as session:
         content, snapshots = scaffold_issue(session, list_def, day, source, copy_text=copy_text,
                                             require_fresh=require_fresh, today=today())
     folder = out_dir or settings.issues_path[0]

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from mailer.config import Settings
+from mailer.config import Settings, normalise_database_url
 from mailer.db import make_engine, session_factory, upgrade
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,15 +37,14 @@ def _pg_schema_url(schema: str) -> str:
     return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
 
 
-@pytest.fixture
-def database_url(request, tmp_path):
+@contextmanager
+def fresh_database(kind: str, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database URL: a SQLite file, or a private schema on the test PostgreSQL."""
-    kind = getattr(request, "param", "sqlite")
     if kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'mailer.db'}"
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(normalise_database_url(PG_URL), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     try:
@@ -52,6 +53,13 @@ def database_url(request, tmp_path):
         with admin.connect() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture
+def database_url(request, tmp_path):
+    """SQLite unless a test parametrises it indirectly with DB_KINDS."""
+    with fresh_database(getattr(request, "param", "sqlite"), tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -75,7 +75,7 @@ def test_malformed_issue_file_is_reported_and_nothing_is_sent(workdir):
     bad.write_text(bad.read_text().replace("## Deep Dive:", "## Deep Div:"))
     result = mailer(workdir, "send", "--issue", "2026-11-22")
     assert result.returncode == 1
-    assert f"issues/ai-morning-post/2026-11-22.md:" in result.stderr and "unknown section kind 'Deep Div'" in result.stderr
+    assert "issues/ai-morning-post/2026-11-22.md:" in result.stderr and "unknown section kind 'Deep Div'" in result.stderr
     assert outbox_files(workdir) == []
     status = subprocess.run([sys.executable, "-c", "import sqlite3,sys;print(sqlite3.connect(sys.argv[1])"
                              ".execute('select count(*) from sends').fetchone()[0])", str(workdir / "var/mailer.db")],

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import socket
-import uuid
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from mailer.content.lists import load_list
 from mailer.db import make_engine, session_factory, upgrade
+
+from ..conftest import DB_KINDS, fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
 CASSETTES = ROOT / "tests" / "cassettes"
@@ -64,40 +62,14 @@ def vcr_config() -> dict:
     return {"record_mode": "none"}
 
 
-def _postgres_url() -> str | None:
-    url = os.environ.get("MAILER_TEST_DATABASE_URL")
-    # SQLAlchemy 2.1 maps bare postgresql:// to psycopg 3; older venvs have only psycopg2.
-    if url and url.startswith("postgresql://") and not find_spec("psycopg") and find_spec("psycopg2"):
-        return url.replace("postgresql://", "postgresql+psycopg2://", 1)
-    return url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DB_KINDS)
 def engine(request, tmp_path):
-    """A migrated database: SQLite in tmp_path, and PostgreSQL in a throwaway schema when configured."""
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path}/t.db")
+    """A migrated database: SQLite, and PostgreSQL in a throwaway schema when configured."""
+    with fresh_database(request.param, tmp_path) as url:
+        eng = make_engine(url)
         upgrade(eng)
         yield eng
         eng.dispose()
-        return
-    url = _postgres_url()
-    if not url:
-        pytest.skip("MAILER_TEST_DATABASE_URL is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in url else "?"
-    eng = make_engine(f"{url}{sep}options=-csearch_path%3D{schema}")
-    try:
-        upgrade(eng)
-        yield eng
-    finally:
-        eng.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture
