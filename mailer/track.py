@@ -260,7 +260,7 @@ def poll_queue(sqs_client, queue_url: str, session_factory: sessionmaker[Session
                                               WaitTimeSeconds=wait_seconds)
         messages = response.get("Messages", [])
         fresh = [m for m in messages if m["MessageId"] not in seen]
-        for message in messages:
+        for message in fresh:
             if once:
                 seen.add(message["MessageId"])
             total.merge(_handle_sqs_message(sqs_client, queue_url, message, session_factory, allowed,
