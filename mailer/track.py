@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .content.lists import BouncePolicy
 from .db import transaction
-from .errors import MailerError
+from .errors import ConfigError, MailerError
 from .models import ConsentEvent, Delivery, Event, MailingList, Send, Subscriber, Subscription, utcnow
 from .ses_events import SesEvent, parse_ses_message
 from .sns import (
@@ -240,6 +240,13 @@ def load_policies(session: Session, list_defs: Iterable[Any]) -> dict[int, Bounc
     return {row.id: by_slug[row.slug] for row in rows}
 
 
+def _require_topics(allowed_topics: Iterable[str]) -> frozenset[str]:
+    allowed = frozenset(t for t in allowed_topics if t)
+    if not allowed:
+        raise ConfigError("MAILER_SNS_TOPIC_ARNS is empty: set it to the ARN(s) of the SNS topic(s) SES publishes to")
+    return allowed
+
+
 # --- intake: SQS ---------------------------------------------------------------------------
 
 def poll_queue(sqs_client, queue_url: str, session_factory: sessionmaker[Session], allowed_topics: Iterable[str],
@@ -252,7 +259,7 @@ def poll_queue(sqs_client, queue_url: str, session_factory: sessionmaker[Session
     policy moves it to the dead-letter queue. `once`: return when a receive brings nothing new.
     Raw-delivery messages carry no TopicArn; for them the queue's access policy is the gate.
     """
-    allowed = frozenset(allowed_topics)
+    allowed = _require_topics(allowed_topics)
     total = TrackResult()
     seen: set[str] = set()
     while True:
@@ -327,8 +334,13 @@ def handle_sns_webhook(body: bytes | str, *, allowed_topics: Iterable[str],
                        cert_cache: CertCache | None = None) -> WebhookResponse:
     """Everything `POST /webhooks/ses` does; the route returns (message, status) as text/plain."""
     try:
+        allowed = _require_topics(allowed_topics)
+    except ConfigError as exc:
+        log.error("SNS webhook cannot verify anything: %s", exc)
+        return WebhookResponse(500, str(exc))
+    try:
         envelope = load_envelope(body)
-        verify_envelope(envelope, allowed_topics, fetch_cert=fetch_cert, cache=cert_cache)
+        verify_envelope(envelope, allowed, fetch_cert=fetch_cert, cache=cert_cache)
     except SignatureError as exc:
         log.warning("SNS webhook refused: %s", exc)
         return WebhookResponse(503 if exc.retryable else 403, str(exc))

@@ -11,6 +11,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from mailer.errors import ConfigError
 from mailer.track import poll_queue
 from conftest import LEDGER
 from dbview import consent, delivery, events, states, subscription_statuses, suppressions
@@ -169,3 +170,9 @@ def test_subscription_confirmation_on_the_queue_is_confirmed_through_the_api(aws
     assert calls == [{"TopicArn": q.topic, "Token": token}]
     assert (result.messages_deleted, result.messages_left, result.recorded) == (1, 0, 0)
     assert events(factory) == [] and states(factory) == {d: s for d, _, s, _ in LEDGER}
+
+
+def test_poll_refuses_an_empty_allow_list(aws, factory):
+    q = Setup(*aws)
+    with pytest.raises(ConfigError, match="MAILER_SNS_TOPIC_ARNS"):
+        poll_queue(q.sqs, q.queue_url, factory, [], once=True, wait_seconds=0)

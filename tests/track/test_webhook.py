@@ -155,3 +155,11 @@ def test_certificate_fetch_failure_is_a_5xx_and_changes_nothing(post, factory, s
 def test_verified_but_unparseable_message_is_a_5xx(post, factory, signer):
     response = post(signer.sign(notification("{not json")))
     assert response.status == 500 and unchanged(factory)
+
+
+def test_an_empty_allow_list_is_our_failure(factory, signer):
+    env = signer.sign(notification(text("identity_delivery.json")))
+    response = handle_sns_webhook(json.dumps(env), allowed_topics=[], session_factory=factory,
+                                  fetch_cert=lambda url: signer.pem, cert_cache=CertCache())
+    assert response.status == 500 and "MAILER_SNS_TOPIC_ARNS" in response.message
+    assert unchanged(factory)
