@@ -124,8 +124,9 @@ def _insert_event(session: Session, event: SesEvent, delivery_id: int | None) ->
         event_type=event.event_type[:32], recipient=event.recipient, bounce_type=event.bounce_type,
         bounce_subtype=event.bounce_subtype, delivery_id=delivery_id, occurred_at=event.occurred_at,
         raw=event.raw,
-    ).on_conflict_do_nothing(index_elements=["dedup_key"])
-    return bool(session.execute(stmt).rowcount)
+    ).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(Event.id)
+    # RETURNING, not rowcount: SQLAlchemy 2.1 with psycopg 3 reports -1 for every INSERT.
+    return session.execute(stmt).first() is not None
 
 
 def _advance(session: Session, row: _Ledger, event: SesEvent) -> bool:

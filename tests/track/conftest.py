@@ -1,24 +1,17 @@
-"""Fixtures for the track tests: a migrated database (SQLite, and PostgreSQL when
-MAILER_TEST_DATABASE_URL is set) seeded with one send whose ledger rows carry SES message ids."""
+"""Fixtures for the track tests: the shared migrated database (tests/conftest.py: SQLite, and
+PostgreSQL when MAILER_TEST_DATABASE_URL is set) seeded with one send whose ledger rows carry SES
+message ids."""
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import os
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
 
-from mailer.db import make_engine, session_factory, transaction, upgrade
+from mailer.db import session_factory, transaction
 from mailer.models import Delivery, Issue, MailingList, Send, Subscriber, Subscription
+from tests.conftest import DB_KINDS
 from payloads import M_ALICE, M_DAVE, M_ERIN, M_GRACE, M_HEIDI, M_IVAN, M_MULTI
-
-PG_URL = os.environ.get("MAILER_TEST_DATABASE_URL")
-# SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3, but the `postgres` extra installs psycopg2.
-if PG_URL and PG_URL.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None:
-    PG_URL = "postgresql+psycopg2://" + PG_URL[len("postgresql://"):]
 
 # (delivery id, email, ledger state, provider message id); subscriber id == delivery id
 LEDGER = [
@@ -35,40 +28,11 @@ LEDGER = [
 MAIN_LIST, OTHER_LIST = 1, 2
 
 
-def _sqlite(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'track.db'}")
-    yield engine
-    engine.dispose()
-
-
-def _postgres():
-    schema = f"track_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    engine = make_engine(f"{PG_URL}{sep}options=-csearch_path%3D{schema}")
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, tmp_path):
-    if request.param == "postgresql":
-        if not PG_URL:
-            pytest.skip("MAILER_TEST_DATABASE_URL is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)")
-        gen = _postgres()
-    else:
-        gen = _sqlite(tmp_path)
-    engine = next(gen)
-    upgrade(engine)
-    yield engine
-    next(gen, None)
+def pytest_generate_tests(metafunc):
+    """Every test that uses the database runs on SQLite and (when configured) PostgreSQL, through the
+    shared `database_url` fixture of tests/conftest.py (own SQLite file or private PG schema)."""
+    if "database_url" in metafunc.fixturenames:
+        metafunc.parametrize("database_url", DB_KINDS, indirect=True)
 
 
 @pytest.fixture

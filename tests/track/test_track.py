@@ -181,3 +181,14 @@ def test_validation_message_records_nothing(factory):
     result = record(factory, text("validation.txt"))
     assert result == TrackResult()
     assert events(factory) == []
+
+
+def test_an_address_already_suppressed_is_not_reported_again(factory):
+    record(factory, text("identity_complaint_with_type.json"))
+    payload = data("identity_bounce_transient.json")
+    payload["bounce"].update(bounceType="Permanent", bounceSubType="General")
+    payload["bounce"]["bouncedRecipients"][0]["emailAddress"] = "dave@example.com"
+    payload["mail"]["messageId"] = "another-message"
+    result = record(factory, json.dumps(payload))
+    assert (result.recorded, result.suppressed) == (1, [])
+    assert suppressions(factory) == {"dave@example.com": "complaint"}
