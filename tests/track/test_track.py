@@ -7,6 +7,7 @@ import json
 from mailer.content.lists import BouncePolicy
 from mailer.db import transaction
 from mailer.ses_events import parse_ses_message
+from mailer.store import still_eligible
 from mailer.track import TrackResult, load_policies, record_events
 from conftest import LEDGER, MAIN_LIST, OTHER_LIST
 from dbview import consent, delivery, events, states, subscription_statuses, suppressions
@@ -51,6 +52,8 @@ def test_multi_recipient_permanent_bounce_suppresses_every_address(factory):
     assert sorted(result.suppressed) == ["bob@example.org", "carol@example.net"]
     assert "550 5.1.1 user unknown" in delivery(factory, 2).last_error
     assert {e.delivery_id for e in events(factory)} == {2, 3}
+    with factory() as session:  # the next send's audience leaves them out
+        assert still_eligible(session, MAIN_LIST, [1, 2, 3]) == {1}
 
 
 def test_transient_bounces_suppress_after_the_limit_within_the_window(factory):
@@ -102,6 +105,8 @@ def test_complaint_unsubscribes_from_every_list_and_suppresses(factory):
     assert consent(factory) == [(4, MAIN_LIST, "unsubscribe", "complaint"), (4, OTHER_LIST, "unsubscribe", "complaint")]
     assert suppressions(factory) == {"dave@example.com": "complaint"}
     assert result.unsubscribed == [4]
+    with factory() as session:
+        assert still_eligible(session, MAIN_LIST, [1, 4]) == {1}
     assert subscription_statuses(factory, 1) == {MAIN_LIST: "confirmed", OTHER_LIST: "confirmed"}
 
 
