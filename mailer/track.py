@@ -1,0 +1,378 @@
+"""Applying SES events to the database, and the two ways they arrive (SQS poll, SNS webhook).
+
+Every event is stored once (UNIQUE dedup_key, ON CONFLICT DO NOTHING); only a newly stored
+event has effects, so a notification delivered twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from .content.lists import BouncePolicy
+from .db import transaction
+from .errors import ConfigError, MailerError
+from .models import ConsentEvent, Delivery, Event, MailingList, Send, Subscriber, Subscription, utcnow
+from .ses_events import SesEvent, parse_ses_message
+from .sns import (
+    NOTIFICATION,
+    SUBSCRIPTION_CONFIRMATION,
+    CertCache,
+    SignatureError,
+    confirm_subscription,
+    fetch_cert_https,
+    load_envelope,
+    parse_sqs_body,
+    topic_region,
+    verify_envelope,
+)
+from .store import dialect_insert, suppress
+
+log = logging.getLogger("mailer.track")
+
+# event type -> (ledger states it may move a delivery from, the state it moves it to)
+_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "send": (frozenset({"unknown"}), "sent"),
+    "delivery": (frozenset({"sending", "sent", "unknown"}), "delivered"),
+    "bounce": (frozenset({"sending", "sent", "unknown", "delivered"}), "bounced"),
+    "complaint": (frozenset({"sending", "sent", "unknown", "delivered", "bounced"}), "complained"),
+    "reject": (frozenset({"sending", "sent", "unknown"}), "failed"),
+    "rendering_failure": (frozenset({"sending", "sent", "unknown"}), "failed"),
+}
+_SOFT_BOUNCE_TYPES = ("Transient", "Undetermined")
+
+
+@dataclass
+class TrackResult:
+    received: int = 0  # events handed to record_events
+    recorded: int = 0  # newly stored
+    duplicates: int = 0  # already stored: no effect
+    uncorrelated: int = 0  # stored, but no ledger row matched
+    deliveries_updated: int = 0
+    suppressed: list[str] = field(default_factory=list)  # addresses newly suppressed
+    unsubscribed: list[int] = field(default_factory=list)  # subscriber ids unsubscribed by a complaint
+    messages_deleted: int = 0  # poll: SQS messages handled and deleted
+    messages_left: int = 0  # poll: left on the queue (unparseable, foreign topic, failed)
+
+    def merge(self, other: "TrackResult") -> None:
+        for name in ("received", "recorded", "duplicates", "uncorrelated", "deliveries_updated",
+                     "messages_deleted", "messages_left"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.suppressed.extend(other.suppressed)
+        self.unsubscribed.extend(other.unsubscribed)
+
+
+@dataclass(frozen=True)
+class _Ledger:
+    id: int
+    send_id: int
+    subscriber_id: int
+    email: str
+    state: str
+    provider_message_id: str | None
+
+
+# --- recording -----------------------------------------------------------------------------
+
+def record_events(session: Session, events: Iterable[SesEvent],
+                  policies_by_list_id: Mapping[int, BouncePolicy] | None = None) -> TrackResult:
+    """Store events and apply their effects. The caller commits (one transaction per batch)."""
+    policies = policies_by_list_id or {}
+    result = TrackResult()
+    for event in events:
+        result.received += 1
+        row = _correlate(session, event)
+        if not _insert_event(session, event, row.id if row else None):
+            result.duplicates += 1
+            continue
+        result.recorded += 1
+        if row is None:
+            result.uncorrelated += 1
+        elif _advance(session, row, event):
+            result.deliveries_updated += 1
+        policy = policies.get(_list_id(session, row), BouncePolicy()) if row else BouncePolicy()
+        _apply_policy(session, event, row, policy, result)
+    return result
+
+
+def _correlate(session: Session, event: SesEvent) -> _Ledger | None:
+    """The ledger row of this event: by SES message id, else by our delivery_id tag."""
+    columns = (Delivery.id, Delivery.send_id, Delivery.subscriber_id, Delivery.email, Delivery.state,
+               Delivery.provider_message_id)
+    rows = [_Ledger(*r) for r in session.execute(
+        select(*columns).where(Delivery.provider_message_id == event.ses_message_id))]
+    if not rows and event.delivery_id is not None:
+        tagged = session.execute(select(*columns).where(Delivery.id == event.delivery_id)).first()
+        # A tag is trusted only when nothing contradicts it (the row has no other message id).
+        if tagged and tagged.provider_message_id in (None, event.ses_message_id) and (
+                event.send_id is None or tagged.send_id == event.send_id):
+            rows = [_Ledger(*tagged)]
+    if event.recipient is None:
+        return rows[0] if len(rows) == 1 else None
+    matching = [r for r in rows if r.email.lower() == event.recipient.lower()]
+    return matching[0] if matching else None
+
+
+def _insert_event(session: Session, event: SesEvent, delivery_id: int | None) -> bool:
+    stmt = dialect_insert(session, Event).values(
+        dedup_key=event.dedup_key, sns_message_id=event.sns_message_id, ses_message_id=event.ses_message_id,
+        event_type=event.event_type[:32], recipient=event.recipient, bounce_type=event.bounce_type,
+        bounce_subtype=event.bounce_subtype, delivery_id=delivery_id, occurred_at=event.occurred_at,
+        raw=event.raw,
+    ).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(Event.id)
+    # RETURNING, not rowcount: SQLAlchemy 2.1 with psycopg 3 reports -1 for every INSERT.
+    return session.execute(stmt).first() is not None
+
+
+def _advance(session: Session, row: _Ledger, event: SesEvent) -> bool:
+    """Move the ledger row forward; never backwards (a late Delivery does not undo a Bounce)."""
+    if event.event_type not in _TRANSITIONS:
+        return False
+    allowed, target = _TRANSITIONS[event.event_type]
+    now = utcnow()
+    values: dict[str, Any] = {"state": target, "updated_at": now}
+    if row.provider_message_id is None:
+        values["provider_message_id"] = event.ses_message_id
+    if event.event_type == "send":
+        values["sent_at"] = func.coalesce(Delivery.sent_at, event.occurred_at or now)
+    if target in ("bounced", "failed"):
+        values["last_error"] = _describe(event)
+    result = session.execute(update(Delivery).where(Delivery.id == row.id, Delivery.state.in_(allowed))
+                             .values(**values))
+    return bool(result.rowcount)
+
+
+def _list_id(session: Session, row: _Ledger) -> int | None:
+    return session.scalar(select(Send.list_id).where(Send.id == row.send_id))
+
+
+def _describe(event: SesEvent) -> str:
+    parts = [event.event_type, event.bounce_type, event.bounce_subtype, event.detail]
+    return ": ".join(p for p in parts if p)[:2000]
+
+
+# --- policy --------------------------------------------------------------------------------
+
+def _apply_policy(session: Session, event: SesEvent, row: _Ledger | None, policy: BouncePolicy,
+                  result: TrackResult) -> None:
+    if event.recipient is None and row is None:
+        return
+    addresses = _addresses(event, row)
+    if event.event_type == "bounce" and event.bounce_type == "Permanent":
+        _suppress_all(session, addresses, "hard-bounce", _describe(event), result)
+    elif event.event_type == "bounce":
+        count = soft_bounce_count(session, addresses[0], policy, event.occurred_at)
+        if count >= policy.soft_bounce_limit:
+            detail = f"{count} soft bounces within {policy.soft_bounce_window_days} days; last: {_describe(event)}"
+            _suppress_all(session, addresses, "soft-bounce", detail, result)
+    elif event.event_type == "complaint":
+        _unsubscribe_everywhere(session, event, row, addresses, result)
+        detail = f"complaint ({event.complaint_feedback_type or 'no feedback type'}) {event.feedback_id or ''}"
+        _suppress_all(session, addresses, "complaint", detail.strip(), result)
+
+
+def _addresses(event: SesEvent, row: _Ledger | None) -> list[str]:
+    """The reported recipient, and the ledger's spelling of it (what sends compare against)."""
+    out = [row.email] if row is not None else []
+    if event.recipient and event.recipient not in out:
+        out.append(event.recipient)
+    return out
+
+
+def _suppress_all(session: Session, addresses: list[str], reason: str, detail: str,
+                  result: TrackResult) -> None:
+    for address in addresses:
+        if suppress(session, address, reason, detail):
+            result.suppressed.append(address)
+
+
+def soft_bounce_count(session: Session, email: str, policy: BouncePolicy,
+                      at: dt.datetime | None = None) -> int:
+    """Distinct messages that soft-bounced for this address in the window ending at `at`.
+
+    Older bounces decay: they fall out of the window and stop counting.
+    """
+    since = (at or utcnow()) - dt.timedelta(days=policy.soft_bounce_window_days)
+    return session.scalar(
+        select(func.count(func.distinct(Event.ses_message_id))).where(
+            Event.event_type == "bounce",
+            Event.bounce_type.in_(_SOFT_BOUNCE_TYPES),
+            func.lower(Event.recipient) == email.lower(),
+            Event.occurred_at >= since,
+        )
+    ) or 0
+
+
+def _unsubscribe_everywhere(session: Session, event: SesEvent, row: _Ledger | None,
+                            addresses: list[str], result: TrackResult) -> None:
+    if row is not None:
+        subscriber_ids = [row.subscriber_id]
+    else:
+        lowered = [a.lower() for a in addresses]
+        subscriber_ids = list(session.scalars(select(Subscriber.id).where(func.lower(Subscriber.email).in_(lowered))))
+    now = utcnow()
+    detail = f"SES complaint feedback {event.feedback_id or '-'} type {event.complaint_feedback_type or '-'}"
+    for subscriber_id in subscriber_ids:
+        changed = session.execute(
+            update(Subscription)
+            .where(Subscription.subscriber_id == subscriber_id, Subscription.status != "unsubscribed")
+            .values(status="unsubscribed", unsubscribed_at=now)
+            .returning(Subscription.list_id)
+        ).scalars().all()
+        for list_id in changed:
+            session.add(ConsentEvent(subscriber_id=subscriber_id, list_id=list_id, action="unsubscribe",
+                                     source="complaint", detail=detail))
+        if changed:
+            result.unsubscribed.append(subscriber_id)
+    session.flush()
+
+
+def load_policies(session: Session, list_defs: Iterable[Any]) -> dict[int, BouncePolicy]:
+    """{database list id: bounce policy} for ListDefinitions (lists/*.toml) that exist in the database."""
+    by_slug = {d.slug: d.bounce_policy for d in list_defs}
+    if not by_slug:
+        return {}
+    rows = session.execute(select(MailingList.id, MailingList.slug).where(MailingList.slug.in_(list(by_slug))))
+    return {row.id: by_slug[row.slug] for row in rows}
+
+
+def _require_topics(allowed_topics: Iterable[str]) -> frozenset[str]:
+    allowed = frozenset(t for t in allowed_topics if t)
+    if not allowed:
+        raise ConfigError("MAILER_SNS_TOPIC_ARNS is empty: set it to the ARN(s) of the SNS topic(s) SES publishes to")
+    return allowed
+
+
+# --- intake: SQS ---------------------------------------------------------------------------
+
+def poll_queue(sqs_client, queue_url: str, session_factory: sessionmaker[Session], allowed_topics: Iterable[str],
+               once: bool = False, wait_seconds: int = 20, *,
+               policies_by_list_id: Mapping[int, BouncePolicy] | None = None,
+               sns_client_for_region: Callable[[str], Any] | None = None) -> TrackResult:
+    """Receive, check, record (one transaction per message), commit, then delete.
+
+    A message that cannot be used is logged and left on the queue, so that the queue's redrive
+    policy moves it to the dead-letter queue. `once`: return when a receive brings nothing new.
+    Raw-delivery messages carry no TopicArn; for them the queue's access policy is the gate.
+    """
+    allowed = _require_topics(allowed_topics)
+    total = TrackResult()
+    seen: set[str] = set()
+    while True:
+        response = sqs_client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                              WaitTimeSeconds=wait_seconds)
+        messages = response.get("Messages", [])
+        fresh = [m for m in messages if m["MessageId"] not in seen]
+        for message in fresh:
+            if once:
+                seen.add(message["MessageId"])
+            total.merge(_handle_sqs_message(sqs_client, queue_url, message, session_factory, allowed,
+                                            policies_by_list_id, sns_client_for_region))
+        if once and not fresh:
+            return total
+
+
+def _handle_sqs_message(sqs_client, queue_url: str, message: dict, session_factory, allowed: frozenset[str],
+                        policies, sns_client_for_region) -> TrackResult:
+    result = TrackResult()
+    sqs_id = message.get("MessageId")
+    try:
+        events = _events_from_sqs(message.get("Body", ""), allowed, sns_client_for_region)
+        with transaction(session_factory) as session:
+            result = record_events(session, events, policies)
+    except MailerError as exc:
+        log.error("SQS message %s left for the dead-letter queue: %s; body: %.500s", sqs_id, exc,
+                  message.get("Body", ""))
+        result.messages_left += 1
+        return result
+    except Exception:
+        log.exception("SQS message %s not recorded (will be received again)", sqs_id)
+        result.messages_left += 1
+        return result
+    sqs_client.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    result.messages_deleted += 1
+    return result
+
+
+def _events_from_sqs(body: str, allowed: frozenset[str], sns_client_for_region) -> list[SesEvent]:
+    inbound = parse_sqs_body(body)
+    if inbound.raw_delivery:
+        return parse_ses_message(inbound.message, None)
+    if inbound.topic_arn not in allowed:
+        raise SignatureError(f"TopicArn {inbound.topic_arn!r} is not in MAILER_SNS_TOPIC_ARNS")
+    if inbound.sns_type == SUBSCRIPTION_CONFIRMATION:
+        if sns_client_for_region is None:
+            raise MailerError("a SubscriptionConfirmation arrived on the queue and no SNS client was given")
+        _, region = topic_region(inbound.topic_arn)
+        arn = confirm_subscription(inbound.envelope, sns_client_for_region(region))
+        log.info("confirmed SNS subscription %s", arn)
+        return []
+    if inbound.sns_type != NOTIFICATION:
+        log.info("ignoring SNS %s for %s", inbound.sns_type, inbound.topic_arn)
+        return []
+    return parse_ses_message(inbound.message, inbound.sns_message_id)
+
+
+# --- intake: webhook -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WebhookResponse:
+    status: int  # 200 handled | 403 not from SNS for an allowed topic | 5xx our failure, SNS retries
+    message: str
+    result: TrackResult | None = None
+
+
+def handle_sns_webhook(body: bytes | str, *, allowed_topics: Iterable[str],
+                       session_factory: sessionmaker[Session],
+                       policies_by_list_id: Mapping[int, BouncePolicy] | None = None,
+                       sns_client_for_region: Callable[[str], Any] | None = None,
+                       fetch_cert: Callable[[str], bytes] = fetch_cert_https,
+                       cert_cache: CertCache | None = None) -> WebhookResponse:
+    """Everything `POST /webhooks/ses` does; the route returns (message, status) as text/plain."""
+    try:
+        allowed = _require_topics(allowed_topics)
+    except ConfigError as exc:
+        log.error("SNS webhook cannot verify anything: %s", exc)
+        return WebhookResponse(500, str(exc))
+    try:
+        envelope = load_envelope(body)
+        verify_envelope(envelope, allowed, fetch_cert=fetch_cert, cache=cert_cache)
+    except SignatureError as exc:
+        log.warning("SNS webhook refused: %s", exc)
+        return WebhookResponse(503 if exc.retryable else 403, str(exc))
+    kind = envelope["Type"]
+    if kind == SUBSCRIPTION_CONFIRMATION:
+        return _confirm(envelope, sns_client_for_region)
+    if kind != NOTIFICATION:
+        log.info("SNS %s for %s acknowledged", kind, envelope["TopicArn"])
+        return WebhookResponse(200, f"{kind} acknowledged")
+    try:
+        events = parse_ses_message(envelope["Message"], envelope.get("MessageId"))
+        with transaction(session_factory) as session:
+            result = record_events(session, events, policies_by_list_id)
+    except MailerError as exc:
+        log.error("SNS message %s not recorded: %s; message: %.500s", envelope.get("MessageId"), exc,
+                  envelope.get("Message"))
+        return WebhookResponse(500, f"not recorded: {exc}")
+    except Exception:
+        log.exception("SNS message %s not recorded", envelope.get("MessageId"))
+        return WebhookResponse(500, "not recorded")
+    return WebhookResponse(200, f"recorded {result.recorded} event(s)", result)
+
+
+def _confirm(envelope: dict, sns_client_for_region) -> WebhookResponse:
+    if sns_client_for_region is None:
+        return WebhookResponse(500, "no SNS client to confirm the subscription with")
+    try:
+        _, region = topic_region(envelope["TopicArn"])
+        arn = confirm_subscription(envelope, sns_client_for_region(region))
+    except Exception as exc:
+        log.exception("confirming the SNS subscription to %s failed", envelope["TopicArn"])
+        return WebhookResponse(502, f"confirmation failed: {exc}")
+    log.info("confirmed SNS subscription %s", arn)
+    return WebhookResponse(200, "subscription confirmed")
