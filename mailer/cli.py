@@ -137,6 +137,7 @@ def main() -> None:  # pragma: no cover - console script entry
 # Commands that live in their own modules, registered here so `mailer --help` lists them all.
 from .commands_track import report, suppressions  # noqa: E402
 from .commands_trending import issue, trending  # noqa: E402
+from .commands_events import events, reconcile  # noqa: E402
 
-for command in (report, suppressions, trending, issue):
+for command in (report, suppressions, trending, issue, events, reconcile):
     cli.add_command(command)
