@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -33,7 +33,7 @@ from .errors import (
     SendError,
     SendPausedError,
 )
-from .message import Recipient, build_message
+from .message import MessageSkeleton, Recipient
 from .models import Delivery, Issue, Send, utcnow
 from .render import RenderedIssue, render_issue
 from .tokens import make_token
@@ -50,6 +50,8 @@ class PreparedIssue:
     list_id: int
     content: IssueContent
     rendered: RenderedIssue
+    # send_id -> MessageSkeleton: the MIME bytes shared by every message of a send, built once
+    skeletons: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def batch(self) -> str:
@@ -175,12 +177,10 @@ class LinkMaker:
 
 
 def personal_message(prepared: PreparedIssue, list_def: ListDefinition, send_id: int, recipient: Recipient) -> bytes:
-    greeting = f"Good morning, {recipient.name}" if recipient.name else "Good morning"
-    html, text = prepared.rendered.personalize({
-        "GREETING": greeting, "UNSUBSCRIBE_URL": recipient.unsubscribe_url, "MANAGE_URL": recipient.manage_url,
-    })
-    return build_message(subject=prepared.rendered.subject, html=html, text=text, list_def=list_def,
-                         send_id=send_id, recipient=recipient)
+    skeleton = prepared.skeletons.get(send_id)
+    if skeleton is None:
+        skeleton = prepared.skeletons[send_id] = MessageSkeleton(prepared.rendered, list_def, send_id)
+    return skeleton.message(recipient)
 
 
 def _deliver_one(factory: sessionmaker[Session], transport: Transport, prepared: PreparedIssue,

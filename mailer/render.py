@@ -81,6 +81,12 @@ class RenderedIssue:
         object.__setattr__(self, "_html_parts", _split(self.html))
         object.__setattr__(self, "_text_parts", _split(self.text))
 
+    def html_parts(self) -> tuple[str, ...]:
+        return self._html_parts
+
+    def text_parts(self) -> tuple[str, ...]:
+        return self._text_parts
+
     def personalize(self, values: Mapping[str, str]) -> tuple[str, str]:
         """(html, text) for one recipient. Values are plain text; they are HTML-escaped for the HTML part."""
         escaped = {key: html_lib.escape(value, quote=True) for key, value in values.items()}
