@@ -48,15 +48,20 @@ def recipients(n: int) -> list[Recipient]:
             for i in range(n)]
 
 
-def rate(fn, people: list[Recipient], min_seconds: float = 2.0) -> float:
-    done, start = 0, time.perf_counter()
-    while True:
-        for r in people:
-            fn(r)
-        done += len(people)
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds:
-            return done / elapsed
+def rate(fn, people: list[Recipient], rounds: int = 5, min_seconds: float = 0.5) -> float:
+    """Best of several rounds (as timeit advises): other processes only ever make a round slower."""
+    best = 0.0
+    for _ in range(rounds):
+        done, start = 0, time.perf_counter()
+        while True:
+            for r in people:
+                fn(r)
+            done += len(people)
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                break
+        best = max(best, done / elapsed)
+    return best
 
 
 def main() -> None:
@@ -74,7 +79,7 @@ def main() -> None:
 
     size = len(fast(people[0]))
     fast_rate = rate(fast, people)
-    base_rate = rate(baseline, people[:50])
+    base_rate = rate(baseline, people[:20])
     print(f"issue HTML {len(rendered.html.encode()) / 1024:.1f} KB, message {size / 1024:.1f} KB")
     print(f"fast path (MIME skeleton):       {fast_rate:12,.0f} messages/s")
     print(f"baseline (EmailMessage each):    {base_rate:12,.0f} messages/s")

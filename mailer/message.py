@@ -42,6 +42,7 @@ _ADDR_RE = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+@[A-Za-z0-9.\-]+")
 # characters that quoted-printable and HTML escaping both leave as they are
 _NEUTRAL_RE = re.compile(r"[A-Za-z0-9 !#$%()*+,\-./:;?@\[\]^_`{|}~]+")
 SOFT_BREAK = b"=\r\n"
+_HTML_SPECIAL_RE = re.compile(r"[&<>\"']")
 _ATOMS_RE = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]+")
 
 
@@ -114,14 +115,18 @@ def _qp(data: str) -> bytes:
 
 
 def _encode_value(value: str) -> tuple[bytes, bytes]:
-    """(text part bytes, HTML part bytes) of one placeholder value, each ending in a soft line break."""
+    """(text part bytes, HTML part bytes) of one placeholder value, each ending in a soft line break.
+    The value is one line (names are cleaned, URLs checked), so b2a_qp's output never ends in a newline."""
     if _NEUTRAL_RE.fullmatch(value) and value[-1] != " ":  # the common case: encodings change nothing
         data = value.encode("ascii")
         if len(data) > 75:
             data = SOFT_BREAK.join([data[i:i + 75] for i in range(0, len(data), 75)])
         encoded = data + SOFT_BREAK
         return encoded, encoded
-    return _qp(value), _qp(html_lib.escape(value, quote=True))
+    text = binascii.b2a_qp(value.encode("utf-8"), istext=True).replace(b"\n", CRLF) + SOFT_BREAK
+    if not _HTML_SPECIAL_RE.search(value):
+        return text, text
+    return text, binascii.b2a_qp(html_lib.escape(value).encode("utf-8"), istext=True).replace(b"\n", CRLF) + SOFT_BREAK
 
 
 def _clean(name: str) -> str:
@@ -181,6 +186,10 @@ def _merge(pieces: list[bytes | str]) -> list[bytes | str]:
     return merged
 
 
+_SLOT_ORDER = ("TO", "DATE", "MSGID", "LISTUNSUB", "T:GREETING", "H:GREETING", "T:UNSUBSCRIBE_URL",
+               "H:UNSUBSCRIBE_URL", "T:MANAGE_URL", "H:MANAGE_URL")
+
+
 class MessageSkeleton:
     """The bytes of one send's messages that do not vary, with slots for what does."""
 
@@ -210,7 +219,7 @@ class MessageSkeleton:
             pieces.append(f"\r\n--{related}--\r\n".encode())
         pieces.append(f"\r\n--{boundary}--\r\n".encode())
         self._pieces = pieces = _merge(pieces)
-        self._slots = [(i, p) for i, p in enumerate(pieces) if isinstance(p, str)]
+        self._slots = [(i, _SLOT_ORDER.index(p)) for i, p in enumerate(pieces) if isinstance(p, str)]
         self._date_second = -1
         self._date_line = b""
 
@@ -247,17 +256,17 @@ class MessageSkeleton:
     def message(self, recipient: Recipient, date: dt.datetime | None = None) -> bytes:
         name = _clean(recipient.name)
         unsubscribe, mailto = _url(recipient.unsubscribe_url), _url(recipient.unsubscribe_mailto)
-        values = {
-            "TO": to_header(name, recipient.email, cleaned=True),
-            "DATE": self._date(date),
-            "MSGID": f"Message-ID: <mailer.{self.send_id}.{recipient.delivery_id}@{self.domain}>\r\n".encode(),
-            "LISTUNSUB": f"List-Unsubscribe: <{unsubscribe}>, <{mailto}>\r\n".encode(),
-        }
-        values["T:GREETING"], values["H:GREETING"] = _encode_value(
-            f"Good morning, {name}" if name else "Good morning")
-        values["T:UNSUBSCRIBE_URL"], values["H:UNSUBSCRIBE_URL"] = _encode_value(unsubscribe)
-        values["T:MANAGE_URL"], values["H:MANAGE_URL"] = _encode_value(_url(recipient.manage_url))
+        greeting_t, greeting_h = _encode_value(f"Good morning, {name}" if name else "Good morning")
+        unsubscribe_t, unsubscribe_h = _encode_value(unsubscribe)
+        manage_t, manage_h = _encode_value(_url(recipient.manage_url))
+        values = (  # in _SLOT_ORDER
+            to_header(name, recipient.email, cleaned=True),
+            self._date(date),
+            f"Message-ID: <mailer.{self.send_id}.{recipient.delivery_id}@{self.domain}>\r\n".encode(),
+            f"List-Unsubscribe: <{unsubscribe}>, <{mailto}>\r\n".encode(),
+            greeting_t, greeting_h, unsubscribe_t, unsubscribe_h, manage_t, manage_h,
+        )
         pieces = self._pieces.copy()
-        for index, key in self._slots:
-            pieces[index] = values[key]
+        for index, slot in self._slots:
+            pieces[index] = values[slot]
         return b"".join(pieces)
