@@ -35,6 +35,7 @@ from .errors import (
 )
 from .message import MessageSkeleton, Recipient
 from .models import Delivery, Issue, Send, utcnow
+from .qr import with_data_uris
 from .render import RenderedIssue, render_issue
 from .tokens import make_token
 from .transports import OutgoingMessage, Transport
@@ -286,7 +287,8 @@ def run_send(factory: sessionmaker[Session], settings: Settings, list_def: ListD
 
 
 def write_preview(settings: Settings, list_def: ListDefinition, content: IssueContent, out_dir: Path) -> list[Path]:
-    """The HTML and text a sample recipient would get, with working-looking personal links."""
+    """The HTML and text a sample recipient would get, with working-looking personal links. The QR code
+    is a data: URI in the preview (a browser cannot resolve the mail's cid: reference)."""
     rendered = render_issue(content, list_def, settings.base_url)
     html, text = rendered.personalize({
         "GREETING": "Good morning, Preview Reader",
@@ -296,6 +298,6 @@ def write_preview(settings: Settings, list_def: ListDefinition, content: IssueCo
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{content.list_slug}-{content.date.isoformat()}"
     paths = [out_dir / f"{stem}.html", out_dir / f"{stem}.txt"]
-    paths[0].write_text(html, encoding="utf-8")
+    paths[0].write_text(with_data_uris(html), encoding="utf-8")
     paths[1].write_text(text, encoding="utf-8")
     return paths

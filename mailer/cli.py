@@ -108,21 +108,6 @@ def subscribers_import(ctx: click.Context, csv_file: Path, list_slug: str | None
 @cli.command()
 @issue_option
 @list_option
-@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("var/preview"),
-              show_default=True, help="Folder for the HTML and text files.")
-@click.pass_context
-def preview(ctx: click.Context, issue_spec: str, list_slug: str | None, out_dir: Path) -> None:
-    """Write the HTML and text an issue would send, for a sample recipient."""
-    settings = settings_of(ctx)
-    list_def = pick_list(settings, list_slug)
-    content = campaign.load_issue_for(settings, list_def, issue_spec)
-    for path in campaign.write_preview(settings, list_def, content, out_dir):
-        click.echo(f"wrote {path}")
-
-
-@cli.command()
-@issue_option
-@list_option
 @click.pass_context
 def send(ctx: click.Context, issue_spec: str, list_slug: str | None) -> None:
     """Plan and send an issue to every confirmed subscriber; run again to resume. Never sends twice."""
@@ -143,3 +128,6 @@ def send(ctx: click.Context, issue_spec: str, list_slug: str | None) -> None:
 
 def main() -> None:  # pragma: no cover - console script entry
     cli()
+
+
+from . import commands_render  # noqa: E402,F401  (registers preview and lint)
