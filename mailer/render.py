@@ -165,12 +165,14 @@ class Sources:
 def render_sources(issue: IssueContent, list_def: ListDefinition, base_url: str) -> Sources:
     env = _environment(str(templates_dir() / "email"))
     name = list_def.template
-    cta_url = issue.cta.button_url or f"{base_url}/subscribe/{list_def.slug}"
+    subscribe_url = f"{base_url}/subscribe/{list_def.slug}"
+    cta_url = issue.cta.button_url or subscribe_url
     context = {
         "issue": issue,
         "list": list_def,
         "figures": issue.figures or default_figures(issue),
         "cta_url": cta_url,
+        "subscribe_url": subscribe_url,
         "archive_url": archive_url(base_url, list_def.slug, issue.date.isoformat()),
         "qr_cid": QR_CID,
         "preheader_padding": PREHEADER_PADDING,
