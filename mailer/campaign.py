@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -34,8 +34,9 @@ from .errors import (
     SendError,
     SendPausedError,
 )
-from .message import Recipient, build_message
+from .message import MessageSkeleton, Recipient
 from .models import Delivery, Issue, Send, utcnow
+from .qr import with_data_uris
 from .render import RenderedIssue, render_issue
 from .tokens import make_token
 from .transports import OutgoingMessage, Transport
@@ -51,6 +52,8 @@ class PreparedIssue:
     list_id: int
     content: IssueContent
     rendered: RenderedIssue
+    # send_id -> MessageSkeleton: the MIME bytes shared by every message of a send, built once
+    skeletons: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def batch(self) -> str:
@@ -181,12 +184,10 @@ class LinkMaker:
 
 
 def personal_message(prepared: PreparedIssue, list_def: ListDefinition, send_id: int, recipient: Recipient) -> bytes:
-    greeting = f"Good morning, {recipient.name}" if recipient.name else "Good morning"
-    html, text = prepared.rendered.personalize({
-        "GREETING": greeting, "UNSUBSCRIBE_URL": recipient.unsubscribe_url, "MANAGE_URL": recipient.manage_url,
-    })
-    return build_message(subject=prepared.rendered.subject, html=html, text=text, list_def=list_def,
-                         send_id=send_id, recipient=recipient)
+    skeleton = prepared.skeletons.get(send_id)
+    if skeleton is None:
+        skeleton = prepared.skeletons[send_id] = MessageSkeleton(prepared.rendered, list_def, send_id)
+    return skeleton.message(recipient)
 
 
 def _deliver_one(factory: sessionmaker[Session], transport: Transport, prepared: PreparedIssue,
@@ -292,7 +293,8 @@ def run_send(factory: sessionmaker[Session], settings: Settings, list_def: ListD
 
 
 def write_preview(settings: Settings, list_def: ListDefinition, content: IssueContent, out_dir: Path) -> list[Path]:
-    """The HTML and text a sample recipient would get, with working-looking personal links."""
+    """The HTML and text a sample recipient would get, with working-looking personal links. The QR code
+    is a data: URI in the preview (a browser cannot resolve the mail's cid: reference)."""
     rendered = render_issue(content, list_def, settings.base_url)
     html, text = rendered.personalize({
         "GREETING": "Good morning, Preview Reader",
@@ -302,6 +304,6 @@ def write_preview(settings: Settings, list_def: ListDefinition, content: IssueCo
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{content.list_slug}-{content.date.isoformat()}"
     paths = [out_dir / f"{stem}.html", out_dir / f"{stem}.txt"]
-    paths[0].write_text(html, encoding="utf-8")
+    paths[0].write_text(with_data_uris(html), encoding="utf-8")
     paths[1].write_text(text, encoding="utf-8")
     return paths

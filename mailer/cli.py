@@ -11,7 +11,7 @@ from . import campaign
 from .config import load_settings
 from .cli_support import open_db, pick_list, settings_of
 from .db import make_engine, transaction, upgrade
-from .errors import ConfigError, MailerError
+from .errors import MailerError
 from .subscribers import import_rows, read_csv
 from .transports import make_transport
 
@@ -90,27 +90,6 @@ def subscribers_import(ctx: click.Context, csv_file: Path, list_slug: str | None
 @cli.command()
 @issue_option
 @list_option
-@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("var/preview"),
-              show_default=True, help="Folder for the HTML and text files.")
-@fresh_option
-@click.pass_context
-def preview(ctx: click.Context, issue_spec: str, list_slug: str | None, out_dir: Path, require_fresh: bool) -> None:
-    """Write the HTML and text an issue would send, for a sample recipient."""
-    settings = settings_of(ctx)
-    list_def = pick_list(settings, list_slug)
-    try:
-        factory = open_db(settings)
-    except ConfigError as exc:  # a preview is useful before the database exists; say what it lacks
-        click.echo(f"note: rendering without trending snapshots ({exc})", err=True)
-        factory = None
-    content = campaign.load_issue_for(settings, list_def, issue_spec, factory=factory, require_fresh=require_fresh)
-    for path in campaign.write_preview(settings, list_def, content, out_dir):
-        click.echo(f"wrote {path}")
-
-
-@cli.command()
-@issue_option
-@list_option
 @fresh_option
 @click.pass_context
 def send(ctx: click.Context, issue_spec: str, list_slug: str | None, require_fresh: bool) -> None:
@@ -141,3 +120,4 @@ from .commands_events import events, reconcile  # noqa: E402
 
 for command in (report, suppressions, trending, issue, events, reconcile):
     cli.add_command(command)
+from . import commands_render  # noqa: E402,F401  (registers preview and lint)

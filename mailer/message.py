@@ -1,7 +1,27 @@
-"""RFC 5322 messages for one recipient: headers per DESIGN (Message section), text + HTML parts."""
+"""RFC 5322 messages for one recipient: headers per DESIGN (Message section), text + HTML parts.
+
+Two builders produce the same message (a test parses both and compares them):
+
+- `build_message`: an `EmailMessage` per recipient. Simple and obviously right; the baseline.
+- `MessageSkeleton`: everything that does not vary (fixed headers, MIME structure, the bodies already
+  quoted-printable encoded and split at the placeholders) is built once per send; a recipient's message
+  is then a `b"".join` of those bytes and a few encoded values.
+
+    multipart/alternative
+    ├── text/plain                        quoted-printable
+    └── multipart/related                 (only when the HTML has inline images: the QR code)
+        ├── text/html                     quoted-printable
+        └── image/png  Content-ID         base64
+"""
 
 from __future__ import annotations
 
+import binascii
+import datetime as dt
+import html as html_lib
+import re
+import secrets
+import time
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -11,9 +31,19 @@ from email.utils import format_datetime
 from .addresses import clean_display_name
 from .content.lists import ListDefinition
 from .models import utcnow
+from .qr import InlineImage, inline_images
+from .render import RenderedIssue
 
 # SMTP policy: CRLF line ends and folding at 78; max_line_length keeps every line within RFC 5322's 998.
 POLICY = SMTP.clone(max_line_length=998)
+CRLF = b"\r\n"
+_URL_RE = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+_ADDR_RE = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+@[A-Za-z0-9.\-]+")
+# characters that quoted-printable and HTML escaping both leave as they are
+_NEUTRAL_RE = re.compile(r"[A-Za-z0-9 !#$%()*+,\-./:;?@\[\]^_`{|}~]+")
+SOFT_BREAK = b"=\r\n"
+_HTML_SPECIAL_RE = re.compile(r"[&<>\"']")
+_ATOMS_RE = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]+")
 
 
 @dataclass(frozen=True)
@@ -31,21 +61,212 @@ def message_id(send_id: int, delivery_id: int, domain: str) -> str:
     return f"<mailer.{send_id}.{delivery_id}@{domain}>"
 
 
-def build_message(*, subject: str, html: str, text: str, list_def: ListDefinition, send_id: int,
-                  recipient: Recipient) -> bytes:
-    msg = EmailMessage(policy=POLICY)
+def greeting(name: str) -> str:
+    name = _clean(name)
+    return f"Good morning, {name}" if name else "Good morning"
+
+
+def personal_values(recipient: Recipient) -> dict[str, str]:
+    """The placeholder values of one recipient (plain text; the HTML part escapes them)."""
+    return {"GREETING": greeting(recipient.name), "UNSUBSCRIBE_URL": recipient.unsubscribe_url,
+            "MANAGE_URL": recipient.manage_url}
+
+
+def _fixed_headers(msg: EmailMessage, subject: str, list_def: ListDefinition, send_id: int) -> None:
     msg["From"] = list_def.from_header
-    msg["To"] = Address(display_name=clean_display_name(recipient.name), addr_spec=recipient.email)
     msg["Reply-To"] = list_def.reply_to
     msg["Subject"] = clean_display_name(subject, limit=500)
-    msg["Date"] = format_datetime(utcnow())
-    msg["Message-ID"] = message_id(send_id, recipient.delivery_id, list_def.domain)
     msg["List-Id"] = list_def.list_id
-    msg["List-Unsubscribe"] = f"<{recipient.unsubscribe_url}>, <{recipient.unsubscribe_mailto}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     # Feedback-ID (Gmail FBL): campaign:list:sender-type:sender, stable per send.
     msg["Feedback-ID"] = f"{send_id}:{list_def.slug}:newsletter:{list_def.domain}"
     msg["Precedence"] = "bulk"
+
+
+def build_message(*, subject: str, html: str, text: str, list_def: ListDefinition, send_id: int,
+                  recipient: Recipient, date: dt.datetime | None = None,
+                  images: tuple[InlineImage, ...] | None = None) -> bytes:
+    """One message with the email package. `html`/`text` are already personalised."""
+    msg = EmailMessage(policy=POLICY)
+    msg["To"] = Address(display_name=header_name(recipient.name), addr_spec=recipient.email)
+    msg["Date"] = format_datetime(date or utcnow())
+    msg["Message-ID"] = message_id(send_id, recipient.delivery_id, list_def.domain)
+    msg["List-Unsubscribe"] = f"<{recipient.unsubscribe_url}>, <{recipient.unsubscribe_mailto}>"
+    _fixed_headers(msg, subject, list_def, send_id)
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    images = inline_images(html) if images is None else images
+    if images:
+        html_part = msg.get_payload()[1]
+        for image in images:
+            html_part.add_related(image.data, "image", image.subtype, cid=f"<{image.cid}>",
+                                  disposition="inline", filename=image.filename)
     return msg.as_bytes(policy=POLICY)
+
+
+# --- the fast path -------------------------------------------------------------------------------
+
+def _qp(data: str) -> bytes:
+    """Quoted-printable with CRLF line ends, ending in a soft line break, so that encoded pieces can be
+    concatenated in any order and decode to the concatenation of their text."""
+    data = data.replace("\r\n", "\n").replace("\r", "\n")
+    encoded = binascii.b2a_qp(data.encode("utf-8"), istext=True).replace(b"\n", CRLF)
+    return encoded if encoded.endswith(CRLF) else encoded + b"=" + CRLF
+
+
+def _encode_value(value: str) -> tuple[bytes, bytes]:
+    """(text part bytes, HTML part bytes) of one placeholder value, each ending in a soft line break.
+    The value is one line (names are cleaned, URLs checked), so b2a_qp's output never ends in a newline."""
+    if _NEUTRAL_RE.fullmatch(value) and value[-1] != " ":  # the common case: encodings change nothing
+        data = value.encode("ascii")
+        if len(data) > 75:
+            data = SOFT_BREAK.join([data[i:i + 75] for i in range(0, len(data), 75)])
+        encoded = data + SOFT_BREAK
+        return encoded, encoded
+    text = binascii.b2a_qp(value.encode("utf-8"), istext=True).replace(b"\n", CRLF) + SOFT_BREAK
+    if not _HTML_SPECIAL_RE.search(value):
+        return text, text
+    return text, binascii.b2a_qp(html_lib.escape(value).encode("utf-8"), istext=True).replace(b"\n", CRLF) + SOFT_BREAK
+
+
+def _clean(name: str) -> str:
+    return " ".join(name.split())[:200] if name.isprintable() else clean_display_name(name)
+
+
+def header_name(name: str, cleaned: bool = False) -> str:
+    """The display name as it goes in `To:`: cleaned, and short enough for one encoded-word within a line
+    (Python's parser, and others, put a space between the folded encoded-words of a phrase)."""
+    name = name if cleaned else _clean(name)
+    while len(name) > 150 and len(name.encode("utf-8")) > 600:
+        name = name[:-1]
+    return name
+
+
+def _encoded_word(text: str) -> str:
+    return "=?utf-8?b?" + binascii.b2a_base64(text.encode("utf-8"), newline=False).decode("ascii") + "?="
+
+
+def _slow_to(name: str, email: str) -> bytes:
+    msg = EmailMessage(policy=POLICY)
+    msg["To"] = Address(display_name=name, addr_spec=email)
+    return msg.as_bytes(policy=POLICY).split(CRLF + CRLF, 1)[0] + CRLF
+
+
+def to_header(name: str, email: str, cleaned: bool = False) -> bytes:
+    """`To:` for one address. The name is cleaned (no control characters), then sent as atoms, a quoted
+    string, or encoded-words: no byte of it can end the header, start another, or add an address."""
+    name = header_name(name, cleaned)
+    if not _ADDR_RE.fullmatch(email):  # internationalised local part and other rarities
+        return _slow_to(name, email)
+    if not name:
+        return b"To: " + email.encode("ascii") + CRLF
+    if not name.isascii() or "=?" in name:
+        phrase = _encoded_word(name)
+    elif _ATOMS_RE.fullmatch(name):
+        phrase = name
+    else:
+        phrase = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"To: {phrase} <{email}>\r\n".encode("ascii")
+
+
+def _url(value: str) -> str:
+    if not _URL_RE.fullmatch(value) or len(value) > 400:
+        raise ValueError(f"not a URL fit for a header: {value[:80]!r}")
+    return value
+
+
+def _merge(pieces: list[bytes | str]) -> list[bytes | str]:
+    """Adjacent literal bytes as one piece: fewer pieces to join per message."""
+    merged: list[bytes | str] = []
+    for piece in pieces:
+        if isinstance(piece, bytes) and merged and isinstance(merged[-1], bytes):
+            merged[-1] += piece
+        else:
+            merged.append(piece)
+    return merged
+
+
+_SLOT_ORDER = ("TO", "DATE", "MSGID", "LISTUNSUB", "T:GREETING", "H:GREETING", "T:UNSUBSCRIBE_URL",
+               "H:UNSUBSCRIBE_URL", "T:MANAGE_URL", "H:MANAGE_URL")
+
+
+class MessageSkeleton:
+    """The bytes of one send's messages that do not vary, with slots for what does."""
+
+    def __init__(self, rendered: RenderedIssue, list_def: ListDefinition, send_id: int):
+        self.domain = list_def.domain
+        self.send_id = send_id
+        boundary = "=_mailer_" + secrets.token_hex(12)  # '=_' never occurs in QP or base64 output
+        fixed = EmailMessage(policy=POLICY)
+        _fixed_headers(fixed, rendered.subject, list_def, send_id)
+        fixed["MIME-Version"] = "1.0"
+        fixed["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
+        pieces: list[bytes | str] = [fixed.as_bytes(policy=POLICY).split(CRLF + CRLF, 1)[0] + CRLF,
+                                     "TO", "DATE", "MSGID", "LISTUNSUB", CRLF]
+        pieces += [f"--{boundary}\r\n".encode(), *self._part_head("plain")]
+        pieces += self._body(rendered.text_parts(), "T:")
+        images = inline_images(rendered.html)
+        related = "=_related_" + secrets.token_hex(12)
+        if images:
+            pieces.append(f'\r\n--{boundary}\r\nContent-Type: multipart/related; boundary="{related}"\r\n\r\n'
+                          f"--{related}\r\n".encode())
+        else:
+            pieces.append(f"\r\n--{boundary}\r\n".encode())
+        pieces += [*self._part_head("html"), *self._body(rendered.html_parts(), "H:")]
+        for image in images:
+            pieces.append(self._image(related, image))
+        if images:
+            pieces.append(f"\r\n--{related}--\r\n".encode())
+        pieces.append(f"\r\n--{boundary}--\r\n".encode())
+        self._pieces = pieces = _merge(pieces)
+        self._slots = [(i, _SLOT_ORDER.index(p)) for i, p in enumerate(pieces) if isinstance(p, str)]
+        self._date_second = -1
+        self._date_line = b""
+
+    @staticmethod
+    def _part_head(subtype: str) -> list[bytes]:
+        return [f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+                "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode()]
+
+    @staticmethod
+    def _body(parts: tuple[str, ...], prefix: str) -> list[bytes | str]:
+        if not parts[-1].endswith("\n"):  # as EmailMessage.set_content does
+            parts = (*parts[:-1], parts[-1] + "\n")
+        out: list[bytes | str] = [_qp(p) if i % 2 == 0 else prefix + p for i, p in enumerate(parts)]
+        return out
+
+    @staticmethod
+    def _image(boundary: str, image: InlineImage) -> bytes:
+        data = binascii.b2a_base64(image.data, newline=False)
+        lines = CRLF.join(data[i:i + 76] for i in range(0, len(data), 76))
+        return (f"\r\n--{boundary}\r\nContent-Type: image/{image.subtype}\r\n"
+                "Content-Transfer-Encoding: base64\r\n"
+                f'Content-Disposition: inline; filename="{image.filename}"\r\n'
+                f"Content-ID: <{image.cid}>\r\n\r\n").encode() + lines + CRLF
+
+    def _date(self, now: dt.datetime | None) -> bytes:
+        if now is not None:
+            return f"Date: {format_datetime(now)}\r\n".encode()
+        second = int(time.time())
+        if second != self._date_second:
+            current = dt.datetime.fromtimestamp(second, dt.timezone.utc)
+            self._date_second, self._date_line = second, f"Date: {format_datetime(current)}\r\n".encode()
+        return self._date_line
+
+    def message(self, recipient: Recipient, date: dt.datetime | None = None) -> bytes:
+        name = _clean(recipient.name)
+        unsubscribe, mailto = _url(recipient.unsubscribe_url), _url(recipient.unsubscribe_mailto)
+        greeting_t, greeting_h = _encode_value(f"Good morning, {name}" if name else "Good morning")
+        unsubscribe_t, unsubscribe_h = _encode_value(unsubscribe)
+        manage_t, manage_h = _encode_value(_url(recipient.manage_url))
+        values = (  # in _SLOT_ORDER
+            to_header(name, recipient.email, cleaned=True),
+            self._date(date),
+            f"Message-ID: <mailer.{self.send_id}.{recipient.delivery_id}@{self.domain}>\r\n".encode(),
+            f"List-Unsubscribe: <{unsubscribe}>, <{mailto}>\r\n".encode(),
+            greeting_t, greeting_h, unsubscribe_t, unsubscribe_h, manage_t, manage_h,
+        )
+        pieces = self._pieces.copy()
+        for index, slot in self._slots:
+            pieces[index] = values[slot]
+        return b"".join(pieces)

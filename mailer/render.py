@@ -22,8 +22,12 @@ from premailer import Premailer
 from .content.lists import ListDefinition
 from .content.model import Figure, IssueContent
 from .errors import ContentError
+from .qr import QR_CID, with_data_uris
 
 PLACEHOLDERS = ("GREETING", "UNSUBSCRIBE_URL", "MANAGE_URL")
+# After the preheader: zero-width non-joiners and no-break spaces, so that inbox previews show blanks
+# rather than the start of the body ("View in browser ..."). U+034F is ignored by clients that fold spaces.
+PREHEADER_PADDING = "\u034f\u200c\u00a0" * 90
 _PLACEHOLDER_RE = re.compile(r"%%([A-Z_]+)%%")
 
 
@@ -53,12 +57,20 @@ def _environment(folder: str) -> jinja2.Environment:
 
 
 def _split(text: str) -> tuple[str, ...]:
-    """'a %%X%% b' -> ('a ', 'X', ' b'): literals at even positions, placeholder names at odd ones."""
-    parts = tuple(_PLACEHOLDER_RE.split(text))
-    unknown = {parts[i] for i in range(1, len(parts), 2)} - set(PLACEHOLDERS)
-    if unknown:
-        raise ValueError(f"unknown placeholder(s) {sorted(unknown)} in rendered output")
-    return parts
+    """'a %%X%% b' -> ('a ', 'X', ' b'): literals at even positions, placeholder names at odd ones.
+    Unknown %%NAMES%% stay literal text (render_issue refuses them; lint reports them)."""
+    parts = _PLACEHOLDER_RE.split(text)
+    out = [parts[0]]
+    for i in range(1, len(parts), 2):
+        if parts[i] in PLACEHOLDERS:
+            out += [parts[i], parts[i + 1]]
+        else:
+            out[-1] += f"%%{parts[i]}%%{parts[i + 1]}"
+    return tuple(out)
+
+
+def unknown_placeholders(text: str) -> list[str]:
+    return sorted(set(_PLACEHOLDER_RE.findall(text)) - set(PLACEHOLDERS))
 
 
 def _join(parts: tuple[str, ...], values: Mapping[str, str]) -> str:
@@ -80,6 +92,12 @@ class RenderedIssue:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_html_parts", _split(self.html))
         object.__setattr__(self, "_text_parts", _split(self.text))
+
+    def html_parts(self) -> tuple[str, ...]:
+        return self._html_parts
+
+    def text_parts(self) -> tuple[str, ...]:
+        return self._text_parts
 
     def personalize(self, values: Mapping[str, str]) -> tuple[str, str]:
         """(html, text) for one recipient. Values are plain text; they are HTML-escaped for the HTML part."""
@@ -117,14 +135,47 @@ def _inline_css(html: str) -> str:
     ).transform(pretty_print=False)
 
 
-def render_issue(issue: IssueContent, list_def: ListDefinition, base_url: str) -> RenderedIssue:
+def archive_url(base_url: str, list_slug: str, date: object) -> str:
+    return f"{base_url}/archive/{list_slug}/{date}"
+
+
+def neutral_values(base_url: str, list_slug: str) -> dict[str, str]:
+    """Placeholder values for a copy that belongs to nobody: the archive page, lint, screenshots."""
+    subscribe = f"{base_url}/subscribe/{list_slug}"
+    return {"GREETING": "Good morning", "UNSUBSCRIBE_URL": subscribe, "MANAGE_URL": subscribe}
+
+
+def archive_html(rendered_or_html: RenderedIssue | str, base_url: str, list_slug: str) -> str:
+    """The "view in browser" page: the mail's HTML without per-recipient links, QR code as a data: URI."""
+    if isinstance(rendered_or_html, str):
+        rendered_or_html = RenderedIssue(subject="", preheader="", html=rendered_or_html, text="")
+    html, _ = rendered_or_html.personalize(neutral_values(base_url, list_slug))
+    return with_data_uris(html)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What the templates produced, before MJML: lint looks at these."""
+
+    mjml: str
+    text: str
+    template: str
+
+
+def render_sources(issue: IssueContent, list_def: ListDefinition, base_url: str) -> Sources:
     env = _environment(str(templates_dir() / "email"))
     name = list_def.template
+    subscribe_url = f"{base_url}/subscribe/{list_def.slug}"
+    cta_url = issue.cta.button_url or subscribe_url
     context = {
         "issue": issue,
         "list": list_def,
         "figures": issue.figures or default_figures(issue),
-        "cta_url": issue.cta.button_url or f"{base_url}/subscribe/{list_def.slug}",
+        "cta_url": cta_url,
+        "subscribe_url": subscribe_url,
+        "archive_url": archive_url(base_url, list_def.slug, issue.date.isoformat()),
+        "qr_cid": QR_CID,
+        "preheader_padding": PREHEADER_PADDING,
     }
     try:
         mjml_source = env.get_template(f"{name}.mjml.j2").render(context)
@@ -133,6 +184,14 @@ def render_issue(issue: IssueContent, list_def: ListDefinition, base_url: str) -
         raise ContentError(list_def.path, None, f"field 'template': no template {exc.name} in {templates_dir() / 'email'}") from None
     except jinja2.TemplateError as exc:
         raise ContentError(f"template {name}", getattr(exc, "lineno", None), str(exc)) from None
-    html = _inline_css(_compile_mjml(mjml_source, f"{name}.mjml.j2"))
-    text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
-    return RenderedIssue(subject=issue.subject, preheader=issue.preheader, html=html, text=text)
+    return Sources(mjml=mjml_source, text=re.sub(r"\n{3,}", "\n\n", text).strip() + "\n", template=f"{name}.mjml.j2")
+
+
+def render_issue(issue: IssueContent, list_def: ListDefinition, base_url: str, strict: bool = True) -> RenderedIssue:
+    """strict: refuse unknown %%PLACEHOLDERS%% (an editor's typo would reach every inbox)."""
+    sources = render_sources(issue, list_def, base_url)
+    html = _inline_css(_compile_mjml(sources.mjml, sources.template))
+    unknown = unknown_placeholders(html + sources.text)
+    if strict and unknown:
+        raise ContentError(issue.path, None, f"unknown placeholder(s) {', '.join('%%' + u + '%%' for u in unknown)}")
+    return RenderedIssue(subject=issue.subject, preheader=issue.preheader, html=html, text=sources.text)
