@@ -12,7 +12,7 @@ import pytest
 from mailer.content.lists import load_list
 from mailer.db import make_engine, session_factory, upgrade
 
-from ..conftest import DB_KINDS, fresh_database
+from ..conftest import DB_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 CASSETTES = ROOT / "tests" / "cassettes"
@@ -62,19 +62,11 @@ def vcr_config() -> dict:
     return {"record_mode": "none"}
 
 
-@pytest.fixture(params=DB_KINDS)
-def engine(request, tmp_path):
-    """A migrated database: SQLite, and PostgreSQL in a throwaway schema when configured."""
-    with fresh_database(request.param, tmp_path) as url:
-        eng = make_engine(url)
-        upgrade(eng)
-        yield eng
-        eng.dispose()
-
-
-@pytest.fixture
-def factory(engine):
-    return session_factory(engine)
+def pytest_generate_tests(metafunc):
+    """Tests that use the database run on SQLite and (when configured) PostgreSQL, through the shared
+    `database_url` / `engine` / `factory` fixtures of tests/conftest.py."""
+    if "database_url" in metafunc.fixturenames:
+        metafunc.parametrize("database_url", DB_KINDS, indirect=True)
 
 
 @pytest.fixture
