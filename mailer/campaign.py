@@ -28,7 +28,7 @@ from .db import transaction
 from .dispatch import Pipeline, RunResult
 from .errors import SendError
 from .message import Recipient, build_message
-from .models import Delivery, Issue, Send, utcnow
+from .models import Delivery, Issue, MailingList, Send, utcnow
 from .pacing import TokenBucket, default_pool_size, effective_rate
 from .render import RenderedIssue, render_issue
 from .tokens import make_token
@@ -290,6 +290,59 @@ def run_send(factory: sessionmaker[Session], settings: Settings, list_def: ListD
     return SendSummary(send_id=send_id, list_name=list_def.name, issue_date=content.date, counts=counts,
                        sent_now=result.by_state.get("sent", 0), state=state, pause_reason=reason,
                        destination=transport.describe(prepared.batch))
+
+
+@dataclass(frozen=True)
+class PlanPreview:
+    counts: dict[str, int]  # the ledger as a send would find it (planned now if it was not yet)
+    already_planned: bool
+    sample_bytes: int  # size of one personalised message
+
+
+def preview_plan(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition,
+                 content: IssueContent) -> PlanPreview:
+    """Render and plan inside a transaction that is rolled back: what a send would do, changing nothing."""
+    settings.require_secret_key()
+    session = factory()
+    try:
+        prepared = prepare_issue(session, settings, list_def, content)
+        existing = session.scalar(select(Send.id).where(Send.issue_id == prepared.issue_id))
+        send = get_or_plan_send(session, prepared)
+        counts = ledger_counts(session, send.id)
+        sample = LinkMaker(settings, list_def).recipient(0, 0, "reader@example.com", "Sample Reader")
+        size = len(personal_message(prepared, list_def, send.id, sample))
+    finally:
+        session.rollback()
+        session.close()
+    return PlanPreview(counts=counts, already_planned=existing is not None, sample_bytes=size)
+
+
+def send_test(settings: Settings, list_def: ListDefinition, content: IssueContent, transport: Transport,
+              address: str) -> str:
+    """One message to `address`, outside the ledger (not counted, no state changed). Its links carry
+    a subscriber id of 0, so they lead nowhere."""
+    settings.require_secret_key()
+    rendered = render_issue(content, list_def, settings.base_url)
+    prepared = PreparedIssue(issue_id=0, list_id=0, content=content, rendered=rendered)
+    recipient = LinkMaker(settings, list_def).recipient(0, 0, address, "")
+    raw = personal_message(prepared, list_def, 0, recipient)
+    return transport.send(OutgoingMessage(delivery_id=0, send_id=0, recipient=address, raw=raw,
+                                          batch=f"{prepared.batch}/test", tags={"send_id": "test"}))
+
+
+def send_status(factory: sessionmaker[Session], list_def: ListDefinition, content: IssueContent) -> dict:
+    """Counts by state and the pause reason of an issue's send, as plain data (for text or JSON)."""
+    with transaction(factory) as session:
+        list_id = session.scalar(select(MailingList.id).where(MailingList.slug == list_def.slug))
+        issue_id = session.scalar(select(Issue.id).where(Issue.list_id == list_id, Issue.issue_date == content.date))
+        send = session.scalar(select(Send).where(Send.issue_id == issue_id)) if issue_id else None
+        base = {"list": list_def.slug, "issue": content.date.isoformat()}
+        if send is None:
+            return {**base, "state": "not planned", "pause_reason": None, "planned": 0, "counts": {}}
+        stamp = lambda value: value.isoformat() if value else None  # noqa: E731
+        return {**base, "send_id": send.id, "state": send.state, "pause_reason": send.pause_reason,
+                "planned": send.planned_count, "counts": ledger_counts(session, send.id),
+                "started_at": stamp(send.started_at), "finished_at": stamp(send.finished_at)}
 
 
 def write_preview(settings: Settings, list_def: ListDefinition, content: IssueContent, out_dir: Path) -> list[Path]:

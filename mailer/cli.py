@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -13,7 +12,6 @@ from .content.lists import ListDefinition, list_slugs, load_list
 from .db import make_engine, require_schema, session_factory, transaction, upgrade
 from .errors import MailerError
 from .subscribers import import_rows, read_csv
-from .transports import make_transport
 
 
 class MailerGroup(click.Group):
@@ -120,25 +118,10 @@ def preview(ctx: click.Context, issue_spec: str, list_slug: str | None, out_dir:
         click.echo(f"wrote {path}")
 
 
-@cli.command()
-@issue_option
-@list_option
-@click.pass_context
-def send(ctx: click.Context, issue_spec: str, list_slug: str | None) -> None:
-    """Plan and send an issue to every confirmed subscriber; run again to resume. Never sends twice."""
-    settings = settings_of(ctx)
-    list_def = pick_list(settings, list_slug)
-    content = campaign.load_issue_for(settings, list_def, issue_spec)
-    factory = open_db(settings)
-    transport = make_transport(settings)
-    try:
-        summary = campaign.run_send(factory, settings, list_def, content, transport)
-    finally:
-        transport.close()
-    click.echo(summary.line())
-    if summary.state != "done":
-        click.echo("the send did not finish: rerun the same command to resume", err=True)
-        sys.exit(1)
+from .commands_send import send, status  # noqa: E402 - they use the helpers above
+
+cli.add_command(send)
+cli.add_command(status)
 
 
 def main() -> None:  # pragma: no cover - console script entry
