@@ -89,7 +89,7 @@ class SesTransport:
     paced = True
 
     def __init__(self, configuration_set: str | None = None, endpoint_url: str | None = None,
-                 pool_size: int = 10, read_timeout: float = 30.0, session: boto3.session.Session | None = None):
+                 pool_size: int = 64, read_timeout: float = 30.0, session: boto3.session.Session | None = None):
         self.configuration_set = configuration_set
         self.endpoint_url = endpoint_url
         session = session or boto3.session.Session()

@@ -80,6 +80,11 @@ class FakeSes:
         with self._lock:
             return Counter(r.address for r in self.received if r.message_id)
 
+    def requests(self, address: str) -> int:
+        """How many requests for `address` arrived (answered or not)."""
+        with self._lock:
+            return self._seen[address]
+
     def message_ids(self) -> dict[str, str]:
         with self._lock:
             return {r.message_id: r.address for r in self.received if r.message_id}

@@ -32,6 +32,8 @@ def moto_url(aws_env, monkeypatch):
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
+    # moto's backends live in this process and outlive the server: start from a clean account.
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST")).close()
     sesv2 = boto3.client("sesv2", endpoint_url=url)
     sesv2.create_email_identity(EmailIdentity=LIST.from_address)
     yield url
