@@ -17,8 +17,8 @@ from .transports import make_transport
 class Progress:
     """A progress bar on a terminal (stderr); otherwise a log line every `every` messages."""
 
-    def __init__(self, total: int, every: int = 500):
-        self.total, self.every, self.done, self.counts = total, every, 0, {}
+    def __init__(self, total: int):
+        self.total, self.every, self.done, self.counts = total, max(1, min(500, total // 10)), 0, {}
         self._lock = threading.Lock()
         self.bar = None
         if sys.stderr.isatty() and total:
