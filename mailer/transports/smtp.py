@@ -64,6 +64,7 @@ class SmtpTransport:
                 conn = smtplib.SMTP(t.host, t.port, timeout=t.timeout)
                 if t.starttls:
                     conn.starttls(context=ssl.create_default_context())
+            conn.ehlo_or_helo_if_needed()
             if self.user:
                 conn.login(self.user, self.password or "")
         except smtplib.SMTPResponseException as exc:
