@@ -11,7 +11,6 @@ import hashlib
 import logging
 import os
 import socket
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -27,15 +26,11 @@ from .content.model import IssueContent
 from .content.resolve import resolve_issue
 from .content.trending import attach_trending
 from .db import transaction
-from .errors import (
-    OutcomeUnknownError,
-    PermanentError,
-    RetryableError,
-    SendError,
-    SendPausedError,
-)
+from .dispatch import Pipeline, RunResult
+from .errors import SendError
 from .message import MessageSkeleton, Recipient
-from .models import Delivery, Issue, Send, utcnow
+from .models import Delivery, Issue, MailingList, Send, utcnow
+from .pacing import TokenBucket, default_pool_size, effective_rate
 from .qr import with_data_uris
 from .render import RenderedIssue, render_issue
 from .tokens import make_token
@@ -43,6 +38,7 @@ from .transports import OutgoingMessage, Transport
 
 log = logging.getLogger(__name__)
 FINAL_STATES = ("sent", "delivered", "bounced", "complained", "failed", "skipped")
+UNPACED_RATE = 5000.0  # the local outbox has no provider limit to respect
 MAX_RETRY_WAIT = 120.0  # seconds a run waits for retries before it pauses and asks for a rerun
 
 
@@ -67,7 +63,7 @@ class SendSummary:
     issue_date: dt.date
     counts: dict[str, int]
     sent_now: int
-    state: str
+    state: str  # done | paused | canary (stopped by --limit) | running (other workers hold rows)
     pause_reason: str | None
     destination: str
 
@@ -85,9 +81,16 @@ class SendSummary:
         text = (head + f"sent {self.sent_now} now, {done} of {self.total} in total; "
                 f"{c.get('skipped', 0)} skipped, {c.get('failed', 0)} failed, {c.get('unknown', 0)} unknown, "
                 f"{c.get('queued', 0)} queued -> {self.destination}")
-        if self.state == "paused":
-            text += f"; PAUSED: {self.pause_reason}"
+        if c.get("sending"):
+            text += f", {c['sending']} being sent by other workers"
+        if self.state in ("paused", "canary"):
+            text += f"; {'PAUSED' if self.state == 'paused' else 'CANARY'}: {self.pause_reason}"
         return text
+
+    @property
+    def finished(self) -> bool:
+        """Nothing is left for this run to do (a canary and other workers' rows count as finished)."""
+        return self.state in ("done", "canary", "running")
 
 
 def issue_defaults(list_def: ListDefinition) -> dict[str, str]:
@@ -154,16 +157,42 @@ def ledger_counts(session: Session, send_id: int) -> dict[str, int]:
     return {state: count for state, count in rows}
 
 
-def _recover_interrupted(session: Session, send_id: int, transport: Transport, batch: str) -> int:
-    """Rows left 'sending' by a crashed run: settle them if the transport can tell, else 'unknown'."""
-    stuck = session.scalars(select(Delivery.id).where(Delivery.send_id == send_id, Delivery.state == "sending")).all()
-    for delivery_id in stuck:
-        outcome = transport.was_sent(batch, delivery_id)
-        state = {True: "sent", False: "queued", None: "unknown"}[outcome]
-        session.execute(update(Delivery).where(Delivery.id == delivery_id)
-                        .values(state=state, updated_at=utcnow(),
-                                last_error="interrupted run; outcome unknown" if state == "unknown" else None))
+def _recover_interrupted(session: Session, send_id: int, transport: Transport, batch: str,
+                         lease_seconds: float) -> int:
+    """Rows left 'sending' by a dead worker: settled if the transport can tell, else 'unknown'.
+    Rows of live workers (same host and process alive, or lease renewed) are left alone."""
+    stuck = store.abandoned_claims(session, send_id, dt.timedelta(seconds=lease_seconds), worker_is_dead)
+    for claim in stuck:
+        outcome = transport.was_sent(batch, claim.id)
+        store.settle_abandoned(session, claim, {True: "sent", False: "queued", None: "unknown"}[outcome])
     return len(stuck)
+
+
+def worker_name() -> str:
+    """host:pid:nonce, unique per run (claimed_by)."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+def worker_is_dead(claimed_by: str) -> bool:
+    """True when `claimed_by` names a process on this host that no longer runs; other hosts' workers
+    are judged by their lease only."""
+    host, _, rest = claimed_by.partition(":")
+    pid_text = rest.split(":", 1)[0]
+    if host != socket.gethostname()[:60] or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():  # an earlier run in this process: every run settles its rows before returning
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:  # a zombie (killed, not yet reaped) is dead too
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -190,50 +219,23 @@ def personal_message(prepared: PreparedIssue, list_def: ListDefinition, send_id:
     return skeleton.message(recipient)
 
 
-def _deliver_one(factory: sessionmaker[Session], transport: Transport, prepared: PreparedIssue,
-                 list_def: ListDefinition, links: LinkMaker, send_id: int, claim: store.ClaimedDelivery) -> str:
-    recipient = links.recipient(claim.id, claim.subscriber_id, claim.email, claim.name)
-    raw = personal_message(prepared, list_def, send_id, recipient)
-    outgoing = OutgoingMessage(delivery_id=claim.id, send_id=send_id, recipient=claim.email, raw=raw,
+@dataclass(frozen=True)
+class SendOptions:
+    rate: float | None = None  # messages per second; default: settings.send_rate
+    concurrency: int | None = None  # calls in flight; default: sized from the rate
+    limit: int | None = None  # a canary: hand over at most this many messages, then stop
+    resend_unknown: bool = False
+    lease_seconds: float = 120.0
+    max_retry_wait: float = MAX_RETRY_WAIT
+
+
+def _builder(prepared: PreparedIssue, list_def: ListDefinition, links: LinkMaker, send_id: int):
+    def build(claim: store.ClaimedDelivery) -> OutgoingMessage:
+        recipient = links.recipient(claim.id, claim.subscriber_id, claim.email, claim.name)
+        raw = personal_message(prepared, list_def, send_id, recipient)
+        return OutgoingMessage(delivery_id=claim.id, send_id=send_id, recipient=claim.email, raw=raw,
                                batch=prepared.batch, tags={"send_id": str(send_id), "delivery_id": str(claim.id)})
-    try:
-        provider_id = transport.send(outgoing)
-    except RetryableError as exc:
-        delay = exc.retry_after or min(60.0, 2.0 ** claim.attempts)
-        with transaction(factory) as session:
-            store.finish_delivery(session, claim.id, "queued", error=str(exc),
-                                  not_before=utcnow() + dt.timedelta(seconds=delay))
-        return "queued"
-    except PermanentError as exc:
-        with transaction(factory) as session:
-            store.finish_delivery(session, claim.id, "failed", error=str(exc))
-        return "failed"
-    except OutcomeUnknownError as exc:
-        with transaction(factory) as session:
-            store.finish_delivery(session, claim.id, "unknown", error=str(exc))
-        return "unknown"
-    except SendPausedError:
-        with transaction(factory) as session:
-            store.finish_delivery(session, claim.id, "queued", error="send paused before this message went out")
-        raise
-    with transaction(factory) as session:
-        store.finish_delivery(session, claim.id, "sent", message_id=provider_id)
-    return "sent"
-
-
-def _seconds_until_next_due(factory: sessionmaker[Session], send_id: int) -> float | None:
-    """None when no queued row is left; otherwise how long until the earliest retry is due."""
-    with transaction(factory) as session:
-        queued = session.scalar(select(func.count()).where(Delivery.send_id == send_id, Delivery.state == "queued"))
-        if not queued:
-            return None
-        earliest = session.scalar(select(func.min(Delivery.not_before))
-                                  .where(Delivery.send_id == send_id, Delivery.state == "queued"))
-    if earliest is None:
-        return 0.0
-    if earliest.tzinfo is None:  # SQLite hands back naive datetimes (stored as UTC)
-        earliest = earliest.replace(tzinfo=dt.timezone.utc)
-    return max(0.0, (earliest - utcnow()).total_seconds())
+    return build
 
 
 def _set_state(factory: sessionmaker[Session], send_id: int, state: str, reason: str | None = None) -> None:
@@ -246,50 +248,108 @@ def _set_state(factory: sessionmaker[Session], send_id: int, state: str, reason:
         session.execute(update(Send).where(Send.id == send_id).values(**values))
 
 
-def run_send(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition, content: IssueContent,
-             transport: Transport, batch_size: int = 100,
-             on_progress: Callable[[int], None] | None = None) -> SendSummary:
-    settings.require_secret_key()
+def _start(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition, content: IssueContent,
+           transport: Transport, options: SendOptions) -> tuple[PreparedIssue, int]:
     with transaction(factory) as session:
         prepared = prepare_issue(session, settings, list_def, content)
-        send = get_or_plan_send(session, prepared)
-        send_id = send.id
-        _recover_interrupted(session, send_id, transport, prepared.batch)
-    links = LinkMaker(settings, list_def)
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    sent_now, state, reason = 0, "done", None
+        send_id = get_or_plan_send(session, prepared).id
+    with transaction(factory) as session:
+        _recover_interrupted(session, send_id, transport, prepared.batch, options.lease_seconds)
+        if options.resend_unknown:
+            store.requeue_unknown(session, send_id)
+    return prepared, send_id
+
+
+def _final_state(counts: dict[str, int], result: RunResult) -> tuple[str, str | None]:
+    if result.pause_reason:
+        return "paused", result.pause_reason
+    if counts.get("queued"):
+        if result.stopped_by_limit:
+            return "canary", f"stopped after {result.handed_over} messages (--limit); rerun to send the rest"
+        return "paused", "messages are still queued; rerun to resume"
+    if counts.get("sending"):
+        return "running", None
+    return "done", None
+
+
+def run_send(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition, content: IssueContent,
+             transport: Transport, options: SendOptions | None = None,
+             on_outcome: Callable[[str], None] | None = None) -> SendSummary:
+    """Plan (once) and send; resumes whatever an earlier or crashed run left. Safe to run in several
+    processes at once on PostgreSQL (`mailer send --worker`)."""
+    options = options or SendOptions()
+    settings.require_secret_key()
+    limits = transport.limits()  # before planning: a paused account or a bad credential stops here
+    prepared, send_id = _start(factory, settings, list_def, content, transport, options)
+    worker = worker_name()
+    configured = options.rate or (settings.send_rate if getattr(transport, "paced", True) else UNPACED_RATE)
+    rate = effective_rate(configured, limits.max_send_rate if limits else None)
+    pipeline = Pipeline(factory, transport, send_id=send_id, list_id=prepared.list_id, worker=worker,
+                        bucket=TokenBucket(rate), pool_size=options.concurrency or default_pool_size(rate),
+                        build=_builder(prepared, list_def, LinkMaker(settings, list_def), send_id),
+                        limits=limits, lease_seconds=options.lease_seconds, on_outcome=on_outcome)
     _set_state(factory, send_id, "sending")
-    try:
-        while True:
-            with transaction(factory) as session:
-                claims = store.claim_batch(session, send_id, batch_size, worker)
-                eligible = store.still_eligible(session, prepared.list_id, [c.subscriber_id for c in claims])
-                for claim in claims:
-                    if claim.subscriber_id not in eligible:
-                        store.finish_delivery(session, claim.id, "skipped", error="unsubscribed or suppressed since planning")
-            claims = [c for c in claims if c.subscriber_id in eligible]
-            if not claims:
-                wait = _seconds_until_next_due(factory, send_id)
-                if wait is None:
-                    break
-                if wait > MAX_RETRY_WAIT:
-                    state, reason = "paused", f"messages wait {wait:.0f}s for a retry; rerun to resume"
-                    break
-                time.sleep(wait)
-                continue
-            for claim in claims:
-                if _deliver_one(factory, transport, prepared, list_def, links, send_id, claim) == "sent":
-                    sent_now += 1
-                    if on_progress:
-                        on_progress(1)
-    except SendPausedError as exc:
-        state, reason = "paused", str(exc)
-    _set_state(factory, send_id, state, reason)
+    result = pipeline.run(limit=options.limit, max_retry_wait=options.max_retry_wait)
     with transaction(factory) as session:
         counts = ledger_counts(session, send_id)
+    state, reason = _final_state(counts, result)
+    _set_state(factory, send_id, {"canary": "paused", "running": "sending"}.get(state, state), reason)
     return SendSummary(send_id=send_id, list_name=list_def.name, issue_date=content.date, counts=counts,
-                       sent_now=sent_now, state=state, pause_reason=reason,
+                       sent_now=result.by_state.get("sent", 0), state=state, pause_reason=reason,
                        destination=transport.describe(prepared.batch))
+
+
+@dataclass(frozen=True)
+class PlanPreview:
+    counts: dict[str, int]  # the ledger as a send would find it (planned now if it was not yet)
+    already_planned: bool
+    sample_bytes: int  # size of one personalised message
+
+
+def preview_plan(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition,
+                 content: IssueContent) -> PlanPreview:
+    """Render and plan inside a transaction that is rolled back: what a send would do, changing nothing."""
+    settings.require_secret_key()
+    session = factory()
+    try:
+        prepared = prepare_issue(session, settings, list_def, content)
+        existing = session.scalar(select(Send.id).where(Send.issue_id == prepared.issue_id))
+        send = get_or_plan_send(session, prepared)
+        counts = ledger_counts(session, send.id)
+        sample = LinkMaker(settings, list_def).recipient(0, 0, "reader@example.com", "Sample Reader")
+        size = len(personal_message(prepared, list_def, send.id, sample))
+    finally:
+        session.rollback()
+        session.close()
+    return PlanPreview(counts=counts, already_planned=existing is not None, sample_bytes=size)
+
+
+def send_test(settings: Settings, list_def: ListDefinition, content: IssueContent, transport: Transport,
+              address: str) -> str:
+    """One message to `address`, outside the ledger (not counted, no state changed). Its links carry
+    a subscriber id of 0, so they lead nowhere."""
+    settings.require_secret_key()
+    rendered = render_issue(content, list_def, settings.base_url)
+    prepared = PreparedIssue(issue_id=0, list_id=0, content=content, rendered=rendered)
+    recipient = LinkMaker(settings, list_def).recipient(0, 0, address, "")
+    raw = personal_message(prepared, list_def, 0, recipient)
+    return transport.send(OutgoingMessage(delivery_id=0, send_id=0, recipient=address, raw=raw,
+                                          batch=f"{prepared.batch}/test", tags={"send_id": "test"}))
+
+
+def send_status(factory: sessionmaker[Session], list_def: ListDefinition, content: IssueContent) -> dict:
+    """Counts by state and the pause reason of an issue's send, as plain data (for text or JSON)."""
+    with transaction(factory) as session:
+        list_id = session.scalar(select(MailingList.id).where(MailingList.slug == list_def.slug))
+        issue_id = session.scalar(select(Issue.id).where(Issue.list_id == list_id, Issue.issue_date == content.date))
+        send = session.scalar(select(Send).where(Send.issue_id == issue_id)) if issue_id else None
+        base = {"list": list_def.slug, "issue": content.date.isoformat()}
+        if send is None:
+            return {**base, "state": "not planned", "pause_reason": None, "planned": 0, "counts": {}}
+        stamp = lambda value: value.isoformat() if value else None  # noqa: E731
+        return {**base, "send_id": send.id, "state": send.state, "pause_reason": send.pause_reason,
+                "planned": send.planned_count, "counts": ledger_counts(session, send.id),
+                "started_at": stamp(send.started_at), "finished_at": stamp(send.finished_at)}
 
 
 def write_preview(settings: Settings, list_def: ListDefinition, content: IssueContent, out_dir: Path) -> list[Path]:

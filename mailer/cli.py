@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from . import campaign
 from .config import load_settings
 from .cli_support import open_db, pick_list, settings_of
 from .db import make_engine, transaction, upgrade
 from .errors import MailerError
 from .subscribers import import_rows, read_csv
-from .transports import make_transport
 
 
 class MailerGroup(click.Group):
@@ -87,26 +84,6 @@ def subscribers_import(ctx: click.Context, csv_file: Path, list_slug: str | None
     click.echo(f"imported into {list_def.slug}: {report.summary}")
 
 
-@cli.command()
-@issue_option
-@list_option
-@fresh_option
-@click.pass_context
-def send(ctx: click.Context, issue_spec: str, list_slug: str | None, require_fresh: bool) -> None:
-    """Plan and send an issue to every confirmed subscriber; run again to resume. Never sends twice."""
-    settings = settings_of(ctx)
-    list_def = pick_list(settings, list_slug)
-    factory = open_db(settings)
-    content = campaign.load_issue_for(settings, list_def, issue_spec, factory=factory, require_fresh=require_fresh)
-    transport = make_transport(settings)
-    try:
-        summary = campaign.run_send(factory, settings, list_def, content, transport)
-    finally:
-        transport.close()
-    click.echo(summary.line())
-    if summary.state != "done":
-        click.echo("the send did not finish: rerun the same command to resume", err=True)
-        sys.exit(1)
 
 
 def main() -> None:  # pragma: no cover - console script entry
@@ -117,7 +94,8 @@ def main() -> None:  # pragma: no cover - console script entry
 from .commands_track import report, suppressions  # noqa: E402
 from .commands_trending import issue, trending  # noqa: E402
 from .commands_events import events, reconcile  # noqa: E402
+from .commands_send import send, status  # noqa: E402
 
-for command in (report, suppressions, trending, issue, events, reconcile):
+for command in (send, status, report, suppressions, trending, issue, events, reconcile):
     cli.add_command(command)
 from . import commands_render  # noqa: E402,F401  (registers preview and lint)

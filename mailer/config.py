@@ -29,6 +29,9 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "sns_topic_arns": ("MAILER_SNS_TOPIC_ARNS", "sns_topic_arns"),
     "sqs_queue_url": ("MAILER_SQS_QUEUE_URL", "sqs_queue_url"),
     "send_rate": ("MAILER_SEND_RATE", "send_rate"),
+    "send_timeout": ("MAILER_SEND_TIMEOUT", "send_timeout"),
+    "smtp_user": ("MAILER_SMTP_USER", "smtp_user"),
+    "smtp_password": ("MAILER_SMTP_PASSWORD", "smtp_password"),
     "hf_token": ("HF_TOKEN", "hf_token"),
     "github_token": ("GITHUB_TOKEN", "github_token"),
 }
@@ -51,6 +54,9 @@ class Settings:
     sns_topic_arns: tuple[str, ...] = ()
     sqs_queue_url: str | None = None
     send_rate: float = 14.0
+    send_timeout: float = 30.0  # seconds to wait for the provider's answer (then: outcome unknown)
+    smtp_user: str | None = None
+    smtp_password: str | None = None
     hf_token: str | None = None
     github_token: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -71,6 +77,47 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    host: str
+    port: int
+    implicit_tls: bool  # smtps://
+    starttls: bool
+    timeout: float
+
+
+def _flag(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not a yes/no value (1 or 0)")
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """`smtp://host:port?starttls=1&timeout=30` or `smtps://host:port`. Raises ValueError."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise ValueError("has no host; use smtp://host:port")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("has a port that is not a number") from None
+    query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    unknown = set(query) - {"starttls", "timeout"}
+    if unknown:
+        raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))}; known: starttls, timeout")
+    implicit = parts.scheme == "smtps"
+    starttls = _flag(query.get("starttls", "0"))
+    timeout = float(query.get("timeout", "30"))
+    if timeout <= 0:
+        raise ValueError("timeout must be positive")
+    return SmtpTarget(parts.hostname, port or (465 if implicit else 587 if starttls else 25),
+                      implicit, starttls, timeout)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -103,11 +150,11 @@ def _convert(name: str, raw: Any, origin: str) -> Any:
             return tuple(Path(p) for p in parts if str(p))
         if name in ("outbox_dir", "lists_dir"):
             return Path(str(raw))
-        if name == "send_rate":
-            rate = float(raw)
-            if rate <= 0:
-                raise ValueError("must be positive")
-            return rate
+        if name in ("send_rate", "send_timeout"):
+            number = float(raw)
+            if not number > 0 or number == float("inf"):
+                raise ValueError("must be a positive number")
+            return number
         if name == "base_url":
             url = str(raw).rstrip("/")
             if not url.startswith(("http://", "https://")):
@@ -117,6 +164,8 @@ def _convert(name: str, raw: Any, origin: str) -> Any:
             value = str(raw)
             if value not in ("file", "ses") and not value.startswith(("smtp://", "smtps://")):
                 raise ValueError("must be 'file', 'ses' or 'smtp://host:port'")
+            if value.startswith(("smtp://", "smtps://")):
+                parse_smtp_url(value)
             return value
         return str(raw) if raw is not None else None
     except ValueError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
+from typing import Callable
 
 from sqlalchemy import and_, delete, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -150,8 +151,10 @@ def still_eligible(session: Session, list_id: int, subscriber_ids: list[int]) ->
 
 
 def finish_delivery(session: Session, delivery_id: int, state: str, *, message_id: str | None = None,
-                    error: str | None = None, not_before: dt.datetime | None = None) -> None:
-    """Record the outcome of a claimed row. Only a row still 'sending' changes (idempotent)."""
+                    error: str | None = None, not_before: dt.datetime | None = None,
+                    worker: str | None = None) -> bool:
+    """Record the outcome of a claimed row. Only a row still 'sending' (and, given `worker`, still
+    claimed by it) changes, so a late answer never overwrites a recovered row. True when it changed."""
     now = utcnow()
     values: dict = {"state": state, "updated_at": now, "last_error": error}
     if message_id is not None:
@@ -160,8 +163,64 @@ def finish_delivery(session: Session, delivery_id: int, state: str, *, message_i
         values["sent_at"] = now
     if state == "queued":
         values["not_before"] = not_before
-    session.execute(update(Delivery).where(and_(Delivery.id == delivery_id, Delivery.state == "sending"))
-                    .values(**values))
+    where = [Delivery.id == delivery_id, Delivery.state == "sending"]
+    if worker is not None:
+        where.append(Delivery.claimed_by == worker)
+    return bool(session.execute(update(Delivery).where(and_(*where)).values(**values)).rowcount)
+
+
+def release_claims(session: Session, delivery_ids: list[int], worker: str) -> None:
+    """Claimed rows that were never handed to the transport go back to the queue, attempt uncounted."""
+    if delivery_ids:
+        session.execute(update(Delivery)
+                        .where(Delivery.id.in_(delivery_ids), Delivery.state == "sending",
+                               Delivery.claimed_by == worker)
+                        .values(state="queued", attempts=Delivery.attempts - 1, updated_at=utcnow()))
+
+
+def heartbeat(session: Session, send_id: int, worker: str) -> None:
+    """Renew this worker's lease on the rows it is sending."""
+    session.execute(update(Delivery)
+                    .where(Delivery.send_id == send_id, Delivery.state == "sending", Delivery.claimed_by == worker)
+                    .values(claimed_at=utcnow()))
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: int
+    claimed_by: str | None
+
+
+def abandoned_claims(session: Session, send_id: int, lease: dt.timedelta,
+                     is_dead: Callable[[str], bool]) -> list[Claim]:
+    """Rows 'sending' whose worker is gone: known dead (same host, process gone) or silent for a lease.
+    A live worker renews its lease (heartbeat), so its rows are never taken from it."""
+    cutoff = utcnow() - lease
+    rows = session.execute(select(Delivery.id, Delivery.claimed_by, Delivery.claimed_at)
+                           .where(Delivery.send_id == send_id, Delivery.state == "sending")).all()
+    stale = []
+    for row in rows:
+        claimed_at = row.claimed_at
+        if claimed_at is not None and claimed_at.tzinfo is None:  # SQLite: naive, stored as UTC
+            claimed_at = claimed_at.replace(tzinfo=dt.timezone.utc)
+        if claimed_at is None or claimed_at < cutoff or not row.claimed_by or is_dead(row.claimed_by):
+            stale.append(Claim(row.id, row.claimed_by))
+    return stale
+
+
+def settle_abandoned(session: Session, claim: Claim, state: str) -> None:
+    """Settle a row of a dead worker (compare-and-set: still 'sending', still claimed by that worker)."""
+    error = "interrupted run; outcome unknown" if state == "unknown" else None
+    where = [Delivery.id == claim.id, Delivery.state == "sending"]
+    where.append(Delivery.claimed_by == claim.claimed_by if claim.claimed_by else Delivery.claimed_by.is_(None))
+    session.execute(update(Delivery).where(*where).values(state=state, updated_at=utcnow(), last_error=error))
+
+
+def requeue_unknown(session: Session, send_id: int) -> int:
+    """The operator's explicit choice (--resend-unknown): unknown rows go out again."""
+    return session.execute(update(Delivery).where(Delivery.send_id == send_id, Delivery.state == "unknown")
+                           .values(state="queued", not_before=None, updated_at=utcnow(),
+                                   last_error="requeued by --resend-unknown")).rowcount
 
 
 def unsuppress(session: Session, email: str) -> bool:

@@ -1,0 +1,120 @@
+"""Send pipeline benchmark (claim, personalise, call, commit) against the local SES endpoint.
+
+Prints, for 0 ms and 50 ms endpoint latency at a 1,000 msg/s rate limit: messages per second, the
+fraction of the rate achieved, and the ratio against a naive single-threaded boto3 loop measured in
+the same run. Then the peak RSS of whole sends of growing list sizes (flat = list not held in memory).
+
+Environment: BENCH_MESSAGES (pipeline messages per latency, default 600), BENCH_RSS_SIZES
+(comma-separated list sizes, default "1000,4000"; 200000 works but takes long on small machines).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.sender.conftest import AWS_ENV, ISSUE, LIST, add_subscribers  # noqa: E402
+
+os.environ.update(AWS_ENV)
+
+from mailer.campaign import (  # noqa: E402
+    LinkMaker, PreparedIssue, SendOptions, load_issue_for, personal_message, run_send,
+)
+from mailer.config import Settings  # noqa: E402
+from mailer.db import make_engine, session_factory, upgrade  # noqa: E402
+from mailer.render import render_issue  # noqa: E402
+from mailer.transports.ses import SesTransport  # noqa: E402
+
+RATE = 1000.0
+
+
+def endpoint(latency: float) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-m", "tests.sender.fakeses", str(latency)], cwd=REPO,
+                            stdout=subprocess.PIPE, text=True)
+    return proc, proc.stdout.readline().strip()
+
+
+def settings_for(db: Path) -> Settings:
+    return Settings(database_url=f"sqlite:///{db}", secret_key="bench-secret-key-0123456789",
+                    base_url="https://news.example", issues_path=(REPO / "issues",), lists_dir=REPO / "lists")
+
+
+def pipeline(url: str, messages: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = settings_for(Path(tmp) / "bench.db")
+        engine = make_engine(settings.database_url)
+        upgrade(engine)
+        factory = session_factory(engine)
+        add_subscribers(factory, messages)
+        content = load_issue_for(settings, LIST, ISSUE)
+        transport = SesTransport(endpoint_url=url, pool_size=128)
+        started = time.perf_counter()
+        summary = run_send(factory, settings, LIST, content, transport, SendOptions(rate=RATE))
+        elapsed = time.perf_counter() - started
+        transport.close()
+        engine.dispose()
+    assert summary.counts == {"sent": messages}, summary.counts
+    return messages / elapsed
+
+
+def naive(url: str, messages: int) -> float:
+    """What a straightforward script does: render, then one boto3 call after the other."""
+    import boto3
+
+    settings = settings_for(Path("/nonexistent.db"))
+    content = load_issue_for(settings, LIST, ISSUE)
+    prepared = PreparedIssue(0, 0, content, render_issue(content, LIST, settings.base_url))
+    links, client = LinkMaker(settings, LIST), boto3.client("sesv2", endpoint_url=url)
+    started = time.perf_counter()
+    for i in range(messages):
+        raw = personal_message(prepared, LIST, 1, links.recipient(i, i, f"reader{i}@example.com", "Reader"))
+        client.send_email(Destination={"ToAddresses": [f"reader{i}@example.com"]}, Content={"Raw": {"Data": raw}})
+    return messages / (time.perf_counter() - started)
+
+
+def rss_child(size: int, url: str) -> None:
+    pipeline_rate = pipeline(url, size)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{peak_mb:.1f} {pipeline_rate:.1f}")
+
+
+def peak_rss(size: int, url: str) -> tuple[float, float]:
+    out = subprocess.run([sys.executable, __file__, "--rss", str(size), url], capture_output=True, text=True,
+                         check=True).stdout.split()
+    return float(out[0]), float(out[1])
+
+
+def main() -> None:
+    messages = int(os.environ.get("BENCH_MESSAGES", "600"))
+    print(f"send pipeline, rate limit {RATE:.0f} msg/s, {os.cpu_count()} CPUs")
+    for latency in (0.0, 0.05):
+        proc, url = endpoint(latency)
+        try:
+            naive_rate = naive(url, 60 if latency else 150)
+            rate = pipeline(url, messages)
+        finally:
+            proc.kill()
+        print(f"  latency {latency * 1000:>3.0f} ms: pipeline {rate:7.1f} msg/s = {rate / RATE:6.1%} of the rate; "
+              f"naive loop {naive_rate:6.1f} msg/s; ratio {rate / naive_rate:5.1f}x")
+    proc, url = endpoint(0.0)
+    try:
+        for size in [int(s) for s in os.environ.get("BENCH_RSS_SIZES", "1000,4000").split(",")]:
+            peak, rate = peak_rss(size, url)
+            print(f"  peak RSS for a {size:>7,}-recipient send: {peak:6.1f} MB ({rate:.0f} msg/s)")
+    finally:
+        proc.kill()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--rss":
+        rss_child(int(sys.argv[2]), sys.argv[3])
+    else:
+        main()

@@ -1,0 +1,153 @@
+"""Amazon SES v2 `SendEmail` with `Content.Raw`: our MIME, one recipient per call.
+
+SDK retries are off for the send call: the send loop retries and counts attempts. Anything that may
+have reached SES before it failed (read timeout, connection dropped after the request was written) is
+an unknown outcome, never retried blindly. Region and credentials come from the boto3 chain.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError as BotoConnectionError,
+    HTTPClientError,
+    NoCredentialsError,
+    NoRegionError,
+    ParamValidationError,
+)
+
+from ..errors import (
+    ConfigError,
+    OutcomeUnknownError,
+    PermanentError,
+    RetryableError,
+    SendPausedError,
+    ThrottledError,
+    TransportError,
+)
+from .base import AccountLimits, OutgoingMessage
+
+log = logging.getLogger(__name__)
+
+THROTTLED = {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException"}
+ROW_REJECTED = {"MessageRejected", "BadRequestException", "InvalidParameterValue"}
+PAUSES = {"SendingPausedException", "AccountSuspendedException", "MailFromDomainNotVerifiedException",
+          "NotFoundException", "AccessDeniedException", "AccessDenied", "UnrecognizedClientException",
+          "InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredTokenException"}
+
+
+def _retry_after(error: ClientError) -> float | None:
+    value = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def classify_client_error(error: ClientError) -> TransportError:
+    """What a ClientError means for the ledger row (and for the whole send)."""
+    info = error.response.get("Error", {})
+    code, text = info.get("Code", ""), info.get("Message", "") or str(error)
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    reason = f"SES {code or status}: {text}"
+    # SES v1 reported the daily quota as `Throttling`, v2 as `LimitExceededException`: both say it in
+    # the message, and it stops the whole send until the 24-hour window moves on.
+    if "daily message quota" in text.lower() or "sending quota" in text.lower():
+        return SendPausedError(reason)
+    if code in THROTTLED or status == 429:
+        return ThrottledError(reason, retry_after=_retry_after(error))
+    if code in ROW_REJECTED:
+        return PermanentError(reason)
+    if code in PAUSES or status in (401, 403):
+        return SendPausedError(reason)
+    if status >= 500:  # SES failed before accepting the message (DESIGN: "5xx before send")
+        return RetryableError(reason, retry_after=_retry_after(error))
+    return SendPausedError(reason)  # an error we do not know: stop rather than fail every row
+
+
+def classify(exc: Exception) -> TransportError:
+    if isinstance(exc, ClientError):
+        return classify_client_error(exc)
+    if isinstance(exc, BotoConnectionError):  # could not connect: the request never left
+        return RetryableError(f"SES endpoint unreachable: {exc}")
+    if isinstance(exc, HTTPClientError):  # read timeout, connection closed after the request was sent
+        return OutcomeUnknownError(f"SES call interrupted after the request was sent: {exc}")
+    if isinstance(exc, (NoCredentialsError, NoRegionError)):
+        return SendPausedError(f"AWS configuration: {exc}")
+    if isinstance(exc, ParamValidationError):
+        return PermanentError(f"SES request invalid: {exc}")
+    return SendPausedError(f"SES client error: {exc}")
+
+
+class SesTransport:
+    name = "ses"
+    paced = True
+
+    def __init__(self, configuration_set: str | None = None, endpoint_url: str | None = None,
+                 pool_size: int = 64, read_timeout: float = 30.0, session: boto3.session.Session | None = None):
+        self.configuration_set = configuration_set
+        self.endpoint_url = endpoint_url
+        session = session or boto3.session.Session()
+        self._config = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=read_timeout,
+                              max_pool_connections=max(10, pool_size))
+        try:
+            self.client = session.client("sesv2", endpoint_url=endpoint_url, config=self._config)
+            self._v1 = session.client("ses", endpoint_url=endpoint_url, config=self._config)
+        except NoRegionError as exc:
+            raise ConfigError("AWS region is not set: set AWS_REGION (or AWS_DEFAULT_REGION) for the ses "
+                              "transport") from exc
+        self.region = self.client.meta.region_name
+
+    def send(self, message: OutgoingMessage) -> str:
+        request = {
+            "Destination": {"ToAddresses": [message.recipient]},
+            "Content": {"Raw": {"Data": message.raw}},
+            "EmailTags": [{"Name": k, "Value": v} for k, v in message.tags.items()],
+        }
+        if self.configuration_set:
+            request["ConfigurationSetName"] = self.configuration_set
+        try:
+            return self.client.send_email(**request)["MessageId"]
+        except (BotoCoreError, ClientError) as exc:
+            raise classify(exc) from exc
+
+    def was_sent(self, batch: str, delivery_id: int) -> bool | None:
+        return None  # SES cannot be asked; its Send events reconcile `unknown` rows later
+
+    def limits(self) -> AccountLimits | None:
+        try:
+            account = self.client.get_account()
+        except (ClientError, BotoCoreError) as exc:
+            if isinstance(exc, (NoCredentialsError, NoRegionError)):
+                raise ConfigError(f"AWS credentials or region missing for the ses transport: {exc}") from exc
+            log.info("sesv2 GetAccount unavailable (%s); falling back to GetSendQuota", exc)
+            return self._v1_limits()
+        quota = account.get("SendQuota", {})
+        paused = None
+        if account.get("SendingEnabled") is False:
+            paused = "SES sending is disabled for this account (SendingEnabled=false)"
+        elif account.get("EnforcementStatus") == "SHUTDOWN":
+            paused = "SES account is suspended (EnforcementStatus=SHUTDOWN)"
+        return AccountLimits(max_send_rate=quota.get("MaxSendRate"), max_24h=quota.get("Max24HourSend"),
+                             sent_24h=quota.get("SentLast24Hours", 0.0), paused_reason=paused)
+
+    def _v1_limits(self) -> AccountLimits | None:
+        try:
+            quota = self._v1.get_send_quota()
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("cannot read the SES sending quota (%s); pacing at the configured rate only", exc)
+            return None
+        return AccountLimits(max_send_rate=quota.get("MaxSendRate"), max_24h=quota.get("Max24HourSend"),
+                             sent_24h=quota.get("SentLast24Hours", 0.0))
+
+    def describe(self, batch: str) -> str:
+        return f"SES {self.endpoint_url or self.region}"
+
+    def close(self) -> None:
+        self.client.close()
+        self._v1.close()
