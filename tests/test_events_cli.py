@@ -59,15 +59,15 @@ def run(engine, database_url, tmp_path, aws):
     return invoke
 
 
-def _mail(message_id: str, recipient: str, delivery_id: int) -> dict:
+def _mail(message_id: str, recipient: str, row) -> dict:
     return {"timestamp": "2026-11-19T07:00:00.000Z", "source": "morning@aimorningpost.example",
             "messageId": message_id, "destination": [recipient],
-            "tags": {"delivery_id": [str(delivery_id)], "send_id": ["1"]}}
+            "tags": {"delivery_id": [str(row.id)], "send_id": [str(row.send_id)]}}
 
 
 def _rows(factory):
     with factory() as session:
-        return session.execute(select(Delivery.id, Delivery.email).order_by(Delivery.id)).all()
+        return session.execute(select(Delivery.id, Delivery.send_id, Delivery.email).order_by(Delivery.id)).all()
 
 
 def test_poll_applies_bounces_and_complaints_and_mirrors_to_ses(run, factory, aws):
@@ -77,11 +77,11 @@ def test_poll_applies_bounces_and_complaints_and_mirrors_to_ses(run, factory, aw
         for n, row in enumerate((first, second)):
             session.execute(update(Delivery).where(Delivery.id == row.id).values(provider_message_id=f"ses-{n}"))
     sns.publish(TopicArn=topic, Message=json.dumps({
-        "notificationType": "Bounce", "mail": _mail("ses-0", first.email, first.id),
+        "notificationType": "Bounce", "mail": _mail("ses-0", first.email, first),
         "bounce": {"bounceType": "Permanent", "bounceSubType": "General", "feedbackId": "fb-1",
                    "timestamp": "2026-11-19T07:01:00.000Z", "bouncedRecipients": [{"emailAddress": first.email}]}}))
     sns.publish(TopicArn=topic, Message=json.dumps({
-        "eventType": "Complaint", "mail": _mail("ses-1", second.email, second.id),
+        "eventType": "Complaint", "mail": _mail("ses-1", second.email, second),
         "complaint": {"feedbackId": "fb-2", "timestamp": "2026-11-19T08:00:00.000Z",
                       "complainedRecipients": [{"emailAddress": second.email}]}}))
     result = run("events", "poll", "--once", "--wait-seconds", "0")
@@ -114,7 +114,7 @@ def test_reconcile_settles_unknown_rows_from_send_events(run, factory, aws):
     with factory.begin() as session:
         session.execute(update(Delivery).where(Delivery.id.in_([first.id, second.id]))
                         .values(state="sending", provider_message_id=None))
-    sns.publish(TopicArn=topic, Message=json.dumps({"eventType": "Send", "mail": _mail("ses-9", first.email, first.id),
+    sns.publish(TopicArn=topic, Message=json.dumps({"eventType": "Send", "mail": _mail("ses-9", first.email, first),
                                                     "send": {}}))
     assert "1 event(s) recorded" in run("events", "poll", "--once", "--wait-seconds", "0").output
     with factory.begin() as session:
@@ -133,7 +133,7 @@ def test_reconcile_polls_first_when_a_queue_is_configured(run, factory, aws):
     first = _rows(factory)[0]
     with factory.begin() as session:
         session.execute(update(Delivery).where(Delivery.id == first.id).values(state="unknown", provider_message_id=None))
-    sns.publish(TopicArn=topic, Message=json.dumps({"eventType": "Send", "mail": _mail("ses-7", first.email, first.id),
+    sns.publish(TopicArn=topic, Message=json.dumps({"eventType": "Send", "mail": _mail("ses-7", first.email, first),
                                                     "send": {}}))
     result = run("reconcile", "--issue", "2026-11-19")
     assert "1 deliveries updated" in result.output and "0 still unknown" in result.output
