@@ -143,3 +143,4 @@ def send(ctx: click.Context, issue_spec: str, list_slug: str | None) -> None:
 
 def main() -> None:  # pragma: no cover - console script entry
     cli()
+from . import commands_subscribers  # noqa: E402,F401  registers subscribers show/export/erase and serve
