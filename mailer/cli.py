@@ -12,7 +12,7 @@ from .config import Settings, load_settings
 from .content.lists import ListDefinition, list_slugs, load_list
 from .db import make_engine, require_schema, session_factory, transaction, upgrade
 from .errors import MailerError
-from .subscribers import import_rows, read_csv
+from .subscribers import import_rows, iter_csv
 from .transports import make_transport
 
 
@@ -94,7 +94,8 @@ def subscribers_import(ctx: click.Context, csv_file: Path, list_slug: str | None
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
     factory = open_db(settings)
-    rows, problems = read_csv(csv_file, default_status)
+    problems: list[str] = []
+    rows = iter_csv(csv_file, problems, default_status)
     with transaction(factory) as session:
         from .store import ensure_list
 
