@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 
 class InvalidAddress(ValueError):
     pass
+
+
+# Plain ASCII dot-atom addresses, the bulk of any list, are checked here in a few microseconds instead
+# of ~100 us in email-validator. Anything this does not accept goes to email-validator; a test checks
+# that both agree on every address this accepts.
+_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z](?:[a-z0-9-]*[a-z])?")  # TLDs end in a letter
+_SPECIAL_SUFFIXES = tuple("." + name for name in SPECIAL_USE_DOMAIN_NAMES)
+
+
+def _fast_normalise(candidate: str) -> str | None:
+    local, _, domain = candidate.rpartition("@")
+    domain = domain.lower()
+    if (len(local) > 64 or len(candidate) > 254 or "--" in domain
+            or not _LOCAL.fullmatch(local) or not _DOMAIN.fullmatch(domain)):
+        return None
+    if len(domain) > 63 and max(len(label) for label in domain.split(".")) > 63:
+        return None
+    if domain.endswith(_SPECIAL_SUFFIXES):  # the domain has a dot, so this covers the TLD too
+        return None
+    return f"{local}@{domain}"
 
 
 def normalise_email(raw: str) -> str:
@@ -19,6 +41,9 @@ def normalise_email(raw: str) -> str:
     candidate = raw.strip()
     if not candidate:
         raise InvalidAddress("empty address")
+    fast = _fast_normalise(candidate)
+    if fast is not None:
+        return fast
     try:
         result = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
@@ -30,7 +55,7 @@ def clean_display_name(raw: str | None, limit: int = 200) -> str:
     """A name fit for a header or a greeting: no control characters (CR/LF/NUL), single spaces."""
     if not raw:
         return ""
-    cleaned = "".join(ch if ch.isprintable() else " " for ch in raw)
+    cleaned = raw if raw.isprintable() else "".join(ch if ch.isprintable() else " " for ch in raw)
     return " ".join(cleaned.split())[:limit]
 
 

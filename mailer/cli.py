@@ -10,7 +10,7 @@ from .config import load_settings
 from .cli_support import open_db, pick_list, settings_of
 from .db import make_engine, transaction, upgrade
 from .errors import MailerError
-from .subscribers import import_rows, read_csv
+from .subscribers import import_rows, iter_csv
 
 
 class MailerGroup(click.Group):
@@ -73,7 +73,8 @@ def subscribers_import(ctx: click.Context, csv_file: Path, list_slug: str | None
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
     factory = open_db(settings)
-    rows, problems = read_csv(csv_file, default_status)
+    problems: list[str] = []
+    rows = iter_csv(csv_file, problems, default_status)
     with transaction(factory) as session:
         from .store import ensure_list
 
@@ -99,3 +100,4 @@ from .commands_send import send, status  # noqa: E402
 for command in (send, status, report, suppressions, trending, issue, events, reconcile):
     cli.add_command(command)
 from . import commands_render  # noqa: E402,F401  (registers preview and lint)
+from . import commands_subscribers  # noqa: E402,F401  registers subscribers show/export/erase and serve

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker, Session
 
-from .addresses import InvalidAddress, address_hash, clean_display_name, normalise_email
+from .addresses import InvalidAddress, clean_display_name, normalise_email
 from .db import transaction
 from .errors import ImportFileError
-from .models import ConsentEvent, Subscriber, Subscription, utcnow
-from .store import dialect_insert, suppressed_hashes, suppression_salt
+from .import_batch import import_batch
 
 STATUSES = ("confirmed", "pending", "unsubscribed")
-BATCH_SIZE = 2000
+BATCH_SIZE = 10_000
+MAX_FIELD = 1_000_000  # bytes in one cell before the csv module gives up; the row is then reported
 
 
-@dataclass(frozen=True)
-class ImportRow:
+class ImportRow(NamedTuple):
     line: int
     email: str
     name: str
@@ -42,123 +41,138 @@ class ImportReport:
                 f"{len(self.problems)} skipped")
 
 
-def _decode(path: Path) -> str:
-    data = path.read_bytes()
+def _encoding(path: Path) -> str:
+    """utf-8-sig when the whole file is UTF-8, else cp1252 (spreadsheet exports). Read in chunks."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        return data.decode("utf-8-sig")
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        # Spreadsheet exports are often Windows-1252; cp1252 cannot fail on the bytes Excel writes.
-        return data.decode("cp1252", errors="replace")
+        return "cp1252"
+    return "utf-8-sig"
 
 
-def read_csv(path: Path, default_status: str = "confirmed") -> tuple[list[ImportRow], list[str]]:
-    """Rows to import and `line N: reason` problems. Needs a header with an `email` column."""
+def _open(path: Path) -> io.TextIOWrapper:
     if not path.is_file():
         raise ImportFileError(f"{path}: no such file")
-    reader = csv.reader(io.StringIO(_decode(path), newline=""))
+    # cp1252 leaves five bytes undefined; errors="replace" turns them into U+FFFD instead of failing.
+    return open(path, encoding=_encoding(path), errors="replace", newline="")
+
+
+def _columns(path: Path, reader) -> dict[str, int]:
     header = next(reader, None)
     if header is None:
         raise ImportFileError(f"{path}: the file is empty; expected a header line like 'email,name,status'")
     columns = [h.strip().lower() for h in header]
     if "email" not in columns:
-        raise ImportFileError(f"{path}:1: no 'email' column in the header {header!r}")
+        raise ImportFileError(f"{path}:1: no 'email' column in the header {header!r}; add one")
     col = {name: columns.index(name) for name in ("email", "name", "status") if name in columns}
-    rows, problems = [], []
-    for record in reader:
-        line = reader.line_num
-        if not any(cell.strip() for cell in record):
-            continue
-        if len(record) != len(columns):
-            problems.append(f"line {line}: expected {len(columns)} fields, found {len(record)}")
-            continue
-        try:
-            email = normalise_email(record[col["email"]])
-        except InvalidAddress as exc:
-            problems.append(f"line {line}: invalid address {record[col['email']][:80]!r}: {exc}")
-            continue
-        status = record[col["status"]].strip().lower() if "status" in col else default_status
-        status = status or default_status
-        if status not in STATUSES:
-            problems.append(f"line {line}: status {status!r} must be one of {', '.join(STATUSES)}")
-            continue
-        name = clean_display_name(record[col["name"]]) if "name" in col else ""
-        rows.append(ImportRow(line=line, email=email, name=name, status=status))
+    col["width"] = len(columns)
+    return col
+
+
+def _row(line: int, record: list[str], col: dict[str, int], default_status: str) -> ImportRow | str:
+    """An ImportRow, or the reason the record is skipped."""
+    if len(record) != col["width"]:
+        return f"expected {col['width']} fields, found {len(record)}"
+    raw = record[col["email"]]
+    try:
+        email = normalise_email(raw)
+    except InvalidAddress as exc:
+        return f"invalid address {raw[:80]!r}: {exc}"
+    status = record[col["status"]].strip().lower() if "status" in col else default_status
+    status = status or default_status
+    if status not in STATUSES:
+        return f"status {status[:40]!r} must be one of {', '.join(STATUSES)}"
+    name = clean_display_name(record[col["name"]]) if "name" in col else ""
+    return ImportRow(line, email, name, status)
+
+
+def iter_csv(path: Path, problems: list[str], default_status: str = "confirmed") -> Iterator[ImportRow]:
+    """Rows to import, streamed; each skipped record appends `line N: reason` to problems.
+
+    Needs a header with an `email` column (checked now, before any row is read). Blank lines are
+    ignored. The file is never held in memory.
+    """
+    csv.field_size_limit(MAX_FIELD)
+    fh = _open(path)
+    try:
+        reader = csv.reader(fh)
+        col = _columns(path, reader)
+    except BaseException:
+        fh.close()
+        raise
+    return _records(fh, reader, col, problems, default_status)
+
+
+def _records(fh, reader, col: dict[str, int], problems: list[str], default_status: str) -> Iterator[ImportRow]:
+    with fh:
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                problems.append(f"line {reader.line_num}: unreadable CSV ({exc}); check quotes and field sizes")
+                continue
+            if not any(cell.strip() for cell in record):
+                continue
+            result = _row(reader.line_num, record, col, default_status)
+            if isinstance(result, str):
+                problems.append(f"line {reader.line_num}: {result}")
+            else:
+                yield result
+
+
+def read_csv(path: Path, default_status: str = "confirmed") -> tuple[list[ImportRow], list[str]]:
+    """Every row at once (small files, tests); imports stream with iter_csv."""
+    problems: list[str] = []
+    rows = list(iter_csv(path, problems, default_status))
     return rows, problems
 
 
-def _merge_duplicates(rows: Iterable[ImportRow], problems: list[str]) -> list[ImportRow]:
-    seen: dict[str, ImportRow] = {}
+def _merged(rows: Iterable[ImportRow], problems: list[str]) -> Iterator[ImportRow]:
+    seen: dict[str, int] = {}
     for row in rows:
-        if row.email in seen:
-            problems.append(f"line {row.line}: duplicate of line {seen[row.email].line} ({row.email}); merged")
+        first = seen.setdefault(row.email, row.line)
+        if first != row.line:
+            problems.append(f"line {row.line}: duplicate of line {first} ({row.email}); merged")
             continue
-        seen[row.email] = row
-    return list(seen.values())
+        yield row
 
 
-def _batches(rows: list[ImportRow], size: int) -> Iterator[list[ImportRow]]:
-    for start in range(0, len(rows), size):
-        yield rows[start:start + size]
-
-
-def _import_batch(session: Session, list_id: int, batch: list[ImportRow], source: str, report: ImportReport) -> None:
-    salt = suppression_salt(session)
-    blocked = suppressed_hashes(session, [address_hash(r.email, salt) for r in batch])
-    rows = []
-    for row in batch:
-        if address_hash(row.email, salt) in blocked:
-            report.problems.append(f"line {row.line}: {row.email} is suppressed (bounced, complained or erased); not imported")
-        else:
-            rows.append(row)
-    if not rows:
-        return
-    emails = [r.email for r in rows]
-    session.execute(dialect_insert(session, Subscriber)
-                    .values([{"email": r.email, "name": r.name} for r in rows])
-                    .on_conflict_do_nothing(index_elements=["email"]))
-    ids = dict(session.execute(select(Subscriber.email, Subscriber.id).where(Subscriber.email.in_(emails))).all())
-    existing = {
-        sub_id: status for sub_id, status in session.execute(
-            select(Subscription.subscriber_id, Subscription.status)
-            .where(Subscription.list_id == list_id, Subscription.subscriber_id.in_(ids.values()))
-        )
-    }
-    now = utcnow()
-    new_subs, consents = [], []
+def _batches(rows: Iterable[ImportRow], size: int) -> Iterator[list[ImportRow]]:
+    batch: list[ImportRow] = []
     for row in rows:
-        sub_id = ids[row.email]
-        current = existing.get(sub_id)
-        if current is None:
-            new_subs.append({"subscriber_id": sub_id, "list_id": list_id, "status": row.status,
-                             "confirmed_at": now if row.status == "confirmed" else None,
-                             "unsubscribed_at": now if row.status == "unsubscribed" else None})
-            consents.append({"subscriber_id": sub_id, "list_id": list_id, "action": "import",
-                             "source": "import", "detail": f"{source} line {row.line}: status {row.status}"})
-            report.added += 1
-        elif current == "pending" and row.status in ("confirmed", "unsubscribed"):
-            # An import may move pending forward, but never re-subscribes someone who left.
-            session.execute(update(Subscription).where(Subscription.subscriber_id == sub_id,
-                                                       Subscription.list_id == list_id)
-                            .values(status=row.status, confirmed_at=now if row.status == "confirmed" else None,
-                                    unsubscribed_at=now if row.status == "unsubscribed" else None))
-            consents.append({"subscriber_id": sub_id, "list_id": list_id, "action": "import",
-                             "source": "import", "detail": f"{source} line {row.line}: status {row.status}"})
-            report.updated += 1
-        else:
-            report.unchanged += 1
-    if new_subs:
-        session.execute(dialect_insert(session, Subscription).values(new_subs)
-                        .on_conflict_do_nothing(index_elements=["subscriber_id", "list_id"]))
-    if consents:
-        session.execute(dialect_insert(session, ConsentEvent).values(consents))
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
-def import_rows(factory: sessionmaker[Session], list_id: int, rows: list[ImportRow], problems: list[str],
+def _line_of(problem: str) -> int:
+    try:
+        return int(problem.split(":", 1)[0].split()[1])
+    except (IndexError, ValueError):
+        return 0
+
+
+def import_rows(factory: sessionmaker[Session], list_id: int, rows: Iterable[ImportRow], problems: list[str],
                 source: str, batch_size: int = BATCH_SIZE) -> ImportReport:
-    """Each batch commits on its own: a failure leaves earlier batches in and this one out."""
+    """Each batch commits on its own: a failure leaves earlier batches in and this one out.
+
+    Running the same import again is harmless: nothing is added twice, and nobody who left is re-added.
+    """
     report = ImportReport(problems=problems)
-    for batch in _batches(_merge_duplicates(rows, report.problems), batch_size):
+    for batch in _batches(_merged(rows, report.problems), batch_size):
         with transaction(factory) as session:
-            _import_batch(session, list_id, batch, source, report)
-    report.problems.sort(key=lambda p: int(p.split(":")[0].split()[1]))
+            counts = import_batch(session, list_id, batch, source, report.problems)
+        report.added += counts[0]
+        report.updated += counts[1]
+        report.unchanged += counts[2]
+    report.problems.sort(key=_line_of)
     return report

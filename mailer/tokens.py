@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 
 PURPOSES = ("confirm", "unsubscribe", "manage")
+CONFIRM_MAX_AGE = 7 * 24 * 3600  # a confirmation link works for 7 days
+# An expired confirmation link may still ask for a new mail, but not forever.
+RESEND_MAX_AGE = 90 * 24 * 3600
 
 
 class TokenError(ValueError):
@@ -46,8 +49,8 @@ def read_token(secret_key: str, purpose: str, token: str, max_age: int | None = 
         data = _serializer(secret_key, old_keys, purpose).loads(token, max_age=max_age)
     except SignatureExpired:
         raise TokenError("link expired", expired=True) from None
-    except BadSignature:
+    except BadData:  # bad signature, bad base64, bad JSON: all the same to the visitor
         raise TokenError("invalid link") from None
-    if not (isinstance(data, list) and len(data) == 2 and isinstance(data[0], int) and isinstance(data[1], str)):
+    if not (isinstance(data, list) and len(data) == 2 and type(data[0]) is int and isinstance(data[1], str)):
         raise TokenError("invalid link")
     return TokenData(subscriber_id=data[0], list_slug=data[1])

@@ -1,0 +1,55 @@
+"""The web app (DESIGN: "Web"): subscribe, confirm, unsubscribe (RFC 8058 one-click), manage, archive.
+
+`create_app()` is the factory for gunicorn (`gunicorn 'mailer.web:create_app()'`) and `mailer serve`.
+It refuses to start without MAILER_SECRET_KEY; only `demo=True` (`mailer serve --demo`) makes up an
+ephemeral key, and says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+
+from flask import Flask
+
+from ..config import Settings, load_settings
+from ..db import make_engine, require_schema, session_factory
+from ..render import templates_dir
+from .ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+SUBSCRIBE_LIMIT = (5, 600.0)  # POST /subscribe per IP: 5 per 10 minutes
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """A throwaway signing key: every link it makes dies with the process."""
+    if settings.secret_key:
+        return settings
+    log.warning("demo mode: using an ephemeral MAILER_SECRET_KEY; links stop working when the server stops")
+    return dataclasses.replace(settings, secret_key=secrets.token_urlsafe(32))
+
+
+def create_app(settings: Settings | None = None, *, demo: bool = False,
+               subscribe_limit: tuple[int, float] = SUBSCRIBE_LIMIT) -> Flask:
+    settings = settings or load_settings()
+    if demo:
+        settings = demo_settings(settings)
+    settings.require_secret_key()
+    engine = make_engine(settings.database_url)
+    require_schema(engine)
+
+    app = Flask(__name__, template_folder=str(templates_dir() / "web"), static_folder=None)
+    # Flask's own cookie session is never used; the key is set only so nothing falls back to a default.
+    app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=64 * 1024,
+                      SESSION_COOKIE_HTTPONLY=True, TEMPLATES_AUTO_RELOAD=False)
+    app.extensions["mailer"] = {
+        "settings": settings,
+        "factory": session_factory(engine),
+        "limiter": RateLimiter(*subscribe_limit),
+    }
+    from .views import bp, register_error_pages
+
+    app.register_blueprint(bp)
+    register_error_pages(app)
+    return app

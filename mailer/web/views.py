@@ -1,0 +1,307 @@
+"""Routes. A GET never changes state (link scanners follow GETs); every change is a POST.
+
+Pages never say whether an address is known, subscribed or suppressed: the answer to a subscribe
+request is the same in every case, and a bad link is a 400 page that names no address.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+
+from flask import Blueprint, Flask, Response, abort, current_app, render_template, request, url_for
+from sqlalchemy import select, text
+
+from .. import lifecycle
+from ..addresses import InvalidAddress, normalise_email
+from ..content.lists import ListDefinition, list_slugs, load_list
+from ..db import transaction
+from ..errors import MailerError
+from ..models import Issue, MailingList
+from ..store import ensure_list
+from ..tokens import CONFIRM_MAX_AGE, RESEND_MAX_AGE, TokenData, TokenError, make_token, read_token
+from .confirm_mail import send_confirmation
+
+bp = Blueprint("web", __name__)
+ONE_CLICK = "One-Click"
+
+
+def _ctx():
+    return current_app.extensions["mailer"]
+
+
+def settings():
+    return _ctx()["settings"]
+
+
+def factory():
+    return _ctx()["factory"]
+
+
+@lru_cache(maxsize=64)
+def _load_list(lists_dir: str, slug: str) -> ListDefinition:
+    from pathlib import Path
+
+    return load_list(Path(lists_dir), slug)
+
+
+def list_def(slug: str) -> ListDefinition:
+    try:
+        return _load_list(str(settings().lists_dir), slug)
+    except MailerError:
+        abort(404)
+
+
+def default_slug() -> str:
+    slugs = list_slugs(settings().lists_dir)
+    if not slugs:
+        abort(404)
+    return slugs[0]
+
+
+def page(template: str, status: int = 200, slug: str | None = None, **values) -> Response:
+    chosen = list_def(slug or default_slug())
+    body = render_template(template, masthead=chosen.name, tagline=chosen.tagline,
+                           postal_address=chosen.postal_address, **values)
+    return Response(body, status=status, mimetype="text/html")
+
+
+def message(heading: str, *paragraphs: str, status: int = 200, list_slug: str | None = None, **extra) -> Response:
+    return page("message.html", status, list_slug, heading=heading, paragraphs=paragraphs, **extra)
+
+
+def visitor(source: str = "web") -> lifecycle.Visitor:
+    return lifecycle.Visitor(ip=request.remote_addr, user_agent=request.headers.get("User-Agent"), source=source)
+
+
+def verify(purpose: str, raw: str, max_age: int | None = None) -> TokenData:
+    s = settings()
+    return read_token(s.secret_key, purpose, raw, max_age=max_age, old_keys=s.old_secret_keys)
+
+
+def link(purpose: str, subscriber_id: int, slug: str, endpoint: str) -> str:
+    s = settings()
+    signed = make_token(s.secret_key, purpose, subscriber_id, slug, s.old_secret_keys)
+    return s.base_url + url_for(endpoint, token=signed)
+
+
+def bad_link() -> Response:
+    return message("This link does not work",
+                   "It may have been copied incompletely. Use the link in your most recent mail from us.",
+                   status=400)
+
+
+def mail_confirmation(slug: str, pending: lifecycle.Pending) -> None:
+    url = link("confirm", pending.subscriber_id, slug, "web.confirm")
+    send_confirmation(settings(), list_def(slug), pending.email, pending.name, url, pending.consent_id)
+
+
+# --- health ----------------------------------------------------------------------------------------
+
+@bp.get("/healthz")
+def healthz():
+    with factory()() as session:
+        session.execute(text("SELECT 1"))
+    return {"status": "ok"}
+
+
+# --- subscribe -------------------------------------------------------------------------------------
+
+def subscribe_form(slug: str, status: int = 200, error: str | None = None, email: str = "", name: str = ""):
+    return page("subscribe.html", status, slug, list_slug=slug, error=error, email=email, name=name,
+                consent_text=lifecycle.CONSENT_TEXT, form_version=lifecycle.FORM_VERSION)
+
+
+@bp.get("/subscribe")
+def subscribe_get():
+    slug = request.args.get("list") or default_slug()
+    list_def(slug)
+    return subscribe_form(slug)
+
+
+def check_your_inbox(slug: str) -> Response:
+    return message("Check your inbox",
+                   "If this address can receive our newsletter, a mail with a confirmation link is on its way. "
+                   "Click the link in it to start your subscription.", list_slug=slug)
+
+
+@bp.post("/subscribe")
+def subscribe_post():
+    form = request.form
+    slug = form.get("list") or default_slug()
+    definition = list_def(slug)
+    if not _ctx()["limiter"].allow(request.remote_addr or "?"):
+        return message("Too many requests", "Please wait a few minutes and try again.", status=429, list_slug=slug)
+    if form.get("website"):  # the honeypot: people never see it, form-filling bots do
+        return check_your_inbox(slug)
+    raw_email, name = form.get("email", "")[:320], form.get("name", "")[:200]
+    try:
+        email = normalise_email(raw_email)
+    except InvalidAddress:
+        return subscribe_form(slug, 400, "Please enter a valid email address, like name@example.com.",
+                              raw_email, name)
+    with transaction(factory()) as session:
+        list_id = ensure_list(session, definition)
+        pending = lifecycle.subscribe(session, list_id, email, name, visitor())
+    if pending is not None:
+        mail_confirmation(slug, pending)
+    return check_your_inbox(slug)
+
+
+# --- confirm ---------------------------------------------------------------------------------------
+
+@bp.get("/confirm/<token>")
+def confirm(token: str):
+    try:
+        data = verify("confirm", token, max_age=CONFIRM_MAX_AGE)
+    except TokenError as exc:
+        if exc.expired:
+            return message("This link has expired",
+                           "Confirmation links work for 7 days. We can send you a new one.",
+                           status=410, resend_url=url_for("web.resend", token=token))
+        return bad_link()
+    definition = list_def(data.list_slug)
+    with transaction(factory()) as session:
+        list_id = lifecycle.list_id_of(session, data.list_slug)
+        done = list_id is not None and lifecycle.confirm(session, data.subscriber_id, list_id, visitor())
+    if not done:
+        return message("This link is no longer valid",
+                       "To receive the newsletter, subscribe again; we will send a new confirmation link.",
+                       status=410, list_slug=data.list_slug,
+                       subscribe_url=url_for("web.subscribe_get", list=data.list_slug))
+    return message("You're subscribed", f"Welcome to {definition.name}. The next issue will be in your inbox.",
+                   list_slug=data.list_slug)
+
+
+@bp.post("/confirm/<token>/resend")
+def resend(token: str):
+    try:
+        data = verify("confirm", token, max_age=RESEND_MAX_AGE)
+    except TokenError:
+        return bad_link()
+    list_def(data.list_slug)
+    with transaction(factory()) as session:
+        list_id = lifecycle.list_id_of(session, data.list_slug)
+        pending = list_id and lifecycle.request_new_confirmation(session, data.subscriber_id, list_id, visitor())
+    if pending:
+        mail_confirmation(data.list_slug, pending)
+    return check_your_inbox(data.list_slug)
+
+
+# --- unsubscribe and manage ------------------------------------------------------------------------
+
+def _unsubscribe(data: TokenData, everything: bool, source: str) -> int:
+    with transaction(factory()) as session:
+        list_id = lifecycle.list_id_of(session, data.list_slug)
+        if everything:
+            ids = [row[0] for row in lifecycle.subscribed_lists(session, data.subscriber_id)]
+        else:
+            ids = [list_id] if list_id is not None else []
+        detail = "all lists" if everything else None
+        return lifecycle.unsubscribe(session, data.subscriber_id, ids, visitor(source), detail)
+
+
+def unsubscribed_page(data: TokenData, everything: bool) -> Response:
+    what = "all our lists" if everything else list_def(data.list_slug).name
+    return message("You're unsubscribed", f"You will receive no more mail from {what}.",
+                   "Changed your mind? You can subscribe again at any time.", list_slug=data.list_slug,
+                   subscribe_url=url_for("web.subscribe_get", list=data.list_slug))
+
+
+@bp.get("/unsubscribe/<token>")
+def unsubscribe_get(token: str):
+    try:
+        data = verify("unsubscribe", token)
+    except TokenError:
+        return bad_link()
+    definition = list_def(data.list_slug)
+    return page("unsubscribe.html", slug=data.list_slug, list_name=definition.name,
+                action=url_for("web.unsubscribe_post", token=token))
+
+
+@bp.post("/unsubscribe/<token>")
+def unsubscribe_post(token: str):
+    """The button on the page and RFC 8058 one-click (List-Unsubscribe=One-Click): 200, no redirect."""
+    try:
+        data = verify("unsubscribe", token)
+    except TokenError:
+        return bad_link()
+    list_def(data.list_slug)
+    one_click = request.form.get("List-Unsubscribe") == ONE_CLICK
+    everything = not one_click and request.form.get("scope") == "all"
+    _unsubscribe(data, everything, "one-click" if one_click else "web")
+    return unsubscribed_page(data, everything)
+
+
+@bp.get("/manage/<token>")
+def manage_get(token: str):
+    try:
+        data = verify("manage", token)
+    except TokenError:
+        return bad_link()
+    definition = list_def(data.list_slug)
+    with factory()() as session:
+        rows = lifecycle.subscribed_lists(session, data.subscriber_id)
+    lists = [{"name": name, "status": status} for _id, _slug, name, status in rows]
+    return page("manage.html", slug=data.list_slug, list_name=definition.name, lists=lists,
+                action=url_for("web.manage_post", token=token))
+
+
+@bp.post("/manage/<token>")
+def manage_post(token: str):
+    try:
+        data = verify("manage", token)
+    except TokenError:
+        return bad_link()
+    list_def(data.list_slug)
+    everything = request.form.get("scope") == "all"
+    _unsubscribe(data, everything, "web")
+    return unsubscribed_page(data, everything)
+
+
+# --- archive ---------------------------------------------------------------------------------------
+
+@bp.get("/archive/<slug>/<date>")
+def archive(slug: str, date: str):
+    list_def(slug)
+    try:
+        day = dt.date.fromisoformat(date)
+    except ValueError:
+        abort(404)
+    with factory()() as session:
+        html = session.scalar(select(Issue.html).join(MailingList, MailingList.id == Issue.list_id)
+                              .where(MailingList.slug == slug, Issue.issue_date == day))
+    if html is None:
+        abort(404)
+    subscribe_url = settings().base_url + url_for("web.subscribe_get", list=slug)
+    for placeholder, value in (("%%GREETING%%", "Good morning"), ("%%UNSUBSCRIBE_URL%%", subscribe_url),
+                               ("%%MANAGE_URL%%", subscribe_url)):
+        html = html.replace(placeholder, value)
+    return Response(html, mimetype="text/html")
+
+
+# --- every response --------------------------------------------------------------------------------
+
+@bp.after_app_request
+def headers(response: Response) -> Response:
+    # Tokens live in URLs: never leak them in a Referer, never cache the pages that show them.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+                                                   "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+    if not request.path.startswith("/archive/"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def register_error_pages(app: Flask) -> None:
+    def handler(status: int, heading: str, paragraph: str):
+        def render(_exc):
+            return message(heading, paragraph, status=status)
+        return render
+
+    app.register_error_handler(404, handler(404, "Not found", "There is no page at this address."))
+    app.register_error_handler(405, handler(405, "Not allowed", "This page does not accept that request."))
+    app.register_error_handler(413, handler(413, "Too large", "That request was too large."))
+    app.register_error_handler(500, handler(500, "Something went wrong", "Please try again in a minute."))
