@@ -18,7 +18,7 @@ from typing import Callable
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import store
+from . import guardrail, store
 from .config import Settings
 from .content.issue_file import load_issue
 from .content.lists import ListDefinition
@@ -227,6 +227,7 @@ class SendOptions:
     resend_unknown: bool = False
     lease_seconds: float = 120.0
     max_retry_wait: float = MAX_RETRY_WAIT
+    guardrail: bool = True  # pause when bounce/complaint rates cross the list's thresholds
 
 
 def _builder(prepared: PreparedIssue, list_def: ListDefinition, links: LinkMaker, send_id: int):
@@ -236,6 +237,13 @@ def _builder(prepared: PreparedIssue, list_def: ListDefinition, links: LinkMaker
         return OutgoingMessage(delivery_id=claim.id, send_id=send_id, recipient=claim.email, raw=raw,
                                batch=prepared.batch, tags={"send_id": str(send_id), "delivery_id": str(claim.id)})
     return build
+
+
+def _guard(factory: sessionmaker[Session], send_id: int, list_def: ListDefinition) -> Callable[[], str | None]:
+    def check() -> str | None:
+        with transaction(factory) as session:
+            return guardrail.breach(session, send_id, list_def.bounce_policy)
+    return check
 
 
 def _set_state(factory: sessionmaker[Session], send_id: int, state: str, reason: str | None = None) -> None:
@@ -287,7 +295,8 @@ def run_send(factory: sessionmaker[Session], settings: Settings, list_def: ListD
     pipeline = Pipeline(factory, transport, send_id=send_id, list_id=prepared.list_id, worker=worker,
                         bucket=TokenBucket(rate), pool_size=options.concurrency or default_pool_size(rate),
                         build=_builder(prepared, list_def, LinkMaker(settings, list_def), send_id),
-                        limits=limits, lease_seconds=options.lease_seconds, on_outcome=on_outcome)
+                        limits=limits, lease_seconds=options.lease_seconds, on_outcome=on_outcome,
+                        guard=_guard(factory, send_id, list_def) if options.guardrail else None)
     _set_state(factory, send_id, "sending")
     result = pipeline.run(limit=options.limit, max_retry_wait=options.max_retry_wait)
     with transaction(factory) as session:

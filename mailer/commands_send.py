@@ -60,11 +60,13 @@ def _confirm(transport_name: str, list_slug: str, pending: int) -> None:
 @click.option("--to", "to_address", metavar="ADDR", help="Send one test message to ADDR (not counted) and stop.")
 @click.option("--limit", type=click.IntRange(min=0), help="A canary: send at most N messages, then stop.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation before sending to a real list.")
+@click.option("--no-guardrail", is_flag=True,
+              help="Resume a send the bounce/complaint guardrail paused (after checking why); no automatic pause.")
 @fresh_option
 @click.pass_context
 def send(ctx: click.Context, issue_spec: str, list_slug: str | None, rate: float | None, concurrency: int | None,
          worker: bool, resend_unknown: bool, dry_run: bool, to_address: str | None, limit: int | None,
-         yes: bool, require_fresh: bool) -> None:
+         yes: bool, no_guardrail: bool, require_fresh: bool) -> None:
     """Plan and send an issue to every confirmed subscriber; run again to resume. Never sends twice."""
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
@@ -93,7 +95,7 @@ def send(ctx: click.Context, issue_spec: str, list_slug: str | None, rate: float
             _confirm(transport.name, list_def.slug, min(pending, limit) if limit is not None else pending)
         progress = Progress(pending if limit is None else min(pending, limit))
         options = campaign.SendOptions(rate=rate, concurrency=concurrency, limit=limit,
-                                       resend_unknown=resend_unknown)
+                                       resend_unknown=resend_unknown, guardrail=not no_guardrail)
         try:
             summary = campaign.run_send(factory, settings, list_def, content, transport, options, on_outcome=progress)
         finally:
