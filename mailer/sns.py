@@ -224,7 +224,10 @@ def confirm_subscription(envelope: Mapping[str, Any], sns_client) -> str:
     """
     if envelope.get("Type") != SUBSCRIPTION_CONFIRMATION:
         raise SignatureError(f"not a SubscriptionConfirmation: {envelope.get('Type')!r}")
-    response = sns_client.confirm_subscription(TopicArn=envelope["TopicArn"], Token=envelope["Token"])
+    # AuthenticateOnUnsubscribe: only the topic owner (signed AWS call) may unsubscribe the
+    # endpoint afterwards, not whoever sees the UnsubscribeURL of a notification.
+    response = sns_client.confirm_subscription(TopicArn=envelope["TopicArn"], Token=envelope["Token"],
+                                               AuthenticateOnUnsubscribe="true")
     return response.get("SubscriptionArn", "")
 
 

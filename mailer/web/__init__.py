@@ -49,7 +49,9 @@ def create_app(settings: Settings | None = None, *, demo: bool = False,
         "limiter": RateLimiter(*subscribe_limit),
     }
     from .views import bp, register_error_pages
+    from .webhooks import webhooks
 
     app.register_blueprint(bp)
+    app.register_blueprint(webhooks)
     register_error_pages(app)
     return app

@@ -167,7 +167,7 @@ def test_subscription_confirmation_on_the_queue_is_confirmed_through_the_api(aws
 
     result = poll_queue(q.sqs, q.queue_url, factory, [q.topic], once=True, wait_seconds=0,
                         sns_client_for_region=lambda region: FakeSns() if region == REGION else None)
-    assert calls == [{"TopicArn": q.topic, "Token": token}]
+    assert calls == [{"TopicArn": q.topic, "Token": token, "AuthenticateOnUnsubscribe": "true"}]
     assert (result.messages_deleted, result.messages_left, result.recorded) == (1, 0, 0)
     assert events(factory) == [] and states(factory) == {d: s for d, _, s, _ in LEDGER}
 

@@ -228,7 +228,7 @@ def test_confirm_subscription_uses_the_api_with_topic_and_token():
     env = subscription_confirmation()
     client = FakeSns()
     assert confirm_subscription(env, client) == TOPIC_ARN + ":sub-1"
-    assert client.calls == [{"TopicArn": TOPIC_ARN, "Token": env["Token"]}]
+    assert client.calls == [{"TopicArn": TOPIC_ARN, "Token": env["Token"], "AuthenticateOnUnsubscribe": "true"}]
 
 
 def test_confirm_subscription_refuses_notifications():

@@ -83,7 +83,7 @@ def test_subscription_confirmation_uses_the_api(post, factory, signer):
     env = signer.sign(subscription_confirmation(), "1")
     response = post(env)
     assert response.status == 200
-    assert post.sns_clients[REGION].calls == [{"TopicArn": TOPIC_ARN, "Token": env["Token"]}]
+    assert post.sns_clients[REGION].calls == [{"TopicArn": TOPIC_ARN, "Token": env["Token"], "AuthenticateOnUnsubscribe": "true"}]
     assert unchanged(factory)
 
 

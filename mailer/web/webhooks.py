@@ -1,0 +1,39 @@
+"""`POST /webhooks/ses`: SES events delivered by SNS over HTTPS.
+
+Everything is checked by `mailer.track.handle_sns_webhook` (signature, certificate URL, topic
+allow-list, ConfirmSubscription through the API); this route only hands it the raw body. SNS posts
+with Content-Type text/plain, so the body is read raw, never as a form or JSON.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+
+from ..content.lists import list_slugs, load_list
+from ..db import transaction
+from ..sns import CertCache, fetch_cert_https
+from ..track import handle_sns_webhook, load_policies
+
+webhooks = Blueprint("webhooks", __name__)
+
+
+def _sns_client(region: str):
+    import boto3
+
+    return boto3.client("sns", region_name=region)
+
+
+@webhooks.post("/webhooks/ses")
+def ses_events() -> Response:
+    ext = current_app.extensions["mailer"]  # tests may inject sns_fetch_cert / sns_client_for_region
+    settings, factory = ext["settings"], ext["factory"]
+    # Certificates are cached per process by URL; failures are never cached (see CertCache).
+    cache = ext.setdefault("sns_cert_cache", CertCache())
+    with transaction(factory) as session:
+        policies = load_policies(session, [load_list(settings.lists_dir, s) for s in list_slugs(settings.lists_dir)])
+    result = handle_sns_webhook(request.get_data(cache=False), allowed_topics=settings.sns_topic_arns,
+                                session_factory=factory, policies_by_list_id=policies,
+                                sns_client_for_region=ext.get("sns_client_for_region", _sns_client),
+                                fetch_cert=ext.get("sns_fetch_cert", fetch_cert_https), cert_cache=cache)
+    return Response(result.message, status=result.status, content_type="text/plain; charset=utf-8")
+
