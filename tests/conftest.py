@@ -85,3 +85,22 @@ def settings(tmp_path, database_url) -> Settings:
         issues_path=(REPO / "issues",),
         lists_dir=REPO / "lists",
     )
+
+
+def import_sample(factory) -> int:
+    """The shipped sample list (25 people, 21 confirmed) imported into a fresh database; its list id."""
+    from mailer.content.lists import load_list
+    from mailer.db import transaction
+    from mailer.store import ensure_list
+    from mailer.subscribers import import_rows, read_csv
+
+    rows, problems = read_csv(REPO / "lists" / "ai-morning-post.sample.csv")
+    with transaction(factory) as session:
+        list_id = ensure_list(session, load_list(REPO / "lists", "ai-morning-post"))
+    import_rows(factory, list_id, rows, problems, source="sample")
+    return list_id
+
+
+@pytest.fixture
+def sample_list(factory) -> int:
+    return import_sample(factory)

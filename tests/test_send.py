@@ -13,7 +13,7 @@ from mailer.campaign import load_issue_for, run_send
 from mailer.content.lists import load_list
 from mailer.db import transaction
 from mailer.models import Delivery, Send, Subscription
-from mailer.store import ensure_list, suppress
+from mailer.store import suppress
 from mailer.subscribers import import_rows, read_csv
 from mailer.tokens import read_token
 from mailer.transports import FileTransport
@@ -22,15 +22,6 @@ from .conftest import DB_KINDS, REPO, SECRET
 
 LIST = load_list(REPO / "lists", "ai-morning-post")
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
-
-
-@pytest.fixture
-def sample_list(factory):
-    rows, problems = read_csv(REPO / "lists" / "ai-morning-post.sample.csv")
-    with transaction(factory) as session:
-        list_id = ensure_list(session, LIST)
-    import_rows(factory, list_id, rows, problems, source="sample")
-    return list_id
 
 
 def send(factory, settings, spec="2026-11-20"):

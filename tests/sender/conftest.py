@@ -11,7 +11,7 @@ from mailer.content.lists import load_list
 from mailer.db import transaction
 from mailer.models import Delivery
 from mailer.store import ensure_list
-from mailer.subscribers import ImportRow, import_rows, read_csv
+from mailer.subscribers import ImportRow, import_rows
 from mailer.transports.ses import SesTransport
 
 from ..conftest import REPO
@@ -39,15 +39,6 @@ def fake_ses():
     fake = FakeSes().start()
     yield fake
     fake.stop()
-
-
-@pytest.fixture
-def sample_list(factory):
-    rows, problems = read_csv(REPO / "lists" / "ai-morning-post.sample.csv")
-    with transaction(factory) as session:
-        list_id = ensure_list(session, LIST)
-    import_rows(factory, list_id, rows, problems, source="sample")
-    return list_id
 
 
 def add_subscribers(factory, count: int, domain: str = "example.com") -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from mailer.models import ConsentEvent, Subscriber, Subscription
 from mailer.store import suppress

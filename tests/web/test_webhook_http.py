@@ -13,12 +13,10 @@ from mailer.campaign import load_issue_for, run_send
 from mailer.content.lists import load_list
 from mailer.db import transaction
 from mailer.models import Delivery, Event, Suppression
-from mailer.store import ensure_list
-from mailer.subscribers import import_rows, read_csv
 from mailer.transports.file import FileTransport
 from tests.track.sns_signing import FOREIGN_TOPIC_ARN, TOPIC_ARN, Signer, notification, subscription_confirmation
 
-from ..conftest import DB_KINDS, REPO
+from ..conftest import DB_KINDS, REPO, import_sample
 
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 
@@ -30,10 +28,7 @@ def hook(serve, factory):
     live = serve(settings_changes={"sns_topic_arns": (TOPIC_ARN,)})
     live.app.extensions["mailer"]["sns_fetch_cert"] = lambda url: signer.pem
     list_def = load_list(REPO / "lists", "ai-morning-post")
-    rows, problems = read_csv(REPO / "lists" / "ai-morning-post.sample.csv")
-    with transaction(factory) as session:
-        list_id = ensure_list(session, list_def)
-    import_rows(factory, list_id, rows, problems, source="sample")
+    import_sample(factory)
     settings = live.settings
     run_send(factory, settings, list_def, load_issue_for(settings, list_def, "2026-11-20"),
              FileTransport(settings.outbox_dir))
