@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .config import load_settings
-from .cli_support import open_db, pick_list, settings_of
+from .cli_support import list_option, open_db, pick_list, settings_of
 from .db import make_engine, transaction, upgrade
 from .errors import MailerError
 from .subscribers import import_rows, iter_csv
@@ -23,12 +23,6 @@ class MailerGroup(click.Group):
             raise click.ClickException(str(exc)) from exc
 
 
-list_option = click.option("--list", "list_slug", metavar="SLUG",
-                           help="List slug (a file lists/SLUG.toml); optional when there is only one list.")
-issue_option = click.option("--issue", "issue_spec", required=True, metavar="ISSUE",
-                            help="today, latest, a date (YYYY-MM-DD) or the path of an issue file.")
-fresh_option = click.option("--require-fresh", is_flag=True,
-                            help="Fail instead of using an older trending snapshot (shown as 'as of DATE').")
 
 
 @click.group(cls=MailerGroup, context_settings={"help_option_names": ["-h", "--help"]})

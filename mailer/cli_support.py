@@ -8,6 +8,13 @@ from .config import Settings, load_settings
 from .content.lists import ListDefinition, list_slugs, load_list
 from .db import make_engine, require_schema, session_factory
 
+list_option = click.option("--list", "list_slug", metavar="SLUG",
+                           help="List slug (a file lists/SLUG.toml); optional when there is only one list.")
+issue_option = click.option("--issue", "issue_spec", required=True, metavar="ISSUE",
+                            help="today, latest, a date (YYYY-MM-DD) or the path of an issue file.")
+fresh_option = click.option("--require-fresh", is_flag=True,
+                            help="Fail instead of using an older trending snapshot (shown as 'as of DATE').")
+
 
 def settings_of(ctx: click.Context) -> Settings:
     """The root group's Settings; loaded here when a command group is invoked on its own."""

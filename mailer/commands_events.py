@@ -8,7 +8,7 @@ import re
 import click
 
 from . import campaign
-from .cli_support import open_db, pick_list, settings_of
+from .cli_support import issue_option, list_option, open_db, pick_list, settings_of
 from .config import Settings
 from .content.lists import list_slugs, load_list
 from .db import transaction
@@ -87,9 +87,8 @@ def events_poll(ctx: click.Context, once: bool, wait_seconds: int, mirror_to_ses
 
 
 @click.command()
-@click.option("--issue", "issue_spec", required=True, metavar="ISSUE",
-              help="today, latest, a date (YYYY-MM-DD) or the path of an issue file.")
-@click.option("--list", "list_slug", metavar="SLUG", help="List slug; optional when there is only one list.")
+@issue_option
+@list_option
 @click.option("--poll/--no-poll", default=None,
               help="Poll the SQS queue once first (default: when MAILER_SQS_QUEUE_URL is set).")
 @click.pass_context

@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from . import campaign
-from .cli import cli, fresh_option, issue_option, list_option
-from .cli_support import open_db, pick_list, settings_of
+from .cli import cli
+from .cli_support import fresh_option, issue_option, list_option, open_db, pick_list, settings_of
 from .config import Settings
 from .content.lists import ListDefinition
 from .content.model import IssueContent

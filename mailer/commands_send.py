@@ -9,8 +9,7 @@ import threading
 import click
 
 from . import campaign
-from .cli import fresh_option, issue_option, list_option
-from .cli_support import open_db, pick_list, settings_of
+from .cli_support import fresh_option, issue_option, list_option, open_db, pick_list, settings_of
 from .pacing import default_pool_size, effective_rate
 from .transports import make_transport
 

@@ -8,7 +8,7 @@ import click
 
 from . import campaign
 from .addresses import InvalidAddress, normalise_email
-from .cli_support import open_db, pick_list, settings_of
+from .cli_support import issue_option, list_option, open_db, pick_list, settings_of
 from .db import transaction
 from .errors import MailerError
 from .report import build_report, find_send
@@ -25,9 +25,8 @@ def _address(raw: str) -> str:
 
 
 @click.command()
-@click.option("--issue", "issue_spec", required=True, metavar="ISSUE",
-              help="today, latest, a date (YYYY-MM-DD) or the path of an issue file.")
-@click.option("--list", "list_slug", metavar="SLUG", help="List slug; optional when there is only one list.")
+@issue_option
+@list_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def report(ctx: click.Context, issue_spec: str, list_slug: str | None, as_json: bool) -> None:
