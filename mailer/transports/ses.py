@@ -93,8 +93,10 @@ class SesTransport:
         self.configuration_set = configuration_set
         self.endpoint_url = endpoint_url
         session = session or boto3.session.Session()
+        # One pooled connection per call in flight; request validation off: we build the request
+        # ourselves and SES validates it anyway (it costs CPU on every call).
         self._config = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=read_timeout,
-                              max_pool_connections=max(10, pool_size))
+                              max_pool_connections=max(10, pool_size), parameter_validation=False)
         try:
             self.client = session.client("sesv2", endpoint_url=endpoint_url, config=self._config)
             self._v1 = session.client("ses", endpoint_url=endpoint_url, config=self._config)
