@@ -4,8 +4,10 @@ Prints, for 0 ms and 50 ms endpoint latency at a 1,000 msg/s rate limit: message
 fraction of the rate achieved, and the ratio against a naive single-threaded boto3 loop measured in
 the same run. Then the peak RSS of whole sends of growing list sizes (flat = list not held in memory).
 
-Environment: BENCH_MESSAGES (pipeline messages per latency, default 600), BENCH_RSS_SIZES
-(comma-separated list sizes, default "1000,4000"; 200000 works but takes long on small machines).
+Environment: BENCH_MESSAGES (pipeline messages per latency, default 2000), BENCH_RSS_SIZES
+(comma-separated list sizes, default "1000,4000"; 200000 works but takes long on small machines),
+BENCH_PROCESSES (sender processes, `mailer send --processes`; default: the number of CPUs).
+Peak RSS is the largest of the parent and its sender processes.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from mailer.render import render_issue  # noqa: E402
 from mailer.transports.ses import SesTransport  # noqa: E402
 
 RATE = 1000.0
+PROCESSES = int(os.environ.get("BENCH_PROCESSES", str(os.cpu_count() or 1)))
 
 
 def endpoint(latency: float) -> tuple[subprocess.Popen, str]:
@@ -47,7 +50,7 @@ def settings_for(db: Path) -> Settings:
                     base_url="https://news.example", issues_path=(REPO / "issues",), lists_dir=REPO / "lists")
 
 
-def pipeline(url: str, messages: int) -> float:
+def pipeline(url: str, messages: int, processes: int = PROCESSES) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         settings = settings_for(Path(tmp) / "bench.db")
         engine = make_engine(settings.database_url)
@@ -57,7 +60,7 @@ def pipeline(url: str, messages: int) -> float:
         content = load_issue_for(settings, LIST, ISSUE)
         transport = SesTransport(endpoint_url=url, pool_size=128)
         started = time.perf_counter()
-        summary = run_send(factory, settings, LIST, content, transport, SendOptions(rate=RATE))
+        summary = run_send(factory, settings, LIST, content, transport, SendOptions(rate=RATE, processes=processes))
         elapsed = time.perf_counter() - started
         transport.close()
         engine.dispose()
@@ -82,7 +85,8 @@ def naive(url: str, messages: int) -> float:
 
 def rss_child(size: int, url: str) -> None:
     pipeline_rate = pipeline(url, size)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    who = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)  # the parent and its largest sender process
+    peak_mb = max(resource.getrusage(w).ru_maxrss for w in who) / 1024
     print(f"{peak_mb:.1f} {pipeline_rate:.1f}")
 
 
@@ -93,8 +97,9 @@ def peak_rss(size: int, url: str) -> tuple[float, float]:
 
 
 def main() -> None:
-    messages = int(os.environ.get("BENCH_MESSAGES", "600"))
-    print(f"send pipeline, rate limit {RATE:.0f} msg/s, {os.cpu_count()} CPUs")
+    messages = int(os.environ.get("BENCH_MESSAGES", "2000"))
+    print(f"send pipeline, rate limit {RATE:.0f} msg/s, {os.cpu_count()} CPUs, {PROCESSES} sender processes, "
+          f"load average {os.getloadavg()[0]:.2f}")
     for latency in (0.0, 0.05):
         proc, url = endpoint(latency)
         try:
@@ -108,7 +113,8 @@ def main() -> None:
     try:
         for size in [int(s) for s in os.environ.get("BENCH_RSS_SIZES", "1000,4000").split(",")]:
             peak, rate = peak_rss(size, url)
-            print(f"  peak RSS for a {size:>7,}-recipient send: {peak:6.1f} MB ({rate:.0f} msg/s)")
+            print(f"  peak RSS for a {size:>7,}-recipient send: {peak:6.1f} MB ({rate:.0f} msg/s, "
+                  f"{size / rate:.0f} s at 0 ms)")
     finally:
         proc.kill()
 

@@ -6,9 +6,11 @@ leaves every recipient in a state that says what happened to them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
+import math
 import os
 import socket
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ from .content.model import IssueContent
 from .content.resolve import resolve_issue
 from .content.trending import attach_trending
 from .db import transaction
-from .dispatch import Pipeline, RunResult
+from .dispatch import Pipeline, RunResult, run_in_processes
 from .errors import SendError
 from .message import MessageSkeleton, Recipient
 from .models import Delivery, Issue, MailingList, Send, utcnow
@@ -34,7 +36,7 @@ from .pacing import TokenBucket, default_pool_size, effective_rate
 from .qr import with_data_uris
 from .render import RenderedIssue, render_issue
 from .tokens import make_token
-from .transports import OutgoingMessage, Transport
+from .transports import AccountLimits, OutgoingMessage, Transport
 
 log = logging.getLogger(__name__)
 FINAL_STATES = ("sent", "delivered", "bounced", "complained", "failed", "skipped")
@@ -228,6 +230,7 @@ class SendOptions:
     lease_seconds: float = 120.0
     max_retry_wait: float = MAX_RETRY_WAIT
     guardrail: bool = True  # pause when bounce/complaint rates cross the list's thresholds
+    processes: int = 1  # sender processes sharing the send (rate, pool and quota are split between them)
 
 
 def _builder(prepared: PreparedIssue, list_def: ListDefinition, links: LinkMaker, send_id: int):
@@ -268,6 +271,13 @@ def _start(factory: sessionmaker[Session], settings: Settings, list_def: ListDef
     return prepared, send_id
 
 
+def _share_limits(limits: AccountLimits | None, share: int) -> AccountLimits | None:
+    """One sender process's part of the 24-hour quota (the rate is split by its own bucket)."""
+    if limits is None or share == 1 or limits.remaining_24h is None:
+        return limits
+    return dataclasses.replace(limits, max_24h=limits.sent_24h + limits.remaining_24h / share)
+
+
 def _final_state(counts: dict[str, int], result: RunResult) -> tuple[str, str | None]:
     if result.pause_reason:
         return "paused", result.pause_reason
@@ -289,16 +299,27 @@ def run_send(factory: sessionmaker[Session], settings: Settings, list_def: ListD
     settings.require_secret_key()
     limits = transport.limits()  # before planning: a paused account or a bad credential stops here
     prepared, send_id = _start(factory, settings, list_def, content, transport, options)
-    worker = worker_name()
     configured = options.rate or (settings.send_rate if getattr(transport, "paced", True) else UNPACED_RATE)
     rate = effective_rate(configured, limits.max_send_rate if limits else None)
-    pipeline = Pipeline(factory, transport, send_id=send_id, list_id=prepared.list_id, worker=worker,
-                        bucket=TokenBucket(rate), pool_size=options.concurrency or default_pool_size(rate),
+    pool = options.concurrency or default_pool_size(rate)
+    processes = options.processes if options.limit is None and hasattr(transport, "clone") else 1
+
+    def make(share: int = 1, **kwargs) -> Pipeline:
+        return Pipeline(factory, transport.clone() if share > 1 else transport, send_id=send_id,
+                        list_id=prepared.list_id, worker=worker_name(), bucket=TokenBucket(rate / share),
+                        pool_size=max(1, math.ceil(pool / share)), limits=_share_limits(limits, share),
                         build=_builder(prepared, list_def, LinkMaker(settings, list_def), send_id),
-                        limits=limits, lease_seconds=options.lease_seconds, on_outcome=on_outcome,
-                        guard=_guard(factory, send_id, list_def) if options.guardrail else None)
+                        lease_seconds=options.lease_seconds,
+                        guard=_guard(factory, send_id, list_def) if options.guardrail else None, **kwargs)
+
     _set_state(factory, send_id, "sending")
-    result = pipeline.run(limit=options.limit, max_retry_wait=options.max_retry_wait)
+    if processes > 1:
+        result = run_in_processes(processes, lambda: make(processes), factory, send_id, options.max_retry_wait,
+                                  on_outcome)
+        with transaction(factory) as session:  # rows of a sender process that died
+            _recover_interrupted(session, send_id, transport, prepared.batch, options.lease_seconds)
+    else:
+        result = make(on_outcome=on_outcome).run(limit=options.limit, max_retry_wait=options.max_retry_wait)
     with transaction(factory) as session:
         counts = ledger_counts(session, send_id)
     state, reason = _final_state(counts, result)

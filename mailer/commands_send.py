@@ -53,6 +53,8 @@ def _confirm(transport_name: str, list_slug: str, pending: int) -> None:
 @click.option("--rate", type=click.FloatRange(min=0.01), help="Messages per second (default: $MAILER_SEND_RATE, "
               "never above the account's MaxSendRate).")
 @click.option("--concurrency", type=click.IntRange(min=1, max=1024), help="Calls in flight (default: from the rate).")
+@click.option("--processes", type=click.IntRange(min=1, max=64), default=1, show_default=True,
+              help="Sender processes sharing the send on this machine (rate and concurrency are split).")
 @click.option("--worker", is_flag=True, help="Join a send other processes work on too (PostgreSQL); no prompt.")
 @click.option("--resend-unknown", is_flag=True, help="Send again to rows whose outcome is unknown (may double).")
 @click.option("--dry-run", is_flag=True, help="Render and plan, send nothing, change nothing.")
@@ -64,7 +66,7 @@ def _confirm(transport_name: str, list_slug: str, pending: int) -> None:
 @fresh_option
 @click.pass_context
 def send(ctx: click.Context, issue_spec: str, list_slug: str | None, rate: float | None, concurrency: int | None,
-         worker: bool, resend_unknown: bool, dry_run: bool, to_address: str | None, limit: int | None,
+         processes: int, worker: bool, resend_unknown: bool, dry_run: bool, to_address: str | None, limit: int | None,
          yes: bool, no_guardrail: bool, require_fresh: bool) -> None:
     """Plan and send an issue to every confirmed subscriber; run again to resume. Never sends twice."""
     settings = settings_of(ctx)
@@ -94,7 +96,8 @@ def send(ctx: click.Context, issue_spec: str, list_slug: str | None, rate: float
             _confirm(transport.name, list_def.slug, min(pending, limit) if limit is not None else pending)
         progress = Progress(pending if limit is None else min(pending, limit))
         options = campaign.SendOptions(rate=rate, concurrency=concurrency, limit=limit,
-                                       resend_unknown=resend_unknown, guardrail=not no_guardrail)
+                                       resend_unknown=resend_unknown, guardrail=not no_guardrail,
+                                       processes=processes)
         try:
             summary = campaign.run_send(factory, settings, list_def, content, transport, options, on_outcome=progress)
         finally:

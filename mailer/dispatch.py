@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import multiprocessing
+import os
 import queue
 import random
 import threading
@@ -22,12 +24,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import store
 from .db import transaction
 from .errors import OutcomeUnknownError, PermanentError, RetryableError, SendPausedError, ThrottledError
-from .models import utcnow
+from .models import Delivery, utcnow
 from .pacing import TokenBucket
 from .transports.base import AccountLimits, OutgoingMessage, Transport
 
@@ -137,13 +140,14 @@ class Pipeline:
             self._check_guard()
             if self.paused:
                 return
-            room = self._wait_for_room()
+            batch = self._batch_size()
+            room = self._wait_for_room(batch)
             if limit is not None:
                 if self.result.handed_over >= limit:
                     self.result.stopped_by_limit = True
                     return
                 room = min(room, limit - self.result.handed_over)
-            claims = self._claim(min(room, max(1, int(self.bucket.rate * 0.05))))
+            claims = self._claim(min(room, batch))
             if not claims:
                 if self._inflight:
                     with self._cv:
@@ -171,9 +175,15 @@ class Pipeline:
             self.result.handed_over += 1
             pool.submit(self._deliver, claim)
 
-    def _wait_for_room(self) -> int:
+    def _batch_size(self) -> int:
+        """Rows per claim: 50 ms worth at the current rate, at most half the pool."""
+        return max(1, min(self.pool_size // 2, int(self.bucket.rate * 0.05)))
+
+    def _wait_for_room(self, wanted: int) -> int:
+        """Wait until `wanted` calls may start: a claim (two queries) per few free slots would cost more
+        CPU than the calls; claimed rows are never left waiting for a slot."""
         with self._cv:
-            while self._inflight >= self.pool_size:
+            while self.pool_size - self._inflight < wanted:
                 self._cv.wait()
             return self.pool_size - self._inflight
 
@@ -261,9 +271,7 @@ class Pipeline:
     def _commit(self, batch: list[Outcome]) -> None:
         try:
             with transaction(self.factory) as session:
-                for o in batch:
-                    store.finish_delivery(session, o.claim.id, o.state, message_id=o.message_id, error=o.error,
-                                          not_before=o.not_before, worker=self.worker)
+                finish_many(session, batch, self.worker)
         except Exception as exc:  # noqa: BLE001 - rows stay 'sending'; the next run settles them
             log.exception("cannot record %d outcomes", len(batch))
             self.pause(f"database error while recording outcomes: {exc}")
@@ -281,16 +289,123 @@ class Pipeline:
                 self.on_outcome(state)
 
 
+def run_in_processes(count: int, make: Callable[[], Pipeline], factory: sessionmaker[Session], send_id: int,
+                     max_retry_wait: float, on_outcome: Callable[[str], None] | None = None) -> RunResult:
+    """`count` forked sender processes, each running the Pipeline `make()` builds in it (its own worker
+    name, engine connections and transport), sharing the send through the ledger's claims. One process
+    runs Python on one core at a time (the GIL); this is how a send uses more than one."""
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.SimpleQueue()
+    procs = [ctx.Process(target=_child, args=(make, factory, max_retry_wait, results), daemon=True)
+             for _ in range(count)]
+    for proc in procs:
+        proc.start()
+    progress = _LedgerProgress(factory, send_id, on_outcome)
+    while any(proc.is_alive() for proc in procs):
+        procs[0].join(1.0)  # wake every second to report progress
+        progress.report()
+    merged = RunResult()
+    while not results.empty():
+        _merge(merged, results.get())
+    for proc in procs:
+        proc.join()
+        if proc.exitcode != 0 and merged.pause_reason is None:
+            merged.pause_reason = f"a sender process ended with exit code {proc.exitcode}; rerun to resume"
+    progress.report()
+    return merged
+
+
+def _child(make: Callable[[], Pipeline], factory: sessionmaker[Session], max_retry_wait: float, results) -> None:
+    _die_with_parent()
+    factory.kw["bind"].dispose(close=False)  # the parent's pooled connections stay the parent's
+    pipeline = make()
+    try:
+        result = pipeline.run(max_retry_wait=max_retry_wait)
+    finally:
+        pipeline.transport.close()
+    results.put(result)
+
+
+def _die_with_parent() -> None:
+    """A killed parent takes its senders with it (Linux); their rows are then settled like its own."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:
+        os._exit(1)
+
+
+def _merge(total: RunResult, part: RunResult) -> None:
+    total.handed_over += part.handed_over
+    for state, n in part.by_state.items():
+        total.by_state[state] = total.by_state.get(state, 0) + n
+    total.pause_reason = total.pause_reason or part.pause_reason
+    total.stopped_by_limit = total.stopped_by_limit or part.stopped_by_limit
+
+
+class _LedgerProgress:
+    """Outcomes of child processes, seen as changes in the ledger's counts, for the progress callback."""
+
+    SETTLED = ("sent", "failed", "unknown", "skipped")
+
+    def __init__(self, factory: sessionmaker[Session], send_id: int, on_outcome: Callable[[str], None] | None):
+        self.factory, self.send_id, self.on_outcome = factory, send_id, on_outcome
+        self.seen = self._counts() if on_outcome else {}
+
+    def _counts(self) -> dict[str, int]:
+        with transaction(self.factory) as session:
+            rows = session.execute(select(Delivery.state, func.count()).where(
+                Delivery.send_id == self.send_id, Delivery.state.in_(self.SETTLED)).group_by(Delivery.state))
+            return dict(rows.all())
+
+    def report(self) -> None:
+        if not self.on_outcome:
+            return
+        now = self._counts()
+        for state, n in now.items():
+            for _ in range(n - self.seen.get(state, 0)):
+                self.on_outcome(state)
+        self.seen = now
+
+
+def _finish_statement(requeue: bool):
+    """store.finish_delivery as one cached statement for executemany: per-row ORM updates cost more
+    CPU than the SES call itself. The same compare-and-set: still 'sending', still ours."""
+    table = Delivery.__table__
+    values = {"state": bindparam("b_state"), "updated_at": bindparam("b_now"), "last_error": bindparam("b_error"),
+              "provider_message_id": func.coalesce(bindparam("b_message_id"), table.c.provider_message_id),
+              "sent_at": func.coalesce(bindparam("b_sent_at"), table.c.sent_at)}
+    if requeue:
+        values["not_before"] = bindparam("b_not_before")
+    where = and_(table.c.id == bindparam("b_id"), table.c.state == "sending",
+                 table.c.claimed_by == bindparam("b_worker"))
+    return update(table).where(where).values(**values)
+
+
+_FINISH = {False: _finish_statement(False), True: _finish_statement(True)}
+
+
+def finish_many(session: Session, outcomes: list[Outcome], worker: str) -> None:
+    now = utcnow()
+    for requeue in (False, True):
+        params = [{"b_id": o.claim.id, "b_worker": worker, "b_state": o.state, "b_now": now, "b_error": o.error,
+                   "b_message_id": o.message_id, "b_sent_at": now if o.state == "sent" else None,
+                   "b_not_before": o.not_before}
+                  for o in outcomes if (o.state == "queued") == requeue]
+        if params:
+            session.execute(_FINISH[requeue], params)
+
+
 def _later(seconds: float, jitter: float = 0.0) -> dt.datetime:
     return utcnow() + dt.timedelta(seconds=seconds + random.uniform(0, jitter))
 
 
 def seconds_until_next_due(factory: sessionmaker[Session], send_id: int) -> float | None:
     """None when no queued row is left; otherwise how long until the earliest retry is due."""
-    from sqlalchemy import func, select
-
-    from .models import Delivery
-
     with transaction(factory) as session:
         row = session.execute(select(func.count(), func.min(Delivery.not_before))
                               .where(Delivery.send_id == send_id, Delivery.state == "queued")).one()

@@ -16,6 +16,9 @@ class FileTransport:
     def __init__(self, outbox: Path):
         self.outbox = outbox
 
+    def clone(self) -> "FileTransport":
+        return FileTransport(self.outbox)  # safe in another process: temp files carry the pid
+
     def _path(self, batch: str, delivery_id: int) -> Path:
         return self.outbox / batch / f"{delivery_id:08d}.eml"
 

@@ -92,9 +92,13 @@ class SesTransport:
                  pool_size: int = 64, read_timeout: float = 30.0, session: boto3.session.Session | None = None):
         self.configuration_set = configuration_set
         self.endpoint_url = endpoint_url
+        self._args = dict(configuration_set=configuration_set, endpoint_url=endpoint_url, pool_size=pool_size,
+                          read_timeout=read_timeout)
         session = session or boto3.session.Session()
+        # One pooled connection per call in flight; request validation off: we build the request
+        # ourselves and SES validates it anyway (it costs CPU on every call).
         self._config = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=read_timeout,
-                              max_pool_connections=max(10, pool_size))
+                              max_pool_connections=max(10, pool_size), parameter_validation=False)
         try:
             self.client = session.client("sesv2", endpoint_url=endpoint_url, config=self._config)
             self._v1 = session.client("ses", endpoint_url=endpoint_url, config=self._config)
@@ -102,6 +106,10 @@ class SesTransport:
             raise ConfigError("AWS region is not set: set AWS_REGION (or AWS_DEFAULT_REGION) for the ses "
                               "transport") from exc
         self.region = self.client.meta.region_name
+
+    def clone(self) -> "SesTransport":
+        """A new client for a forked sender process (connections must not be shared across a fork)."""
+        return SesTransport(**self._args)
 
     def send(self, message: OutgoingMessage) -> str:
         request = {
