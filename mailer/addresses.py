@@ -12,25 +12,32 @@ class InvalidAddress(ValueError):
     pass
 
 
-# Plain ASCII dot-atom addresses, the bulk of any list, are checked here in a few microseconds instead
+# Plain ASCII dot-atom addresses, the bulk of any list, are checked here in about a microsecond instead
 # of ~100 us in email-validator. Anything this does not accept goes to email-validator; a test checks
-# that both agree on every address this accepts.
-_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z](?:[a-z0-9-]*[a-z])?")  # TLDs end in a letter
+# that both agree on every address this accepts. One pattern for the whole address: the domain is
+# matched in either case (ASCII only) and lower-cased afterwards.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+# Possessive quantifiers and look-behinds instead of backtracking: labels end in a letter or digit,
+# the TLD begins and ends with a letter.
+_ADDRESS = re.compile(
+    rf"({_ATOM}++(?:\.{_ATOM}++)*+)"
+    r"@((?:[A-Za-z0-9][A-Za-z0-9-]*+(?<!-)\.)++[A-Za-z][A-Za-z0-9-]*+(?<=[A-Za-z]))"
+).fullmatch
 _SPECIAL_SUFFIXES = tuple("." + name for name in SPECIAL_USE_DOMAIN_NAMES)
 
 
-def _fast_normalise(candidate: str) -> str | None:
-    local, _, domain = candidate.rpartition("@")
-    domain = domain.lower()
-    if (len(local) > 64 or len(candidate) > 254 or "--" in domain
-            or not _LOCAL.fullmatch(local) or not _DOMAIN.fullmatch(domain)):
+def fast_normalise(candidate: str) -> str | None:
+    """The normalised form of a stripped plain ASCII address, or None: then ask normalise_email."""
+    match = _ADDRESS(candidate)
+    if match is None or len(candidate) > 254:
+        return None
+    at = match.end(1)
+    domain = match[2].lower()
+    if at > 64 or "--" in domain or domain.endswith(_SPECIAL_SUFFIXES):  # the domain has a dot: covers the TLD
         return None
     if len(domain) > 63 and max(len(label) for label in domain.split(".")) > 63:
         return None
-    if domain.endswith(_SPECIAL_SUFFIXES):  # the domain has a dot, so this covers the TLD too
-        return None
-    return f"{local}@{domain}"
+    return candidate[:at + 1] + domain
 
 
 def normalise_email(raw: str) -> str:
@@ -41,7 +48,7 @@ def normalise_email(raw: str) -> str:
     candidate = raw.strip()
     if not candidate:
         raise InvalidAddress("empty address")
-    fast = _fast_normalise(candidate)
+    fast = fast_normalise(candidate)
     if fast is not None:
         return fast
     try:

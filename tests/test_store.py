@@ -95,6 +95,22 @@ def test_reimport_is_harmless_and_never_resubscribes(factory, tmp_path):
         assert session.scalar(select(func.count()).select_from(ConsentEvent)) == 2
 
 
+def test_reimport_moves_pending_forward_with_a_consent_record_per_line(factory, tmp_path):
+    list_id, first = _import(factory, tmp_path, "email,status\na@example.com,pending\nb@example.com,confirmed\n")
+    _, second = _import(factory, tmp_path, "email,status\nb@example.com,pending\n\na@example.com,confirmed\n")
+    assert (first.added, second.added, second.updated, second.unchanged) == (2, 0, 1, 1)
+    with factory() as session:
+        statuses = dict(session.execute(select(Subscriber.email, Subscription.status)
+                                        .join(Subscription, Subscription.subscriber_id == Subscriber.id)).all())
+        details = sorted(session.scalars(select(ConsentEvent.detail)))
+        confirmed_at = session.scalar(select(Subscription.confirmed_at).join(Subscriber)
+                                      .where(Subscriber.email == "a@example.com"))
+    assert statuses == {"a@example.com": "confirmed", "b@example.com": "confirmed"}
+    assert confirmed_at is not None
+    assert details == ["people.csv line 2: status pending", "people.csv line 3: status confirmed",
+                       "people.csv line 4: status confirmed"]
+
+
 def test_suppressed_address_is_not_imported(factory, tmp_path):
     with transaction(factory) as session:
         suppress(session, "gone@example.com", "hard-bounce")

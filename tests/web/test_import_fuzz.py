@@ -9,7 +9,7 @@ import pytest
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 
-from mailer.addresses import _fast_normalise
+from mailer.addresses import fast_normalise, normalise_email
 from mailer.content.lists import load_list
 from mailer.db import transaction
 from mailer.models import Subscriber, Subscription
@@ -117,7 +117,7 @@ def test_fast_address_path_agrees_with_email_validator():
         domain = ".".join("".join(rnd.choice(string.ascii_letters + string.digits + "-")
                                   for _ in range(rnd.randint(1, 8))) for _ in range(rnd.randint(1, 3)))
         candidate = f"{local}@{domain}"
-        fast = _fast_normalise(candidate)
+        fast = fast_normalise(candidate)
         if fast is None:
             continue
         accepted += 1
@@ -127,3 +127,10 @@ def test_fast_address_path_agrees_with_email_validator():
             pytest.fail(f"fast path accepted {candidate!r}, email-validator says {exc}")
         assert fast == f"{result.local_part}@{result.ascii_domain.lower()}"
     assert accepted > 1000
+
+
+def test_common_addresses_take_the_fast_path():
+    for raw, normal in [("Reader.1+tag@Mail.Example.COM", "Reader.1+tag@mail.example.com"),
+                        ("o'brien_x-y@sub-1.example.co.uk", "o'brien_x-y@sub-1.example.co.uk")]:
+        assert fast_normalise(raw) == normal == normalise_email(raw)
+    assert fast_normalise("idn@bücher.example") is None and fast_normalise("x@xn--bcher-kva.example") is None
