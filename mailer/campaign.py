@@ -35,11 +35,11 @@ from .models import Delivery, Issue, MailingList, Send, utcnow
 from .pacing import TokenBucket, default_pool_size, effective_rate
 from .qr import with_data_uris
 from .render import RenderedIssue, render_issue
+from .report import ACCEPTED
 from .tokens import make_token
 from .transports import AccountLimits, OutgoingMessage, Transport
 
 log = logging.getLogger(__name__)
-FINAL_STATES = ("sent", "delivered", "bounced", "complained", "failed", "skipped")
 UNPACED_RATE = 5000.0  # the local outbox has no provider limit to respect
 MAX_RETRY_WAIT = 120.0  # seconds a run waits for retries before it pauses and asks for a rerun
 
@@ -75,7 +75,7 @@ class SendSummary:
 
     def line(self) -> str:
         c = self.counts
-        done = c.get("sent", 0) + c.get("delivered", 0) + c.get("bounced", 0) + c.get("complained", 0)
+        done = sum(c.get(state, 0) for state in ACCEPTED)
         head = f"{self.list_name} {self.issue_date}: "
         if self.sent_now == 0 and self.state == "done":
             return (head + f"nothing to send: all {done} of {self.total} recipients were already sent"

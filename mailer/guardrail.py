@@ -7,22 +7,12 @@ hard (Permanent) bounces only, as SES's reputation dashboard does.
 
 from __future__ import annotations
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .content.lists import BouncePolicy
-from .models import Delivery, Event
-
-ACCEPTED = ("sent", "delivered", "bounced", "complained")
-
-
-def _recipients_with(session: Session, send_id: int, event_type: str, hard_only: bool = False) -> int:
-    query = (select(func.count(distinct(Event.delivery_id)))
-             .join(Delivery, Delivery.id == Event.delivery_id)
-             .where(Delivery.send_id == send_id, Event.event_type == event_type))
-    if hard_only:
-        query = query.where(Event.bounce_type == "Permanent")
-    return session.scalar(query) or 0
+from .models import Delivery
+from .report import ACCEPTED, event_recipients
 
 
 def breach(session: Session, send_id: int, policy: BouncePolicy) -> str | None:
@@ -31,12 +21,12 @@ def breach(session: Session, send_id: int, policy: BouncePolicy) -> str | None:
                           .where(Delivery.send_id == send_id, Delivery.state.in_(ACCEPTED))) or 0
     if sent < policy.min_sent_for_rate:
         return None
-    bounced = _recipients_with(session, send_id, "bounce", hard_only=True)
+    bounced = event_recipients(session, send_id, "bounce", "Permanent")
     if bounced / sent > policy.bounce_rate_threshold:
         return (f"guardrail: bounce rate {100 * bounced / sent:.1f} % ({bounced} of {sent} sent) is over the "
                 f"list's {100 * policy.bounce_rate_threshold:g} %; check the list, then resume with "
                 f"`mailer send --issue ... --no-guardrail`")
-    complained = _recipients_with(session, send_id, "complaint")
+    complained = event_recipients(session, send_id, "complaint")
     if complained / sent > policy.complaint_rate_threshold:
         return (f"guardrail: complaint rate {100 * complained / sent:.2f} % ({complained} of {sent} sent) is over "
                 f"the list's {100 * policy.complaint_rate_threshold:g} %; check the content and audience, then "

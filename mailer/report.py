@@ -61,7 +61,7 @@ def find_send(session: Session, list_id: int, issue_date) -> Send:
     return send
 
 
-def _event_recipients(session: Session, send_id: int, event_type: str, bounce_type: str | None = None) -> int:
+def event_recipients(session: Session, send_id: int, event_type: str, bounce_type: str | None = None) -> int:
     query = (select(func.count(distinct(Event.delivery_id)))
              .join(Delivery, Delivery.id == Event.delivery_id)
              .where(Delivery.send_id == send_id, Event.event_type == event_type))
@@ -85,10 +85,10 @@ def build_report(session: Session, send: Send) -> SendReport:
     return SendReport(
         send_id=send.id, state=send.state, pause_reason=send.pause_reason, planned=sum(states.values()),
         sent=sum(states.get(s, 0) for s in ACCEPTED),
-        delivered=_event_recipients(session, send.id, "delivery"),
-        bounced_hard=_event_recipients(session, send.id, "bounce", "Permanent"),
-        bounced_soft=_event_recipients(session, send.id, "bounce", "Transient"),
-        complained=_event_recipients(session, send.id, "complaint"),
+        delivered=event_recipients(session, send.id, "delivery"),
+        bounced_hard=event_recipients(session, send.id, "bounce", "Permanent"),
+        bounced_soft=event_recipients(session, send.id, "bounce", "Transient"),
+        complained=event_recipients(session, send.id, "complaint"),
         unsubscribed=unsubscribed, failed=states.get("failed", 0), unknown=states.get("unknown", 0),
         queued=states.get("queued", 0) + states.get("sending", 0), skipped=states.get("skipped", 0),
     )
