@@ -55,7 +55,7 @@ class MailingList(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
 
 
 class Subscriber(Base):
@@ -64,7 +64,7 @@ class Subscriber(Base):
     # Normalised: domain lower-cased, IDN domains as punycode. NULL once erased.
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="", server_default="")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
     erased_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -75,7 +75,7 @@ class Subscription(Base):
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(16))  # pending | confirmed | unsubscribed
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -94,7 +94,7 @@ class ConsentEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     detail: Mapped[str | None] = mapped_column(Text)  # the form text version, file name, ...
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
 
 
 class Suppression(Base):
@@ -106,7 +106,7 @@ class Suppression(Base):
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     reason: Mapped[str] = mapped_column(String(32))  # hard-bounce | complaint | manual | erased | soft-bounce
     detail: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
 
 
 class Issue(Base):
@@ -122,7 +122,7 @@ class Issue(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     html: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
 
 
 class Send(Base):
@@ -134,7 +134,7 @@ class Send(Base):
     state: Mapped[str] = mapped_column(String(16))  # planned | sending | paused | done
     pause_reason: Mapped[str | None] = mapped_column(Text)
     planned_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -179,7 +179,7 @@ class Event(Base):
     delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="SET NULL"), index=True)
     occurred_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     raw: Mapped[str] = mapped_column(Text)
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
 
 
 class TrendingSnapshot(Base):
@@ -190,5 +190,5 @@ class TrendingSnapshot(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(64))  # huggingface-models | huggingface-datasets | github
     taken_on: Mapped[dt.date] = mapped_column(Date)
-    fetched_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    fetched_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
     payload: Mapped[str] = mapped_column(Text)  # JSON list of entries

@@ -57,6 +57,20 @@ def test_report_counts_events_per_recipient(run, factory):
     assert "bounced hard        1    5.00 %" in text
 
 
+def test_an_unsubscribe_in_the_same_second_as_the_send_counts(run, factory):
+    # SQLite's CURRENT_TIMESTAMP has whole seconds: a server-side default made an unsubscribe at
+    # 12:00:00.9 look older than a delivery sent at 12:00:00.4, and the report missed it.
+    assert run("subscribers", "import", str(REPO / "lists/ai-morning-post.sample.csv")).exit_code == 0
+    assert run("send", "--issue", "2026-11-18").exit_code == 0
+    with transaction(factory) as session:
+        row = session.execute(select(Delivery.id, Delivery.subscriber_id).order_by(Delivery.id)).first()
+        session.execute(update(Delivery).where(Delivery.id == row.id).values(sent_at=utcnow()))
+        session.add(ConsentEvent(subscriber_id=row.subscriber_id, list_id=1, action="unsubscribe",
+                                 source="link"))
+    data = json.loads(run("report", "--issue", "2026-11-18", "--json").output)
+    assert data["unsubscribed"] == 1
+
+
 def test_report_before_any_send_says_how_to_start(run):
     result = run("report", "--issue", "2026-11-19")
     assert result.exit_code == 1
