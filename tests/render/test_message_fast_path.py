@@ -86,3 +86,34 @@ def test_values_that_are_not_urls_are_refused(seed_renders):
     bad = Recipient(1, "a@example.com", "A", "https://x.example/u\r\nBcc: x@y", "https://x.example/m", "mailto:u@x")
     with pytest.raises(ValueError):
         skeleton.message(bad)
+
+
+URL_SHAPES = {
+    "short": "https://n.example/u/t",
+    "75 characters": "https://news.example/u/" + "a" * 52,
+    "76 characters": "https://news.example/u/" + "a" * 53,
+    "150 characters": "https://news.example/u/" + "b" * 127,
+    "151 characters": "https://news.example/u/" + "b" * 128,
+    "320 characters": "https://news.example/u/" + "c" * 297,
+    "query with & and =": "https://news.example/u?list=ai&token=abc.def_-~&x=%20y",
+    "apostrophe": "https://news.example/u/o'brien",
+    "ends in =": "https://news.example/u?t=" + "d" * 70 + "=",
+}
+
+
+@pytest.mark.parametrize("shape", URL_SHAPES)
+def test_urls_of_every_shape_decode_the_same_on_both_paths(seed_renders, shape):
+    url = URL_SHAPES[shape]
+    r = Recipient(3, "ada@example.com", "Ada", url, url.replace("/u", "/m", 1), "mailto:u@news.example?subject=x")
+    fast = MessageSkeleton(seed_renders[0], LIST, send_id=7).message(r, date=DATE)
+    assert summary(fast) == summary(baseline(seed_renders[0], r))
+    assert max(len(line) for line in fast.split(b"\r\n")) <= 998
+    soft_broken = [line for line in fast.split(b"\r\n\r\n", 1)[1].split(b"\r\n") if line.endswith(b"=")]
+    assert max(len(line) for line in soft_broken) <= 76  # quoted-printable's limit
+
+
+def test_a_url_too_long_for_a_header_is_refused(seed_renders):
+    skeleton = MessageSkeleton(seed_renders[0], LIST, send_id=7)
+    long_url = "https://news.example/u/" + "a" * 400
+    with pytest.raises(ValueError, match="not a URL fit for a header"):
+        skeleton.message(Recipient(1, "a@example.com", "A", long_url, "https://x.example/m", "mailto:u@x"))
