@@ -16,7 +16,9 @@ from .errors import ConfigError
 from .reconcile import mirror_to_ses, reconcile_send
 from .report import find_send
 from .store import ensure_list
-from .track import TrackResult, load_policies, poll_queue
+from .inbound import unsubscriber_for
+from .intake import poll_queue
+from .track import TrackResult, load_policies
 
 _QUEUE_REGION = re.compile(r"^https://sqs[.-]([a-z0-9-]+)\.amazonaws\.com")
 
@@ -46,7 +48,8 @@ def poll_once_or_forever(settings: Settings, factory, once: bool, wait_seconds: 
         policies = load_policies(session, [load_list(settings.lists_dir, s) for s in list_slugs(settings.lists_dir)])
     result = poll_queue(_aws_client("sqs", settings), queue_url, factory, settings.sns_topic_arns, once=once,
                         wait_seconds=wait_seconds, policies_by_list_id=policies,
-                        sns_client_for_region=lambda region: _aws_client("sns", settings, region))
+                        sns_client_for_region=lambda region: _aws_client("sns", settings, region),
+                        inbound=unsubscriber_for(settings))
     if mirror and result.suppressed:
         with transaction(factory) as session:
             mirrored = mirror_to_ses(session, _aws_client("sesv2", settings), result.suppressed)
@@ -58,7 +61,9 @@ def _summary(result: TrackResult) -> str:
     return (f"{result.messages_deleted} message(s) handled, {result.messages_left} left for the dead-letter "
             f"queue; {result.recorded} event(s) recorded, {result.duplicates} duplicate(s), "
             f"{result.deliveries_updated} deliveries updated, {len(result.suppressed)} suppressed, "
-            f"{len(result.unsubscribed)} unsubscribed by complaint")
+            f"{len(result.unsubscribed)} unsubscribed by complaint"
+            + (f", {result.mail_unsubscribed} by request mail ({result.mail_ignored} ignored)"
+               if result.mail_unsubscribed or result.mail_ignored else ""))
 
 
 @click.group()

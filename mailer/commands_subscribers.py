@@ -1,4 +1,4 @@
-"""`mailer subscribers show|export|erase` and `mailer serve`, registered on the groups in cli.py."""
+"""`mailer subscribers show|export|erase|unsubscribe-mail` and `mailer serve`, registered on the groups in cli.py."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from . import lifecycle
 from .addresses import InvalidAddress, normalise_email
 from .cli import cli, open_db, settings_of, subscribers
 from .db import transaction
+from .errors import MailerError
 
 
 def _address(raw: str) -> str:
@@ -81,6 +82,43 @@ def subscribers_erase(ctx: click.Context, email: str, yes: bool) -> None:
         sub_id = lifecycle.erase(session, address)
     click.echo(f"erased subscriber {sub_id}: address, name, IP addresses and user agents removed; "
                "the address is blocked from future imports and sign-ups")
+
+
+EX_TEMPFAIL = 75  # sysexits.h: an MTA's pipe transport keeps the mail and retries later
+MAX_REQUEST_MAIL = 10 * 1024 * 1024
+
+
+@subscribers.command("unsubscribe-mail")
+@click.argument("message_file", type=click.File("rb"), default="-")
+@click.pass_context
+def subscribers_unsubscribe_mail(ctx: click.Context, message_file) -> None:
+    """Apply one mail sent to the unsubscribe mailbox (the List-Unsubscribe mailto), read from
+    MESSAGE_FILE or standard input: for an MTA pipe, e.g. a Postfix alias "|mailer subscribers
+    unsubscribe-mail". Exits 75 (try again later) when the database is unreachable."""
+    from sqlalchemy.exc import OperationalError
+
+    from .inbound import MailUnsubscriber
+
+    settings = settings_of(ctx)
+    raw = message_file.read(MAX_REQUEST_MAIL + 1)
+    if len(raw) > MAX_REQUEST_MAIL:
+        raise click.ClickException(f"{message_file.name}: over {MAX_REQUEST_MAIL // 1024 // 1024} MB; "
+                                   "an unsubscribe request is a few lines")
+    # Anything wrong on our side (settings, database) exits 75: the MTA keeps the mail and retries,
+    # where any other failure would bounce the reader's request back to them.
+    try:
+        unsubscriber = MailUnsubscriber(settings.require_secret_key(), settings.old_secret_keys)
+        with transaction(open_db(settings)) as session:
+            request = unsubscriber(session, raw)
+    except (MailerError, OperationalError) as exc:
+        click.echo(f"not applied, the mail should be delivered again later: {exc}", err=True)
+        ctx.exit(EX_TEMPFAIL)
+    what = {"unsubscribed": "unsubscribed", "already-unsubscribed": "already unsubscribed: nothing changed",
+            "no-token": "ignored: no unsubscribe token in the subject or body",
+            "invalid-token": "ignored: the unsubscribe token is not valid (tampered, or signed with another key)",
+            "unknown-list": f"ignored: list {request.list_slug!r} is not in this database"}[request.outcome]
+    who = f"subscriber {request.subscriber_id} from {request.list_slug}: " if request.subscriber_id else ""
+    click.echo(who + what)
 
 
 @cli.command()

@@ -1,4 +1,4 @@
-"""Applying SES events to the database, and the two ways they arrive (SQS poll, SNS webhook).
+"""Applying SES events to the database (they arrive through `mailer.intake`: SQS poll or SNS webhook).
 
 Every event is stored once (UNIQUE dedup_key, ON CONFLICT DO NOTHING); only a newly stored
 event has effects, so a notification delivered twice changes nothing the second time.
@@ -12,25 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from .content.lists import BouncePolicy
-from .db import transaction
-from .errors import ConfigError, MailerError
+from .errors import MailerError
 from .models import ConsentEvent, Delivery, Event, MailingList, Send, Subscriber, Subscription, utcnow
+from .inbound import received_mail
 from .ses_events import SesEvent, parse_ses_message
-from .sns import (
-    NOTIFICATION,
-    SUBSCRIPTION_CONFIRMATION,
-    CertCache,
-    SignatureError,
-    confirm_subscription,
-    fetch_cert_https,
-    load_envelope,
-    parse_sqs_body,
-    topic_region,
-    verify_envelope,
-)
 from .store import dialect_insert, suppress
 
 log = logging.getLogger("mailer.track")
@@ -58,10 +46,12 @@ class TrackResult:
     unsubscribed: list[int] = field(default_factory=list)  # subscriber ids unsubscribed by a complaint
     messages_deleted: int = 0  # poll: SQS messages handled and deleted
     messages_left: int = 0  # poll: left on the queue (unparseable, foreign topic, failed)
+    mail_unsubscribed: int = 0  # unsubscribe request mails (SES Received) that unsubscribed someone
+    mail_ignored: int = 0  # request mails without a valid token, or for someone already gone
 
     def merge(self, other: "TrackResult") -> None:
         for name in ("received", "recorded", "duplicates", "uncorrelated", "deliveries_updated",
-                     "messages_deleted", "messages_left"):
+                     "messages_deleted", "messages_left", "mail_unsubscribed", "mail_ignored"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.suppressed.extend(other.suppressed)
         self.unsubscribed.extend(other.unsubscribed)
@@ -232,6 +222,30 @@ def _unsubscribe_everywhere(session: Session, event: SesEvent, row: _Ledger | No
     session.flush()
 
 
+# An SES Received notification's raw mail -> what it did (mailer.inbound.MailUnsubscriber).
+Inbound = Callable[[Session, bytes], Any]
+
+
+def record_notification(session: Session, message_json: str, sns_message_id: str | None,
+                        policies_by_list_id: Mapping[int, BouncePolicy] | None,
+                        inbound: Inbound | None) -> TrackResult:
+    """One SNS notification's worth: SES events, or a mail to the unsubscribe mailbox."""
+    raw = received_mail(message_json)
+    if raw is None:
+        return record_events(session, parse_ses_message(message_json, sns_message_id), policies_by_list_id)
+    if inbound is None:
+        raise MailerError("an SES Received notification (a mail to the unsubscribe mailbox) arrived, but its "
+                          "token cannot be checked without MAILER_SECRET_KEY: set it to the web app's key")
+    request = inbound(session, raw)
+    log.info("unsubscribe request mail: %s", request.outcome)
+    result = TrackResult()
+    if request.changed:
+        result.mail_unsubscribed += 1
+    else:
+        result.mail_ignored += 1
+    return result
+
+
 def load_policies(session: Session, list_defs: Iterable[Any]) -> dict[int, BouncePolicy]:
     """{database list id: bounce policy} for ListDefinitions (lists/*.toml) that exist in the database."""
     by_slug = {d.slug: d.bounce_policy for d in list_defs}
@@ -239,140 +253,3 @@ def load_policies(session: Session, list_defs: Iterable[Any]) -> dict[int, Bounc
         return {}
     rows = session.execute(select(MailingList.id, MailingList.slug).where(MailingList.slug.in_(list(by_slug))))
     return {row.id: by_slug[row.slug] for row in rows}
-
-
-def _require_topics(allowed_topics: Iterable[str]) -> frozenset[str]:
-    allowed = frozenset(t for t in allowed_topics if t)
-    if not allowed:
-        raise ConfigError("MAILER_SNS_TOPIC_ARNS is empty: set it to the ARN(s) of the SNS topic(s) SES publishes to")
-    return allowed
-
-
-# --- intake: SQS ---------------------------------------------------------------------------
-
-def poll_queue(sqs_client, queue_url: str, session_factory: sessionmaker[Session], allowed_topics: Iterable[str],
-               once: bool = False, wait_seconds: int = 20, *,
-               policies_by_list_id: Mapping[int, BouncePolicy] | None = None,
-               sns_client_for_region: Callable[[str], Any] | None = None) -> TrackResult:
-    """Receive, check, record (one transaction per message), commit, then delete.
-
-    A message that cannot be used is logged and left on the queue, so that the queue's redrive
-    policy moves it to the dead-letter queue. `once`: return when a receive brings nothing new.
-    Raw-delivery messages carry no TopicArn; for them the queue's access policy is the gate.
-    """
-    allowed = _require_topics(allowed_topics)
-    total = TrackResult()
-    seen: set[str] = set()
-    while True:
-        response = sqs_client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                              WaitTimeSeconds=wait_seconds)
-        messages = response.get("Messages", [])
-        fresh = [m for m in messages if m["MessageId"] not in seen]
-        for message in fresh:
-            if once:
-                seen.add(message["MessageId"])
-            total.merge(_handle_sqs_message(sqs_client, queue_url, message, session_factory, allowed,
-                                            policies_by_list_id, sns_client_for_region))
-        if once and not fresh:
-            return total
-
-
-def _handle_sqs_message(sqs_client, queue_url: str, message: dict, session_factory, allowed: frozenset[str],
-                        policies, sns_client_for_region) -> TrackResult:
-    result = TrackResult()
-    sqs_id = message.get("MessageId")
-    try:
-        events = _events_from_sqs(message.get("Body", ""), allowed, sns_client_for_region)
-        with transaction(session_factory) as session:
-            result = record_events(session, events, policies)
-    except MailerError as exc:
-        log.error("SQS message %s left for the dead-letter queue: %s; body: %.500s", sqs_id, exc,
-                  message.get("Body", ""))
-        result.messages_left += 1
-        return result
-    except Exception:
-        log.exception("SQS message %s not recorded (will be received again)", sqs_id)
-        result.messages_left += 1
-        return result
-    sqs_client.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    result.messages_deleted += 1
-    return result
-
-
-def _events_from_sqs(body: str, allowed: frozenset[str], sns_client_for_region) -> list[SesEvent]:
-    inbound = parse_sqs_body(body)
-    if inbound.raw_delivery:
-        return parse_ses_message(inbound.message, None)
-    if inbound.topic_arn not in allowed:
-        raise SignatureError(f"TopicArn {inbound.topic_arn!r} is not in MAILER_SNS_TOPIC_ARNS")
-    if inbound.sns_type == SUBSCRIPTION_CONFIRMATION:
-        if sns_client_for_region is None:
-            raise MailerError("a SubscriptionConfirmation arrived on the queue and no SNS client was given")
-        _, region = topic_region(inbound.topic_arn)
-        arn = confirm_subscription(inbound.envelope, sns_client_for_region(region))
-        log.info("confirmed SNS subscription %s", arn)
-        return []
-    if inbound.sns_type != NOTIFICATION:
-        log.info("ignoring SNS %s for %s", inbound.sns_type, inbound.topic_arn)
-        return []
-    return parse_ses_message(inbound.message, inbound.sns_message_id)
-
-
-# --- intake: webhook -----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class WebhookResponse:
-    status: int  # 200 handled | 403 not from SNS for an allowed topic | 5xx our failure, SNS retries
-    message: str
-    result: TrackResult | None = None
-
-
-def handle_sns_webhook(body: bytes | str, *, allowed_topics: Iterable[str],
-                       session_factory: sessionmaker[Session],
-                       policies_by_list_id: Mapping[int, BouncePolicy] | None = None,
-                       sns_client_for_region: Callable[[str], Any] | None = None,
-                       fetch_cert: Callable[[str], bytes] = fetch_cert_https,
-                       cert_cache: CertCache | None = None) -> WebhookResponse:
-    """Everything `POST /webhooks/ses` does; the route returns (message, status) as text/plain."""
-    try:
-        allowed = _require_topics(allowed_topics)
-    except ConfigError as exc:
-        log.error("SNS webhook cannot verify anything: %s", exc)
-        return WebhookResponse(500, str(exc))
-    try:
-        envelope = load_envelope(body)
-        verify_envelope(envelope, allowed, fetch_cert=fetch_cert, cache=cert_cache)
-    except SignatureError as exc:
-        log.warning("SNS webhook refused: %s", exc)
-        return WebhookResponse(503 if exc.retryable else 403, str(exc))
-    kind = envelope["Type"]
-    if kind == SUBSCRIPTION_CONFIRMATION:
-        return _confirm(envelope, sns_client_for_region)
-    if kind != NOTIFICATION:
-        log.info("SNS %s for %s acknowledged", kind, envelope["TopicArn"])
-        return WebhookResponse(200, f"{kind} acknowledged")
-    try:
-        events = parse_ses_message(envelope["Message"], envelope.get("MessageId"))
-        with transaction(session_factory) as session:
-            result = record_events(session, events, policies_by_list_id)
-    except MailerError as exc:
-        log.error("SNS message %s not recorded: %s; message: %.500s", envelope.get("MessageId"), exc,
-                  envelope.get("Message"))
-        return WebhookResponse(500, f"not recorded: {exc}")
-    except Exception:
-        log.exception("SNS message %s not recorded", envelope.get("MessageId"))
-        return WebhookResponse(500, "not recorded")
-    return WebhookResponse(200, f"recorded {result.recorded} event(s)", result)
-
-
-def _confirm(envelope: dict, sns_client_for_region) -> WebhookResponse:
-    if sns_client_for_region is None:
-        return WebhookResponse(500, "no SNS client to confirm the subscription with")
-    try:
-        _, region = topic_region(envelope["TopicArn"])
-        arn = confirm_subscription(envelope, sns_client_for_region(region))
-    except Exception as exc:
-        log.exception("confirming the SNS subscription to %s failed", envelope["TopicArn"])
-        return WebhookResponse(502, f"confirmation failed: {exc}")
-    log.info("confirmed SNS subscription %s", arn)
-    return WebhookResponse(200, "subscription confirmed")

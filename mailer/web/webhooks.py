@@ -1,6 +1,6 @@
 """`POST /webhooks/ses`: SES events delivered by SNS over HTTPS.
 
-Everything is checked by `mailer.track.handle_sns_webhook` (signature, certificate URL, topic
+Everything is checked by `mailer.intake.handle_sns_webhook` (signature, certificate URL, topic
 allow-list, ConfirmSubscription through the API); this route only hands it the raw body. SNS posts
 with Content-Type text/plain, so the body is read raw, never as a form or JSON.
 """
@@ -12,7 +12,9 @@ from flask import Blueprint, Response, current_app, request
 from ..content.lists import list_slugs, load_list
 from ..db import transaction
 from ..sns import CertCache, fetch_cert_https
-from ..track import handle_sns_webhook, load_policies
+from ..inbound import MailUnsubscriber
+from ..intake import handle_sns_webhook
+from ..track import load_policies
 
 webhooks = Blueprint("webhooks", __name__)
 
@@ -34,6 +36,7 @@ def ses_events() -> Response:
     result = handle_sns_webhook(request.get_data(cache=False), allowed_topics=settings.sns_topic_arns,
                                 session_factory=factory, policies_by_list_id=policies,
                                 sns_client_for_region=ext.get("sns_client_for_region", _sns_client),
-                                fetch_cert=ext.get("sns_fetch_cert", fetch_cert_https), cert_cache=cache)
+                                fetch_cert=ext.get("sns_fetch_cert", fetch_cert_https), cert_cache=cache,
+                                inbound=MailUnsubscriber(settings.secret_key, settings.old_secret_keys))
     return Response(result.message, status=result.status, content_type="text/plain; charset=utf-8")
 

@@ -12,7 +12,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from mailer.errors import ConfigError
-from mailer.track import poll_queue
+from mailer.intake import poll_queue
 from conftest import LEDGER
 from dbview import consent, delivery, events, states, subscription_statuses, suppressions
 from payloads import M_ERIN, M_FRANK, data, text

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mailer.sns import CertCache
-from mailer.track import handle_sns_webhook
+from mailer.intake import handle_sns_webhook
 from conftest import LEDGER
 from dbview import consent, events, states, suppressions
 from payloads import text
