@@ -34,6 +34,7 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "smtp_password": ("MAILER_SMTP_PASSWORD", "smtp_password"),
     "hf_token": ("HF_TOKEN", "hf_token"),
     "github_token": ("GITHUB_TOKEN", "github_token"),
+    "trusted_proxies": ("MAILER_TRUSTED_PROXIES", "trusted_proxies"),
 }
 
 DEFAULT_DATABASE_URL = "sqlite:///var/mailer.db"
@@ -59,6 +60,7 @@ class Settings:
     smtp_password: str | None = None
     hf_token: str | None = None
     github_token: str | None = None
+    trusted_proxies: int = 0  # reverse proxies in front of the web app whose X-Forwarded-For is believed
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def require_secret_key(self) -> str:
@@ -155,6 +157,10 @@ def _convert(name: str, raw: Any, origin: str) -> Any:
             if not number > 0 or number == float("inf"):
                 raise ValueError("must be a positive number")
             return number
+        if name == "trusted_proxies":
+            if not str(raw).strip().isdigit() or int(raw) > 10:
+                raise ValueError("must be the number of reverse proxies in front of the app (0-10)")
+            return int(raw)
         if name == "base_url":
             url = str(raw).rstrip("/")
             if not url.startswith(("http://", "https://")):

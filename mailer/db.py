@@ -86,3 +86,18 @@ def require_schema(engine: Engine) -> None:
         raise ConfigError(f"cannot open database {engine.url!r}: {exc.orig}; check DATABASE_URL") from exc
     if "deliveries" not in tables:
         raise ConfigError(f"database {engine.url!r} has no schema yet; run `mailer db upgrade` first")
+    current, head = schema_revisions(engine)
+    if current != head:
+        raise ConfigError(f"database {engine.url!r} is at schema revision {current or 'none'}, this version of "
+                          f"mailer needs {head}; run `mailer db upgrade` first")
+
+
+def schema_revisions(engine: Engine) -> tuple[str | None, str]:
+    """(the database's Alembic revision, the newest one shipped with this package)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    return current, head

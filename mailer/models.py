@@ -192,3 +192,15 @@ class TrendingSnapshot(Base):
     taken_on: Mapped[dt.date] = mapped_column(Date)
     fetched_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
     payload: Mapped[str] = mapped_column(Text)  # JSON list of entries
+
+
+class RateLimitWindow(Base):
+    """Hits per client and fixed window, shared by every web worker (gunicorn processes, machines).
+
+    `key` is an HMAC of the client's IP with the secret key: the table never holds an address.
+    """
+
+    __tablename__ = "rate_limit_windows"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch seconds // window length
+    hits: Mapped[int] = mapped_column(Integer)

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 def test_upgrade_builds_every_table(engine):
     tables = set(inspect(engine).get_table_names())
     assert {"lists", "subscribers", "subscriptions", "consent_events", "suppressions", "issues", "sends",
-            "deliveries", "events", "trending_snapshots", "alembic_version"} <= tables
+            "deliveries", "events", "trending_snapshots", "rate_limit_windows", "alembic_version"} <= tables
 
 
 def test_models_agree_with_migrations(engine):
@@ -35,6 +35,18 @@ def test_models_agree_with_migrations(engine):
 def test_schema_missing_is_a_clear_error(database_url):
     with pytest.raises(ConfigError, match="run `mailer db upgrade` first"):
         require_schema(make_engine(database_url))
+
+
+def test_a_schema_behind_the_code_is_a_clear_error(database_url):
+    from mailer.db import upgrade
+
+    engine = make_engine(database_url)
+    upgrade(engine, "0001")
+    with pytest.raises(ConfigError, match=r"is at schema revision 0001, this version of mailer needs 0002; "
+                                          r"run `mailer db upgrade` first"):
+        require_schema(engine)
+    upgrade(engine)
+    require_schema(engine)
 
 
 def _import(factory, tmp_path, text):

@@ -12,6 +12,7 @@ import logging
 import secrets
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Settings, load_settings
 from ..db import make_engine, require_schema, session_factory
@@ -43,10 +44,16 @@ def create_app(settings: Settings | None = None, *, demo: bool = False,
     # Flask's own cookie session is never used; the key is set only so nothing falls back to a default.
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=64 * 1024,
                       SESSION_COOKIE_HTTPONLY=True, TEMPLATES_AUTO_RELOAD=False)
+    if settings.trusted_proxies:
+        # Behind N proxies the peer is the nearest proxy; the client is the Nth address from the right
+        # of X-Forwarded-For. Only those N entries are believed: a client cannot forge its way past.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
+    factory = session_factory(engine)
     app.extensions["mailer"] = {
         "settings": settings,
-        "factory": session_factory(engine),
-        "limiter": RateLimiter(*subscribe_limit),
+        "factory": factory,
+        "limiter": RateLimiter(factory, settings.secret_key, *subscribe_limit),
     }
     from .views import bp, register_error_pages
     from .webhooks import webhooks

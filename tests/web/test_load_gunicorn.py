@@ -1,4 +1,5 @@
-"""200 concurrent RFC 8058 one-click POSTs for 200 subscribers on gunicorn: every one recorded, no 5xx."""
+"""On gunicorn with two workers: 200 concurrent RFC 8058 one-click POSTs for 200 subscribers (every one
+recorded, no 5xx), and one subscribe rate limit for both workers."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import requests
 from sqlalchemy import func, select
 
 from mailer.content.lists import load_list
-from mailer.db import transaction
+from mailer.db import session_factory, transaction
 from mailer.models import ConsentEvent, Subscription
 from mailer.store import ensure_list
 from mailer.subscribers import ImportRow, import_rows
@@ -33,6 +34,12 @@ def free_port() -> int:
 
 @pytest.fixture
 def gunicorn(database_url, engine, tmp_path):
+    proc, url = start_gunicorn(database_url, tmp_path, "mailer.web:create_app()")
+    yield url
+    stop(proc)
+
+
+def start_gunicorn(database_url, tmp_path, app_spec: str):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_") and k != "DATABASE_URL"}
     env.update({"DATABASE_URL": database_url, "MAILER_SECRET_KEY": SECRET, "MAILER_LISTS_DIR": str(REPO / "lists"),
@@ -40,7 +47,7 @@ def gunicorn(database_url, engine, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "8",
          "--worker-class", "gthread", "--max-requests", "1000", "--timeout", "60", "--log-level", "warning",
-         "mailer.web:create_app()"],
+         app_spec],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -55,7 +62,10 @@ def gunicorn(database_url, engine, tmp_path):
     else:
         proc.kill()
         pytest.fail("gunicorn did not answer /healthz within 60 s")
-    yield url
+    return proc, url
+
+
+def stop(proc) -> None:
     proc.terminate()
     try:
         proc.wait(15)
@@ -88,3 +98,23 @@ def test_200_concurrent_one_click_unsubscribes(gunicorn, factory):
                                   .where(ConsentEvent.action == "unsubscribe", ConsentEvent.source == "one-click"))
     assert statuses == {"unsubscribed": PEOPLE}
     assert recorded == PEOPLE
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
+def test_the_subscribe_limit_holds_across_workers(database_url, engine, tmp_path):
+    with transaction(session_factory(engine)) as session:
+        ensure_list(session, load_list(REPO / "lists", "ai-morning-post"))
+    proc, url = start_gunicorn(database_url, tmp_path, "mailer.web:create_app(subscribe_limit=(3, 600.0))")
+    try:
+        def post(i: int) -> int:
+            # a new connection per request, so that both workers take some of them
+            with requests.Session() as http:
+                return http.post(f"{url}/subscribe", data={"email": f"w{i}@example.com", "list": "ai-morning-post"},
+                                 timeout=60).status_code
+
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            codes = list(pool.map(post, range(10)))
+    finally:
+        stop(proc)
+    assert sorted(codes) == [200] * 3 + [429] * 7

@@ -1,0 +1,27 @@
+"""rate limit windows shared by all web workers
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-22
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0002'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('rate_limit_windows',
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('window', sa.BigInteger(), nullable=False),
+    sa.Column('hits', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('key', 'window', name=op.f('pk_rate_limit_windows'))
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('rate_limit_windows')
