@@ -1,12 +1,14 @@
-"""The "scan to subscribe" QR code: a PNG made locally with segno, never fetched from a third party.
+"""The call-to-action QR code ("scan to subscribe", "scan to join"): a PNG made locally with segno,
+never fetched from a third party.
 
 Choice: the mail carries the PNG as an inline MIME part (multipart/related, `cid:` reference) rather
 than linking to an image on our server. Inline parts show without "load remote images", cost no
 request, and leak nothing about who opened the mail; the 102 KB clip limit counts only the HTML.
 Browsers cannot resolve `cid:`, so the "view in browser" copy gets the same PNG as a `data:` URI.
 
-The template wraps the image in a link to the subscribe URL, so the PNG can always be regenerated from
-the HTML alone (an issue re-read from the database has only its HTML and text).
+The template wraps the image in a link to the call to action's URL (the button's: the subscribe page,
+or e.g. the Telegram channel), so the PNG can always be regenerated from the HTML alone (an issue
+re-read from the database has only its HTML and text).
 """
 
 from __future__ import annotations

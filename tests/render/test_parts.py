@@ -25,8 +25,16 @@ def test_html_has_preheader_lang_dark_mode_and_the_qr_code(seed_renders, seed_co
     html = seed_renders[index].html
     assert '<html lang="en"' in html and 'name="color-scheme"' in html and "prefers-color-scheme: dark" in html
     assert seed_contents[index].preheader + PREHEADER_PADDING in html
-    assert qr_target(html) == f"{BASE_URL}/subscribe/{LIST.slug}" and f'src="cid:{QR_CID}"' in html
+    # the QR code goes where the button next to it goes: the Telegram channel in two seeds
+    button = seed_contents[index].cta.button_url or f"{BASE_URL}/subscribe/{LIST.slug}"
+    assert qr_target(html) == button and f'src="cid:{QR_CID}"' in html
     assert f'href="{BASE_URL}/archive/{LIST.slug}/{seed_contents[index].date.isoformat()}"' in html
+
+
+def test_the_telegram_seeds_scan_to_telegram(seed_renders, seed_contents):
+    targets = {c.date.isoformat(): qr_target(r.html) for c, r in zip(seed_contents, seed_renders)}
+    assert targets["2026-11-19"] == targets["2026-11-22"] == "https://aimorningpost.example/telegram"
+    assert targets["2026-11-18"] == f"{BASE_URL}/subscribe/{LIST.slug}"
 
 
 def test_archive_copy_has_no_personal_links_and_shows_the_qr_code(seed_renders):
