@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from moto.server import ThreadedMotoServer
 
 from mailer.db import session_factory, transaction
 from mailer.models import Delivery, Issue, MailingList, Send, Subscriber, Subscription
@@ -62,3 +63,14 @@ def seed(session) -> None:
     session.add(Subscription(subscriber_id=4, list_id=OTHER_LIST, status="confirmed"))
     session.add(Subscription(subscriber_id=1, list_id=OTHER_LIST, status="confirmed"))
     session.flush()
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    """moto in server mode on a free loopback port: SNS and SQS for the intake tests."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{server._server.server_port}"
+    finally:
+        server.stop()

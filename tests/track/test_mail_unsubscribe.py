@@ -12,7 +12,6 @@ from email.policy import default as default_policy
 import boto3
 import pytest
 from click.testing import CliRunner
-from moto.server import ThreadedMotoServer
 
 from mailer.cli import cli
 from mailer.inbound import MailUnsubscriber, find_token, received_mail
@@ -117,16 +116,6 @@ def test_a_token_signed_with_a_rotated_out_key_still_works(factory):
 
 
 # --- the two intakes -------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{server._server.server_port}"
-    finally:
-        server.stop()
-
 
 def test_a_request_mail_through_sns_and_sqs_unsubscribes(factory, moto_endpoint):
     kwargs = dict(endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="testing",

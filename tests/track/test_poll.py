@@ -9,7 +9,6 @@ import uuid
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from mailer.errors import ConfigError
 from mailer.intake import poll_queue
@@ -18,16 +17,6 @@ from dbview import consent, delivery, events, states, subscription_statuses, sup
 from payloads import M_ERIN, M_FRANK, data, text
 
 REGION = "us-east-1"
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{server._server.server_port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture
