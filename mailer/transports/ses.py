@@ -112,15 +112,17 @@ class SesTransport:
         try:
             self.client = session.client("sesv2", endpoint_url=endpoint_url, config=self._config)
             self._v1 = session.client("ses", endpoint_url=endpoint_url, config=self._config)
+            # SendEmail through the lean path (ses_lean: same request, a fraction of the CPU) unless asked
+            # not to or unable to send exactly what boto3 would (then `lean` is None and boto3 sends).
+            self.lean = LeanSendEmail.for_client(session, self.client, configuration_set=configuration_set,
+                                                 connect_timeout=CONNECT_TIMEOUT, read_timeout=read_timeout,
+                                                 pool_size=max(10, pool_size)) if lean else None
         except NoRegionError as exc:
             raise ConfigError("AWS region is not set: set AWS_REGION (or AWS_DEFAULT_REGION) for the ses "
                               "transport") from exc
+        except ValueError as exc:  # botocore: "Invalid endpoint: ..."; ses_lean: not http(s)
+            raise ConfigError(f"MAILER_SES_ENDPOINT_URL is not a usable http(s) URL ({exc})") from exc
         self.region = self.client.meta.region_name
-        # SendEmail through the lean path (ses_lean: same request, a fraction of the CPU) unless asked
-        # not to or unable to send exactly what boto3 would (then `lean` is None and boto3 sends).
-        self.lean = LeanSendEmail.for_client(session, self.client, configuration_set=configuration_set,
-                                             connect_timeout=CONNECT_TIMEOUT, read_timeout=read_timeout,
-                                             pool_size=max(10, pool_size)) if lean else None
 
     def clone(self) -> "SesTransport":
         """A new client for a forked sender process (connections must not be shared across a fork)."""

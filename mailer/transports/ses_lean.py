@@ -118,7 +118,9 @@ class LeanSendEmail:
         headers = self.signed_headers(body)
         try:
             response = self._pool.urlopen("POST", self._path, body=body, headers=headers, redirect=False)
-        except (NewConnectionError, ConnectTimeoutError, SSLError) as exc:  # nothing was sent
+        # The same mapping as botocore's URLLib3Session + ses.classify: connection failures (TLS
+        # handshake included, as in botocore) are retryable, anything after the request left is unknown.
+        except (NewConnectionError, ConnectTimeoutError, SSLError) as exc:
             raise RetryableError(f"SES endpoint unreachable: {self.url}: {exc}") from exc
         except ReadTimeoutError as exc:
             raise OutcomeUnknownError(f'SES call interrupted after the request was sent: Read timeout on '
@@ -169,7 +171,7 @@ def error_fields(status: int, headers, data: bytes) -> tuple[str, str]:
 
 
 def parse_response(status: int, headers, data: bytes) -> str:
-    from .ses import classify_error  # one classification for both paths
+    from .ses import classify_error  # one classification for both paths (imported here: ses imports us)
 
     if status == 200:
         try:

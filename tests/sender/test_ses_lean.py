@@ -14,6 +14,7 @@ from botocore.credentials import Credentials, RefreshableCredentials
 from botocore.exceptions import ClientError
 
 from mailer.errors import (
+    ConfigError,
     OutcomeUnknownError,
     PermanentError,
     RetryableError,
@@ -153,6 +154,12 @@ def test_a_proxy_for_the_endpoint_keeps_the_boto3_call(fake_ses, monkeypatch):
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     assert SesTransport(endpoint_url="http://ses.internal.example").lean is None
+
+
+@pytest.mark.parametrize("url", ["foo", "ftp://ses.example", "http://"])
+def test_a_bad_endpoint_url_is_one_clear_config_error(url):
+    with pytest.raises(ConfigError, match="^MAILER_SES_ENDPOINT_URL is not a usable http\\(s\\) URL"):
+        SesTransport(endpoint_url=url)
 
 
 def test_boto3_classifier_unchanged_for_client_errors():
