@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8  # retryable errors other than throttling: then the row fails with the last error
 LIMITS_REFRESH = 60.0  # seconds between re-reads of the account's quota while sending
 GUARD_EVERY = 50  # messages handed over between two checks of the bounce/complaint guardrail
+# Outcomes arriving within this long share one commit (a group commit): at a paced 1,000 msg/s they
+# arrive ~1 ms apart, and one transaction each cost more CPU than the SES call. A crash in this window
+# leaves the rows 'sending', settled like any other interrupted call.
+COMMIT_LINGER = 0.01
 
 
 @dataclass(frozen=True)
@@ -259,6 +263,8 @@ class Pipeline:
         if first is None:
             return [], True
         batch = [first]
+        if self._outcomes.qsize() < self.pool_size // 2:
+            time.sleep(COMMIT_LINGER)
         while True:
             try:
                 item = self._outcomes.get_nowait()

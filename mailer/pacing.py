@@ -10,6 +10,10 @@ import time
 
 MIN_RATE = 0.5  # messages per second: throttling never slows a send below this
 BURST_SECONDS = 0.05  # how much unused time may be caught up at once
+# A message may leave up to this long before its slot: the sender then sleeps once per few messages
+# rather than once per message (at 1,000 msg/s a 1 ms sleep and its wake-up cost more CPU than the SES
+# call). The average rate is unchanged; at most rate × EARLY_SECONDS messages leave early.
+EARLY_SECONDS = 0.005
 
 
 def effective_rate(configured: float, max_send_rate: float | None) -> float:
@@ -20,8 +24,9 @@ def effective_rate(configured: float, max_send_rate: float | None) -> float:
 
 
 def default_pool_size(rate: float) -> int:
-    """Calls in flight: enough for ~100 ms round trips at full rate (twice SES's usual ~50 ms)."""
-    return max(4, min(256, math.ceil(rate * 0.1)))
+    """Calls in flight: enough for ~100 ms round trips at full rate (twice SES's usual ~50 ms), plus room
+    for the next claim batch (50 ms worth, see Pipeline._batch_size), which waits for free slots."""
+    return max(4, min(256, math.ceil(rate * 0.15)))
 
 
 class TokenBucket:
@@ -44,7 +49,7 @@ class TokenBucket:
             now = self._clock()
             slot = max(self._next, now - BURST_SECONDS)
             self._next = slot + 1.0 / self.rate
-        if slot > now:
+        if slot > now + EARLY_SECONDS:
             self._sleep(slot - now)
 
     def throttled(self) -> None:
