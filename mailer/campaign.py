@@ -28,7 +28,8 @@ from .content.model import IssueContent
 from .content.resolve import resolve_issue
 from .content.trending import attach_trending
 from .db import transaction
-from .dispatch import Pipeline, RunResult, run_in_processes
+from .dispatch import Pipeline, RunResult
+from .dispatch_processes import run_in_processes
 from .errors import SendError
 from .message import MessageSkeleton, Recipient
 from .models import Delivery, Issue, MailingList, Send, utcnow
