@@ -83,3 +83,56 @@ def test_send_pauses_itself_when_the_bounce_rate_crosses_the_threshold(factory, 
     with factory() as session:
         states = dict(session.execute(select(Delivery.state, func.count()).group_by(Delivery.state)).all())
     assert states == {"sent": 360, "bounced": 40}
+
+
+def _expected(sent: int, bounced: int, complained: int, policy) -> str | None:
+    """The guardrail's rule, stated plainly."""
+    if sent < policy.min_sent_for_rate:
+        return None
+    if bounced / sent > policy.bounce_rate_threshold:
+        return "bounce"
+    if complained / sent > policy.complaint_rate_threshold:
+        return "complaint"
+    return None
+
+
+def test_breach_agrees_with_the_plain_rule_at_every_boundary(factory):
+    """`breach` counts accepted deliveries only as far as its verdict needs: it must still give the
+    plain rule's verdict around every threshold, with thresholds of 0 too."""
+    from mailer.content.lists import BouncePolicy
+    from mailer.guardrail import breach
+    from mailer.models import Event, Issue, Send, Subscriber
+    import datetime as dt
+
+    policies = [BouncePolicy(bounce_rate_threshold=0.05, complaint_rate_threshold=0.1, min_sent_for_rate=20),
+                BouncePolicy(bounce_rate_threshold=0.0, complaint_rate_threshold=0.0, min_sent_for_rate=20)]
+    cases = [(sent, bounced, complained) for sent in (0, 19, 20, 21, 39, 40, 41, 60)
+             for bounced in (0, 1, 2, 3) for complained in (0, 2, 5) if bounced + complained <= sent]
+    with transaction(factory) as session:
+        list_id = ensure_list(session, LIST)
+        session.add_all([Subscriber(id=n + 1, email=f"g{n}@example.com") for n in range(60)])
+        for k, (sent, bounced, complained) in enumerate(cases):
+            issue = Issue(list_id=list_id, issue_date=dt.date(2020, 1, 1) + dt.timedelta(days=k), subject="s",
+                          source_path="x", content_hash="0", html="h", text="t")
+            session.add(issue)
+            session.flush()
+            send = Send(issue_id=issue.id, list_id=list_id, state="sending")
+            session.add(send)
+            session.flush()
+            rows = [Delivery(send_id=send.id, subscriber_id=n + 1, email=f"g{n}@example.com",
+                             state="sent" if n < sent else "queued") for n in range(60)]
+            session.add_all(rows)
+            session.flush()
+            for n in range(bounced):
+                session.add(Event(dedup_key=f"b{k}.{n}", event_type="bounce", bounce_type="Permanent",
+                                  delivery_id=rows[n].id, raw="{}"))
+            for n in range(complained):
+                session.add(Event(dedup_key=f"c{k}.{n}", event_type="complaint", delivery_id=rows[bounced + n].id,
+                                  raw="{}"))
+        session.flush()
+        sends = [s.id for s in session.scalars(select(Send).order_by(Send.id))]
+        for policy in policies:
+            for send_id, (sent, bounced, complained) in zip(sends, cases):
+                verdict = breach(session, send_id, policy)
+                kind = verdict and verdict.split()[1]  # "guardrail: bounce rate ..." -> "bounce"
+                assert kind == _expected(sent, bounced, complained, policy), (policy, sent, bounced, complained)

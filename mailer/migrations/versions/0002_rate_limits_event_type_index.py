@@ -1,4 +1,4 @@
-"""rate limit windows shared by all web workers
+"""rate limit windows shared by all web workers; events indexed by type
 
 Revision ID: 0002
 Revises: 0001
@@ -21,7 +21,9 @@ def upgrade() -> None:
     sa.Column('hits', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('key', 'window', name=op.f('pk_rate_limit_windows'))
     )
+    op.create_index('ix_events_type_delivery', 'events', ['event_type', 'delivery_id'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_events_type_delivery', table_name='events')
     op.drop_table('rate_limit_windows')
