@@ -27,6 +27,7 @@ from .content.lists import ListDefinition
 from .content.model import IssueContent
 from .content.resolve import resolve_issue
 from .content.trending import attach_trending
+from .links import LinkMaker
 from .db import transaction
 from .dispatch import Pipeline, RunResult
 from .dispatch_processes import run_in_processes
@@ -37,7 +38,6 @@ from .pacing import TokenBucket, default_pool_size, effective_rate
 from .qr import with_data_uris
 from .render import RenderedIssue, render_issue
 from .report import ACCEPTED
-from .tokens import make_token
 from .transports import AccountLimits, OutgoingMessage, Transport
 
 log = logging.getLogger(__name__)
@@ -196,23 +196,6 @@ def worker_is_dead(claimed_by: str) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except (OSError, IndexError):
         return False
-
-
-@dataclass(frozen=True)
-class LinkMaker:
-    settings: Settings
-    list_def: ListDefinition
-
-    def recipient(self, delivery_id: int, subscriber_id: int, email: str, name: str) -> Recipient:
-        key, old = self.settings.require_secret_key(), self.settings.old_secret_keys
-        unsub = make_token(key, "unsubscribe", subscriber_id, self.list_def.slug, old)
-        manage = make_token(key, "manage", subscriber_id, self.list_def.slug, old)
-        return Recipient(
-            delivery_id=delivery_id, email=email, name=name,
-            unsubscribe_url=f"{self.settings.base_url}/unsubscribe/{unsub}",
-            manage_url=f"{self.settings.base_url}/manage/{manage}",
-            unsubscribe_mailto=f"mailto:{self.list_def.unsubscribe_mailbox}?subject=unsubscribe%20{unsub}",
-        )
 
 
 def personal_message(prepared: PreparedIssue, list_def: ListDefinition, send_id: int, recipient: Recipient) -> bytes:

@@ -7,6 +7,11 @@ without breaking links already in inboxes.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+import time
 from dataclasses import dataclass
 
 from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
@@ -41,6 +46,43 @@ def _serializer(secret_key: str, old_keys: tuple[str, ...], purpose: str) -> URL
 def make_token(secret_key: str, purpose: str, subscriber_id: int, list_slug: str,
                old_keys: tuple[str, ...] = ()) -> str:
     return _serializer(secret_key, old_keys, purpose).dumps([subscriber_id, list_slug])
+
+
+class TokenMaker:
+    """`make_token` for one key, purpose and list, ~5x cheaper: a send signs two tokens per recipient.
+
+    Writes the format of itsdangerous' URLSafeTimedSerializer with its default signer (a test compares
+    the two byte for byte, and `read_token` verifies these through itsdangerous):
+    base64url(compact JSON) "." base64url(timestamp) "." base64url(HMAC-SHA1), the HMAC key being
+    SHA1(salt + "signer" + secret key). itsdangerous zlib-compresses a payload when that saves two
+    bytes; ours (an id and a slug) never get shorter that way, and an uncompressed payload reads the same.
+    """
+
+    def __init__(self, secret_key: str, purpose: str, list_slug: str, clock=time.time):
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown token purpose {purpose!r}")
+        derived = hashlib.sha1(f"mailer.{purpose}".encode() + b"signer" + secret_key.encode()).digest()
+        self._mac = hmac.new(derived, digestmod=hashlib.sha1)
+        self._slug = json.dumps(list_slug, separators=(",", ":"))
+        self._clock = clock
+        self._stamped: tuple[int, bytes] = (-1, b"")  # one tuple: threads share a maker
+
+    def token(self, subscriber_id: int) -> str:
+        value = _b64(f"[{int(subscriber_id)},{self._slug}]".encode()) + b"." + self._timestamp()
+        mac = self._mac.copy()
+        mac.update(value)
+        return (value + b"." + _b64(mac.digest())).decode("ascii")
+
+    def _timestamp(self) -> bytes:
+        second = int(self._clock())
+        stamped = self._stamped
+        if stamped[0] != second:
+            stamped = self._stamped = (second, _b64(second.to_bytes(8, "big").lstrip(b"\x00")))
+        return stamped[1]
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 def read_token(secret_key: str, purpose: str, token: str, max_age: int | None = None,

@@ -1,0 +1,71 @@
+"""Link tokens: the send's fast TokenMaker writes exactly what itsdangerous writes, and read_token
+takes both, with rotated keys, and refuses everything else."""
+
+from __future__ import annotations
+
+import pytest
+from itsdangerous import URLSafeTimedSerializer
+
+from mailer.tokens import PURPOSES, TokenError, TokenMaker, make_token, read_token
+
+KEY, OLD = "the-current-secret-key-0123456789", "the-previous-secret-key-0123456789"
+
+
+class FrozenClock:
+    def __init__(self, now: float):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("purpose", PURPOSES)
+@pytest.mark.parametrize("subscriber_id", [0, 1, 255, 256, 12345, 2**31 - 1, 2**53])
+@pytest.mark.parametrize("slug", ["ai-morning-post", "a", "weekend-digest-2026", "the-ai-morning-post-weekly"])
+def test_token_maker_writes_what_itsdangerous_writes(monkeypatch, purpose, subscriber_id, slug):
+    now = 1_795_000_000.7
+    monkeypatch.setattr("time.time", lambda: now)  # itsdangerous reads the clock through time.time
+    theirs = URLSafeTimedSerializer(KEY, salt=f"mailer.{purpose}").dumps([subscriber_id, slug])
+    ours = TokenMaker(KEY, purpose, slug, clock=FrozenClock(now)).token(subscriber_id)
+    assert ours == theirs
+    data = read_token(KEY, purpose, ours)
+    assert (data.subscriber_id, data.list_slug) == (subscriber_id, slug)
+
+
+def test_a_payload_itsdangerous_would_compress_still_reads_the_same():
+    slug = "x" * 64  # compressible: itsdangerous would zlib it, the maker does not need to
+    token = TokenMaker(KEY, "unsubscribe", slug).token(5)
+    assert not token.startswith(".")
+    assert read_token(KEY, "unsubscribe", token).list_slug == slug
+
+
+def test_fast_tokens_verify_after_rotation_and_only_for_their_purpose():
+    token = TokenMaker(OLD, "unsubscribe", "ai-morning-post").token(7)
+    assert read_token(KEY, "unsubscribe", token, old_keys=(OLD,)).subscriber_id == 7
+    with pytest.raises(TokenError):
+        read_token(KEY, "unsubscribe", token)  # the old key is no longer listed
+    with pytest.raises(TokenError):
+        read_token(OLD, "manage", token)  # another purpose
+    with pytest.raises(TokenError):
+        read_token(OLD, "unsubscribe", token[:-1] + ("A" if token[-1] != "A" else "B"))
+
+
+def test_the_timestamp_follows_the_clock():
+    import time
+
+    clock = FrozenClock(time.time() - 9 * 24 * 3600)
+    maker = TokenMaker(KEY, "confirm", "ai-morning-post", clock=clock)
+    first = maker.token(3)
+    clock.now += 8 * 24 * 3600
+    later = maker.token(3)
+    assert first != later
+    with pytest.raises(TokenError) as expired:
+        read_token(KEY, "confirm", first, max_age=7 * 24 * 3600)  # 9 days old
+    assert expired.value.expired
+    assert read_token(KEY, "confirm", later, max_age=7 * 24 * 3600).subscriber_id == 3  # 1 day old
+    assert make_token(KEY, "confirm", 3, "ai-morning-post") != first  # the library path stays available
+
+
+def test_unknown_purposes_are_refused():
+    with pytest.raises(ValueError, match="unknown token purpose"):
+        TokenMaker(KEY, "login", "ai-morning-post")
