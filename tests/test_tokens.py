@@ -46,8 +46,11 @@ def test_fast_tokens_verify_after_rotation_and_only_for_their_purpose():
         read_token(KEY, "unsubscribe", token)  # the old key is no longer listed
     with pytest.raises(TokenError):
         read_token(OLD, "manage", token)  # another purpose
+    value, signature = token.rsplit(".", 1)
+    # change the signature's first character: the last one may only hold base64 padding bits
+    tampered = value + "." + ("A" if signature[0] != "A" else "B") + signature[1:]
     with pytest.raises(TokenError):
-        read_token(OLD, "unsubscribe", token[:-1] + ("A" if token[-1] != "A" else "B"))
+        read_token(OLD, "unsubscribe", tampered)
 
 
 def test_the_timestamp_follows_the_clock():

@@ -120,7 +120,8 @@ def test_manage_page_unsubscribes_one_list(live, factory):
 
 @pytest.mark.parametrize("mangle", [
     lambda t: "forged." + t.split(".", 1)[1],
-    lambda t: t[:-3] + ("AAA" if not t.endswith("AAA") else "BBB"),
+    # the signature's first character: its last one may hold only base64 padding bits
+    lambda t: t.rsplit(".", 1)[0] + "." + ("A" if t.rsplit(".", 1)[1][0] != "A" else "B") + t.rsplit(".", 1)[1][1:],
     lambda t: "not-a-token",
     lambda t: make_token("some-other-secret-key-123456", "unsubscribe", 1, LIST),
     lambda t: make_token(SECRET, "confirm", 1, LIST),
