@@ -15,8 +15,7 @@ from typing import Sequence
 from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.orm import Session
 
-from .addresses import address_hash
-from .import_prep import PreparedBatch, pack_codes, prepare
+from .import_prep import DIGEST, PreparedBatch, digest, prepare
 from .import_sqlite import insert_new_people, sqlite_subscriber_ids
 from .models import utcnow
 from .store import suppression_salt
@@ -45,22 +44,20 @@ def _run(session: Session, sql: str, rows: Sequence, **params):
     return session.execute(text(sql), {"rows": json.dumps(rows, ensure_ascii=False), **params})
 
 
-def _blocked(session: Session, batch: PreparedBatch) -> set[str]:
-    """Which of these addresses are suppressed (by salted hash: erased addresses only exist as hashes)."""
+def _blocked(session: Session, batch: PreparedBatch) -> list[tuple]:
+    """The rows whose address is suppressed (by salted hash: erased addresses only exist as hashes)."""
     listed = session.scalars(text("SELECT email_hash FROM suppressions LIMIT :n"),
                              {"n": SMALL_SUPPRESSIONS + 1}).all()
     if not listed:
-        return set()
-    hashes = batch.hashes
-    if hashes is None:
+        return []
+    if batch.digests is None:  # the reader did not know the salt: it was created since
         salt = suppression_salt(session)
-        hashes = [address_hash(row[1], salt) for row in batch.rows]
-    if len(listed) <= SMALL_SUPPRESSIONS:
-        hits = set(listed).intersection(hashes)
-    else:
-        hits = set(_run(session, f"SELECT email_hash FROM suppressions WHERE email_hash IN {_values(session)}",
-                        hashes).scalars())
-    return {row[1] for row, h in zip(batch.rows, hashes) if h in hits} if hits else set()
+        batch.digests = b"".join([digest(email, salt) for email in batch.email_list])
+    if len(listed) > SMALL_SUPPRESSIONS:
+        hashes = [batch.digests[i:i + DIGEST].hex() for i in range(0, len(batch.digests), DIGEST)]
+        listed = _run(session, f"SELECT email_hash FROM suppressions WHERE email_hash IN {_values(session)}",
+                      hashes).scalars().all()
+    return batch.rows_with_digests({bytes.fromhex(h) for h in listed})
 
 
 def _subscriber_ids(session: Session, rows: Sequence, now) -> tuple[dict[str, int], dict[str, int]]:
@@ -136,33 +133,33 @@ def _check_packable(rows: Sequence, *ids: dict[str, int]) -> None:
         raise ValueError(f"line {top_line} or subscriber id {top_id} is beyond what an import can record")
 
 
-def _usable(session: Session, batch: PreparedBatch, problems: list[str]) -> tuple[list, str]:
-    """The rows that are not suppressed, and their packed codes."""
+def _usable(session: Session, batch: PreparedBatch, problems: list[str]) -> PreparedBatch:
+    """The batch without suppressed rows."""
     blocked = _blocked(session, batch)
     if not blocked:
-        return batch.rows, batch.codes
-    for line, email, *_ in batch.rows:
-        if email in blocked:
-            problems.append(f"line {line}: {email} is suppressed (bounced, complained or erased); not imported")
-    rows = [row for row in batch.rows if row[1] not in blocked]
-    return rows, pack_codes(rows)
+        return batch
+    for line, email, *_ in sorted(blocked):
+        problems.append(f"line {line}: {email} is suppressed (bounced, complained or erased); not imported")
+    gone = {row[1] for row in blocked}
+    return prepare([row for row in batch.rows if row[1] not in gone], None)
 
 
 def import_batch(session: Session, list_id: int, batch: PreparedBatch | Sequence, source: str,
                  problems: list[str]) -> tuple[int, int, int]:
     """(added, updated, unchanged) for one batch of (line, email, name, status) rows with distinct
     addresses (or the same rows prepared by import_prep.prepare)."""
-    rows, codes = _usable(session, batch if isinstance(batch, PreparedBatch) else prepare(batch, None), problems)
-    if not rows:
+    batch = _usable(session, batch if isinstance(batch, PreparedBatch) else prepare(batch, None), problems)
+    if not len(batch):
         return 0, 0, 0
     now = utcnow()
     if session.get_bind().dialect.name == "sqlite":
-        first, fresh, known = sqlite_subscriber_ids(session, rows, now)
+        first, fresh, known = sqlite_subscriber_ids(session, batch, now)
         if not known:  # only new people (a first import): their ids are first, first + 1, ... in row order
-            insert_new_people(session, list_id, source, first, codes, now)
-            return len(rows), 0, 0
+            insert_new_people(session, list_id, source, first, batch.codes, now)
+            return len(batch), 0, 0
     else:
-        fresh, known = _subscriber_ids(session, rows, now)
+        fresh, known = _subscriber_ids(session, batch.rows, now)
+    rows = batch.rows
     current = _statuses(session, list_id, list(known.values()))  # fresh ones have no subscriptions yet
     _check_packable(rows, fresh, known)
     added: dict[str, list[int]] = {}

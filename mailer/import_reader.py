@@ -9,6 +9,7 @@ pickling each batch across a pipe (well under a microsecond per row).
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 import sys
 import threading
@@ -16,6 +17,7 @@ from queue import Empty, Queue
 from typing import Any, Callable, Iterator, TypeVar
 
 T = TypeVar("T")
+AHEAD = 2  # items (batches) a worker process may have ready before the importer takes them
 
 
 def in_background(items: Iterator[T]) -> Iterator[T]:
@@ -64,25 +66,37 @@ def _picklable(exc: BaseException) -> BaseException:
 
 
 def _produce(conn, target: Callable[..., Iterator[tuple[Any, list[str]]]], args: tuple) -> None:
-    """Worker process: send ("item", item, problems) per item, then ("end" | "error", exc, problems)."""
-    try:
+    """Worker process: send ("item", item, problems) per item, then ("end" | "error", exc, problems).
+
+    A thread does the sending, with up to AHEAD items queued, so that parsing goes on while the importer
+    is still busy with an earlier batch and has not taken the next one off the pipe yet.
+    """
+    queue: Queue = Queue(maxsize=AHEAD)
+
+    def send() -> None:
         try:
-            for item, problems in target(*args):
-                conn.send(("item", item, problems))
-            conn.send(("end", None, []))
-        except BaseException as exc:
-            conn.send(("error", _picklable(exc), []))
-    except (BrokenPipeError, EOFError):  # the importer stopped listening (it failed or was interrupted)
-        pass
-    finally:
-        conn.close()
+            while (message := queue.get()) is not None:
+                conn.send(message)
+        except (BrokenPipeError, EOFError, OSError):  # the importer stopped listening (failed or interrupted)
+            os._exit(0)
+
+    sender = threading.Thread(target=send, name="import-sender", daemon=True)
+    sender.start()
+    try:
+        for item, problems in target(*args):
+            queue.put(("item", item, problems))
+        queue.put(("end", None, []))
+    except BaseException as exc:
+        queue.put(("error", _picklable(exc), []))
+    queue.put(None)
+    sender.join()
+    conn.close()
 
 
 def in_process(target: Callable[..., Iterator[tuple[Any, list[str]]]], args: tuple,
                problems: list[str]) -> Iterator[Any]:
     """The items of target(*args), a generator of (item, new problems) run in a worker process; the
-    problems are appended to `problems` as items arrive. A pipe without buffering beyond the OS's keeps
-    the worker about one item ahead, so memory stays at two batches."""
+    problems are appended to `problems` as items arrive. The worker runs at most AHEAD + 1 items ahead."""
     # fork: nothing to re-import and the target needs no pickling; spawn where fork is not safe (macOS).
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     receiver, sender = ctx.Pipe(duplex=False)

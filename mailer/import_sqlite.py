@@ -10,10 +10,12 @@ inside the database, with no id travelling through Python and no lookup by addre
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from itertools import repeat
 
 from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.orm import Session
+
+from .import_prep import PreparedBatch
 
 # Codes are line << 2 | status (import_prep.STATUS_CODES); the CASEs turn them back into columns.
 _STATUS = "CASE j.value & 3 WHEN 0 THEN 'confirmed' WHEN 1 THEN 'pending' ELSE 'unsubscribed' END"
@@ -35,27 +37,27 @@ def _stored(session: Session, value):
     return DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)(value)
 
 
-def sqlite_subscriber_ids(session: Session, rows: Sequence[tuple], now) -> tuple[int, dict[str, int], dict[str, int]]:
+def sqlite_subscriber_ids(session: Session, batch: PreparedBatch, now) -> tuple[int, dict[str, int], dict[str, int]]:
     """Insert the addresses not known yet; (first new id, {address: id} of the new ones, of the known ones).
 
-    When every address is new, the two dicts are empty: the new ids are first .. first + len(rows) - 1.
+    When every address is new, the two dicts are empty: the new ids are first .. first + len(batch) - 1.
     """
-    created = _stored(session, now)
+    emails = batch.email_list
     conn = session.connection()
     # Raw executemany: one prepared statement stepped once per row, no SQLAlchemy work per row.
     inserted = conn.exec_driver_sql(
         "INSERT INTO subscribers (email, name, created_at) VALUES (?, ?, ?) ON CONFLICT (email) DO NOTHING",
-        [(email, name, created) for _, email, name, _ in rows]).rowcount
+        list(zip(emails, batch.name_list, repeat(_stored(session, now))))).rowcount
     top = conn.exec_driver_sql("SELECT max(id) FROM subscribers").scalar() or 0
     first = top - inserted + 1
-    if inserted == len(rows):
+    if inserted == len(batch):
         # Cheap proof of the consecutive-ids rule above; a wrong mapping fails the batch, never stores it.
         ends = dict(conn.exec_driver_sql("SELECT id, email FROM subscribers WHERE id IN (?, ?)", (first, top)).all())
-        if ends.get(first) != rows[0][1] or ends.get(top) != rows[-1][1]:
+        if ends.get(first) != emails[0] or ends.get(top) != emails[-1]:
             raise RuntimeError(f"subscriber ids {first}..{top} are not the ones this import batch inserted")
         return first, {}, {}
     ids = conn.execute(text("SELECT email, id FROM subscribers WHERE email IN (SELECT value FROM json_each(:emails))"),
-                       {"emails": json.dumps([row[1] for row in rows], ensure_ascii=False)}).all()
+                       {"emails": json.dumps(emails, ensure_ascii=False)}).all()
     fresh = {email: sub_id for email, sub_id in ids if sub_id >= first}  # the ids this insert took
     known = {email: sub_id for email, sub_id in ids if sub_id < first}
     return first, fresh, known

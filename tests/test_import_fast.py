@@ -164,3 +164,15 @@ def test_worker_process_errors_reach_the_importer(database_url):
     with pytest.raises(ImportFileError, match="people.csv: line 3: cannot be read"):
         next(items)
     assert problems == ["line 2: reported before the failure"]
+
+
+def test_prepared_batches_keep_rows_and_hash_as_suppressions_do(database_url):
+    from mailer.addresses import address_hash
+    from mailer.import_prep import digest, prepare
+
+    rows = [(3, "b@example.com", "B, Jr.", "pending"), (2, "a@example.com", "", "unsubscribed"),
+            (4, "Ça@bücher.example", "Zoë", "confirmed")]
+    batch = prepare(rows, "salt")
+    assert batch.rows == sorted(rows, key=lambda row: row[1]) and len(batch) == 3
+    assert digest("A@Example.com", "salt").hex() == address_hash("A@Example.com", "salt")
+    assert batch.rows_with_digests({digest("b@example.com", "salt")}) == [rows[0]]
