@@ -24,7 +24,7 @@ STATUSES = ("confirmed", "pending", "unsubscribed")
 BATCH_SIZE = 100_000
 FIRST_BATCH = 5_000
 MAX_FIELD = 1_000_000  # bytes in one cell before the csv module gives up; the row is then reported
-# From this size on a file is parsed in a worker process (about 90,000 rows of name and address);
+# From this size on a file is parsed in a worker process (about 70,000 rows of 60 bytes);
 # below it, starting the process costs more than it saves.
 PROCESS_MIN_BYTES = 4 << 20
 

@@ -76,3 +76,14 @@ def test_mutations_of_the_edge_cases_get_email_validators_verdict():
                 chars[at:at] = rnd.choice(pieces)
         quick += _check("".join(chars))
     assert quick > 2_000
+
+
+def test_display_names_quick_case_matches_the_general_rule():
+    from mailer.addresses import clean_display_name
+
+    rnd = random.Random(5)
+    pieces = ["Ada", " ", "  ", "\t", "\n", "\x00", "\u00a0", "\u2003", "Zoë", "=cmd", "\r\n", "x" * 150]
+    for _ in range(5_000):
+        raw = "".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 6)))
+        general = " ".join("".join(ch if ch.isprintable() else " " for ch in raw).split())[:200]
+        assert clean_display_name(raw) == general, repr(raw)
