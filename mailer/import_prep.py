@@ -65,10 +65,11 @@ class PreparedBatch:
         return [self.rows[spots[digest]] for digest in wanted if digest in spots]
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def _slices(count: int) -> list[slice]:
     """The digest positions of a batch of `count` rows (most batches have the same size: made once)."""
-    return [slice(i, i + DIGEST) for i in range(0, count * DIGEST, DIGEST)]
+    end = count * DIGEST
+    return list(map(slice, range(0, end, DIGEST), range(DIGEST, end + DIGEST, DIGEST)))
 
 
 def known_salt(session: Session) -> str | None:
