@@ -32,12 +32,15 @@ def fast_normalise(candidate: str) -> str | None:
     if match is None or len(candidate) > 254:
         return None
     at = match.end(1)
-    domain = match[2].lower()
-    if at > 64 or "--" in domain or domain.endswith(_SPECIAL_SUFFIXES):  # the domain has a dot: covers the TLD
+    domain = match[2]
+    if at > 64 or "--" in domain:
+        return None
+    lowered = domain.lower()
+    if lowered.endswith(_SPECIAL_SUFFIXES):  # the domain has a dot: this covers the TLD
         return None
     if len(domain) > 63 and max(len(label) for label in domain.split(".")) > 63:
         return None
-    return candidate[:at + 1] + domain
+    return candidate if lowered == domain else candidate[:at + 1] + lowered  # most are lower-case already
 
 
 def normalise_email(raw: str) -> str:
@@ -62,6 +65,9 @@ def clean_display_name(raw: str | None, limit: int = 200) -> str:
     """A name fit for a header or a greeting: no control characters (CR/LF/NUL), single spaces."""
     if not raw:
         return ""
+    # The common case, unchanged by the general rule below (a space is the only printable whitespace).
+    if raw.isprintable() and "  " not in raw and raw[0] != " " and raw[-1] != " ":
+        return raw[:limit]
     cleaned = raw if raw.isprintable() else "".join(ch if ch.isprintable() else " " for ch in raw)
     return " ".join(cleaned.split())[:limit]
 

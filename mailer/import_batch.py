@@ -3,6 +3,8 @@
 Each statement receives the batch as one JSON array parameter of row arrays, unpacked by the database
 (SQLite `json_each`, PostgreSQL `jsonb_array_elements`, element i read with `value ->> i` on both): no
 per-row round trips, no statement with thousands of bound parameters, the same SQL on both databases.
+On SQLite new subscribers go in with one prepared statement run per row (executemany: faster there than
+unpacking JSON), and a batch of only new addresses takes the shortcut in import_sqlite.py.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from typing import Sequence
 from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.orm import Session
 
-from .addresses import address_hash
+from .import_prep import DIGEST, PreparedBatch, digest, prepare
+from .import_sqlite import insert_new_people, sqlite_subscriber_ids
 from .models import utcnow
 from .store import suppression_salt
 
-# Per connection; the unique index on subscribers.email takes inserts in random order, and a million
-# addresses need more than SQLite's default 2 MB of cache to keep it off the disk.
-SQLITE_CACHE_KIB = 256 * 1024
+# Up to this many suppressions are read whole and compared with the batch's hashes in Python; beyond it
+# the database probes its index once per address of the batch (about 2 us per row on SQLite).
+SMALL_SUPPRESSIONS = 10_000
 
 
 def _rows(session: Session) -> str:
@@ -41,22 +44,28 @@ def _run(session: Session, sql: str, rows: Sequence, **params):
     return session.execute(text(sql), {"rows": json.dumps(rows, ensure_ascii=False), **params})
 
 
-def _blocked(session: Session, rows: Sequence) -> set[str]:
-    """Which of these addresses are suppressed (by salted hash: erased addresses only exist as hashes)."""
-    if session.execute(text("SELECT 1 FROM suppressions LIMIT 1")).first() is None:
-        return set()
-    salt = suppression_salt(session)
-    by_hash = {address_hash(row[1], salt): row[1] for row in rows}
-    found = _run(session, f"SELECT email_hash FROM suppressions WHERE email_hash IN {_values(session)}",
-                 list(by_hash))
-    return {by_hash[h] for (h,) in found}
+def _blocked(session: Session, batch: PreparedBatch) -> list[tuple]:
+    """The rows whose address is suppressed (by salted hash: erased addresses only exist as hashes)."""
+    listed = session.scalars(text("SELECT email_hash FROM suppressions LIMIT :n"),
+                             {"n": SMALL_SUPPRESSIONS + 1}).all()
+    if not listed:
+        return []
+    if batch.digests is None:  # the reader did not know the salt: it was created since
+        salt = suppression_salt(session)
+        batch.digests = b"".join([digest(email, salt) for email in batch.email_list])
+    if len(listed) > SMALL_SUPPRESSIONS:
+        hashes = [batch.digests[i:i + DIGEST].hex() for i in range(0, len(batch.digests), DIGEST)]
+        listed = _run(session, f"SELECT email_hash FROM suppressions WHERE email_hash IN {_values(session)}",
+                      hashes).scalars().all()
+    return batch.rows_with_digests({bytes.fromhex(h) for h in listed})
 
 
-def _subscriber_ids(session: Session, rows: Sequence) -> tuple[dict[str, int], dict[str, int]]:
+def _subscriber_ids(session: Session, rows: Sequence, now) -> tuple[dict[str, int], dict[str, int]]:
     """(ids of addresses added now, ids of addresses known before)."""
-    fresh = dict(_run(session, f"INSERT INTO subscribers (email, name) SELECT j.value ->> 1, j.value ->> 2 "
-                               f"FROM {_rows(session)} WHERE true ON CONFLICT (email) DO NOTHING RETURNING email, id",
-                      rows).all())
+    stmt = text(f"INSERT INTO subscribers (email, name, created_at) SELECT j.value ->> 1, j.value ->> 2, :now "
+                f"FROM {_rows(session)} WHERE true ON CONFLICT (email) DO NOTHING RETURNING email, id")
+    fresh = dict(session.execute(stmt.bindparams(bindparam("now", type_=DateTime(timezone=True))),
+                                 {"rows": json.dumps(rows, ensure_ascii=False), "now": now}).all())
     if len(fresh) == len(rows):
         return fresh, {}
     missing = [row[1] for row in rows if row[1] not in fresh]
@@ -81,41 +90,41 @@ def _people(session: Session) -> str:
     return "(SELECT value AS v FROM json_each(:rows)) AS p"
 
 
-def _dates(status: str) -> dict:
-    now = utcnow()
+def _dates(status: str, now) -> dict:
     return {"status": status, "confirmed": now if status == "confirmed" else None,
             "unsubscribed": now if status == "unsubscribed" else None}
 
 
-def _run_dated(session: Session, sql: str, people: list[int], **params):
-    stmt = text(sql).bindparams(bindparam("confirmed", type_=DateTime(timezone=True)),
-                                bindparam("unsubscribed", type_=DateTime(timezone=True)))
-    return session.execute(stmt, {"rows": json.dumps(people), **params})
+def _run_dated(session: Session, sql: str, people: list[int], now, **params):
+    stmt = text(sql).bindparams(*(bindparam(name, type_=DateTime(timezone=True))
+                                  for name in ("now", "confirmed", "unsubscribed") if f":{name}" in sql))
+    return session.execute(stmt, {"rows": json.dumps(people), "now": now, **params})
 
 
-def _insert_subscriptions(session: Session, list_id: int, status: str, people: list[int]) -> None:
-    _run_dated(session, "INSERT INTO subscriptions (subscriber_id, list_id, status, confirmed_at, unsubscribed_at) "
-                        "SELECT v >> 32, :list_id, CAST(:status AS TEXT), :confirmed, :unsubscribed "
-                        f"FROM {_people(session)} WHERE true ON CONFLICT (subscriber_id, list_id) DO NOTHING",
-               people, list_id=list_id, **_dates(status))
+def _insert_subscriptions(session: Session, list_id: int, status: str, people: list[int], now) -> None:
+    _run_dated(session, "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, confirmed_at, "
+                        "unsubscribed_at) SELECT v >> 32, :list_id, CAST(:status AS TEXT), :now, :confirmed, "
+                        f":unsubscribed FROM {_people(session)} WHERE true "
+                        "ON CONFLICT (subscriber_id, list_id) DO NOTHING",
+               people, now, list_id=list_id, **_dates(status, now))
 
 
-def _move_pending(session: Session, list_id: int, status: str, people: list[int]) -> None:
+def _move_pending(session: Session, list_id: int, status: str, people: list[int], now) -> None:
     """pending -> confirmed/unsubscribed (an import may move pending forward; it never re-subscribes)."""
     _run_dated(session, "UPDATE subscriptions SET status = CAST(:status AS TEXT), confirmed_at = :confirmed, "
                         "unsubscribed_at = :unsubscribed WHERE list_id = :list_id AND status = 'pending' "
                         f"AND subscriber_id IN (SELECT v >> 32 FROM {_people(session)})",
-               people, list_id=list_id, **_dates(status))
+               people, now, list_id=list_id, **_dates(status, now))
 
 
-def _record_consent(session: Session, list_id: int, source: str, status: str, people: list[int]) -> None:
+def _record_consent(session: Session, list_id: int, source: str, status: str, people: list[int], now) -> None:
     """One consent row per person added or changed, naming the file and line: `people.csv line 7: status
     confirmed`."""
-    _run(session, "INSERT INTO consent_events (subscriber_id, list_id, action, source, detail) "
-                  "SELECT v >> 32, :list_id, 'import', 'import', "
-                  "CAST(:detail AS TEXT) || CAST(v & 4294967295 AS TEXT) || CAST(:status_text AS TEXT) "
-                  f"FROM {_people(session)}",
-         people, list_id=list_id, detail=f"{source} line ", status_text=f": status {status}")
+    _run_dated(session, "INSERT INTO consent_events (subscriber_id, list_id, action, source, detail, created_at) "
+                        "SELECT v >> 32, :list_id, 'import', 'import', "
+                        "CAST(:detail AS TEXT) || CAST(v & 4294967295 AS TEXT) || CAST(:status_text AS TEXT), :now "
+                        f"FROM {_people(session)}",
+               people, now, list_id=list_id, detail=f"{source} line ", status_text=f": status {status}")
 
 
 def _check_packable(rows: Sequence, *ids: dict[str, int]) -> None:
@@ -124,26 +133,33 @@ def _check_packable(rows: Sequence, *ids: dict[str, int]) -> None:
         raise ValueError(f"line {top_line} or subscriber id {top_id} is beyond what an import can record")
 
 
-def _usable(session: Session, batch: Sequence, problems: list[str]) -> list:
+def _usable(session: Session, batch: PreparedBatch, problems: list[str]) -> PreparedBatch:
+    """The batch without suppressed rows."""
     blocked = _blocked(session, batch)
     if not blocked:
-        return list(batch)
-    for line, email, *_ in batch:
-        if email in blocked:
-            problems.append(f"line {line}: {email} is suppressed (bounced, complained or erased); not imported")
-    return [row for row in batch if row[1] not in blocked]
+        return batch
+    for line, email, *_ in sorted(blocked):
+        problems.append(f"line {line}: {email} is suppressed (bounced, complained or erased); not imported")
+    gone = {row[1] for row in blocked}
+    return prepare([row for row in batch.rows if row[1] not in gone], None)
 
 
-def import_batch(session: Session, list_id: int, batch: Sequence, source: str,
+def import_batch(session: Session, list_id: int, batch: PreparedBatch | Sequence, source: str,
                  problems: list[str]) -> tuple[int, int, int]:
     """(added, updated, unchanged) for one batch of (line, email, name, status) rows with distinct
-    addresses."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(text(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}"))
-    rows = _usable(session, batch, problems)
-    if not rows:
+    addresses (or the same rows prepared by import_prep.prepare)."""
+    batch = _usable(session, batch if isinstance(batch, PreparedBatch) else prepare(batch, None), problems)
+    if not len(batch):
         return 0, 0, 0
-    fresh, known = _subscriber_ids(session, rows)
+    now = utcnow()
+    if session.get_bind().dialect.name == "sqlite":
+        first, fresh, known = sqlite_subscriber_ids(session, batch, now)
+        if not known:  # only new people (a first import): their ids are first, first + 1, ... in row order
+            insert_new_people(session, list_id, source, first, batch.codes, now)
+            return len(batch), 0, 0
+    else:
+        fresh, known = _subscriber_ids(session, batch.rows, now)
+    rows = batch.rows
     current = _statuses(session, list_id, list(known.values()))  # fresh ones have no subscriptions yet
     _check_packable(rows, fresh, known)
     added: dict[str, list[int]] = {}
@@ -152,17 +168,17 @@ def import_batch(session: Session, list_id: int, batch: Sequence, source: str,
         sub_id = fresh.get(email)
         if sub_id is None:
             sub_id = known[email]
-            now = current.get(sub_id)
-            if now is not None:
-                if now == "pending" and status in ("confirmed", "unsubscribed"):
+            now_status = current.get(sub_id)
+            if now_status is not None:
+                if now_status == "pending" and status in ("confirmed", "unsubscribed"):
                     moved.setdefault(status, []).append(sub_id << 32 | line)
                 continue
         added.setdefault(status, []).append(sub_id << 32 | line)
     for status, people in added.items():
-        _insert_subscriptions(session, list_id, status, people)
+        _insert_subscriptions(session, list_id, status, people, now)
     for status, people in moved.items():
-        _move_pending(session, list_id, status, people)
+        _move_pending(session, list_id, status, people, now)
     for status, people in [*added.items(), *moved.items()]:
-        _record_consent(session, list_id, source, status, people)
+        _record_consent(session, list_id, source, status, people, now)
     counts = sum(map(len, added.values())), sum(map(len, moved.values()))
     return counts[0], counts[1], len(rows) - counts[0] - counts[1]

@@ -5,23 +5,28 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from queue import Empty, Queue
-from typing import Iterable, Iterator, NamedTuple, TypeVar
+from typing import Iterable, Iterator, NamedTuple
 
 from sqlalchemy.orm import sessionmaker, Session
 
 from .addresses import InvalidAddress, fast_normalise, clean_display_name, normalise_email
-from .db import transaction
 from .errors import ImportFileError
 from .import_batch import import_batch
+from .import_prep import PreparedBatch, known_salt, prepare
+from .import_reader import in_background, in_process
+from .import_tuning import import_connection
 
-T = TypeVar("T")
 STATUSES = ("confirmed", "pending", "unsubscribed")
-BATCH_SIZE = 50_000
+# Rows per transaction. Each commit rewrites every page of the email index that the batch touched, and
+# with addresses in random order that is most of them: fewer, bigger batches write less.
+BATCH_SIZE = 100_000
+FIRST_BATCH = 5_000
 MAX_FIELD = 1_000_000  # bytes in one cell before the csv module gives up; the row is then reported
+# From this size on a file is parsed in a worker process (about 70,000 rows of 60 bytes);
+# below it, starting the process costs more than it saves.
+PROCESS_MIN_BYTES = 4 << 20
 
 
 class ImportRow(NamedTuple):
@@ -93,22 +98,41 @@ def _row(line: int, record: list[str], col: dict[str, int], default_status: str)
     return ImportRow(line, email, name, status)
 
 
-def iter_csv(path: Path, problems: list[str], default_status: str = "confirmed") -> Iterator[tuple]:
+class CsvRows:
+    """The rows of a CSV file, iterated once (what iter_csv returns). import_rows may instead close it and
+    parse the file in a worker process, which gives the same rows and problems."""
+
+    def __init__(self, path: Path, problems: list[str], default_status: str) -> None:
+        csv.field_size_limit(MAX_FIELD)
+        self.path, self.problems, self.default_status = path, problems, default_status
+        fh = _open(path)
+        try:
+            reader = csv.reader(fh)
+            col = _columns(path, reader)
+        except BaseException:
+            fh.close()
+            raise
+        self.size = path.stat().st_size
+        self._rows = _records(fh, reader, col, problems, default_status)
+
+    def __iter__(self) -> Iterator[tuple]:
+        return self._rows
+
+    def __next__(self) -> tuple:
+        return next(self._rows)
+
+    def close(self) -> None:
+        self._rows.close()
+
+
+def iter_csv(path: Path, problems: list[str], default_status: str = "confirmed") -> CsvRows:
     """Rows to import as (line, email, name, status) tuples (the fields of ImportRow), streamed; each
     skipped record appends `line N: reason` to problems.
 
     Needs a header with an `email` column (checked now, before any row is read). Blank lines are
     ignored. The file is never held in memory.
     """
-    csv.field_size_limit(MAX_FIELD)
-    fh = _open(path)
-    try:
-        reader = csv.reader(fh)
-        col = _columns(path, reader)
-    except BaseException:
-        fh.close()
-        raise
-    return _records(fh, reader, col, problems, default_status)
+    return CsvRows(path, problems, default_status)
 
 
 def _records(fh, reader, col: dict[str, int], problems: list[str], default_status: str) -> Iterator[tuple]:
@@ -153,58 +177,41 @@ def read_csv(path: Path, default_status: str = "confirmed") -> tuple[list[Import
 
 
 def _merged_batches(rows: Iterable[tuple], problems: list[str], size: int) -> Iterator[list[tuple]]:
+    """Batches of `size` rows, duplicates taken out. The first batches are smaller (FIRST_BATCH, doubling
+    up to `size`): the database waits for the first batch to be read, and should not wait long."""
     seen: dict[str, int] = {}
     first_line = seen.setdefault
     batch: list[tuple] = []
+    limit = min(size, FIRST_BATCH)
     for row in rows:
         first = first_line(row[1], row[0])
         if first != row[0]:
             problems.append(f"line {row[0]}: duplicate of line {first} ({row[1]}); merged")
             continue
         batch.append(row)
-        if len(batch) >= size:
+        if len(batch) >= limit:
             yield batch
             batch = []
+            limit = min(size, limit * 2)
     if batch:
         yield batch
 
 
-def _in_background(items: Iterator[T]) -> Iterator[T]:
-    """The items, produced one ahead by a thread: reading and checking the next batch (Python) overlaps
-    writing this one (the database drivers release the GIL). The caller's thread keeps the database."""
-    queue: Queue = Queue(maxsize=1)
-    stop = threading.Event()
+def _prepared(rows: Iterable[tuple], problems: list[str], size: int, salt: str | None) -> Iterator[PreparedBatch]:
+    for batch in _merged_batches(rows, problems, size):
+        yield prepare(batch, salt)
 
-    def produce() -> None:
-        try:
-            for item in items:
-                queue.put((True, item))
-                if stop.is_set():
-                    return
-            queue.put((False, None))
-        except BaseException as exc:  # re-raised in the caller's thread
-            queue.put((False, exc))
-        finally:
-            getattr(items, "close", lambda: None)()
 
-    thread = threading.Thread(target=produce, name="import-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            more, item = queue.get()
-            if not more:
-                if item is not None:
-                    raise item
-                return
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # a producer blocked on the full queue must see the stop
-            try:
-                queue.get(timeout=0.05)
-            except Empty:
-                pass
-        thread.join()
+def _prepared_from_file(path: Path, default_status: str, size: int,
+                        salt: str | None) -> Iterator[tuple[PreparedBatch, list[str]]]:
+    """In the worker process: (batch, problems found since the previous batch) until the file ends."""
+    problems: list[str] = []
+    reported = 0
+    for batch in _prepared(iter_csv(path, problems, default_status), problems, size, salt):
+        yield batch, problems[reported:]
+        reported = len(problems)
+    if reported < len(problems):
+        yield PreparedBatch(0, "", "", "[]", None), problems[reported:]
 
 
 def _line_of(problem: str) -> int:
@@ -215,18 +222,31 @@ def _line_of(problem: str) -> int:
 
 
 def import_rows(factory: sessionmaker[Session], list_id: int, rows: Iterable[tuple], problems: list[str],
-                source: str, batch_size: int = BATCH_SIZE) -> ImportReport:
+                source: str, batch_size: int = BATCH_SIZE, parse_in_process: bool | None = None) -> ImportReport:
     """Import (line, email, name, status) rows; each batch commits on its own: a failure leaves earlier
     batches in and this one out.
 
     Running the same import again is harmless: nothing is added twice, and nobody who left is re-added.
+    Rows from iter_csv are parsed in a worker process when parse_in_process is true, or is None and the
+    file is big.
     """
     report = ImportReport(problems=problems)
-    for batch in _in_background(_merged_batches(rows, report.problems, batch_size)):
-        with transaction(factory) as session:
-            added, updated, unchanged = import_batch(session, list_id, batch, source, report.problems)
-        report.added += added
-        report.updated += updated
-        report.unchanged += unchanged
+    with factory() as session:
+        salt = known_salt(session)  # lets the reader hash addresses for the suppression check
+    if isinstance(rows, CsvRows) and (parse_in_process or (parse_in_process is None
+                                                            and rows.size >= PROCESS_MIN_BYTES)):
+        rows.close()
+        batches = in_process(_prepared_from_file, (rows.path, rows.default_status, batch_size, salt), rows.problems)
+    else:
+        batches = in_background(_prepared(rows, report.problems, batch_size, salt))
+    with import_connection(factory) as batch_session:
+        for batch in batches:
+            if not len(batch):
+                continue
+            with batch_session() as session:
+                added, updated, unchanged = import_batch(session, list_id, batch, source, report.problems)
+            report.added += added
+            report.updated += updated
+            report.unchanged += unchanged
     report.problems.sort(key=_line_of)
     return report
