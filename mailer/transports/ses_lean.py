@@ -10,7 +10,8 @@ path keeps what must stay boto3's and replaces only the per-call machinery:
   signing (`botocore.auth.SigV4Auth`) come from the boto3 client and session;
 - the JSON body is a template: base64 of the MIME bytes goes straight between two constant byte
   strings (the base64 alphabet needs no JSON escaping); the address and tags go through `json.dumps`;
-- one urllib3 pool of keep-alive connections, no retries (the send loop retries and counts);
+- keep-alive HTTP/1.1 connections of our own (`http1.Http1Pool`: a third of urllib3's CPU per call),
+  no retries (the send loop retries and counts);
 - the answer is classified exactly like a botocore ClientError (`ses.classify_error`).
 
 Used only when the endpoint is reached directly: with a proxy configured for it the transport keeps the
@@ -24,25 +25,19 @@ import json
 import logging
 from urllib.parse import urlsplit
 
+import ssl
+
 import botocore
-import urllib3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.exceptions import NoCredentialsError
-from botocore.httpsession import create_urllib3_context, get_cert_path
+from botocore.httpsession import get_cert_path
 from botocore.utils import get_environ_proxies
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-    SSLError,
-)
 
 from .. import __version__
 from ..errors import OutcomeUnknownError, RetryableError, SendPausedError, TransportError
 from .base import OutgoingMessage
+from .http1 import ConnectFailed, ExchangeFailed, Http1Pool
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +46,7 @@ PATH = "/v2/email/outbound-emails"  # sesv2 SendEmail: POST, rest-json
 
 class LeanSendEmail:
     """`send(message) -> MessageId`, raising the same TransportError subclasses as the boto3 path.
-    Thread-safe: urllib3's pool hands each thread its own connection."""
+    Thread-safe: the pool hands each call its own connection."""
 
     def __init__(self, *, url: str, credentials, signing_name: str, region: str, configuration_set: str | None,
                  connect_timeout: float, read_timeout: float, pool_size: int, user_agent: str,
@@ -62,7 +57,7 @@ class LeanSendEmail:
             raise ValueError(f"not an http(s) endpoint URL: {url!r}")
         self._credentials = credentials
         self._signing = (signing_name, region)
-        # The Host header is set here and signed, so that what SigV4 signed is what urllib3 sends.
+        # The Host header is set here and signed, so that what SigV4 signed is what goes out.
         self._host = parts.netloc.rpartition("@")[2]
         self._user_agent = user_agent
         # ConfigurationSetName is the same for every message: part of the constant tail.
@@ -70,15 +65,13 @@ class LeanSendEmail:
         if configuration_set:
             self._tail += b',"ConfigurationSetName":' + json.dumps(configuration_set).encode()
         self._tail += b"}"
-        pool_kwargs = {}
+        context = None
         if parts.scheme == "https":
-            pool_kwargs = dict(ssl_context=create_urllib3_context(), ca_certs=ca_certs,
-                               cert_reqs="CERT_REQUIRED" if verify else "CERT_NONE")
-        manager = urllib3.PoolManager(num_pools=1, maxsize=pool_size, retries=False,
-                                      timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
-                                      **pool_kwargs)
-        # One host, one connection pool, picked once: PoolManager.urlopen would re-parse the URL per call.
-        self._pool = manager.connection_from_url(self.url)
+            context = ssl.create_default_context(cafile=ca_certs)
+            if not verify:
+                context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        self._pool = Http1Pool(parts.scheme, parts.hostname, parts.port, connect_timeout=connect_timeout,
+                               read_timeout=read_timeout, maxsize=pool_size, ssl_context=context)
         self._path = parts.path
 
     @classmethod
@@ -115,25 +108,27 @@ class LeanSendEmail:
 
     def send(self, message: OutgoingMessage) -> str:
         body = self.body(message)
-        headers = self.signed_headers(body)
+        headers = "".join(f"{name}: {value}\r\n" for name, value in self.signed_headers(body).items())
         try:
-            response = self._pool.urlopen("POST", self._path, body=body, headers=headers, redirect=False)
+            status, answer_headers, data = self._pool.post(self._path, headers.encode("latin-1"), body)
         # The same mapping as botocore's URLLib3Session + ses.classify: connection failures (TLS
         # handshake included, as in botocore) are retryable, anything after the request left is unknown.
-        except (NewConnectionError, ConnectTimeoutError, SSLError) as exc:
+        except ConnectFailed as exc:
             raise RetryableError(f"SES endpoint unreachable: {self.url}: {exc}") from exc
-        except ReadTimeoutError as exc:
-            raise OutcomeUnknownError(f'SES call interrupted after the request was sent: Read timeout on '
-                                      f'endpoint URL: "{self.url}"') from exc
-        except ProtocolError as exc:
-            raise OutcomeUnknownError(f"SES call interrupted after the request was sent: connection closed "
-                                      f"before a valid response from {self.url}: {exc}") from exc
-        except HTTPError as exc:  # anything else may have happened after the request left: never retried
-            raise OutcomeUnknownError(f"SES call interrupted: {exc!r}") from exc
-        return parse_response(response.status, response.headers, response.data)
+        except ExchangeFailed as exc:
+            raise OutcomeUnknownError(f'SES call interrupted after the request was sent: {exc}; endpoint URL: '
+                                      f'"{self.url}"') from exc
+        return parse_response(status, _Headers(answer_headers), data)
 
     def close(self) -> None:
         self._pool.close()
+
+
+class _Headers(dict):
+    """Answer headers, looked up case-insensitively (Http1Pool gives lower-case names)."""
+
+    def get(self, name: str, default=None):
+        return super().get(name.lower(), default)
 
 
 class _CredentialSource:
