@@ -7,7 +7,8 @@ path keeps what must stay boto3's and replaces only the per-call machinery:
 
 - region, credentials (incl. refresh: `get_frozen_credentials()` per call), endpoint (the client's
   resolved `endpoint_url`, so `MAILER_SES_ENDPOINT_URL`, FIPS and partitions behave as in boto3) and
-  signing (`botocore.auth.SigV4Auth`) come from the boto3 client and session;
+  the signing name come from the boto3 client and session; the signature is SigV4, computed by
+  `sigv4.SigV4Signer` (botocore's `SigV4Auth` for an endpoint path that would need normalising);
 - the JSON body is a template: base64 of the MIME bytes goes straight between two constant byte
   strings (the base64 alphabet needs no JSON escaping); the address and tags go through `json.dumps`;
 - keep-alive HTTP/1.1 connections of our own (`http1.Http1Pool`: a third of urllib3's CPU per call),
@@ -38,6 +39,7 @@ from .. import __version__
 from ..errors import OutcomeUnknownError, RetryableError, SendPausedError, TransportError
 from .base import OutgoingMessage
 from .http1 import ConnectFailed, ExchangeFailed, Http1Pool
+from .sigv4 import SigV4Signer, plain_path
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,8 @@ class LeanSendEmail:
         self._pool = Http1Pool(parts.scheme, parts.hostname, parts.port, connect_timeout=connect_timeout,
                                read_timeout=read_timeout, maxsize=pool_size, ssl_context=context)
         self._path = parts.path
+        self._signer = SigV4Signer(service=signing_name, region=region, host=self._host, path=self._path,
+                                   content_type="application/json") if plain_path(self._path) else None
 
     @classmethod
     def for_client(cls, session, client, *, configuration_set: str | None, connect_timeout: float,
@@ -100,10 +104,11 @@ class LeanSendEmail:
 
     def signed_headers(self, body: bytes) -> dict[str, str]:
         credentials = self._credentials.frozen()
-        request = AWSRequest("POST", self.url, data=body,
-                             headers={"Host": self._host, "Content-Type": "application/json",
-                                      "User-Agent": self._user_agent})
-        SigV4Auth(credentials, *self._signing).add_auth(request)
+        headers = {"Host": self._host, "Content-Type": "application/json", "User-Agent": self._user_agent}
+        if self._signer is not None:
+            return headers | self._signer.headers(credentials, body)
+        request = AWSRequest("POST", self.url, data=body, headers=headers)
+        SigV4Auth(credentials, *self._signing).add_auth(request)  # a path that needs normalising
         return dict(request.headers.items())
 
     def send(self, message: OutgoingMessage) -> str:
