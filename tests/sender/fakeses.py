@@ -1,6 +1,7 @@
 """A local SES-compatible HTTP endpoint (sesv2 SendEmail + GetAccount) that injects the faults moto
 cannot: 429s, quota and paused errors, rejections, slow answers, connections dropped after the
-request was read. Used by the tests and by bench/send.py (`python -m tests.sender.fakeses`)."""
+request was read. Used by the tests (`python -m tests.sender.fakeses LATENCY` runs one standalone; the
+benchmark uses the lighter bench/ses_endpoint.py)."""
 
 from __future__ import annotations
 
