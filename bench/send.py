@@ -17,7 +17,8 @@ is of a real issue's send.
 Environment: BENCH_MESSAGES (pipeline messages per latency, default 20000), BENCH_RSS_SIZES
 (comma-separated list sizes, default "1000,4000"; 200000 works but takes long on small machines),
 BENCH_PROCESSES (sender processes, `mailer send --processes`; default: the number of CPUs).
-Peak RSS is the largest of the parent and its sender processes.
+Peak RSS is that of the send alone (a fresh process; the database is filled and the send planned
+beforehand in this one): the largest of its process and its sender processes.
 """
 
 from __future__ import annotations
@@ -72,34 +73,51 @@ def first_sent_at(factory) -> float:
     return (first if first.tzinfo else first.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
-def pipeline(url: str, messages: int, processes: int = PROCESSES) -> tuple[float, float, float]:
-    """(messages per second of the send, seconds spent planning it beforehand, seconds from the start of
-    run_send to the first accepted message: the fixed cost of starting a send, in the rate)"""
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = settings_for(Path(tmp) / "bench.db")
-        engine = make_engine(settings.database_url)
-        upgrade(engine)
-        factory = session_factory(engine)
-        add_subscribers(factory, messages)
-        content = load_issue_for(settings, LIST, ISSUE)
-        transport = SesTransport(endpoint_url=url, pool_size=128)
-        started = time.perf_counter()
-        with transaction(factory) as session:
-            get_or_plan_send(session, prepare_issue(session, settings, LIST, content))
-        planned = time.perf_counter() - started
-        started, wall_start = time.perf_counter(), time.time()
-        summary = run_send(factory, settings, LIST, content, transport, SendOptions(rate=RATE, processes=processes))
-        elapsed = time.perf_counter() - started
-        first_after = first_sent_at(factory) - wall_start
-        transport.close()
-        engine.dispose()
+def prepare(db: Path, messages: int) -> float:
+    """A database with `messages` confirmed subscribers and the send planned; seconds spent planning."""
+    settings = settings_for(db)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    factory = session_factory(engine)
+    add_subscribers(factory, messages)
+    content = load_issue_for(settings, LIST, ISSUE)
+    started = time.perf_counter()
+    with transaction(factory) as session:
+        get_or_plan_send(session, prepare_issue(session, settings, LIST, content))
+    engine.dispose()
+    return time.perf_counter() - started
+
+
+def send_prepared(db: Path, url: str, messages: int, processes: int) -> tuple[float, float]:
+    """Run the planned send: (messages per second, seconds from the start of run_send to the first
+    accepted message: the fixed cost of starting a send, inside the rate)."""
+    settings = settings_for(db)
+    engine = make_engine(settings.database_url)
+    factory = session_factory(engine)
+    content = load_issue_for(settings, LIST, ISSUE)
+    transport = SesTransport(endpoint_url=url, pool_size=128)
+    started, wall_start = time.perf_counter(), time.time()
+    summary = run_send(factory, settings, LIST, content, transport, SendOptions(rate=RATE, processes=processes))
+    elapsed = time.perf_counter() - started
+    first_after = first_sent_at(factory) - wall_start
+    transport.close()
+    engine.dispose()
     if summary.counts != {"sent": messages}:
         # e.g. an 'unknown' row when the endpoint dropped a connection under load: the ledger says so
         # honestly and nothing is retried blindly; the benchmark reports it rather than failing.
         print(f"  note: ledger ended with {summary.counts} (every message was handed over once)", file=sys.stderr)
     if summary.counts.get("queued") or summary.counts.get("sending"):
         raise SystemExit(f"bench send did not finish: {summary.counts}")
-    return messages / elapsed, planned, first_after
+    return messages / elapsed, first_after
+
+
+def pipeline(url: str, messages: int, processes: int = PROCESSES) -> tuple[float, float, float]:
+    """(messages per second of the send, seconds spent planning it beforehand, seconds to the first
+    accepted message)"""
+    with tempfile.TemporaryDirectory() as tmp:
+        planned = prepare(Path(tmp) / "bench.db", messages)
+        rate, first_after = send_prepared(Path(tmp) / "bench.db", url, messages, processes)
+    return rate, planned, first_after
 
 
 def naive(url: str, messages: int) -> float:
@@ -117,16 +135,20 @@ def naive(url: str, messages: int) -> float:
     return messages / (time.perf_counter() - started)
 
 
-def rss_child(size: int, url: str) -> None:
-    pipeline_rate, _, _ = pipeline(url, size)
+def rss_child(size: int, db: str, url: str) -> None:
+    """Only the send, in a fresh process: its peak RSS is not the import's that filled the database."""
+    pipeline_rate, _ = send_prepared(Path(db), url, size, PROCESSES)
     who = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)  # the parent and its largest sender process
     peak_mb = max(resource.getrusage(w).ru_maxrss for w in who) / 1024
     print(f"{peak_mb:.1f} {pipeline_rate:.1f}")
 
 
 def peak_rss(size: int, url: str) -> tuple[float, float]:
-    out = subprocess.run([sys.executable, __file__, "--rss", str(size), url], capture_output=True, text=True,
-                         check=True).stdout.split()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.db"
+        prepare(db, size)
+        out = subprocess.run([sys.executable, __file__, "--rss", str(size), str(db), url], capture_output=True,
+                             text=True, check=True).stdout.split()
     return float(out[0]), float(out[1])
 
 
@@ -157,6 +179,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--rss":
-        rss_child(int(sys.argv[2]), sys.argv[3])
+        rss_child(int(sys.argv[2]), sys.argv[3], sys.argv[4])
     else:
         main()
