@@ -138,20 +138,6 @@ def test_a_failing_batch_leaves_earlier_batches_in_and_itself_out(factory, tmp_p
     assert (report.added, report.unchanged) == (6, 4)
 
 
-def test_import_settings_do_not_outlive_the_import(engine, factory, tmp_path):
-    if engine.dialect.name != "sqlite":
-        pytest.skip("connection settings are SQLite's")
-    with engine.connect() as conn:
-        before = [conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in ("cache_size", "wal_autocheckpoint")]
-    path = tmp_path / "people.csv"
-    path.write_text("email\na@example.com\n", encoding="utf-8")
-    _import(factory, _list(factory), path)
-    assert engine.pool.checkedout() == 0
-    with engine.connect() as conn:
-        after = [conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in ("cache_size", "wal_autocheckpoint")]
-    assert after == before
-
-
 def _fails_after_one(path):
     yield "first", ["line 2: reported before the failure"]
     raise ImportFileError(f"{path}: line 3: cannot be read")
