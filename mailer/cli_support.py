@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import click
 
+from .addresses import InvalidAddress, normalise_email
 from .config import Settings, load_settings
 from .content.lists import ListDefinition, list_slugs, load_list
 from .db import make_engine, require_schema, session_factory
+from .errors import MailerError
 
 list_option = click.option("--list", "list_slug", metavar="SLUG",
                            help="List slug (a file lists/SLUG.toml); optional when there is only one list.")
@@ -36,3 +38,11 @@ def open_db(settings: Settings):
     engine = make_engine(settings.database_url)
     require_schema(engine)
     return session_factory(engine)
+
+
+def email_argument(raw: str) -> str:
+    """An EMAIL argument, normalised as stored (domain lower-case, IDN as punycode)."""
+    try:
+        return normalise_email(raw)
+    except InvalidAddress as exc:
+        raise MailerError(f"EMAIL {raw!r} is not a valid address: {exc}") from None

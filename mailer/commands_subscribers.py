@@ -9,17 +9,10 @@ from pathlib import Path
 import click
 
 from . import lifecycle
-from .addresses import InvalidAddress, normalise_email
 from .cli import cli, open_db, settings_of, subscribers
+from .cli_support import email_argument
 from .db import transaction
 from .errors import MailerError
-
-
-def _address(raw: str) -> str:
-    try:
-        return normalise_email(raw)
-    except InvalidAddress as exc:
-        raise click.BadParameter(f"{raw!r} is not an email address: {exc}") from None
 
 
 def _when(value) -> str:
@@ -32,7 +25,7 @@ def _when(value) -> str:
 def subscribers_show(ctx: click.Context, email: str) -> None:
     """Print a subscriber's lists and consent history (oldest first)."""
     with open_db(settings_of(ctx))() as session:
-        found = lifecycle.history(session, _address(email))
+        found = lifecycle.history(session, email_argument(email))
     click.echo(f"{found.email}  name={found.name!r}  id={found.subscriber_id}  since {_when(found.created_at)}")
     if found.suppression:
         click.echo(f"suppressed: {found.suppression} (never mailed)")
@@ -75,7 +68,7 @@ def subscribers_export(ctx: click.Context, list_slug: str | None, out_file: Path
 @click.pass_context
 def subscribers_erase(ctx: click.Context, email: str, yes: bool) -> None:
     """Erase a person's data (GDPR art. 17); a salted hash stays so that nobody re-adds the address."""
-    address = _address(email)
+    address = email_argument(email)
     if not yes:
         click.confirm(f"erase {address} for good?", abort=True)
     with transaction(open_db(settings_of(ctx))) as session:

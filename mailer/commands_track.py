@@ -7,21 +7,13 @@ import json
 import click
 
 from . import campaign
-from .addresses import InvalidAddress, normalise_email
-from .cli_support import issue_option, list_option, open_db, pick_list, settings_of
+from .cli_support import email_argument, issue_option, list_option, open_db, pick_list, settings_of
 from .db import transaction
 from .errors import MailerError
 from .report import build_report, find_send
 from .store import ensure_list, list_suppressions, suppress, unsuppress
 
 REASONS = ("hard-bounce", "soft-bounce", "complaint", "manual", "erased")
-
-
-def _address(raw: str) -> str:
-    try:
-        return normalise_email(raw)
-    except InvalidAddress as exc:
-        raise MailerError(f"EMAIL {raw!r} is not a valid address: {exc}") from None
 
 
 @click.command()
@@ -77,7 +69,7 @@ def suppressions_list(ctx: click.Context, reason: str | None, as_json: bool) -> 
 @click.pass_context
 def suppressions_add(ctx: click.Context, email: str, reason: str, detail: str | None) -> None:
     """Never mail EMAIL again (on every list)."""
-    address = _address(email)
+    address = email_argument(email)
     with transaction(open_db(settings_of(ctx))) as session:
         added = suppress(session, address, reason, detail)
     click.echo(f"{address}: " + ("suppressed" if added else "was already suppressed"))
@@ -88,7 +80,7 @@ def suppressions_add(ctx: click.Context, email: str, reason: str, detail: str | 
 @click.pass_context
 def suppressions_remove(ctx: click.Context, email: str) -> None:
     """Allow EMAIL to be mailed again (it still needs a confirmed subscription)."""
-    address = _address(email)
+    address = email_argument(email)
     with transaction(open_db(settings_of(ctx))) as session:
         removed = unsuppress(session, address)
     if not removed:

@@ -123,17 +123,10 @@ class LeanSendEmail:
         except ExchangeFailed as exc:
             raise OutcomeUnknownError(f'SES call interrupted after the request was sent: {exc}; endpoint URL: '
                                       f'"{self.url}"') from exc
-        return parse_response(status, _Headers(answer_headers), data)
+        return parse_response(status, answer_headers, data)
 
     def close(self) -> None:
         self._pool.close()
-
-
-class _Headers(dict):
-    """Answer headers, looked up case-insensitively (Http1Pool gives lower-case names)."""
-
-    def get(self, name: str, default=None):
-        return super().get(name.lower(), default)
 
 
 class _CredentialSource:
@@ -151,8 +144,9 @@ class _CredentialSource:
         return self._credentials.get_frozen_credentials()
 
 
-def error_fields(status: int, headers, data: bytes) -> tuple[str, str]:
-    """(code, message) of a rest-json error answer, read where botocore reads them: the
+def error_fields(status: int, headers: dict[str, str], data: bytes) -> tuple[str, str]:
+    """(code, message) of a rest-json error answer (`headers` with lower-case names, as Http1Pool gives
+    them), read where botocore reads them: the
     `x-amzn-ErrorType` header ("Code:http://..."), else the body's `__type` or `code`
     ("namespace#Code"); the message is the body's `message` or `Message`."""
     try:
@@ -161,7 +155,7 @@ def error_fields(status: int, headers, data: bytes) -> tuple[str, str]:
         document = {}
     if not isinstance(document, dict):
         document = {}
-    code = (headers.get("x-amzn-ErrorType") or "").split(":")[0]
+    code = (headers.get("x-amzn-errortype") or "").split(":")[0]
     if not code:
         code = str(document.get("__type") or document.get("code") or "").rpartition("#")[2]
     text = document.get("message") or document.get("Message") or ""
@@ -170,7 +164,7 @@ def error_fields(status: int, headers, data: bytes) -> tuple[str, str]:
     return code, str(text)
 
 
-def parse_response(status: int, headers, data: bytes) -> str:
+def parse_response(status: int, headers: dict[str, str], data: bytes) -> str:
     from .ses import classify_error  # one classification for both paths (imported here: ses imports us)
 
     if status == 200:
@@ -180,5 +174,5 @@ def parse_response(status: int, headers, data: bytes) -> str:
             # SES accepted the request, so the message may well go out: not a failure to retry.
             raise OutcomeUnknownError(f"SES answered 200 without a MessageId: {data[:200]!r}") from exc
     code, text = error_fields(status, headers, data)
-    error: TransportError = classify_error(code, text, status, headers.get("Retry-After"))
+    error: TransportError = classify_error(code, text, status, headers.get("retry-after"))
     raise error

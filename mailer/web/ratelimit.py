@@ -39,7 +39,7 @@ class RateLimiter:
         self.clock = clock
 
     def key(self, client: str) -> str:
-        return hmac.new(self.secret, b"ratelimit:" + client.encode(), hashlib.sha256).hexdigest()[:64]
+        return hmac.new(self.secret, b"ratelimit:" + client.encode(), hashlib.sha256).hexdigest()
 
     def allow(self, client: str) -> bool:
         now = self.clock()

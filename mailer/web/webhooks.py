@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, request
 from ..content.lists import list_slugs, load_list
 from ..db import transaction
 from ..sns import CertCache, fetch_cert_https
-from ..inbound import MailUnsubscriber
+from ..inbound import unsubscriber_for
 from ..intake import handle_sns_webhook
 from ..track import load_policies
 
@@ -37,6 +37,6 @@ def ses_events() -> Response:
                                 session_factory=factory, policies_by_list_id=policies,
                                 sns_client_for_region=ext.get("sns_client_for_region", _sns_client),
                                 fetch_cert=ext.get("sns_fetch_cert", fetch_cert_https), cert_cache=cache,
-                                inbound=MailUnsubscriber(settings.secret_key, settings.old_secret_keys))
+                                inbound=unsubscriber_for(settings))
     return Response(result.message, status=result.status, content_type="text/plain; charset=utf-8")
 

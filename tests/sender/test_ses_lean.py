@@ -126,14 +126,14 @@ def test_each_error_answer_is_classified_as_on_the_boto3_path(fake_ses, status, 
 def test_error_code_from_the_body_when_the_header_is_missing():
     body = json.dumps({"__type": "com.amazonaws.ses#MessageRejected", "message": "bad address"}).encode()
     assert error_fields(400, {}, body) == ("MessageRejected", "bad address")
-    assert error_fields(400, {"x-amzn-ErrorType": "Throttling:http://internal.amazon.com/"}, b"{}")[0] == "Throttling"
+    assert error_fields(400, {"x-amzn-errortype": "Throttling:http://internal.amazon.com/"}, b"{}")[0] == "Throttling"
     with pytest.raises(RetryableError, match="SES 502: <html>bad gateway</html>"):
         parse_response(502, {}, b"<html>bad gateway</html>")
 
 
 def test_retry_after_is_passed_on():
     with pytest.raises(ThrottledError) as error:
-        parse_response(429, {"Retry-After": "3"}, b'{"message": "slow down"}')
+        parse_response(429, {"retry-after": "3"}, b'{"message": "slow down"}')
     assert error.value.retry_after == 3.0
 
 

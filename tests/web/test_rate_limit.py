@@ -65,7 +65,7 @@ def test_bad_limits_are_refused(factory):
 
 def test_forwarded_for_counts_only_behind_a_trusted_proxy(serve, factory):
     direct = serve(subscribe_limit=(2, 600.0))
-    forged = [subscribe(direct, f"f{i}@example.com", ).status_code for i in range(2)]
+    forged = [subscribe(direct, f"f{i}@example.com").status_code for i in range(2)]
     forged += [direct.post("/subscribe", data={"email": "x@example.com", "list": "ai-morning-post"},
                            headers={"X-Forwarded-For": "198.51.100.9"}).status_code]
     assert forged == [200, 200, 429]  # a made-up X-Forwarded-For does not buy a fresh limit
