@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO))
 from mailer.campaign import issue_defaults  # noqa: E402
 from mailer.content.issue_file import load_issue  # noqa: E402
 from mailer.content.lists import load_list  # noqa: E402
-from mailer.message import MessageSkeleton, Recipient, build_message, personal_values  # noqa: E402
+from mailer.message import MessageSkeleton, Recipient, build_message, new_message_id, personal_values  # noqa: E402
 from mailer.render import render_issue  # noqa: E402
 
 TARGET_BYTES = 77 * 1024
@@ -44,7 +44,8 @@ def recipients(n: int) -> list[Recipient]:
     return [Recipient(delivery_id=i, email=f"reader{i}@example.com", name=NAMES[i % len(NAMES)],
                       unsubscribe_url=f"https://news.example/unsubscribe/{token}{i}",
                       manage_url=f"https://news.example/manage/{token}{i}",
-                      unsubscribe_mailto=f"mailto:unsubscribe@aimorningpost.example?subject=unsubscribe%20{token}{i}")
+                      unsubscribe_mailto=f"mailto:unsubscribe@aimorningpost.example?subject=unsubscribe%20{token}{i}",
+                      message_id=new_message_id("aimorningpost.example"))
             for i in range(n)]
 
 

@@ -219,7 +219,7 @@ class SendOptions:
 
 def _builder(prepared: PreparedIssue, list_def: ListDefinition, links: LinkMaker, send_id: int):
     def build(claim: store.ClaimedDelivery) -> OutgoingMessage:
-        recipient = links.recipient(claim.id, claim.subscriber_id, claim.email, claim.name)
+        recipient = links.recipient(claim.id, claim.subscriber_id, claim.email, claim.name, claim.message_id)
         raw = personal_message(prepared, list_def, send_id, recipient)
         return OutgoingMessage(delivery_id=claim.id, send_id=send_id, recipient=claim.email, raw=raw,
                                batch=prepared.batch, tags={"send_id": str(send_id), "delivery_id": str(claim.id)})
@@ -249,6 +249,7 @@ def _start(factory: sessionmaker[Session], settings: Settings, list_def: ListDef
         prepared = prepare_issue(session, settings, list_def, content)
         send_id = get_or_plan_send(session, prepared).id
     with transaction(factory) as session:
+        store.assign_message_ids(session, send_id, list_def.domain)
         _recover_interrupted(session, send_id, transport, prepared.batch, options.lease_seconds)
         if options.resend_unknown:
             store.requeue_unknown(session, send_id)

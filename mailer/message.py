@@ -54,11 +54,12 @@ class Recipient:
     unsubscribe_url: str
     manage_url: str
     unsubscribe_mailto: str
+    message_id: str  # `<...@domain>`: the ledger row's (store.assign_message_ids) or new_message_id()
 
 
-def message_id(send_id: int, delivery_id: int, domain: str) -> str:
-    """Deterministic per delivery: a retried delivery carries the same Message-ID (receivers dedupe)."""
-    return f"<mailer.{send_id}.{delivery_id}@{domain}>"
+def new_message_id(domain: str) -> str:
+    """A Message-ID no one else has used: 128 random bits. For messages outside the ledger (`--to`)."""
+    return f"<{secrets.token_hex(16)}@{domain}>"
 
 
 def greeting(name: str) -> str:
@@ -90,7 +91,7 @@ def build_message(*, subject: str, html: str, text: str, list_def: ListDefinitio
     msg = EmailMessage(policy=POLICY)
     msg["To"] = Address(display_name=header_name(recipient.name), addr_spec=recipient.email)
     msg["Date"] = format_datetime(date or utcnow())
-    msg["Message-ID"] = message_id(send_id, recipient.delivery_id, list_def.domain)
+    msg["Message-ID"] = recipient.message_id
     msg["List-Unsubscribe"] = f"<{recipient.unsubscribe_url}>, <{recipient.unsubscribe_mailto}>"
     _fixed_headers(msg, subject, list_def, send_id)
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
@@ -214,8 +215,6 @@ class MessageSkeleton:
     """The bytes of one send's messages that do not vary, with slots for what does."""
 
     def __init__(self, rendered: RenderedIssue, list_def: ListDefinition, send_id: int):
-        self.domain = list_def.domain
-        self.send_id = send_id
         boundary = "=_mailer_" + secrets.token_hex(12)  # '=_' never occurs in QP or base64 output
         fixed = EmailMessage(policy=POLICY)
         _fixed_headers(fixed, rendered.subject, list_def, send_id)
@@ -282,7 +281,7 @@ class MessageSkeleton:
         values = (  # in _SLOT_ORDER
             to_header(name, recipient.email, cleaned=True),
             self._date(date),
-            f"Message-ID: <mailer.{self.send_id}.{recipient.delivery_id}@{self.domain}>\r\n".encode(),
+            f"Message-ID: {recipient.message_id}\r\n".encode(),
             f"List-Unsubscribe: <{unsubscribe}>, <{mailto}>\r\n".encode(),
             greeting_t, greeting_h, unsubscribe_t, unsubscribe_h, manage_t, manage_h,
         )

@@ -157,6 +157,8 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    # Our Message-ID header, `<random@list domain>`, the same for every attempt (store.assign_message_ids)
+    message_id: Mapped[str | None] = mapped_column(String(300))
     not_before: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     claimed_by: Mapped[str | None] = mapped_column(String(100))

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy import and_, delete, exists, func, literal, select, update
+from sqlalchemy import String, and_, delete, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -106,6 +106,29 @@ def plan_deliveries(session: Session, send_id: int, list_id: int) -> int:
     return session.scalar(select(func.count()).select_from(Delivery).where(Delivery.send_id == send_id))
 
 
+def _random_hex(session: Session):
+    """SQL for 128 random bits as 32 hex digits, evaluated once per row."""
+    if session.get_bind().dialect.name == "postgresql":
+        # gen_random_uuid() (built in since PostgreSQL 13) carries 122 random bits: two of them, hashed.
+        return func.md5(func.concat(func.gen_random_uuid(), func.gen_random_uuid()))
+    return func.lower(func.hex(func.randomblob(16)))
+
+
+def assign_message_ids(session: Session, send_id: int, domain: str) -> None:
+    """Give every ledger row of the send that has none a random Message-ID, `<32 hex digits@domain>`.
+
+    Random, not derived from the row's ids: a second database (or a restored copy) numbers its sends
+    and deliveries the same way, and receivers drop a message whose Message-ID they have seen. Stored,
+    so every attempt of a delivery (a --resend-unknown) carries the same one and a true duplicate can
+    be dropped. One statement per run, before any row is claimed: nothing on the per-message path.
+    Rows that already have one keep it; concurrent workers starting at once assign each row once
+    (PostgreSQL re-checks `IS NULL` after the other's commit).
+    """
+    value = literal("<", String) + _random_hex(session) + literal(f"@{domain}>", String)
+    session.execute(update(Delivery).where(Delivery.send_id == send_id, Delivery.message_id.is_(None))
+                    .values(message_id=value))
+
+
 @dataclass(frozen=True)
 class ClaimedDelivery:
     id: int
@@ -113,6 +136,7 @@ class ClaimedDelivery:
     email: str
     name: str
     attempts: int
+    message_id: str | None
 
 
 def claim_batch(session: Session, send_id: int, limit: int, worker: str) -> list[ClaimedDelivery]:
@@ -137,7 +161,8 @@ def claim_batch(session: Session, send_id: int, limit: int, worker: str) -> list
         .where(Delivery.id.in_(ids), Delivery.state == "queued")
         .values(state="sending", claimed_at=now, claimed_by=worker, updated_at=now,
                 attempts=Delivery.attempts + 1)
-        .returning(Delivery.id, Delivery.subscriber_id, Delivery.email, Delivery.name, Delivery.attempts)
+        .returning(Delivery.id, Delivery.subscriber_id, Delivery.email, Delivery.name, Delivery.attempts,
+                   Delivery.message_id)
     ).all()
     return sorted((ClaimedDelivery(*row) for row in rows), key=lambda c: c.id)
 

@@ -42,7 +42,7 @@ def test_a_schema_behind_the_code_is_a_clear_error(database_url):
 
     engine = make_engine(database_url)
     upgrade(engine, "0001")
-    with pytest.raises(ConfigError, match=r"is at schema revision 0001, this version of mailer needs 0002; "
+    with pytest.raises(ConfigError, match=r"is at schema revision 0001, this version of mailer needs 0003; "
                                           r"run `mailer db upgrade` first"):
         require_schema(engine)
     upgrade(engine)

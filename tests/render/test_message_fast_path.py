@@ -20,7 +20,8 @@ def recipient(i: int, address: str, name: str) -> Recipient:
     return Recipient(delivery_id=i, email=address, name=name,
                      unsubscribe_url=f"https://news.example/unsubscribe/{token}",
                      manage_url=f"https://news.example/manage/{token}",
-                     unsubscribe_mailto=f"mailto:unsubscribe@aimorningpost.example?subject=unsubscribe%20{token}")
+                     unsubscribe_mailto=f"mailto:unsubscribe@aimorningpost.example?subject=unsubscribe%20{token}",
+                     message_id=f"<{i:032x}@aimorningpost.example>")
 
 
 def baseline(rendered, r: Recipient) -> bytes:
@@ -83,7 +84,8 @@ def test_hostile_name_stays_one_recipient():
 
 def test_values_that_are_not_urls_are_refused(seed_renders):
     skeleton = MessageSkeleton(seed_renders[0], LIST, send_id=7)
-    bad = Recipient(1, "a@example.com", "A", "https://x.example/u\r\nBcc: x@y", "https://x.example/m", "mailto:u@x")
+    bad = Recipient(1, "a@example.com", "A", "https://x.example/u\r\nBcc: x@y", "https://x.example/m", "mailto:u@x",
+                    "<m1@x.example>")
     with pytest.raises(ValueError):
         skeleton.message(bad)
 
@@ -104,7 +106,8 @@ URL_SHAPES = {
 @pytest.mark.parametrize("shape", URL_SHAPES)
 def test_urls_of_every_shape_decode_the_same_on_both_paths(seed_renders, shape):
     url = URL_SHAPES[shape]
-    r = Recipient(3, "ada@example.com", "Ada", url, url.replace("/u", "/m", 1), "mailto:u@news.example?subject=x")
+    r = Recipient(3, "ada@example.com", "Ada", url, url.replace("/u", "/m", 1), "mailto:u@news.example?subject=x",
+                  "<m3@x.example>")
     fast = MessageSkeleton(seed_renders[0], LIST, send_id=7).message(r, date=DATE)
     assert summary(fast) == summary(baseline(seed_renders[0], r))
     assert max(len(line) for line in fast.split(b"\r\n")) <= 998
@@ -116,4 +119,5 @@ def test_a_url_too_long_for_a_header_is_refused(seed_renders):
     skeleton = MessageSkeleton(seed_renders[0], LIST, send_id=7)
     long_url = "https://news.example/u/" + "a" * 400
     with pytest.raises(ValueError, match="not a URL fit for a header"):
-        skeleton.message(Recipient(1, "a@example.com", "A", long_url, "https://x.example/m", "mailto:u@x"))
+        skeleton.message(Recipient(1, "a@example.com", "A", long_url, "https://x.example/m", "mailto:u@x",
+                                   "<m1@x.example>"))
