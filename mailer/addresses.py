@@ -12,6 +12,22 @@ class InvalidAddress(ValueError):
     pass
 
 
+class UndeliverableAddress(InvalidAddress):
+    """Valid syntax that no message of ours can carry; the reason is fit to show the person."""
+
+
+# Amazon SES takes raw MIME without SMTPUTF8, and an ASCII-only message has no way to write such a
+# local part (RFC 2047 words are not allowed in an addr-spec). A non-ASCII *domain* is fine: punycode.
+NON_ASCII_LOCAL_PART = ("non-ASCII characters before the @ cannot be delivered by our mail provider; use an "
+                        "address with only ASCII letters, digits and . _ + - before the @")
+
+
+def check_deliverable(address: str) -> None:
+    """Raise UndeliverableAddress when a message cannot carry `address` (a non-ASCII local part)."""
+    if not address.rpartition("@")[0].isascii():
+        raise UndeliverableAddress(NON_ASCII_LOCAL_PART)
+
+
 # Plain ASCII dot-atom addresses, the bulk of any list, are checked here in about a microsecond instead
 # of ~100 us in email-validator. Anything this does not accept goes to email-validator; a test checks
 # that both agree on every address this accepts. One pattern for the whole address: the domain is
@@ -44,7 +60,8 @@ def fast_normalise(candidate: str) -> str | None:
 
 
 def normalise_email(raw: str) -> str:
-    """Syntax check, then: local part as written, domain lower-cased, IDN domain as punycode.
+    """Syntax check, then: local part as written, domain lower-cased, IDN domain as punycode. A local
+    part with non-ASCII characters is refused (UndeliverableAddress): valid, but we cannot send to it.
 
     Deliverability (DNS) is not checked: imports must not depend on the network.
     """
@@ -54,8 +71,10 @@ def normalise_email(raw: str) -> str:
     fast = fast_normalise(candidate)
     if fast is not None:
         return fast
+    if "@" in candidate:
+        check_deliverable(candidate)
     try:
-        result = validate_email(candidate, check_deliverability=False)
+        result = validate_email(candidate, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise InvalidAddress(str(exc)) from None
     return f"{result.local_part}@{result.ascii_domain.lower()}"

@@ -206,6 +206,9 @@ class Pipeline:
     def _deliver(self, claim: store.ClaimedDelivery) -> None:
         try:
             message = self.build(claim)
+        except PermanentError as exc:  # this row's data makes no message (an address stored before the rules)
+            self._outcomes.put(Outcome(claim, "failed", error=f"not sent: {exc}"))
+            return
         except Exception as exc:  # a bug before the call: nothing went out
             log.exception("cannot build the message for delivery %s", claim.id)
             self.pause(f"cannot build the message for delivery {claim.id}: {exc!r}")

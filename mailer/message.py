@@ -28,8 +28,9 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
-from .addresses import clean_display_name
+from .addresses import check_deliverable, clean_display_name
 from .content.lists import ListDefinition
+from .errors import PermanentError
 from .models import utcnow
 from .qr import InlineImage, inline_images
 from .render import RenderedIssue
@@ -89,7 +90,7 @@ def build_message(*, subject: str, html: str, text: str, list_def: ListDefinitio
                   images: tuple[InlineImage, ...] | None = None) -> bytes:
     """One message with the email package. `html`/`text` are already personalised."""
     msg = EmailMessage(policy=POLICY)
-    msg["To"] = Address(display_name=header_name(recipient.name), addr_spec=recipient.email)
+    msg["To"] = _to_address(header_name(recipient.name), recipient.email)
     msg["Date"] = format_datetime(date or utcnow())
     msg["Message-ID"] = recipient.message_id
     msg["List-Unsubscribe"] = f"<{recipient.unsubscribe_url}>, <{recipient.unsubscribe_mailto}>"
@@ -167,9 +168,19 @@ def _encoded_word(text: str) -> str:
     return "=?utf-8?b?" + binascii.b2a_base64(text.encode("utf-8"), newline=False).decode("ascii") + "?="
 
 
+def _to_address(name: str, email: str) -> Address:
+    """The `To:` address, or PermanentError when no message can carry it: a row stored before the
+    address rule (e.g. a non-ASCII local part) fails alone instead of stopping the send."""
+    try:
+        check_deliverable(email)
+        return Address(display_name=name, addr_spec=email)
+    except ValueError as exc:  # UndeliverableAddress, or a header defect of the email package
+        raise PermanentError(f"cannot send to {email[:80]!r}: {exc}") from None
+
+
 def _slow_to(name: str, email: str) -> bytes:
     msg = EmailMessage(policy=POLICY)
-    msg["To"] = Address(display_name=name, addr_spec=email)
+    msg["To"] = _to_address(name, email)
     return msg.as_bytes(policy=POLICY).split(CRLF + CRLF, 1)[0] + CRLF
 
 

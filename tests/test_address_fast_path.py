@@ -33,8 +33,9 @@ TRICKY = [
 
 
 def _validator(candidate: str) -> str | None:
+    """email-validator's verdict under our rule: no SMTPUTF8 (a non-ASCII local part is refused)."""
     try:
-        result = validate_email(candidate, check_deliverability=False)
+        result = validate_email(candidate, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError:
         return None
     return f"{result.local_part}@{result.ascii_domain.lower()}"

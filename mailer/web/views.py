@@ -13,7 +13,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, render_templat
 from sqlalchemy import select, text
 
 from .. import lifecycle
-from ..addresses import InvalidAddress, normalise_email
+from ..addresses import InvalidAddress, UndeliverableAddress, normalise_email
 from ..content.lists import ListDefinition, list_slugs, load_list
 from ..db import transaction
 from ..errors import MailerError
@@ -137,6 +137,8 @@ def subscribe_post():
     raw_email, name = form.get("email", "")[:320], form.get("name", "")[:200]
     try:
         email = normalise_email(raw_email)
+    except UndeliverableAddress as exc:
+        return subscribe_form(slug, 400, f"Sorry, {exc}.", raw_email, name)
     except InvalidAddress:
         return subscribe_form(slug, 400, "Please enter a valid email address, like name@example.com.",
                               raw_email, name)
