@@ -10,6 +10,7 @@ an unknown outcome, never retried blindly. Region and credentials come from the 
 from __future__ import annotations
 
 import logging
+import os
 
 import boto3
 from botocore.config import Config
@@ -21,6 +22,7 @@ from botocore.exceptions import (
     NoCredentialsError,
     NoRegionError,
     ParamValidationError,
+    ProfileNotFound,
 )
 
 from ..errors import (
@@ -36,6 +38,26 @@ from .base import AccountLimits, OutgoingMessage
 from .ses_lean import LeanSendEmail
 
 log = logging.getLogger(__name__)
+
+
+def _config_file() -> str:
+    return os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config"
+
+
+def _session() -> boto3.session.Session:
+    try:
+        return boto3.session.Session()
+    except ProfileNotFound:
+        raise ConfigError(f"AWS_PROFILE {os.environ.get('AWS_PROFILE', '')!r} is not a profile in {_config_file()}: "
+                          "add a [profile NAME] section there, or unset AWS_PROFILE") from None
+
+
+def missing_region(profile: str | None) -> str:
+    """What to set when botocore finds no region. botocore reads AWS_DEFAULT_REGION and the profile's
+    `region` in the config file; AWS_REGION, which the AWS CLI v2 and other SDKs read, it ignores."""
+    section = "[default]" if profile in (None, "default") else f"[profile {profile}]"
+    return ("AWS region is not set for the ses transport: set AWS_DEFAULT_REGION (boto3 reads it, not AWS_REGION) "
+            f"or add `region = ...` to the {section} section of {_config_file()}")
 CONNECT_TIMEOUT = 5.0  # seconds; a connection that cannot be made sent nothing (retryable)
 
 THROTTLED = {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException"}
@@ -103,7 +125,7 @@ class SesTransport:
         self.endpoint_url = endpoint_url
         self._args = dict(configuration_set=configuration_set, endpoint_url=endpoint_url, pool_size=pool_size,
                           read_timeout=read_timeout, lean=lean)
-        session = session or boto3.session.Session()
+        session = session or _session()
         # One pooled connection per call in flight; request validation off: we build the request
         # ourselves and SES validates it anyway (it costs CPU on every call).
         self._config = Config(retries={"total_max_attempts": 1}, connect_timeout=CONNECT_TIMEOUT,
@@ -118,8 +140,7 @@ class SesTransport:
                                                  connect_timeout=CONNECT_TIMEOUT, read_timeout=read_timeout,
                                                  pool_size=max(10, pool_size)) if lean else None
         except NoRegionError as exc:
-            raise ConfigError("AWS region is not set: set AWS_REGION (or AWS_DEFAULT_REGION) for the ses "
-                              "transport") from exc
+            raise ConfigError(missing_region(session.profile_name)) from exc
         except ValueError as exc:  # botocore: "Invalid endpoint: ..."; ses_lean: not http(s)
             raise ConfigError(f"MAILER_SES_ENDPOINT_URL is not a usable http(s) URL ({exc})") from exc
         self.region = self.client.meta.region_name
