@@ -37,6 +37,7 @@ from .render import RenderedIssue
 
 # SMTP policy: CRLF line ends and folding at 78; max_line_length keeps every line within RFC 5322's 998.
 POLICY = SMTP.clone(max_line_length=998)
+_FOLDING = SMTP  # folds at 78, encoded-words within it: for the rare `To:` the fast path leaves to the email package
 CRLF = b"\r\n"
 _URL_RE = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 _ADDR_RE = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+@[A-Za-z0-9.\-]+")
@@ -156,16 +157,82 @@ def _clean(name: str) -> str:
 
 
 def header_name(name: str, cleaned: bool = False) -> str:
-    """The display name as it goes in `To:`: cleaned, and short enough for one encoded-word within a line
-    (Python's parser, and others, put a space between the folded encoded-words of a phrase)."""
-    name = name if cleaned else _clean(name)
-    while len(name) > 150 and len(name.encode("utf-8")) > 600:
-        name = name[:-1]
-    return name
+    """The display name as it goes in `To:`: cleaned of control characters, single spaces."""
+    return name if cleaned else _clean(name)
 
 
-def _encoded_word(text: str) -> str:
-    return "=?utf-8?b?" + binascii.b2a_base64(text.encode("utf-8"), newline=False).decode("ascii") + "?="
+# RFC 2047: an encoded-word is at most 75 characters. 45 bytes of UTF-8 make 60 of base64, a word of
+# 72: "To: " and one word stay within 78 characters, as does a folded line of one word.
+_WORD_BYTES = 45
+_LINE = 78
+# A word of a name that may go as it is next to encoded-words: atom characters but '=' and '?', so that
+# nothing next to an encoded-word can be read as part of one.
+_PLAIN_WORD_RE = re.compile(r"[A-Za-z0-9!#$%&'*+\-/^_`{|}~]+")
+
+
+_ATOM_WORD_RE = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+")
+
+
+def _quoted(word: str) -> str:
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _encoded_word(data: bytes) -> str:
+    return "=?utf-8?b?" + binascii.b2a_base64(data, newline=False).decode("ascii") + "?="
+
+
+def _encoded_words(text: str) -> list[str]:
+    """`text` as encoded-words of at most 72 characters, cut between characters (a UTF-8 sequence is
+    never split: a continuation byte, 10xxxxxx, never starts a word)."""
+    data = text.encode("utf-8")
+    words = []
+    while len(data) > _WORD_BYTES:
+        cut = _WORD_BYTES
+        while data[cut] & 0xC0 == 0x80:
+            cut -= 1
+        words.append(_encoded_word(data[:cut]))
+        data = data[cut:]
+    words.append(_encoded_word(data))
+    return words
+
+
+def _phrase_words(name: str) -> list[str]:
+    """The display name as the words of a phrase, written with single spaces (or folds) between them.
+
+    RFC 2047 decoders drop the space between two adjacent encoded-words, so the words of a name that
+    need encoding go together into one run of encoded-words, spaces inside; words that can go as they
+    are stay plain between runs. Python's email parser (policy=default, up to 3.13 at least) instead keeps
+    a space between adjacent encoded-words of a phrase: a name whose run needs more than one word (more
+    than 45 bytes without a plain word, e.g. a long name in CJK script) reads there with extra spaces.
+    """
+    if name.isascii() and "=?" not in name:  # atoms, and quoted strings for the words that need them
+        return [word if _ATOM_WORD_RE.fullmatch(word) else _quoted(word) for word in name.split(" ")]
+    words: list[str] = []
+    run: list[str] = []
+    for word in name.split(" "):
+        if _PLAIN_WORD_RE.fullmatch(word):
+            if run:
+                words += _encoded_words(" ".join(run))
+                run = []
+            words.append(word)
+        else:
+            run.append(word)
+    if run:
+        words += _encoded_words(" ".join(run))
+    return words
+
+
+def _folded(words: list[str]) -> bytes:
+    """`To:` and `words` on lines of at most 78 characters where a word fits, folded before a space."""
+    lines, line = [], "To:"
+    for word in words:
+        if len(line) + 1 + len(word) > _LINE and line != "To:":
+            lines.append(line)
+            line = " " + word
+        else:
+            line += " " + word
+    lines.append(line)
+    return "\r\n".join(lines).encode("ascii") + CRLF
 
 
 def _to_address(name: str, email: str) -> Address:
@@ -181,7 +248,7 @@ def _to_address(name: str, email: str) -> Address:
 def _slow_to(name: str, email: str) -> bytes:
     msg = EmailMessage(policy=POLICY)
     msg["To"] = _to_address(name, email)
-    return msg.as_bytes(policy=POLICY).split(CRLF + CRLF, 1)[0] + CRLF
+    return msg.as_bytes(policy=_FOLDING).split(CRLF + CRLF, 1)[0] + CRLF
 
 
 def to_header(name: str, email: str, cleaned: bool = False) -> bytes:
@@ -192,13 +259,9 @@ def to_header(name: str, email: str, cleaned: bool = False) -> bytes:
         return _slow_to(name, email)
     if not name:
         return b"To: " + email.encode("ascii") + CRLF
-    if not name.isascii() or "=?" in name:
-        phrase = _encoded_word(name)
-    elif _ATOMS_RE.fullmatch(name):
-        phrase = name
-    else:
-        phrase = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return f"To: {phrase} <{email}>\r\n".encode("ascii")
+    if len(name) + len(email) <= 71 and _ATOMS_RE.fullmatch(name) and "=?" not in name:  # most: one short line
+        return f"To: {name} <{email}>\r\n".encode("ascii")
+    return _folded([*_phrase_words(name), f"<{email}>"])
 
 
 def _url(value: str) -> str:
