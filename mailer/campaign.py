@@ -249,10 +249,10 @@ def _start(factory: sessionmaker[Session], settings: Settings, list_def: ListDef
         prepared = prepare_issue(session, settings, list_def, content)
         send_id = get_or_plan_send(session, prepared).id
     with transaction(factory) as session:
-        store.assign_message_ids(session, send_id, list_def.domain)
         _recover_interrupted(session, send_id, transport, prepared.batch, options.lease_seconds)
         if options.resend_unknown:
             store.requeue_unknown(session, send_id)
+        store.assign_message_ids(session, send_id, list_def.domain)
     return prepared, send_id
 
 

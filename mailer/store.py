@@ -115,7 +115,9 @@ def _random_hex(session: Session):
 
 
 def assign_message_ids(session: Session, send_id: int, domain: str) -> None:
-    """Give every ledger row of the send that has none a random Message-ID, `<32 hex digits@domain>`.
+    """Give every row of the send still to go out (queued or unknown) that has none a random
+    Message-ID, `<32 hex digits@domain>`. A row already sent without one (before the column existed)
+    keeps NULL: its message carried another id, which is not known.
 
     Random, not derived from the row's ids: a second database (or a restored copy) numbers its sends
     and deliveries the same way, and receivers drop a message whose Message-ID they have seen. Stored,
@@ -125,7 +127,8 @@ def assign_message_ids(session: Session, send_id: int, domain: str) -> None:
     (PostgreSQL re-checks `IS NULL` after the other's commit).
     """
     value = literal("<", String) + _random_hex(session) + literal(f"@{domain}>", String)
-    session.execute(update(Delivery).where(Delivery.send_id == send_id, Delivery.message_id.is_(None))
+    session.execute(update(Delivery).where(Delivery.send_id == send_id, Delivery.state.in_(("queued", "unknown")),
+                                           Delivery.message_id.is_(None))
                     .values(message_id=value))
 
 

@@ -85,3 +85,27 @@ def test_resend_unknown_repeats_the_first_attempts_message_id(factory, settings,
     assert ledger(factory)[ADA].message_id == attempts[0]
     others = {fakeses.parse(r.raw)["Message-ID"] for r in fake_ses.received if r.address != ADA}
     assert len(others) == 20 and attempts[0] not in others
+
+
+@pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
+def test_rows_planned_before_the_column_get_ids_when_their_send_resumes(engine, factory, settings, sample_list,
+                                                                        tmp_path):
+    from alembic import command
+
+    from mailer.db import alembic_config, upgrade
+    from mailer.transports import FileTransport
+
+    canary = send(factory, settings, FileTransport(settings.outbox_dir), limit=5)
+    assert canary.counts == {"sent": 5, "queued": 16}
+    command.downgrade(alembic_config(engine), "0002")  # the column goes, and comes back empty:
+    upgrade(engine)  # rows as a database at 0002 had them
+    with factory() as session:
+        assert set(session.scalars(select(Delivery.message_id))) == {None}
+    rest = send(factory, settings, FileTransport(settings.outbox_dir))
+    assert rest.counts == {"sent": 21}
+    rows = ledger(factory)
+    sent = message_ids(settings.outbox_dir)
+    assert len(sent) == 21 and len(set(sent.values())) == 21 and all(map(MESSAGE_ID.fullmatch, sent.values()))
+    before = {row.email for row in rows.values() if row.message_id is None}
+    assert len(before) == 5  # sent before the downgrade: their id is not known, so none is made up
+    assert all(row.message_id == sent[address] for address, row in rows.items() if address not in before)
