@@ -259,9 +259,19 @@ def to_header(name: str, email: str, cleaned: bool = False) -> bytes:
         return _slow_to(name, email)
     if not name:
         return b"To: " + email.encode("ascii") + CRLF
-    if len(name) + len(email) <= 71 and _ATOMS_RE.fullmatch(name) and "=?" not in name:  # most: one short line
-        return f"To: {name} <{email}>\r\n".encode("ascii")
-    return _folded([*_phrase_words(name), f"<{email}>"])
+    if len(name) + len(email) > 71:
+        return _folded([*_phrase_words(name), f"<{email}>"])
+    # One line (most names), one phrase word: as _phrase_words would write it, without the split.
+    if name.isascii() and "=?" not in name:
+        phrase = name if _ATOMS_RE.fullmatch(name) else _quoted(name)
+    else:
+        data = name.encode("utf-8")
+        if len(data) > _WORD_BYTES:
+            return _folded([*_phrase_words(name), f"<{email}>"])
+        phrase = _encoded_word(data)
+    if len(phrase) + len(email) > 71:
+        return f"To: {phrase}\r\n <{email}>\r\n".encode("ascii")
+    return f"To: {phrase} <{email}>\r\n".encode("ascii")
 
 
 def _url(value: str) -> str:
