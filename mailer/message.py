@@ -37,7 +37,9 @@ from .render import RenderedIssue
 
 # SMTP policy: CRLF line ends and folding at 78; max_line_length keeps every line within RFC 5322's 998.
 POLICY = SMTP.clone(max_line_length=998)
-_FOLDING = SMTP  # folds at 78, encoded-words within it: for the rare `To:` the fast path leaves to the email package
+# Folding at 76 for the rare `To:` the fast path leaves to the email package: it fits an encoded-word
+# to the line, so a folded line " =?...?=" of 76 keeps the word within RFC 2047's 75 (at 78: words of 77).
+_FOLDING = SMTP.clone(max_line_length=76)
 CRLF = b"\r\n"
 _URL_RE = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 _ADDR_RE = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+@[A-Za-z0-9.\-]+")
@@ -75,10 +77,12 @@ def personal_values(recipient: Recipient) -> dict[str, str]:
             "MANAGE_URL": recipient.manage_url}
 
 
-def _fixed_headers(msg: EmailMessage, subject: str, list_def: ListDefinition, send_id: int) -> None:
+def _fixed_headers(msg: EmailMessage, subject: str | None, list_def: ListDefinition, send_id: int) -> None:
+    """The headers every message of a send shares; `subject` None leaves Subject to subject_header."""
     msg["From"] = list_def.from_header
     msg["Reply-To"] = list_def.reply_to
-    msg["Subject"] = clean_display_name(subject, limit=500)
+    if subject is not None:
+        msg["Subject"] = clean_display_name(subject, limit=500)
     msg["List-Id"] = list_def.list_id
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     # Feedback-ID (Gmail FBL): campaign:list:sender-type:sender, stable per send.
@@ -181,17 +185,19 @@ def _encoded_word(data: bytes) -> str:
     return "=?utf-8?b?" + binascii.b2a_base64(data, newline=False).decode("ascii") + "?="
 
 
-def _encoded_words(text: str) -> list[str]:
-    """`text` as encoded-words of at most 72 characters, cut between characters (a UTF-8 sequence is
-    never split: a continuation byte, 10xxxxxx, never starts a word)."""
+def _encoded_words(text: str, first: int = _WORD_BYTES) -> list[str]:
+    """`text` as encoded-words of at most 72 characters (the first of at most `first` bytes), cut
+    between characters (a UTF-8 sequence is never split: a continuation byte, 10xxxxxx, never starts
+    a word)."""
     data = text.encode("utf-8")
     words = []
-    while len(data) > _WORD_BYTES:
-        cut = _WORD_BYTES
+    limit = first
+    while len(data) > limit:
+        cut = limit
         while data[cut] & 0xC0 == 0x80:
             cut -= 1
         words.append(_encoded_word(data[:cut]))
-        data = data[cut:]
+        data, limit = data[cut:], _WORD_BYTES
     words.append(_encoded_word(data))
     return words
 
@@ -222,17 +228,28 @@ def _phrase_words(name: str) -> list[str]:
     return words
 
 
-def _folded(words: list[str]) -> bytes:
-    """`To:` and `words` on lines of at most 78 characters where a word fits, folded before a space."""
-    lines, line = [], "To:"
+def _folded(words: list[str], field: str = "To:") -> bytes:
+    """`field` and `words` on lines of at most 78 characters where a word fits, folded before a space."""
+    lines, line = [], field
     for word in words:
-        if len(line) + 1 + len(word) > _LINE and line != "To:":
+        if len(line) + 1 + len(word) > _LINE and line != field:
             lines.append(line)
             line = " " + word
         else:
             line += " " + word
     lines.append(line)
     return "\r\n".join(lines).encode("ascii") + CRLF
+
+
+def subject_header(subject: str) -> bytes:
+    """`Subject:` (cleaned: single spaces) folded at 78, non-ASCII as encoded-words of at most 75
+    characters. Written here, not by the email package: at 998 it writes one word of any length, and
+    folding at 78 it writes words of 77 and, reading its own folds back, loses or adds spaces."""
+    if subject.isascii() and "=?" not in subject:
+        return _folded(subject.split(" "), "Subject:")
+    # Unstructured text: the spaces between the words are dropped. 42 bytes make a first word of 68, so
+    # "Subject: " and it fit in 78.
+    return _folded(_encoded_words(subject, first=42), "Subject:")
 
 
 def _to_address(name: str, email: str) -> Address:
@@ -301,10 +318,11 @@ class MessageSkeleton:
     def __init__(self, rendered: RenderedIssue, list_def: ListDefinition, send_id: int):
         boundary = "=_mailer_" + secrets.token_hex(12)  # '=_' never occurs in QP or base64 output
         fixed = EmailMessage(policy=POLICY)
-        _fixed_headers(fixed, rendered.subject, list_def, send_id)
+        _fixed_headers(fixed, None, list_def, send_id)
         fixed["MIME-Version"] = "1.0"
         fixed["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
         pieces: list[bytes | str] = [fixed.as_bytes(policy=POLICY).split(CRLF + CRLF, 1)[0] + CRLF,
+                                     subject_header(clean_display_name(rendered.subject, limit=500)),
                                      "TO", "DATE", "MSGID", "LISTUNSUB", CRLF]
         pieces += [f"--{boundary}\r\n".encode(), *self._part_head("plain")]
         pieces += self._body(rendered.text_parts(), "T:")

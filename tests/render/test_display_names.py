@@ -81,3 +81,28 @@ def test_a_cut_never_falls_inside_a_character():
             for _, _, text in ENCODED_WORD.findall(header):
                 base64.b64decode(text).decode("utf-8")
             assert read_back(header)[1][0] == name
+
+
+@pytest.mark.parametrize("subject", [
+    "Über die KI-Revolution: Sprachmodelle für Ärzte, Anwälte und Lehrer – was sich ändert und warum es zählt",
+    "人工智能" * 40, "😀 " * 60 + "end", ("Plain ASCII subject " * 12).strip(),
+])
+def test_the_subject_goes_in_short_encoded_words_too(seed_renders, subject):
+    import dataclasses
+
+    from mailer.message import MessageSkeleton
+
+    from .conftest import LIST
+    from .test_message_fast_path import recipient
+
+    rendered = dataclasses.replace(seed_renders[0], subject=subject)
+    raw = MessageSkeleton(rendered, LIST, send_id=7).message(recipient(1, "ada@example.com", "Ada"))
+    lines = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith(b"Subject:"))
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith(b" "))
+    field = b"\r\n".join(lines[start:end])
+    assert all(len(b"=?%s?%s?%s?=" % word) <= 75 for word in ENCODED_WORD.findall(field)), field
+    assert all(len(line) <= 78 for line in lines[start:end]), field
+    assert email.message_from_bytes(raw, policy=default)["Subject"] == subject
+    folded = email.message_from_bytes(raw, policy=compat32)["Subject"]
+    assert str(make_header(decode_header(re.sub(r"\r?\n(?=[ \t])", "", folded)))) == subject
