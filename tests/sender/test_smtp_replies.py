@@ -5,6 +5,7 @@ recorded `sent` are exactly the messages the server accepted, each once."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from sqlalchemy import update
@@ -77,6 +78,8 @@ def test_replies_at_rcpt_and_after_data_decide_each_row(database_url, factory, s
     result = run(env, "send", "--issue", ISSUE, "--yes", "--rate", "200", "--concurrency", "4")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
+    progress = [(int(done), int(total)) for done, total in re.findall(r"progress: (\d+)/(\d+)", result.stderr)]
+    assert progress and all(done <= total for done, total in progress)  # retries are not progress
     rows = assert_sent_is_what_the_server_accepted(factory, server)
     by_state = {state: {a for a, r in rows.items() if r.state == state} for state in ("sent", "failed", "unknown")}
     assert by_state["failed"] == {ALAN, JOHN, FEIFEI} and by_state["unknown"] == {DONALD}
@@ -139,9 +142,12 @@ def test_a_row_that_keeps_failing_temporarily_fails_with_the_last_reason(factory
 
     server = FaultySmtp(data={ADA: ["451 4.3.0 queue full (DATA)"] * 20})
     transport = SmtpTransport(parse_smtp_url(f"smtp://127.0.0.1:{smtp(server)}?timeout=5"))
-    with transaction(factory) as session:  # as if it had been tried and requeued MAX_ATTEMPTS - 1 times
-        session.execute(update(Delivery).where(Delivery.email == ADA).values(attempts=MAX_ATTEMPTS - 1))
     try:
+        assert send(factory, settings, transport, limit=0).counts == {"queued": 21}  # planned, nothing sent
+        with transaction(factory) as session:  # as if it had been tried and requeued MAX_ATTEMPTS - 1 times
+            changed = session.execute(update(Delivery).where(Delivery.email == ADA)
+                                      .values(attempts=MAX_ATTEMPTS - 1)).rowcount
+        assert changed == 1
         summary = send(factory, settings, transport)
     finally:
         transport.close()
