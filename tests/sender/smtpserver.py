@@ -90,7 +90,9 @@ class FaultySmtp:
         """aiosmtpd authenticator: user `sender`, password `s3cret`; records whether TLS was on."""
         ok = isinstance(auth_data, LoginPassword) and auth_data.password == b"s3cret"
         with self._lock:
-            self.logins.append((auth_data.login.decode(), session.ssl is not None))
+            # session.ssl: after STARTTLS; the transport's ssl_object: implicit TLS (smtps)
+            over_tls = session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
+            self.logins.append((auth_data.login.decode(), over_tls))
         return AuthResult(success=ok, handled=False)
 
 
