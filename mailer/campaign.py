@@ -294,7 +294,7 @@ def run_send(factory: sessionmaker[Session], settings: Settings, list_def: ListD
                         list_id=prepared.list_id, worker=worker_name(), bucket=TokenBucket(rate / share),
                         pool_size=max(1, math.ceil(pool / share)), limits=_share_limits(limits, share),
                         build=_builder(prepared, list_def, LinkMaker(settings, list_def), send_id),
-                        lease_seconds=options.lease_seconds,
+                        lease_seconds=options.lease_seconds, down_after=settings.transport_down_after,
                         guard=_guard(factory, send_id, list_def) if options.guardrail else None, **kwargs)
 
     _set_state(factory, send_id, "sending")

@@ -15,10 +15,13 @@ from .transports import make_transport
 
 
 class Progress:
-    """A progress bar on a terminal (stderr); otherwise a log line every `every` messages."""
+    """A progress bar on a terminal (stderr); otherwise a log line every `every` messages. Only a row
+    that reached its final state counts as done: a requeued row (a retry) is shown apart, so progress
+    never runs past the total however often a message is retried."""
 
     def __init__(self, total: int):
         self.total, self.every, self.done, self.counts = total, max(1, min(500, total // 10)), 0, {}
+        self.retries = 0
         self._lock = threading.Lock()
         self.bar = None
         if sys.stderr.isatty() and total:
@@ -27,13 +30,17 @@ class Progress:
 
     def __call__(self, state: str) -> None:
         with self._lock:
+            if state == "queued":
+                self.retries += 1
+                return
             self.done += 1
             self.counts[state] = self.counts.get(state, 0) + 1
             if self.bar is not None:
                 self.bar.update(1)
             elif self.done % self.every == 0:
                 detail = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
-                click.echo(f"progress: {self.done}/{self.total} ({detail})", err=True)
+                retries = f"; {self.retries} retries" if self.retries else ""
+                click.echo(f"progress: {self.done}/{self.total} ({detail}{retries})", err=True)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -30,6 +30,7 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "sqs_queue_url": ("MAILER_SQS_QUEUE_URL", "sqs_queue_url"),
     "send_rate": ("MAILER_SEND_RATE", "send_rate"),
     "send_timeout": ("MAILER_SEND_TIMEOUT", "send_timeout"),
+    "transport_down_after": ("MAILER_TRANSPORT_DOWN_AFTER", "transport_down_after"),
     "smtp_user": ("MAILER_SMTP_USER", "smtp_user"),
     "smtp_password": ("MAILER_SMTP_PASSWORD", "smtp_password"),
     "hf_token": ("HF_TOKEN", "hf_token"),
@@ -56,6 +57,7 @@ class Settings:
     sqs_queue_url: str | None = None
     send_rate: float = 14.0
     send_timeout: float = 30.0  # seconds to wait for the provider's answer (then: outcome unknown)
+    transport_down_after: float = 60.0  # seconds of failed connections in a row before the send pauses
     smtp_user: str | None = None
     smtp_password: str | None = None
     hf_token: str | None = None
@@ -88,6 +90,7 @@ class SmtpTarget:
     implicit_tls: bool  # smtps://
     starttls: bool
     timeout: float
+    starttls_given: bool = False  # starttls= was in the URL (starttls=0 is then a choice, not a default)
 
 
 def _flag(value: str) -> bool:
@@ -119,7 +122,7 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     if timeout <= 0:
         raise ValueError("timeout must be positive")
     return SmtpTarget(parts.hostname, port or (465 if implicit else 587 if starttls else 25),
-                      implicit, starttls, timeout)
+                      implicit, starttls, timeout, starttls_given="starttls" in query)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -152,7 +155,7 @@ def _convert(name: str, raw: Any, origin: str) -> Any:
             return tuple(Path(p) for p in parts if str(p))
         if name in ("outbox_dir", "lists_dir"):
             return Path(str(raw))
-        if name in ("send_rate", "send_timeout"):
+        if name in ("send_rate", "send_timeout", "transport_down_after"):
             number = float(raw)
             if not number > 0 or number == float("inf"):
                 raise ValueError("must be a positive number")

@@ -27,7 +27,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import store
 from .db import transaction
-from .errors import OutcomeUnknownError, PermanentError, RetryableError, SendPausedError, ThrottledError
+from .errors import (
+    ConnectionFailedError,
+    OutcomeUnknownError,
+    PermanentError,
+    RetryableError,
+    SendPausedError,
+    ThrottledError,
+)
 from .models import Delivery, utcnow
 from .pacing import TokenBucket
 from .transports.base import AccountLimits, OutgoingMessage, Transport
@@ -40,6 +47,9 @@ GUARD_EVERY = 50  # messages handed over between two checks of the bounce/compla
 # arrive ~1 ms apart, and one transaction each cost more CPU than the SES call. A crash in this window
 # leaves the rows 'sending', settled like any other interrupted call.
 COMMIT_LINGER = 0.01
+# While the transport cannot be reached, one message at a time probes it, this often at most (and at
+# least five times within the down_after window), instead of every thread hammering a dead server.
+PROBE_EVERY = 1.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,7 @@ class Outcome:
     message_id: str | None = None
     error: str | None = None
     not_before: dt.datetime | None = None
+    handed_over: bool = True  # False: the transport was never reached, the attempt does not count
 
 
 @dataclass
@@ -65,7 +76,7 @@ class Pipeline:
                  build: Callable[[store.ClaimedDelivery], OutgoingMessage],
                  limits: AccountLimits | None = None, lease_seconds: float = 120.0,
                  on_outcome: Callable[[str], None] | None = None,
-                 guard: Callable[[], str | None] | None = None):
+                 guard: Callable[[], str | None] | None = None, down_after: float = 60.0):
         self.factory, self.transport, self.build = factory, transport, build
         self.send_id, self.list_id, self.worker = send_id, list_id, worker
         self.bucket, self.pool_size = bucket, pool_size
@@ -78,6 +89,10 @@ class Pipeline:
         self._cv = threading.Condition()
         self._inflight = 0
         self._quota_left: float | None = None
+        # Consecutive connection failures: since when (monotonic), None while the transport answers.
+        self.down_after = down_after
+        self._down_since: float | None = None
+        self._probed_at = 0.0
         self._limits_read_at = time.monotonic()
         self._apply_limits(limits)
 
@@ -91,6 +106,34 @@ class Pipeline:
     @property
     def paused(self) -> bool:
         return self.result.pause_reason is not None
+
+    @property
+    def transport_down(self) -> bool:
+        return self._down_since is not None
+
+    def _connection_failed(self, error: ConnectionFailedError) -> None:
+        """One more failed connection; after `down_after` seconds of nothing but these, pause the send."""
+        now = time.monotonic()
+        with self._cv:
+            if self._down_since is None:
+                self._down_since = now
+            down_for = now - self._down_since
+            self.result.handed_over -= 1  # nothing was handed over (--limit and the guardrail count these)
+        if down_for >= self.down_after:
+            self.pause(f"the transport has been unreachable for {down_for:.0f}s ({error}); "
+                       "check it, then rerun to resume")
+
+    def _transport_answered(self) -> None:
+        self._down_since = None
+
+    def _wait_for_probe(self) -> None:
+        """While the transport is down: nothing in flight, then one message every PROBE_EVERY seconds."""
+        with self._cv:
+            while self._inflight:
+                self._cv.wait()
+        interval = min(PROBE_EVERY, self.down_after / 5)
+        time.sleep(max(0.0, self._probed_at + interval - time.monotonic()))
+        self._probed_at = time.monotonic()
 
     def _apply_limits(self, limits: AccountLimits | None) -> None:
         if limits is None:
@@ -142,7 +185,11 @@ class Pipeline:
             self._check_guard()
             if self.paused:
                 return
-            batch = self._batch_size()
+            if self.transport_down:
+                self._wait_for_probe()
+                if self.paused:
+                    return
+            batch = 1 if self.transport_down else self._batch_size()
             room = self._wait_for_room(batch)
             if limit is not None:
                 if self.result.handed_over >= limit:
@@ -172,9 +219,9 @@ class Pipeline:
                 with transaction(self.factory) as session:
                     store.release_claims(session, [c.id for c in claims[index:]], self.worker)
                 return
-            with self._cv:
+            with self._cv:  # under the lock: a pool thread gives back a call that never reached the transport
                 self._inflight += 1
-            self.result.handed_over += 1
+                self.result.handed_over += 1
             pool.submit(self._deliver, claim)
 
     def _batch_size(self) -> int:
@@ -219,17 +266,24 @@ class Pipeline:
     def _call(self, claim: store.ClaimedDelivery, message: OutgoingMessage) -> Outcome:
         try:
             message_id = self.transport.send(message)
+        except ConnectionFailedError as exc:  # before RetryableError: the attempt is given back
+            self._connection_failed(exc)
+            return Outcome(claim, "queued", error=f"not sent: {exc}", handed_over=False)
         except ThrottledError as exc:
+            self._transport_answered()
             self.bucket.throttled()
             return Outcome(claim, "queued", error=str(exc), not_before=_later(exc.retry_after or 1.0, jitter=1.0))
         except RetryableError as exc:
+            self._transport_answered()
             if claim.attempts >= MAX_ATTEMPTS:
                 return Outcome(claim, "failed", error=f"gave up after {claim.attempts} attempts: {exc}")
             delay = exc.retry_after or min(60.0, 2.0 ** claim.attempts)
             return Outcome(claim, "queued", error=str(exc), not_before=_later(delay))
         except PermanentError as exc:
+            self._transport_answered()
             return Outcome(claim, "failed", error=str(exc))
         except OutcomeUnknownError as exc:
+            self._transport_answered()
             return Outcome(claim, "unknown", error=str(exc))
         except SendPausedError as exc:
             self.pause(str(exc))
@@ -238,6 +292,7 @@ class Pipeline:
             log.exception("transport failed unexpectedly for delivery %s", claim.id)
             self.pause(f"transport failed unexpectedly: {exc!r}")
             return Outcome(claim, "unknown", error=f"unexpected transport failure: {exc!r}")
+        self._transport_answered()
         self.bucket.succeeded()
         return Outcome(claim, "sent", message_id=message_id)
 
@@ -305,6 +360,8 @@ def _finish_statement(requeue: bool):
               "sent_at": func.coalesce(bindparam("b_sent_at"), table.c.sent_at)}
     if requeue:
         values["not_before"] = bindparam("b_not_before")
+        # A claim counts an attempt; one that never reached the transport gives it back.
+        values["attempts"] = table.c.attempts - bindparam("b_given_back")
     where = and_(table.c.id == bindparam("b_id"), table.c.state == "sending",
                  table.c.claimed_by == bindparam("b_worker"))
     return update(table).where(where).values(**values)
@@ -318,7 +375,7 @@ def finish_many(session: Session, outcomes: list[Outcome], worker: str) -> None:
     for requeue in (False, True):
         params = [{"b_id": o.claim.id, "b_worker": worker, "b_state": o.state, "b_now": now, "b_error": o.error,
                    "b_message_id": o.message_id, "b_sent_at": now if o.state == "sent" else None,
-                   "b_not_before": o.not_before}
+                   "b_not_before": o.not_before, "b_given_back": 0 if o.handed_over else 1}
                   for o in outcomes if (o.state == "queued") == requeue]
         if params:
             session.execute(_FINISH[requeue], params)

@@ -8,7 +8,8 @@
     ├── SendError              a send cannot start or continue (paused, nothing to send to)
     └── TransportError         one message could not be handed over
         ├── RetryableError     try again later: throttling, 5xx before the message was accepted
-        │   └── ThrottledError the provider asked us to slow down
+        │   ├── ThrottledError the provider asked us to slow down
+        │   └── ConnectionFailedError the provider could not be reached: nothing was handed over
         ├── PermanentError     this message will never go: rejected, bad address
         ├── OutcomeUnknownError the request may or may not have been accepted (timeout, dropped)
         └── SendPausedError    the whole send must stop: quota exhausted, account paused
@@ -58,6 +59,11 @@ class RetryableError(TransportError):
 
 class ThrottledError(RetryableError):
     pass
+
+
+class ConnectionFailedError(RetryableError):
+    """No connection to the provider (refused, unreachable, no greeting): the message never left. The
+    send loop pauses the whole send when this lasts (MAILER_TRANSPORT_DOWN_AFTER)."""
 
 
 class PermanentError(TransportError):

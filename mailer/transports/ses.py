@@ -27,6 +27,7 @@ from botocore.exceptions import (
 
 from ..errors import (
     ConfigError,
+    ConnectionFailedError,
     OutcomeUnknownError,
     PermanentError,
     RetryableError,
@@ -104,7 +105,7 @@ def classify(exc: Exception) -> TransportError:
     if isinstance(exc, ClientError):
         return classify_client_error(exc)
     if isinstance(exc, BotoConnectionError):  # could not connect: the request never left
-        return RetryableError(f"SES endpoint unreachable: {exc}")
+        return ConnectionFailedError(f"SES endpoint unreachable: {exc}")
     if isinstance(exc, HTTPClientError):  # read timeout, connection closed after the request was sent
         return OutcomeUnknownError(f"SES call interrupted after the request was sent: {exc}")
     if isinstance(exc, (NoCredentialsError, NoRegionError)):

@@ -36,7 +36,7 @@ from botocore.httpsession import get_cert_path
 from botocore.utils import get_environ_proxies
 
 from .. import __version__
-from ..errors import OutcomeUnknownError, RetryableError, SendPausedError, TransportError
+from ..errors import ConnectionFailedError, OutcomeUnknownError, SendPausedError, TransportError
 from .base import OutgoingMessage
 from .http1 import ConnectFailed, ExchangeFailed, Http1Pool
 from .sigv4 import SigV4Signer, plain_path
@@ -119,7 +119,7 @@ class LeanSendEmail:
         # The same mapping as botocore's URLLib3Session + ses.classify: connection failures (TLS
         # handshake included, as in botocore) are retryable, anything after the request left is unknown.
         except ConnectFailed as exc:
-            raise RetryableError(f"SES endpoint unreachable: {self.url}: {exc}") from exc
+            raise ConnectionFailedError(f"SES endpoint unreachable: {self.url}: {exc}") from exc
         except ExchangeFailed as exc:
             raise OutcomeUnknownError(f'SES call interrupted after the request was sent: {exc}; endpoint URL: '
                                       f'"{self.url}"') from exc
