@@ -15,13 +15,13 @@ outcome is decided in one table, `FAILURES`, with the reason for each row.
 from __future__ import annotations
 
 import http.client
-import os
 from collections.abc import Callable
 from contextlib import contextmanager
 
 import urllib3
 import urllib3.connection
 from urllib3.exceptions import HTTPError, ProtocolError, ReadTimeoutError, SSLError
+from urllib3.util import create_urllib3_context
 
 # SES answers SendEmail in ~100 bytes and its errors in a few hundred: an answer larger than this is
 # not SES, and is refused rather than read (a hostile or broken endpoint could send without end).
@@ -101,18 +101,22 @@ def classify(exc: BaseException, read_timeout: float) -> Exception:
 
 class OriginPool:
     """POSTs to one origin over at most `maxsize` idle keep-alive connections (more are opened when more
-    calls are in flight, and closed after use). Thread-safe. TLS is verified against `ca_certs` (a file
-    or a directory of certificates, as botocore takes it) unless `verify` is False."""
+    calls are in flight, and closed after use). Thread-safe. TLS is always verified (certificate and host
+    name), against the CA bundle file `ca_certs` (None: the system's); OSError if it cannot be loaded."""
 
     def __init__(self, scheme: str, host: str, port: int | None, *, connect_timeout: float, read_timeout: float,
-                 maxsize: int, ca_certs: str | None = None, verify: bool = True,
-                 max_answer_bytes: int = MAX_ANSWER_BYTES):
+                 maxsize: int, ca_certs: str | None = None, max_answer_bytes: int = MAX_ANSWER_BYTES):
         options = dict(port=port, maxsize=maxsize, block=False, retries=False,
                        timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout))
         if scheme == "https":
-            location = {"ca_cert_dir" if ca_certs and os.path.isdir(ca_certs) else "ca_certs": ca_certs}
-            self._pool = urllib3.HTTPSConnectionPool(host, cert_reqs="CERT_REQUIRED" if verify else "CERT_NONE",
-                                                     **(location if verify else {}), **options)
+            # urllib3's TLS defaults, as botocore uses them, with the CA bundle loaded once here rather than
+            # on every new connection: a missing or unreadable bundle raises OSError now, not on each call.
+            context = create_urllib3_context()
+            if ca_certs:
+                context.load_verify_locations(cafile=ca_certs)
+            else:
+                context.load_default_certs()
+            self._pool = urllib3.HTTPSConnectionPool(host, cert_reqs="CERT_REQUIRED", ssl_context=context, **options)
             self._pool.ConnectionCls = HTTPSConnection
         elif scheme == "http":
             self._pool = urllib3.HTTPConnectionPool(host, **options)

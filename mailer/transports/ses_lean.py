@@ -34,7 +34,7 @@ from botocore.httpsession import get_cert_path
 from botocore.utils import get_environ_proxies
 
 from .. import __version__
-from ..errors import OutcomeUnknownError, RetryableError, SendPausedError, TransportError
+from ..errors import ConfigError, OutcomeUnknownError, RetryableError, SendPausedError, TransportError
 from .base import OutgoingMessage
 from .http_pool import ConnectFailed, ExchangeFailed, OriginPool
 from .sigv4 import SigV4Signer, plain_path
@@ -50,7 +50,7 @@ class LeanSendEmail:
 
     def __init__(self, *, url: str, credentials, signing_name: str, region: str, configuration_set: str | None,
                  connect_timeout: float, read_timeout: float, pool_size: int, user_agent: str,
-                 ca_certs: str | None = None, verify: bool = True):
+                 ca_certs: str | None = None):
         self.url = url.rstrip("/") + PATH
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -65,8 +65,12 @@ class LeanSendEmail:
         if configuration_set:
             self._tail += b',"ConfigurationSetName":' + json.dumps(configuration_set).encode()
         self._tail += b"}"
-        self._pool = OriginPool(parts.scheme, parts.hostname, parts.port, connect_timeout=connect_timeout,
-                                read_timeout=read_timeout, maxsize=pool_size, ca_certs=ca_certs, verify=verify)
+        try:
+            self._pool = OriginPool(parts.scheme, parts.hostname, parts.port, connect_timeout=connect_timeout,
+                                    read_timeout=read_timeout, maxsize=pool_size, ca_certs=ca_certs)
+        except OSError as exc:  # the CA bundle (ssl.SSLError included: not PEM); else every call would fail
+            raise ConfigError(f"cannot load the CA bundle {ca_certs} for the SES endpoint ({exc}): point "
+                              f"AWS_CA_BUNDLE (or ca_bundle in the AWS config) at a PEM file, or unset it") from exc
         self._path = parts.path
         self._signer = SigV4Signer(service=signing_name, region=region, host=self._host, path=self._path,
                                    content_type="application/json") if plain_path(self._path) else None

@@ -18,6 +18,8 @@ from mailer.errors import OutcomeUnknownError, RetryableError, ThrottledError
 from mailer.transports.base import OutgoingMessage
 from mailer.transports.ses import SesTransport
 
+from .conftest import ISSUE
+from .helpers import mailer_env, run
 from .scripted_http import ScriptedServer, endless, ok, reset, silent, then_close
 
 MESSAGE = OutgoingMessage(delivery_id=7, send_id=3, recipient="ada@example.com", raw=b"Subject: hi\r\n\r\nbody\r\n",
@@ -207,3 +209,12 @@ def test_tls_trusts_the_aws_ca_bundle_as_boto3_does(serve, tls_pair, monkeypatch
     server, transport = serve(own_answers, tls=tls_pair[0])
     assert [transport.send(MESSAGE) for _ in range(2)] == ["m-1", "m-2"]
     assert server.connections == 1
+
+
+def test_an_unreadable_aws_ca_bundle_is_one_error_naming_it(database_url, engine, sample_list, tmp_path):
+    # An operator's typo in AWS_CA_BUNDLE: the send must not start (every call would fail its handshake).
+    env = mailer_env(database_url, "https://127.0.0.1:9", AWS_CA_BUNDLE=str(tmp_path / "no-such-ca.pem"))
+    result = run(env, "send", "--issue", ISSUE, "--yes")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "AWS_CA_BUNDLE" in result.stderr and "no-such-ca.pem" in result.stderr, result.stderr
