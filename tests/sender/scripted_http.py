@@ -5,6 +5,7 @@ keep-alive and failures can be reproduced exactly as a hostile or broken endpoin
 from __future__ import annotations
 
 import json
+import os
 import socket
 import ssl
 import struct
@@ -114,3 +115,14 @@ def then_close(data: bytes) -> Action:
         sock.sendall(data)
         return False
     return act
+
+
+def corrupt_tls_record(sock: socket.socket) -> bool:
+    """Under an established TLS session, write a TLS application-data record that fails its integrity
+    check (random bytes where the ciphertext belongs) straight onto the TCP connection."""
+    raw = socket.socket(fileno=os.dup(sock.fileno()))
+    try:
+        raw.sendall(b"\x17\x03\x03\x00\x20" + os.urandom(32))
+    finally:
+        raw.close()
+    return False

@@ -20,7 +20,7 @@ from mailer.transports.ses import SesTransport
 
 from .conftest import ISSUE
 from .helpers import mailer_env, run
-from .scripted_http import ScriptedServer, endless, ok, reset, silent, then_close
+from .scripted_http import ScriptedServer, corrupt_tls_record, endless, ok, reset, silent, then_close
 
 MESSAGE = OutgoingMessage(delivery_id=7, send_id=3, recipient="ada@example.com", raw=b"Subject: hi\r\n\r\nbody\r\n",
                           batch="b", tags={"send_id": "3"})
@@ -209,6 +209,17 @@ def test_tls_trusts_the_aws_ca_bundle_as_boto3_does(serve, tls_pair, monkeypatch
     server, transport = serve(own_answers, tls=tls_pair[0])
     assert [transport.send(MESSAGE) for _ in range(2)] == ["m-1", "m-2"]
     assert server.connections == 1
+
+
+def test_a_tls_failure_after_the_request_is_unknown_not_retried(serve, tls_pair, monkeypatch):
+    # The handshake succeeded and the request went out; a TLS error while reading the answer says
+    # nothing about whether SES took the message (botocore would call any SSLError "not sent").
+    monkeypatch.setenv("AWS_CA_BUNDLE", tls_pair[1])
+    server, transport = serve(lambda n: corrupt_tls_record if n == 1 else own_answers(n), tls=tls_pair[0])
+    with pytest.raises(OutcomeUnknownError, match="after the request was sent: SSLError"):
+        transport.send(MESSAGE)
+    assert len(server.requests) == 1
+    assert transport.send(MESSAGE) == "m-2"
 
 
 def test_an_unreadable_aws_ca_bundle_is_one_error_naming_it(database_url, engine, sample_list, tmp_path):
