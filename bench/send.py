@@ -4,7 +4,9 @@ sender is measured on).
 
 Prints, for 0 ms and 50 ms endpoint latency at a 1,000 msg/s rate limit: messages per second, the
 fraction of the rate achieved, and the ratio against a naive single-threaded boto3 loop measured in
-the same run. Then the peak RSS of whole sends of growing list sizes (flat = list not held in memory).
+the same run, and the CPU microseconds per message of the sender (this process and its sender processes,
+`os.times` around the send). Then the peak RSS of whole sends of growing list sizes (flat = list not
+held in memory).
 
 The send is planned (issue rendered and stored, ledger rows written) before the clock starts: the
 pipeline rate is that of claim, personalise, call, commit, including run_send's start (account limits,
@@ -88,17 +90,27 @@ def prepare(db: Path, messages: int) -> float:
     return time.perf_counter() - started
 
 
-def send_prepared(db: Path, url: str, messages: int, processes: int) -> tuple[float, float]:
+def cpu_seconds() -> tuple[float, float]:
+    """(user, system) CPU seconds of this process and of its children that have been waited for (the
+    sender processes run_send forks and joins; the endpoint stand-in is still running, so not counted)."""
+    t = os.times()
+    return t.user + t.children_user, t.system + t.children_system
+
+
+def send_prepared(db: Path, url: str, messages: int, processes: int) -> tuple[float, float, tuple[float, float]]:
     """Run the planned send: (messages per second, seconds from the start of run_send to the first
-    accepted message: the fixed cost of starting a send, inside the rate)."""
+    accepted message: the fixed cost of starting a send, inside the rate, (user, system) CPU
+    microseconds per message of the sender: this process and its sender processes)."""
     settings = settings_for(db)
     engine = make_engine(settings.database_url)
     factory = session_factory(engine)
     content = load_issue_for(settings, LIST, ISSUE)
     transport = SesTransport(endpoint_url=url, pool_size=128)
+    cpu_before = cpu_seconds()
     started, wall_start = time.perf_counter(), time.time()
     summary = run_send(factory, settings, LIST, content, transport, SendOptions(rate=RATE, processes=processes))
     elapsed = time.perf_counter() - started
+    cpu = tuple((after - before) / messages * 1e6 for after, before in zip(cpu_seconds(), cpu_before))
     first_after = first_sent_at(factory) - wall_start
     transport.close()
     engine.dispose()
@@ -108,16 +120,16 @@ def send_prepared(db: Path, url: str, messages: int, processes: int) -> tuple[fl
         print(f"  note: ledger ended with {summary.counts} (every message was handed over once)", file=sys.stderr)
     if summary.counts.get("queued") or summary.counts.get("sending"):
         raise SystemExit(f"bench send did not finish: {summary.counts}")
-    return messages / elapsed, first_after
+    return messages / elapsed, first_after, cpu
 
 
-def pipeline(url: str, messages: int, processes: int = PROCESSES) -> tuple[float, float, float]:
+def pipeline(url: str, messages: int, processes: int = PROCESSES) -> tuple[float, float, float, tuple[float, float]]:
     """(messages per second of the send, seconds spent planning it beforehand, seconds to the first
-    accepted message)"""
+    accepted message, sender CPU µs per message (user, system))"""
     with tempfile.TemporaryDirectory() as tmp:
         planned = prepare(Path(tmp) / "bench.db", messages)
-        rate, first_after = send_prepared(Path(tmp) / "bench.db", url, messages, processes)
-    return rate, planned, first_after
+        rate, first_after, cpu = send_prepared(Path(tmp) / "bench.db", url, messages, processes)
+    return rate, planned, first_after, cpu
 
 
 def naive(url: str, messages: int) -> float:
@@ -137,7 +149,7 @@ def naive(url: str, messages: int) -> float:
 
 def rss_child(size: int, db: str, url: str) -> None:
     """Only the send, in a fresh process: its peak RSS is not the import's that filled the database."""
-    pipeline_rate, _ = send_prepared(Path(db), url, size, PROCESSES)
+    pipeline_rate, _, _ = send_prepared(Path(db), url, size, PROCESSES)
     who = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)  # the parent and its largest sender process
     peak_mb = max(resource.getrusage(w).ru_maxrss for w in who) / 1024
     print(f"{peak_mb:.1f} {pipeline_rate:.1f}")
@@ -160,12 +172,13 @@ def main() -> None:
         proc, url = endpoint(latency)
         try:
             naive_rate = naive(url, 60 if latency else 150)
-            rate, planned, first_after = pipeline(url, messages)
+            rate, planned, first_after, (user_us, system_us) = pipeline(url, messages)
         finally:
             proc.kill()
         print(f"  latency {latency * 1000:>3.0f} ms: pipeline {rate:7.1f} msg/s = {rate / RATE:6.1%} of the rate; "
               f"naive loop {naive_rate:6.1f} msg/s; ratio {rate / naive_rate:5.1f}x (planning {planned:.2f} s "
-              f"before; first message accepted {first_after:.2f} s after the start)")
+              f"before; first message accepted {first_after:.2f} s after the start); sender CPU "
+              f"{user_us + system_us:.0f} us/message ({user_us:.0f} user, {system_us:.0f} system)")
     print(f"  load average at the end of the rate runs {os.getloadavg()[0]:.2f}")
     proc, url = endpoint(0.0)
     try:

@@ -11,8 +11,8 @@ path keeps what must stay boto3's and replaces only the per-call machinery:
   `sigv4.SigV4Signer` (botocore's `SigV4Auth` for an endpoint path that would need normalising);
 - the JSON body is a template: base64 of the MIME bytes goes straight between two constant byte
   strings (the base64 alphabet needs no JSON escaping); the address and tags go through `json.dumps`;
-- keep-alive HTTP/1.1 connections of our own (`http1.Http1Pool`: a third of urllib3's CPU per call),
-  no retries (the send loop retries and counts);
+- keep-alive HTTP/1.1 connections from urllib3's pool (`http_pool.OriginPool`: TLS verified with the
+  CA bundle boto3 uses, answers over 1 MiB refused), no retries (the send loop retries and counts);
 - the answer is classified exactly like a botocore ClientError (`ses.classify_error`).
 
 Used only when the endpoint is reached directly: with a proxy configured for it the transport keeps the
@@ -26,8 +26,6 @@ import json
 import logging
 from urllib.parse import urlsplit
 
-import ssl
-
 import botocore
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -36,9 +34,9 @@ from botocore.httpsession import get_cert_path
 from botocore.utils import get_environ_proxies
 
 from .. import __version__
-from ..errors import ConnectionFailedError, OutcomeUnknownError, SendPausedError, TransportError
+from ..errors import ConfigError, ConnectionFailedError, OutcomeUnknownError, SendPausedError, TransportError
 from .base import OutgoingMessage
-from .http1 import ConnectFailed, ExchangeFailed, Http1Pool
+from .http_pool import ConnectFailed, ExchangeFailed, OriginPool
 from .sigv4 import SigV4Signer, plain_path
 
 log = logging.getLogger(__name__)
@@ -52,7 +50,7 @@ class LeanSendEmail:
 
     def __init__(self, *, url: str, credentials, signing_name: str, region: str, configuration_set: str | None,
                  connect_timeout: float, read_timeout: float, pool_size: int, user_agent: str,
-                 ca_certs: str | None = None, verify: bool = True):
+                 ca_certs: str | None = None):
         self.url = url.rstrip("/") + PATH
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -67,13 +65,12 @@ class LeanSendEmail:
         if configuration_set:
             self._tail += b',"ConfigurationSetName":' + json.dumps(configuration_set).encode()
         self._tail += b"}"
-        context = None
-        if parts.scheme == "https":
-            context = ssl.create_default_context(cafile=ca_certs)
-            if not verify:
-                context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-        self._pool = Http1Pool(parts.scheme, parts.hostname, parts.port, connect_timeout=connect_timeout,
-                               read_timeout=read_timeout, maxsize=pool_size, ssl_context=context)
+        try:
+            self._pool = OriginPool(parts.scheme, parts.hostname, parts.port, connect_timeout=connect_timeout,
+                                    read_timeout=read_timeout, maxsize=pool_size, ca_certs=ca_certs)
+        except OSError as exc:  # the CA bundle (ssl.SSLError included: not PEM); else every call would fail
+            raise ConfigError(f"cannot load the CA bundle {ca_certs} for the SES endpoint ({exc}): point "
+                              f"AWS_CA_BUNDLE (or ca_bundle in the AWS config) at a PEM file, or unset it") from exc
         self._path = parts.path
         self._signer = SigV4Signer(service=signing_name, region=region, host=self._host, path=self._path,
                                    content_type="application/json") if plain_path(self._path) else None
@@ -113,11 +110,10 @@ class LeanSendEmail:
 
     def send(self, message: OutgoingMessage) -> str:
         body = self.body(message)
-        headers = "".join(f"{name}: {value}\r\n" for name, value in self.signed_headers(body).items())
         try:
-            status, answer_headers, data = self._pool.post(self._path, headers.encode("latin-1"), body)
-        # The same mapping as botocore's URLLib3Session + ses.classify: connection failures (TLS
-        # handshake included, as in botocore) are retryable, anything after the request left is unknown.
+            status, answer_headers, data = self._pool.post(self._path, self.signed_headers(body), body)
+        # As in ses.classify for botocore's errors: a connection that could not be made (TLS handshake
+        # included) is retryable, anything after the request left is unknown (http_pool.FAILURES).
         except ConnectFailed as exc:
             raise ConnectionFailedError(f"SES endpoint unreachable: {self.url}: {exc}") from exc
         except ExchangeFailed as exc:
@@ -145,8 +141,8 @@ class _CredentialSource:
 
 
 def error_fields(status: int, headers: dict[str, str], data: bytes) -> tuple[str, str]:
-    """(code, message) of a rest-json error answer (`headers` with lower-case names, as Http1Pool gives
-    them), read where botocore reads them: the
+    """(code, message) of a rest-json error answer (`headers` looked up by lower-case name: urllib3's
+    are case-insensitive), read where botocore reads them: the
     `x-amzn-ErrorType` header ("Code:http://..."), else the body's `__type` or `code`
     ("namespace#Code"); the message is the body's `message` or `Message`."""
     try:
