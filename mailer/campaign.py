@@ -246,11 +246,11 @@ def _builder(prepared: PreparedIssue, list_def: ListDefinition, links: LinkMaker
     return build
 
 
-def _guard(factory: sessionmaker[Session], send_id: int, list_def: ListDefinition) -> Callable[[], str | None]:
+def _guard(factory: sessionmaker[Session], send_id: int, list_def: ListDefinition, total: int) -> guardrail.Cadence:
     def check() -> str | None:
         with transaction(factory) as session:
             return guardrail.breach(session, send_id, list_def.bounce_policy)
-    return check
+    return guardrail.Cadence(check, total)
 
 
 def _set_state(factory: sessionmaker[Session], send_id: int, state: str, reason: str | None = None) -> None:
@@ -264,15 +264,17 @@ def _set_state(factory: sessionmaker[Session], send_id: int, state: str, reason:
 
 
 def _start(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition, content: IssueContent,
-           transport: Transport, options: SendOptions) -> tuple[PreparedIssue, int]:
+           transport: Transport, options: SendOptions) -> tuple[PreparedIssue, int, int]:
+    """(the prepared issue, its send's id, how many recipients the send planned)."""
     with transaction(factory) as session:
         prepared = prepare_issue(session, settings, list_def, content)
-        send_id = get_or_plan_send(session, prepared).id
+        send = get_or_plan_send(session, prepared)
+        send_id, planned = send.id, send.planned_count
     with transaction(factory) as session:
         _recover_interrupted(session, send_id, transport, prepared.batch, options.lease_seconds)
         if options.resend_unknown:
             store.requeue_unknown(session, send_id)
-    return prepared, send_id
+    return prepared, send_id, planned
 
 
 def _share_limits(limits: AccountLimits | None, share: int) -> AccountLimits | None:
@@ -302,7 +304,7 @@ def run_send(factory: sessionmaker[Session], settings: Settings, list_def: ListD
     options = options or SendOptions()
     settings.require_secret_key()
     limits = transport.limits()  # before planning: a paused account or a bad credential stops here
-    prepared, send_id = _start(factory, settings, list_def, content, transport, options)
+    prepared, send_id, planned = _start(factory, settings, list_def, content, transport, options)
     configured = options.rate or (settings.send_rate if getattr(transport, "paced", True) else UNPACED_RATE)
     rate = effective_rate(configured, limits.max_send_rate if limits else None)
     pool = options.concurrency or default_pool_size(rate)
@@ -314,7 +316,8 @@ def run_send(factory: sessionmaker[Session], settings: Settings, list_def: ListD
                         pool_size=max(1, math.ceil(pool / share)), limits=_share_limits(limits, share),
                         build=_builder(prepared, list_def, LinkMaker(settings, list_def), send_id),
                         lease_seconds=options.lease_seconds,
-                        guard=_guard(factory, send_id, list_def) if options.guardrail else None, **kwargs)
+                        guard=_guard(factory, send_id, list_def, math.ceil(planned / share)) if options.guardrail else None,
+                        **kwargs)
 
     _set_state(factory, send_id, "sending")
     if processes > 1:
