@@ -133,9 +133,8 @@ class Pipeline:
             self.pause(reason)
 
     def _loop(self, pool: ThreadPoolExecutor, limit: int | None, max_retry_wait: float) -> None:
-        self._check_guard()
         while not self.paused:
-            self._check_guard()
+            self._check_guard()  # the first call always looks: a rerun does not push a paused send on
             if self.paused:
                 return
             batch = self._batch_size()
