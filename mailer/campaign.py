@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import false, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import guardrail, store
@@ -122,11 +122,29 @@ def _content_hash(rendered: RenderedIssue) -> str:
     return digest.hexdigest()
 
 
+def _hold_planning_lock(session: Session, list_slug: str, day: dt.date) -> None:
+    """Make the rest of this transaction the only planner of the issue, so that processes started
+    together on a fresh issue plan it once and the later ones find the first one's render and ledger
+    (read before, the row the other process was inserting is invisible and its insert then collides).
+
+    PostgreSQL: a transaction-level advisory lock keyed by list and date, released at commit or
+    rollback. SQLite: its one write lock, taken now by a write that changes nothing rather than at the
+    first insert, so that every read after it sees what the process before committed.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(f"mailer plan {list_slug} {day.isoformat()}".encode()).digest()
+        session.execute(select(func.pg_advisory_xact_lock(int.from_bytes(digest[:8], "big", signed=True))))
+    else:
+        session.execute(update(MailingList).where(false()).values(name=MailingList.name))
+
+
 def prepare_issue(session: Session, settings: Settings, list_def: ListDefinition,
                   content: IssueContent) -> PreparedIssue:
     """Render and store the issue. Once a send has started, its stored render is what goes out."""
+    _hold_planning_lock(session, list_def.slug, content.date)
     list_id = store.ensure_list(session, list_def)
-    row = session.scalar(select(Issue).where(Issue.list_id == list_id, Issue.issue_date == content.date))
+    this_issue = (Issue.list_id == list_id, Issue.issue_date == content.date)
+    row = session.scalar(select(Issue).where(*this_issue))
     started = row is not None and session.scalar(select(Send.id).where(Send.issue_id == row.id)) is not None
     if started:
         rendered = RenderedIssue(subject=row.subject, preheader=content.preheader, html=row.html, text=row.text)
@@ -134,24 +152,26 @@ def prepare_issue(session: Session, settings: Settings, list_def: ListDefinition
     rendered = render_issue(content, list_def, settings.base_url)
     values = dict(subject=rendered.subject, source_path=content.path, content_hash=_content_hash(rendered),
                   html=rendered.html, text=rendered.text)
-    if row is None:
-        row = Issue(list_id=list_id, issue_date=content.date, **values)
-        session.add(row)
+    if row is None:  # ON CONFLICT: a writer that did not take the planning lock cannot make this fail
+        session.execute(store.dialect_insert(session, Issue).values(list_id=list_id, issue_date=content.date, **values)
+                        .on_conflict_do_nothing(index_elements=["list_id", "issue_date"]))
     else:
-        for key, value in values.items():
-            setattr(row, key, value)
-    session.flush()
-    return PreparedIssue(row.id, list_id, content, rendered)
+        session.execute(update(Issue).where(Issue.id == row.id).values(**values))
+    return PreparedIssue(session.scalar(select(Issue.id).where(*this_issue)), list_id, content, rendered)
 
 
 def get_or_plan_send(session: Session, prepared: PreparedIssue) -> Send:
+    """The issue's send, planned (its ledger frozen) by whichever process creates the send row."""
     send = session.scalar(select(Send).where(Send.issue_id == prepared.issue_id))
-    if send is None:
-        send = Send(issue_id=prepared.issue_id, list_id=prepared.list_id, state="planned")
-        session.add(send)
-        session.flush()
-        send.planned_count = store.plan_deliveries(session, send.id, prepared.list_id)
-    return send
+    if send is not None:
+        return send
+    send_id = session.scalar(store.dialect_insert(session, Send)
+                             .values(issue_id=prepared.issue_id, list_id=prepared.list_id, state="planned")
+                             .on_conflict_do_nothing(index_elements=["issue_id"]).returning(Send.id))
+    if send_id is not None:  # None: another writer created it (and planned it) first
+        planned = store.plan_deliveries(session, send_id, prepared.list_id)
+        session.execute(update(Send).where(Send.id == send_id).values(planned_count=planned))
+    return session.scalar(select(Send).where(Send.issue_id == prepared.issue_id))
 
 
 def ledger_counts(session: Session, send_id: int) -> dict[str, int]:
@@ -226,11 +246,11 @@ def _builder(prepared: PreparedIssue, list_def: ListDefinition, links: LinkMaker
     return build
 
 
-def _guard(factory: sessionmaker[Session], send_id: int, list_def: ListDefinition) -> Callable[[], str | None]:
+def _guard(factory: sessionmaker[Session], send_id: int, list_def: ListDefinition, total: int) -> guardrail.Cadence:
     def check() -> str | None:
         with transaction(factory) as session:
             return guardrail.breach(session, send_id, list_def.bounce_policy)
-    return check
+    return guardrail.Cadence(check, total)
 
 
 def _set_state(factory: sessionmaker[Session], send_id: int, state: str, reason: str | None = None) -> None:
@@ -244,16 +264,18 @@ def _set_state(factory: sessionmaker[Session], send_id: int, state: str, reason:
 
 
 def _start(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition, content: IssueContent,
-           transport: Transport, options: SendOptions) -> tuple[PreparedIssue, int]:
+           transport: Transport, options: SendOptions) -> tuple[PreparedIssue, int, int]:
+    """(the prepared issue, its send's id, how many recipients the send planned)."""
     with transaction(factory) as session:
         prepared = prepare_issue(session, settings, list_def, content)
-        send_id = get_or_plan_send(session, prepared).id
+        send = get_or_plan_send(session, prepared)
+        send_id, planned = send.id, send.planned_count
     with transaction(factory) as session:
         _recover_interrupted(session, send_id, transport, prepared.batch, options.lease_seconds)
         if options.resend_unknown:
             store.requeue_unknown(session, send_id)
         store.assign_message_ids(session, send_id, list_def.domain)
-    return prepared, send_id
+    return prepared, send_id, planned
 
 
 def _share_limits(limits: AccountLimits | None, share: int) -> AccountLimits | None:
@@ -283,7 +305,7 @@ def run_send(factory: sessionmaker[Session], settings: Settings, list_def: ListD
     options = options or SendOptions()
     settings.require_secret_key()
     limits = transport.limits()  # before planning: a paused account or a bad credential stops here
-    prepared, send_id = _start(factory, settings, list_def, content, transport, options)
+    prepared, send_id, planned = _start(factory, settings, list_def, content, transport, options)
     configured = options.rate or (settings.send_rate if getattr(transport, "paced", True) else UNPACED_RATE)
     rate = effective_rate(configured, limits.max_send_rate if limits else None)
     pool = options.concurrency or default_pool_size(rate)
@@ -295,7 +317,8 @@ def run_send(factory: sessionmaker[Session], settings: Settings, list_def: ListD
                         pool_size=max(1, math.ceil(pool / share)), limits=_share_limits(limits, share),
                         build=_builder(prepared, list_def, LinkMaker(settings, list_def), send_id),
                         lease_seconds=options.lease_seconds, down_after=settings.transport_down_after,
-                        guard=_guard(factory, send_id, list_def) if options.guardrail else None, **kwargs)
+                        guard=_guard(factory, send_id, list_def, math.ceil(planned / share)) if options.guardrail else None,
+                        **kwargs)
 
     _set_state(factory, send_id, "sending")
     if processes > 1:

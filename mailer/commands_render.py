@@ -16,9 +16,7 @@ from .config import Settings
 from .content.lists import ListDefinition
 from .content.model import IssueContent
 from .errors import ConfigError
-from .lint import lint
-from .render import RenderedIssue, render_sources
-from .render import render_issue
+from .lint import lint_issue
 
 CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync", "--hide-scrollbars")
@@ -76,14 +74,13 @@ def preview(ctx: click.Context, issue_spec: str, list_slug: str | None, out_dir:
 @fresh_option
 @click.pass_context
 def lint_command(ctx: click.Context, issue_spec: str, list_slug: str | None, require_fresh: bool) -> None:
-    """Check an issue before sending: clip size, unsubscribe link, https links, alt text, leftovers,
-    empty sections, MJML. Exit code 1 when there is an error."""
+    """Check an issue before sending: subject, scaffold prompts left, MAILER_BASE_URL, clip size,
+    unsubscribe link, https links, alt text, leftovers, empty sections, MJML. Exit code 1 when there is
+    an error; `mailer send` runs the same checks first."""
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
     content = load_with_snapshots(settings, list_def, issue_spec, require_fresh)
-    sources = render_sources(content, list_def, settings.base_url)
-    rendered: RenderedIssue = render_issue(content, list_def, settings.base_url, strict=False)
-    findings = lint(content, list_def, settings.base_url, sources, rendered)
+    findings = lint_issue(settings, list_def, content)
     for finding in findings:
         click.echo(f"{content.path}: {finding.line()}")
     errors = sum(f.level == "error" for f in findings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 import threading
@@ -10,8 +11,12 @@ import click
 
 from . import campaign
 from .cli_support import fresh_option, issue_option, list_option, open_db, pick_list, settings_of
+from .content.model import IssueContent
+from .lint import lint_issue
 from .pacing import default_pool_size, effective_rate
 from .transports import make_transport
+
+STALE_AFTER_DAYS = 2  # an issue dated further from today than this (either way) is sent only when confirmed
 
 
 class Progress:
@@ -47,11 +52,35 @@ class Progress:
             self.bar.__exit__(None, None, None)
 
 
-def _confirm(transport_name: str, list_slug: str, pending: int) -> None:
-    question = f"send to {pending} recipients of {list_slug} through {transport_name}?"
+class Refused(click.ClickException):
+    """A send that needs the operator's yes and could not ask for it: one line, exit code 2."""
+
+    exit_code = 2
+
+
+def _lint_gate(settings, list_def, content: IssueContent, force: bool) -> None:
+    """The lint before a real send: its findings printed; errors stop the send unless --force."""
+    findings = lint_issue(settings, list_def, content)
+    for finding in findings:
+        click.echo(f"{content.path}: {finding.line()}", err=True)
+    errors = sum(f.level == "error" for f in findings)
+    if errors and not force:
+        raise click.ClickException(f"{content.path}: {errors} lint error(s), nothing sent: fix them and rerun "
+                                   "(`mailer lint` shows them), or use --force to send anyway")
+
+
+def _date_question(issue_date: dt.date, today: dt.date) -> str | None:
+    days = (issue_date - today).days
+    if abs(days) <= STALE_AFTER_DAYS:
+        return None
+    return f"send an issue dated {issue_date}, {abs(days)} days {'after' if days > 0 else 'before'} today ({today})"
+
+
+def _confirm(questions: list[str]) -> None:
+    question = " and ".join(questions)
     if not sys.stdin.isatty():
-        raise click.UsageError(f"would {question[:-1]}; pass --yes to confirm without a prompt")
-    click.confirm(question[0].upper() + question[1:], abort=True, err=True)
+        raise Refused(f"would {question}; pass --yes to confirm without a prompt")
+    click.confirm(question[0].upper() + question[1:] + "?", abort=True, err=True)
 
 
 @click.command()
@@ -67,15 +96,18 @@ def _confirm(transport_name: str, list_slug: str, pending: int) -> None:
 @click.option("--dry-run", is_flag=True, help="Render and plan, send nothing, change nothing.")
 @click.option("--to", "to_address", metavar="ADDR", help="Send one test message to ADDR (not counted) and stop.")
 @click.option("--limit", type=click.IntRange(min=0), help="A canary: send at most N messages, then stop.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation before sending to a real list.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation before sending to a real list "
+              f"or an issue dated more than {STALE_AFTER_DAYS} days from today.")
+@click.option("--force", is_flag=True, help="Send even when the lint finds errors (they are still printed).")
 @click.option("--no-guardrail", is_flag=True,
               help="Resume a send the bounce/complaint guardrail paused (after checking why); no automatic pause.")
 @fresh_option
 @click.pass_context
 def send(ctx: click.Context, issue_spec: str, list_slug: str | None, rate: float | None, concurrency: int | None,
          processes: int, worker: bool, resend_unknown: bool, dry_run: bool, to_address: str | None, limit: int | None,
-         yes: bool, no_guardrail: bool, require_fresh: bool) -> None:
-    """Plan and send an issue to every confirmed subscriber; run again to resume. Never sends twice."""
+         yes: bool, force: bool, no_guardrail: bool, require_fresh: bool) -> None:
+    """Plan and send an issue to every confirmed subscriber; run again to resume. Never sends twice.
+    Runs `mailer lint` first and stops on its errors (--force sends anyway)."""
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
     factory = open_db(settings)
@@ -88,6 +120,8 @@ def send(ctx: click.Context, issue_spec: str, list_slug: str | None, rate: float
             transport.close()
         click.echo(f"test message sent to {to_address} ({message_id}); the list was not touched")
         return
+    if not dry_run:
+        _lint_gate(settings, list_def, content, force)
     plan = campaign.preview_plan(factory, settings, list_def, content)
     pending = plan.counts.get("queued", 0) + (plan.counts.get("unknown", 0) if resend_unknown else 0)
     if dry_run:
@@ -99,8 +133,13 @@ def send(ctx: click.Context, issue_spec: str, list_slug: str | None, rate: float
     pool = concurrency or default_pool_size(effective_rate(rate or settings.send_rate, None))
     transport = make_transport(settings, pool_size=pool)
     try:
-        if transport.name != "file" and pending and not (yes or worker):
-            _confirm(transport.name, list_def.slug, min(pending, limit) if limit is not None else pending)
+        count = min(pending, limit) if limit is not None else pending
+        questions = [] if transport.name == "file" else [
+            f"send to {count} recipients of {list_def.slug} through {transport.name}"]
+        stale = _date_question(content.date, dt.date.today())
+        questions += [stale] if stale else []
+        if pending and questions and not (yes or worker):
+            _confirm(questions)
         progress = Progress(pending if limit is None else min(pending, limit))
         options = campaign.SendOptions(rate=rate, concurrency=concurrency, limit=limit,
                                        resend_unknown=resend_unknown, guardrail=not no_guardrail,

@@ -42,7 +42,6 @@ from .transports.base import AccountLimits, OutgoingMessage, Transport
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8  # retryable errors other than throttling: then the row fails with the last error
 LIMITS_REFRESH = 60.0  # seconds between re-reads of the account's quota while sending
-GUARD_EVERY = 50  # messages handed over between two checks of the bounce/complaint guardrail
 # Outcomes arriving within this long share one commit (a group commit): at a paced 1,000 msg/s they
 # arrive ~1 ms apart, and one transaction each cost more CPU than the SES call. A crash in this window
 # leaves the rows 'sending', settled like any other interrupted call.
@@ -76,13 +75,14 @@ class Pipeline:
                  build: Callable[[store.ClaimedDelivery], OutgoingMessage],
                  limits: AccountLimits | None = None, lease_seconds: float = 120.0,
                  on_outcome: Callable[[str], None] | None = None,
-                 guard: Callable[[], str | None] | None = None, down_after: float = 60.0):
+                 guard: Callable[[int], str | None] | None = None, down_after: float = 60.0):
         self.factory, self.transport, self.build = factory, transport, build
         self.send_id, self.list_id, self.worker = send_id, list_id, worker
         self.bucket, self.pool_size = bucket, pool_size
         self.on_outcome = on_outcome
-        self.guard = guard  # returns a pause reason when the send's rates cross the list's thresholds
-        self._guarded_at = 0
+        # given the messages handed over so far, a pause reason when the send's rates cross the list's
+        # thresholds (it decides itself how often to look: guardrail.Cadence)
+        self.guard = guard
         self.heartbeat_every = max(0.5, lease_seconds / 4)
         self.result = RunResult()
         self._outcomes: queue.Queue[Outcome | None] = queue.Queue()
@@ -172,17 +172,12 @@ class Pipeline:
         return self.result
 
     def _check_guard(self) -> None:
-        if self.guard and self.result.handed_over - self._guarded_at >= GUARD_EVERY:
-            self._guarded_at = self.result.handed_over
-            reason = self.guard()
-            if reason:
-                self.pause(reason)
+        if self.guard and (reason := self.guard(self.result.handed_over)):
+            self.pause(reason)
 
     def _loop(self, pool: ThreadPoolExecutor, limit: int | None, max_retry_wait: float) -> None:
-        if self.guard and (reason := self.guard()):
-            self.pause(reason)
         while not self.paused:
-            self._check_guard()
+            self._check_guard()  # the first call always looks: a rerun does not push a paused send on
             if self.paused:
                 return
             if self.transport_down:

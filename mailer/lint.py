@@ -9,16 +9,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlsplit
 
+from .config import Settings
 from .content.lists import ListDefinition
 from .content.model import IssueContent
+from .content.scaffold import PROMPTS
 from .qr import QR_CID
-from .render import PLACEHOLDERS, RenderedIssue, Sources, neutral_values
+from .render import PLACEHOLDERS, RenderedIssue, Sources, neutral_values, render_issue, render_sources
 
 CLIP_LIMIT = 102 * 1024  # Gmail clips larger HTML bodies behind "[Message clipped]"
 CLIP_MARGIN = 90 * 1024
 _PLACEHOLDER_RE = re.compile(r"%%[A-Za-z_]*%%")
 _TEMPLATE_RE = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
+_TODO_RE = re.compile(r"\bTODO\b")
+_PROMPT_TEXTS = {text.casefold() for text in PROMPTS.values()}
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 _MJ_TAG_RE = re.compile(r"<(mj-[a-z-]+)((?:\s+[a-z-]+=\"[^\"]*\")*)\s*/?>")
 _MJ_ATTR_RE = re.compile(r"([a-z-]+)=\"")
 _COMMON = {"css-class", "mj-class", "padding", "padding-top", "padding-bottom", "padding-left",
@@ -73,12 +80,17 @@ def check_unsubscribe(rendered: RenderedIssue) -> list[Finding]:
             for part, body in (("HTML", rendered.html), ("text", rendered.text)) if "%%UNSUBSCRIBE_URL%%" not in body]
 
 
-def check_links(html: str) -> list[Finding]:
+def check_links(html: str, base_url: str = "") -> list[Finding]:
+    """Every link absolute https; links to our own pages (under MAILER_BASE_URL) are judged once, by
+    check_base_url."""
     collector = _Collector()
     collector.feed(html)
+    ours = base_url.rstrip("/") + "/" if urlsplit(base_url).netloc else None
     findings = []
     for where, url in collector.links:
         if url.startswith(("https://", "mailto:")) or url == f"cid:{QR_CID}":
+            continue
+        if ours and (url + "/").startswith(ours):
             continue
         kind = "not https" if url.startswith("http://") else "relative or unsupported"
         findings.append(Finding("error", "links", f"{where} {url[:100]!r} is {kind}: links must be absolute https"))
@@ -122,6 +134,73 @@ def check_sections(issue: IssueContent) -> list[Finding]:
             for title, body in sections if title and not body]
 
 
+def check_base_url(base_url: str, local_outbox: bool) -> list[Finding]:
+    """The archive, subscribe, unsubscribe and manage links of every message start with MAILER_BASE_URL:
+    readers can open them only when it is public https. For the local outbox (file transport) that
+    does not matter yet: a warning."""
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "").lower()
+    if not host:
+        problem = "is not an absolute URL"
+    elif host in LOCAL_HOSTS or host.endswith(".localhost"):
+        problem = "points to this machine, which no reader can open"
+    elif parts.scheme != "https":
+        problem = "is not https (mailbox providers and browsers flag plain http links)"
+    else:
+        return []
+    fix = "set MAILER_BASE_URL to the public https URL of the web app (e.g. https://news.example.com)"
+    if local_outbox:
+        return [Finding("warning", "base-url", f"MAILER_BASE_URL {base_url!r} {problem}; fine for the local "
+                                               f"outbox, but before a real send {fix}")]
+    return [Finding("error", "base-url", f"MAILER_BASE_URL {base_url!r} {problem}: {fix}")]
+
+
+def check_subject(issue: IssueContent) -> list[Finding]:
+    if issue.subject.strip():
+        return []
+    return [Finding("error", "subject", "the subject is empty: set `subject:` in the front matter")]
+
+
+def _editorial_texts(issue: IssueContent) -> list[tuple[str, str]]:
+    """(what, text) of everything the editor writes fresh for each issue (the scaffold's prompts)."""
+    texts = [("subject", issue.subject), ("preheader", issue.preheader), ("headline", issue.headline),
+             ("summary", issue.dek), *(("lead", p) for p in issue.lead),
+             ("deep dive title", issue.deep_dive.title), *(("deep dive", p) for p in issue.deep_dive.paragraphs)]
+    for opinion in issue.opinions:
+        texts += [("opinion title", opinion.title), *(("opinion", p) for p in opinion.paragraphs)]
+    for item in (*issue.tool_items, *issue.reading_items):
+        texts += [("item", item.title), ("item", item.text)]
+    return texts
+
+
+def _line_of(source_lines: list[str], text: str) -> int | None:
+    probe = text.strip().splitlines()[0][:60] if text.strip() else ""
+    for number, line in enumerate(source_lines, 1):
+        if probe and probe in line:
+            return number
+    return None
+
+
+def check_scaffold(issue: IssueContent) -> list[Finding]:
+    """What `mailer issue new` asks the editor to write, still there: a "TODO", or a prompt's text
+    kept after its "TODO:" was deleted."""
+    try:
+        source_lines = Path(issue.path).read_text(encoding="utf-8").splitlines() if issue.path else []
+    except OSError:
+        source_lines = []
+    findings, seen = [], set()
+    for what, text in _editorial_texts(issue):
+        bare = text.strip().removeprefix("TODO:").strip().casefold()
+        if not (_TODO_RE.search(text) or bare in _PROMPT_TEXTS) or text in seen:
+            continue
+        seen.add(text)
+        line = _line_of(source_lines, text)
+        where = f"line {line}: " if line else ""
+        findings.append(Finding("error", "scaffold", f"{where}{what} {text.strip()[:70]!r} is a prompt left from "
+                                                     "`mailer issue new`: write it or delete it"))
+    return findings
+
+
 def check_mjml(source: str) -> list[Finding]:
     """MRML ignores what it does not know; mjml's strict validation would reject it."""
     findings = []
@@ -137,7 +216,16 @@ def check_mjml(source: str) -> list[Finding]:
 
 
 def lint(issue: IssueContent, list_def: ListDefinition, base_url: str, sources: Sources,
-         rendered: RenderedIssue) -> list[Finding]:
+         rendered: RenderedIssue, local_outbox: bool = False) -> list[Finding]:
+    """`local_outbox`: the messages go to the file transport's outbox only (a local base URL is fine)."""
     html, text = rendered.personalize(neutral_values(base_url, list_def.slug))
-    return [*check_size(html), *check_unsubscribe(rendered), *check_links(html), *check_images(html),
+    return [*check_subject(issue), *check_scaffold(issue), *check_base_url(base_url, local_outbox),
+            *check_size(html), *check_unsubscribe(rendered), *check_links(html, base_url), *check_images(html),
             *check_leftovers(rendered, html, text), *check_sections(issue), *check_mjml(sources.mjml)]
+
+
+def lint_issue(settings: Settings, list_def: ListDefinition, issue: IssueContent) -> list[Finding]:
+    """The lint of an issue as the configured transport would send it (`mailer lint`, the send gate)."""
+    sources = render_sources(issue, list_def, settings.base_url)
+    rendered = render_issue(issue, list_def, settings.base_url, strict=False)
+    return lint(issue, list_def, settings.base_url, sources, rendered, local_outbox=settings.transport == "file")

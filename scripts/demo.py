@@ -58,7 +58,11 @@ def main() -> None:
     run("subscribers", "import", str(ROOT / "lists" / f"{LIST}.sample.csv"), "--list", LIST, env=env)
     day = today.isoformat()  # what `today` means for this run
     run("preview", "--issue", day, "--list", LIST, "--out", str(DEMO / "preview"), env=env)
-    run("send", "--issue", "today" if today == dt.date.today() else day, "--list", LIST, env=env)
+    if today == dt.date.today():
+        run("send", "--issue", "today", "--list", LIST, env=env)
+    else:  # `mailer send` asks before sending an issue dated days away from the real today
+        print(f"(the demo runs as of {day}, not today: --yes confirms sending an issue of that date)")
+        run("send", "--issue", day, "--list", LIST, "--yes", env=env)
     print()
     print(f"issue:    {issue.relative_to(ROOT)}")
     print(f"messages: {(DEMO / 'outbox' / LIST / today.isoformat()).relative_to(ROOT)}/*.eml")

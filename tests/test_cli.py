@@ -39,13 +39,13 @@ def test_upgrade_import_send_and_send_again(workdir):
     imported = mailer(workdir, "subscribers", "import", "lists/ai-morning-post.sample.csv", "--list", "ai-morning-post")
     assert imported.returncode == 0, imported.stderr
     assert "25 added" in imported.stdout
-    first = mailer(workdir, "send", "--issue", "2026-11-21")
+    first = mailer(workdir, "send", "--issue", "2026-11-21", "--yes")
     assert first.returncode == 0, first.stderr
     assert "sent 21 now, 21 of 21" in first.stdout
     files = outbox_files(workdir)
     stamps = {p: p.stat().st_mtime_ns for p in files}
     assert len(files) == 21
-    second = mailer(workdir, "send", "--issue", "2026-11-21")
+    second = mailer(workdir, "send", "--issue", "2026-11-21", "--yes")
     assert second.returncode == 0
     assert "nothing to send" in second.stdout
     assert {p: p.stat().st_mtime_ns for p in outbox_files(workdir)} == stamps

@@ -55,7 +55,7 @@ def run(engine, database_url, tmp_path, aws):
         return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
     assert invoke("subscribers", "import", str(REPO / "lists/ai-morning-post.sample.csv")).exit_code == 0
-    assert invoke("send", "--issue", "2026-11-19").exit_code == 0
+    assert invoke("send", "--issue", "2026-11-19", "--yes").exit_code == 0
     return invoke
 
 

@@ -73,7 +73,9 @@ def test_send_pauses_itself_when_the_bounce_rate_crosses_the_threshold(factory, 
     with factory() as session:
         accepted = session.scalar(select(func.count()).where(Delivery.state.in_(("sent", "bounced"))))
         queued = session.scalar(select(func.count()).where(Delivery.state == "queued"))
-    assert 200 <= accepted < 400 and queued == 400 - accepted
+    # the addresses that bounce are planned first: 11 hard bounces already make 5.5 % of the first
+    # 200, so it pauses before 200 were sent (it used to send 200 first, 40 of them bounces)
+    assert 11 <= accepted < 200 and queued == 400 - accepted
 
     again = _send(factory, settings)
     assert again.state == "paused" and again.sent_now == 0  # still over: a rerun does not push on
@@ -85,13 +87,39 @@ def test_send_pauses_itself_when_the_bounce_rate_crosses_the_threshold(factory, 
     assert states == {"sent": 360, "bounced": 40}
 
 
-def _expected(sent: int, bounced: int, complained: int, policy) -> str | None:
-    """The guardrail's rule, stated plainly."""
-    if sent < policy.min_sent_for_rate:
-        return None
-    if bounced / sent > policy.bounce_rate_threshold:
+@pytest.fixture
+def small_list(factory):
+    """16 people, the first two of whom bounce hard: 12.5 %, far over the list's 5 %."""
+    with transaction(factory) as session:
+        list_id = ensure_list(session, LIST)
+    rows = [ImportRow(n + 2, f"{'bounce' if n < 2 else 'reader'}{n:02d}@example.com", "", "confirmed")
+            for n in range(16)]
+    import_rows(factory, list_id, iter(rows), [], source="generated")
+    return list_id
+
+
+def test_a_small_send_with_two_hard_bounces_in_sixteen_pauses(factory, settings, small_list):
+    content = load_issue_for(settings, LIST, "2026-11-21")
+    transport = BouncingMailboxes(settings.outbox_dir, factory)
+    # 14 messages/s, a new SES account's rate: the bounces come back while the rest still waits
+    summary = run_send(factory, settings, LIST, content, transport, SendOptions(rate=14))
+    assert summary.state == "paused", summary.line()
+    assert summary.pause_reason.startswith("guardrail: bounce rate 12.5 % or more (2 of the first 16 messages")
+    assert "over the list's 5 %" in summary.pause_reason and "--no-guardrail" in summary.pause_reason
+    assert summary.counts.get("queued", 0) >= 1  # paused before the end: the rest was not sent
+    forced = run_send(factory, settings, LIST, content, transport, SendOptions(rate=14, guardrail=False))
+    assert forced.state == "done" and forced.counts == {"sent": 14, "bounced": 2}
+
+
+def _expected(sent: int, bounced: int, complained: int, planned: int, policy) -> str | None:
+    """The guardrail's rule, stated plainly: the rate over what was accepted, but never over fewer
+    than min_sent_for_rate messages or the whole send when it is smaller (the rest counted clean);
+    on a send smaller than min_sent_for_rate, two events of a kind at least."""
+    judged = max(sent, min(policy.min_sent_for_rate, planned))
+    least = 2 if planned < policy.min_sent_for_rate else 1
+    if bounced >= least and bounced / judged > policy.bounce_rate_threshold:
         return "bounce"
-    if complained / sent > policy.complaint_rate_threshold:
+    if complained >= least and complained / judged > policy.complaint_rate_threshold:
         return "complaint"
     return None
 
@@ -105,9 +133,12 @@ def test_breach_agrees_with_the_plain_rule_at_every_boundary(factory):
     import datetime as dt
 
     policies = [BouncePolicy(bounce_rate_threshold=0.05, complaint_rate_threshold=0.1, min_sent_for_rate=20),
-                BouncePolicy(bounce_rate_threshold=0.0, complaint_rate_threshold=0.0, min_sent_for_rate=20)]
+                BouncePolicy(bounce_rate_threshold=0.0, complaint_rate_threshold=0.0, min_sent_for_rate=20),
+                # sends of 60 smaller than the minimum: judged over all 60, two events needed
+                BouncePolicy(bounce_rate_threshold=0.05, complaint_rate_threshold=0.02, min_sent_for_rate=100),
+                BouncePolicy(bounce_rate_threshold=0.0, complaint_rate_threshold=0.0, min_sent_for_rate=100)]
     cases = [(sent, bounced, complained) for sent in (0, 19, 20, 21, 39, 40, 41, 60)
-             for bounced in (0, 1, 2, 3) for complained in (0, 2, 5) if bounced + complained <= sent]
+             for bounced in (0, 1, 2, 3) for complained in (0, 1, 2, 5) if bounced + complained <= sent]
     with transaction(factory) as session:
         list_id = ensure_list(session, LIST)
         session.add_all([Subscriber(id=n + 1, email=f"g{n}@example.com") for n in range(60)])
@@ -116,7 +147,7 @@ def test_breach_agrees_with_the_plain_rule_at_every_boundary(factory):
                           source_path="x", content_hash="0", html="h", text="t")
             session.add(issue)
             session.flush()
-            send = Send(issue_id=issue.id, list_id=list_id, state="sending")
+            send = Send(issue_id=issue.id, list_id=list_id, state="sending", planned_count=60)
             session.add(send)
             session.flush()
             rows = [Delivery(send_id=send.id, subscriber_id=n + 1, email=f"g{n}@example.com",
@@ -135,4 +166,21 @@ def test_breach_agrees_with_the_plain_rule_at_every_boundary(factory):
             for send_id, (sent, bounced, complained) in zip(sends, cases):
                 verdict = breach(session, send_id, policy)
                 kind = verdict and verdict.split()[1]  # "guardrail: bounce rate ..." -> "bounce"
-                assert kind == _expected(sent, bounced, complained, policy), (policy, sent, bounced, complained)
+                assert kind == _expected(sent, bounced, complained, 60, policy), (policy, sent, bounced, complained)
+
+
+def test_the_cadence_looks_at_every_message_of_a_small_send_and_rarely_on_a_large_one(database_url):
+    """How often the breach query runs as messages are handed over one by one (no database needed;
+    the module's parametrisation runs it once per kind)."""
+    from mailer.guardrail import Cadence
+
+    def evaluations(total: int) -> int:
+        cadence = Cadence(lambda: None, total)
+        for handed_over in range(total + 1):
+            cadence(handed_over)
+        return cadence.evaluations
+
+    assert evaluations(16) == 17  # before the first message, then after each one
+    assert 100 < evaluations(400) <= 101 + 300 // 20  # each of the first 100, then every 20th
+    large = evaluations(200_000)
+    assert 100 < large <= 101 + (200_000 - 100) // 50  # then every 50th: ~4,100 queries for 200,000

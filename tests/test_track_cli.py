@@ -31,7 +31,7 @@ def run(engine, database_url, tmp_path):
 
 def test_report_counts_events_per_recipient(run, factory):
     assert run("subscribers", "import", str(REPO / "lists/ai-morning-post.sample.csv")).exit_code == 0
-    assert run("send", "--issue", "2026-11-18").exit_code == 0
+    assert run("send", "--issue", "2026-11-18", "--yes").exit_code == 0
     with transaction(factory) as session:
         rows = session.execute(select(Delivery.id, Delivery.subscriber_id).order_by(Delivery.id)).all()
         events = [("delivery", None, rows[i]) for i in range(0, 10)]
@@ -61,7 +61,7 @@ def test_an_unsubscribe_in_the_same_second_as_the_send_counts(run, factory):
     # SQLite's CURRENT_TIMESTAMP has whole seconds: a server-side default made an unsubscribe at
     # 12:00:00.9 look older than a delivery sent at 12:00:00.4, and the report missed it.
     assert run("subscribers", "import", str(REPO / "lists/ai-morning-post.sample.csv")).exit_code == 0
-    assert run("send", "--issue", "2026-11-18").exit_code == 0
+    assert run("send", "--issue", "2026-11-18", "--yes").exit_code == 0
     with transaction(factory) as session:
         row = session.execute(select(Delivery.id, Delivery.subscriber_id).order_by(Delivery.id)).first()
         session.execute(update(Delivery).where(Delivery.id == row.id).values(sent_at=utcnow()))

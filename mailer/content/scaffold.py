@@ -22,6 +22,14 @@ from .trending_config import trending_config
 from .issue_writer import format_issue
 
 TODO = "TODO:"
+# What each prompt asks for (written after TODO); `mailer lint` knows them too, so that a prompt whose
+# "TODO:" was deleted but whose text was kept still stops the send.
+PROMPTS = {
+    "subject": "subject line", "preheader": "inbox preview line", "headline": "headline",
+    "dek": "one-paragraph summary under the headline", "lead": "lead story paragraphs, separated by blank lines",
+    "deep_dive_title": "deep dive title", "deep_dive": "deep dive paragraphs",
+    "opinion_title": "opinion title", "opinion": "opinion paragraphs",
+}
 
 
 def blank_issue(list_def: ListDefinition, day: dt.date) -> IssueContent:
@@ -41,15 +49,14 @@ def blank_issue(list_def: ListDefinition, day: dt.date) -> IssueContent:
 
 def prompts(source: IssueContent, day: dt.date) -> IssueContent:
     """Keep the headings, intros and call to action; ask for everything written fresh each day."""
-    def ask(what: str) -> tuple[str, ...]:
-        return (f"{TODO} {what}",)
+    def ask(what: str) -> str:
+        return f"{TODO} {PROMPTS[what]}"
 
     return replace(
-        source, path="", date=day, subject=f"{TODO} subject line", preheader=f"{TODO} inbox preview line",
-        headline=f"{TODO} headline", dek=f"{TODO} one-paragraph summary under the headline",
-        lead=ask("lead story paragraphs, separated by blank lines"),
-        deep_dive=Article(f"{TODO} deep dive title", ask("deep dive paragraphs")),
-        opinions=tuple(Article(f"{TODO} opinion title", ask("opinion paragraphs")) for _ in source.opinions),
+        source, path="", date=day, subject=ask("subject"), preheader=ask("preheader"),
+        headline=ask("headline"), dek=ask("dek"), lead=(ask("lead"),),
+        deep_dive=Article(ask("deep_dive_title"), (ask("deep_dive"),)),
+        opinions=tuple(Article(ask("opinion_title"), (ask("opinion"),)) for _ in source.opinions),
         tool_items=(), reading_items=(),
     )
 
