@@ -44,6 +44,11 @@ class PreparedBatch:
         return self.emails.split(SEP)
 
     @cached_property
+    def key_list(self) -> list[str]:
+        """addresses.email_key of each address (one lower() over the joined addresses)."""
+        return self.emails.lower().split(SEP)
+
+    @cached_property
     def name_list(self) -> list[str]:
         return self.names.split(SEP)
 

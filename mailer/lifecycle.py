@@ -14,7 +14,7 @@ from typing import Iterator
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from .addresses import address_hash, clean_display_name
+from .addresses import address_hash, clean_display_name, email_key
 from .errors import NotFoundError
 from .models import ConsentEvent, Delivery, Event, MailingList, Subscriber, Subscription, Suppression, utcnow
 from .store import dialect_insert, suppress, suppression_salt
@@ -64,9 +64,11 @@ def _record(session: Session, values: dict) -> int:
 
 
 def _subscriber_id(session: Session, email: str, name: str) -> int:
-    session.execute(dialect_insert(session, Subscriber).values(email=email, name=name)
-                    .on_conflict_do_nothing(index_elements=["email"]))
-    return session.scalar(select(Subscriber.id).where(Subscriber.email == email))
+    """The person with this address in any letter case; added (spelt as given now) if there is none."""
+    key = email_key(email)
+    session.execute(dialect_insert(session, Subscriber).values(email=email, email_key=key, name=name)
+                    .on_conflict_do_nothing(index_elements=["email_key"]))
+    return session.scalar(select(Subscriber.id).where(Subscriber.email_key == key))
 
 
 def subscribe(session: Session, list_id: int, email: str, name: str, visitor: Visitor) -> Pending | None:
@@ -160,7 +162,7 @@ class History:
 
 
 def _subscriber(session: Session, email: str) -> Subscriber:
-    row = session.scalar(select(Subscriber).where(Subscriber.email == email))
+    row = session.scalar(select(Subscriber).where(Subscriber.email_key == email_key(email)))
     if row is None:
         raise NotFoundError(f"no subscriber {email!r}; check the address (`mailer subscribers export` lists them)")
     return row
@@ -205,7 +207,7 @@ def erase(session: Session, email: str) -> int:
                                                Subscription.status != "unsubscribed")
                     .values(status="unsubscribed", unsubscribed_at=utcnow()))
     session.execute(update(Subscriber).where(Subscriber.id == sub_id)
-                    .values(email=None, name="", erased_at=utcnow()))
+                    .values(email=None, email_key=None, name="", erased_at=utcnow()))
     _record(session, Visitor(source="cli").event(sub_id, None, "erase", None))
     return sub_id
 

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Mapping
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from .addresses import email_key
 from .content.lists import BouncePolicy
 from .errors import MailerError
 from .models import ConsentEvent, Delivery, Event, MailingList, Send, Subscriber, Subscription, utcnow
@@ -104,7 +105,7 @@ def _correlate(session: Session, event: SesEvent) -> _Ledger | None:
             rows = [_Ledger(*tagged)]
     if event.recipient is None:
         return rows[0] if len(rows) == 1 else None
-    matching = [r for r in rows if r.email.lower() == event.recipient.lower()]
+    matching = [r for r in rows if email_key(r.email) == email_key(event.recipient)]
     return matching[0] if matching else None
 
 
@@ -203,8 +204,8 @@ def _unsubscribe_everywhere(session: Session, event: SesEvent, row: _Ledger | No
     if row is not None:
         subscriber_ids = [row.subscriber_id]
     else:
-        lowered = [a.lower() for a in addresses]
-        subscriber_ids = list(session.scalars(select(Subscriber.id).where(func.lower(Subscriber.email).in_(lowered))))
+        keys = [email_key(a) for a in addresses]
+        subscriber_ids = list(session.scalars(select(Subscriber.id).where(Subscriber.email_key.in_(keys))))
     now = utcnow()
     detail = f"SES complaint feedback {event.feedback_id or '-'} type {event.complaint_feedback_type or '-'}"
     for subscriber_id in subscriber_ids:
