@@ -95,6 +95,8 @@ def pack_codes(rows: Sequence[tuple]) -> str:
 def prepare(batch: Sequence[tuple], salt: str | None) -> PreparedBatch:
     """From (line, email, name, status) rows with distinct addresses."""
     rows = sorted(batch, key=lambda row: row[1])
+    if not rows:  # e.g. every row of the batch was suppressed
+        return PreparedBatch(0, "", "", "[]", None)
     emails = SEP.join([row[1] for row in rows])
     names = SEP.join([row[2] for row in rows])
     if emails.count(SEP) != len(rows) - 1 or names.count(SEP) != len(rows) - 1:

@@ -94,8 +94,9 @@ def subscribe(session: Session, list_id: int, email: str, name: str, visitor: Vi
     if status != "pending":
         return None
     consent_id = _record(session, visitor.event(sub_id, list_id, "subscribe", f"{FORM_VERSION}: {CONSENT_TEXT}"))
-    current_name = session.scalar(select(Subscriber.name).where(Subscriber.id == sub_id)) or ""
-    return Pending(sub_id, email, current_name, consent_id)
+    # The address as the person first gave it (the same mailbox as `email`, perhaps in other case).
+    stored = session.execute(select(Subscriber.email, Subscriber.name).where(Subscriber.id == sub_id)).one()
+    return Pending(sub_id, stored.email or email, stored.name or "", consent_id)
 
 
 def confirm(session: Session, subscriber_id: int, list_id: int, visitor: Visitor) -> bool:
