@@ -64,6 +64,13 @@ def suppressed_hashes(session: Session, hashes: list[str]) -> set[str]:
     return set(session.scalars(select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))))
 
 
+def is_erased(session: Session, email: str) -> bool:
+    """Whether this address (in any letter case) belongs to someone who was erased."""
+    digest = address_hash(email, suppression_salt(session))
+    return session.scalar(select(Suppression.id).where(Suppression.email_hash == digest,
+                                                       Suppression.reason == "erased")) is not None
+
+
 def suppress(session: Session, email: str, reason: str, detail: str | None = None) -> bool:
     """Add an address to the suppression list; False when it was already there."""
     digest = address_hash(email, suppression_salt(session))

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from mailer.db import make_engine, upgrade
+from mailer.ses_events import stored_dedup_key
 
 from .conftest import DB_KINDS
 from .test_cli import mailer, workdir  # noqa: F401  (workdir is a fixture)
@@ -82,6 +83,12 @@ def test_upgrade_merges_people_who_differ_only_in_letter_case(database_url, work
         assert _rows(conn, "SELECT id, send_id, subscriber_id, state FROM deliveries ORDER BY id") == [
             (11, 1, 2, "complained"), (12, 1, 4, "delivered"), (13, 2, 2, "sent")]
         assert _rows(conn, "SELECT id, delivery_id FROM events ORDER BY id") == [(1, 11), (2, 11), (3, 12)]
+        # dedup keys name nobody any more, and are what a new copy of the same notification gets
+        salt = conn.scalar(text("SELECT value FROM app_meta WHERE key = 'suppression_salt'"))
+        assert _rows(conn, "SELECT dedup_key FROM events ORDER BY id") == [
+            (stored_dedup_key("delivery:m10", "delivery", "alan@example.com", salt),),
+            (stored_dedup_key("complaint:f11", "complaint", "ALAN@example.com", salt),),
+            (stored_dedup_key("delivery:m12", "delivery", "bob@example.com", salt),)]
 
     shown = mailer(workdir, "subscribers", "show", "alan@EXAMPLE.com", env={"DATABASE_URL": database_url})
     assert shown.returncode == 0, shown.stderr

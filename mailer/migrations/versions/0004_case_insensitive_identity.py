@@ -11,10 +11,16 @@ suppression needs no merging: it is keyed by the lower-cased address already). W
 mailed in the same send, the ledger keeps one row for it (the furthest state: a complaint or bounce
 over a delivery) and that row takes the other's SES events.
 
+It also takes the addresses out of events.dedup_key: `kind:ident:address` becomes `kind:ident:` and the
+address's salted hash (the salt of the suppression hashes), as mailer.ses_events.stored_dedup_key now
+builds every key, so that keys name nobody and an erased person's events still deduplicate.
+
 Revision ID: 0004
 Revises: 0002
 Create Date: 2026-12-02
 """
+import hashlib
+import secrets
 from collections import defaultdict
 
 from alembic import op
@@ -118,6 +124,35 @@ def _merge(conn, ids: list[int]) -> None:
                  {"name": name, "created": created, "id": survivor})
 
 
+def _salt(conn) -> str:
+    salt = conn.scalar(sa.text("SELECT value FROM app_meta WHERE key = 'suppression_salt'"))
+    if salt is None:  # what mailer.store.suppression_salt does on first use
+        salt = secrets.token_hex(16)
+        conn.execute(sa.text("INSERT INTO app_meta (key, value) VALUES ('suppression_salt', :salt)"), {"salt": salt})
+    return salt
+
+
+def _hash_dedup_keys(conn) -> None:
+    """mailer.ses_events.stored_dedup_key, repeated for the same reason as _key."""
+    rows = conn.execute(sa.text("SELECT id, dedup_key, event_type, recipient FROM events "
+                                "WHERE recipient IS NOT NULL")).all()
+    if not rows:
+        return
+    salt = _salt(conn)
+    changes = []
+    for event_id, dedup_key, event_type, recipient in rows:
+        suffix = ":" + recipient.lower()  # the old keys ended in the lower-cased recipient
+        if not dedup_key.lower().endswith(suffix):
+            continue  # over-long keys were hashed whole already
+        digest = hashlib.sha256(f"{salt}:{_key(recipient)}".encode()).hexdigest()
+        new_key = f"{dedup_key[:-len(suffix)]}:{digest}"
+        if len(new_key) > 300:
+            new_key = f"{event_type[:32]}:sha256:{hashlib.sha256(new_key.encode()).hexdigest()}"
+        changes.append({"id": event_id, "key": new_key})
+    if changes:
+        conn.execute(sa.text("UPDATE events SET dedup_key = :key WHERE id = :id"), changes)
+
+
 def upgrade() -> None:
     op.add_column('subscribers', sa.Column('email_key', sa.String(length=320), nullable=True))
     conn = op.get_bind()
@@ -138,6 +173,7 @@ def upgrade() -> None:
     if wrong:
         conn.execute(sa.text("UPDATE subscribers SET email_key = :key WHERE id = :id"), wrong)
     op.create_index(op.f('ix_subscribers_email_key'), 'subscribers', ['email_key'], unique=True)
+    _hash_dedup_keys(conn)
 
 
 def downgrade() -> None:
