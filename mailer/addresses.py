@@ -91,6 +91,18 @@ def clean_display_name(raw: str | None, limit: int = 200) -> str:
     return " ".join(cleaned.split())[:limit]
 
 
+def email_key(address: str) -> str:
+    """Who a normalised address is: the whole address lower-cased, local part too.
+
+    RFC 5321 lets a server treat local parts case-sensitively, but Gmail, Outlook and virtually every
+    provider do not, and people type their address in whatever case: ALAN@EXAMPLE.COM, Alan@Example.com
+    and alan@example.com are one person. (Python's lower() is the case folding here: local parts are
+    ASCII and the domain is punycode by the time an address is normalised.) Every lookup of a person,
+    a suppression or an erased address goes through this key; the address itself is shown as first given.
+    """
+    return address.lower()
+
+
 def address_hash(email: str, salt: str) -> str:
-    """Salted SHA-256 of a normalised address: what a suppression keeps after erasure."""
-    return hashlib.sha256(f"{salt}:{email.lower()}".encode()).hexdigest()
+    """Salted SHA-256 of an address's key: what a suppression keeps after erasure."""
+    return hashlib.sha256(f"{salt}:{email_key(email)}".encode()).hexdigest()

@@ -71,10 +71,15 @@ def subscribers_erase(ctx: click.Context, email: str, yes: bool) -> None:
     address = email_argument(email)
     if not yes:
         click.confirm(f"erase {address} for good?", abort=True)
-    with transaction(open_db(settings_of(ctx))) as session:
-        sub_id = lifecycle.erase(session, address)
-    click.echo(f"erased subscriber {sub_id}: address, name, IP addresses and user agents removed; "
+    settings = settings_of(ctx)
+    done = lifecycle.erase_person(open_db(settings), address, settings.outbox_dir)
+    click.echo(f"erased subscriber {done.subscriber_id}: address, name, IP addresses, user agents and SES "
+               f"event data removed, {done.outbox_files} mail(s) deleted from the outbox; "
                "the address is blocked from future imports and sign-ups")
+    if done.file_scrubbed is False:
+        click.echo("note: another process holds the database open, so old pages stay in its write-ahead "
+                   "log until its next checkpoint; stop `mailer serve` and run `mailer subscribers erase` "
+                   "again to clear them now", err=True)
 
 
 EX_TEMPFAIL = 75  # sysexits.h: an MTA's pipe transport keeps the mail and retries later

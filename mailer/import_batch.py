@@ -60,16 +60,19 @@ def _blocked(session: Session, batch: PreparedBatch) -> list[tuple]:
     return batch.rows_with_digests({bytes.fromhex(h) for h in listed})
 
 
-def _subscriber_ids(session: Session, rows: Sequence, now) -> tuple[dict[str, int], dict[str, int]]:
-    """(ids of addresses added now, ids of addresses known before)."""
-    stmt = text(f"INSERT INTO subscribers (email, name, created_at) SELECT j.value ->> 1, j.value ->> 2, :now "
-                f"FROM {_rows(session)} WHERE true ON CONFLICT (email) DO NOTHING RETURNING email, id")
+def _subscriber_ids(session: Session, batch: PreparedBatch, now) -> tuple[dict[str, int], dict[str, int]]:
+    """(ids of people added now, ids of people known before), by email_key: a known person keeps the
+    spelling of their address they first gave."""
+    rows = list(zip(batch.email_list, batch.key_list, batch.name_list))
+    stmt = text(f"INSERT INTO subscribers (email, email_key, name, created_at) "
+                f"SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, :now FROM {_rows(session)} WHERE true "
+                f"ON CONFLICT (email_key) DO NOTHING RETURNING email_key, id")
     fresh = dict(session.execute(stmt.bindparams(bindparam("now", type_=DateTime(timezone=True))),
                                  {"rows": json.dumps(rows, ensure_ascii=False), "now": now}).all())
     if len(fresh) == len(rows):
         return fresh, {}
-    missing = [row[1] for row in rows if row[1] not in fresh]
-    known = dict(_run(session, f"SELECT email, id FROM subscribers WHERE email IN {_values(session)}",
+    missing = [key for key in batch.key_list if key not in fresh]
+    known = dict(_run(session, f"SELECT email_key, id FROM subscribers WHERE email_key IN {_values(session)}",
                       missing).all())
     return fresh, known
 
@@ -158,16 +161,16 @@ def import_batch(session: Session, list_id: int, batch: PreparedBatch | Sequence
             insert_new_people(session, list_id, source, first, batch.codes, now)
             return len(batch), 0, 0
     else:
-        fresh, known = _subscriber_ids(session, batch.rows, now)
+        fresh, known = _subscriber_ids(session, batch, now)
     rows = batch.rows
     current = _statuses(session, list_id, list(known.values()))  # fresh ones have no subscriptions yet
     _check_packable(rows, fresh, known)
     added: dict[str, list[int]] = {}
     moved: dict[str, list[int]] = {}
-    for line, email, _, status in rows:
-        sub_id = fresh.get(email)
+    for (line, _, _, status), key in zip(rows, batch.key_list):
+        sub_id = fresh.get(key)
         if sub_id is None:
-            sub_id = known[email]
+            sub_id = known[key]
             now_status = current.get(sub_id)
             if now_status is not None:
                 if now_status == "pending" and status in ("confirmed", "unsubscribed"):

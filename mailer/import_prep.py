@@ -44,6 +44,11 @@ class PreparedBatch:
         return self.emails.split(SEP)
 
     @cached_property
+    def key_list(self) -> list[str]:
+        """addresses.email_key of each address (one lower() over the joined addresses)."""
+        return self.emails.lower().split(SEP)
+
+    @cached_property
     def name_list(self) -> list[str]:
         return self.names.split(SEP)
 
@@ -90,6 +95,8 @@ def pack_codes(rows: Sequence[tuple]) -> str:
 def prepare(batch: Sequence[tuple], salt: str | None) -> PreparedBatch:
     """From (line, email, name, status) rows with distinct addresses."""
     rows = sorted(batch, key=lambda row: row[1])
+    if not rows:  # e.g. every row of the batch was suppressed
+        return PreparedBatch(0, "", "", "[]", None)
     emails = SEP.join([row[1] for row in rows])
     names = SEP.join([row[2] for row in rows])
     if emails.count(SEP) != len(rows) - 1 or names.count(SEP) != len(rows) - 1:

@@ -38,16 +38,17 @@ def _stored(session: Session, value):
 
 
 def sqlite_subscriber_ids(session: Session, batch: PreparedBatch, now) -> tuple[int, dict[str, int], dict[str, int]]:
-    """Insert the addresses not known yet; (first new id, {address: id} of the new ones, of the known ones).
+    """Insert the people not known yet; (first new id, {email_key: id} of the new ones, of the known ones).
 
     When every address is new, the two dicts are empty: the new ids are first .. first + len(batch) - 1.
     """
-    emails = batch.email_list
+    emails, keys = batch.email_list, batch.key_list
     conn = session.connection()
     # Raw executemany: one prepared statement stepped once per row, no SQLAlchemy work per row.
     inserted = conn.exec_driver_sql(
-        "INSERT INTO subscribers (email, name, created_at) VALUES (?, ?, ?) ON CONFLICT (email) DO NOTHING",
-        list(zip(emails, batch.name_list, repeat(_stored(session, now))))).rowcount
+        "INSERT INTO subscribers (email, email_key, name, created_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (email_key) DO NOTHING",
+        list(zip(emails, keys, batch.name_list, repeat(_stored(session, now))))).rowcount
     top = conn.exec_driver_sql("SELECT max(id) FROM subscribers").scalar() or 0
     first = top - inserted + 1
     if inserted == len(batch):
@@ -56,10 +57,11 @@ def sqlite_subscriber_ids(session: Session, batch: PreparedBatch, now) -> tuple[
         if ends.get(first) != emails[0] or ends.get(top) != emails[-1]:
             raise RuntimeError(f"subscriber ids {first}..{top} are not the ones this import batch inserted")
         return first, {}, {}
-    ids = conn.execute(text("SELECT email, id FROM subscribers WHERE email IN (SELECT value FROM json_each(:emails))"),
-                       {"emails": json.dumps(emails, ensure_ascii=False)}).all()
-    fresh = {email: sub_id for email, sub_id in ids if sub_id >= first}  # the ids this insert took
-    known = {email: sub_id for email, sub_id in ids if sub_id < first}
+    ids = conn.execute(text("SELECT email_key, id FROM subscribers "
+                            "WHERE email_key IN (SELECT value FROM json_each(:keys))"),
+                       {"keys": json.dumps(keys, ensure_ascii=False)}).all()
+    fresh = {key: sub_id for key, sub_id in ids if sub_id >= first}  # the ids this insert took
+    known = {key: sub_id for key, sub_id in ids if sub_id < first}
     return first, fresh, known
 
 

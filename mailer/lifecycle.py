@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from .addresses import address_hash, clean_display_name
+from .addresses import address_hash, clean_display_name, email_key
+from .erasure import redact_events, scrub_sqlite_file
 from .errors import NotFoundError
-from .models import ConsentEvent, Delivery, Event, MailingList, Subscriber, Subscription, Suppression, utcnow
+from .models import ConsentEvent, Delivery, MailingList, Subscriber, Subscription, Suppression, utcnow
 from .store import dialect_insert, suppress, suppression_salt
+from .transports.file import erase_recipient
 
 # What the subscribe form says; recorded with every web subscription so that we can show what was agreed.
 FORM_VERSION = "web-subscribe-v1"
@@ -64,9 +67,11 @@ def _record(session: Session, values: dict) -> int:
 
 
 def _subscriber_id(session: Session, email: str, name: str) -> int:
-    session.execute(dialect_insert(session, Subscriber).values(email=email, name=name)
-                    .on_conflict_do_nothing(index_elements=["email"]))
-    return session.scalar(select(Subscriber.id).where(Subscriber.email == email))
+    """The person with this address in any letter case; added (spelt as given now) if there is none."""
+    key = email_key(email)
+    session.execute(dialect_insert(session, Subscriber).values(email=email, email_key=key, name=name)
+                    .on_conflict_do_nothing(index_elements=["email_key"]))
+    return session.scalar(select(Subscriber.id).where(Subscriber.email_key == key))
 
 
 def subscribe(session: Session, list_id: int, email: str, name: str, visitor: Visitor) -> Pending | None:
@@ -92,8 +97,9 @@ def subscribe(session: Session, list_id: int, email: str, name: str, visitor: Vi
     if status != "pending":
         return None
     consent_id = _record(session, visitor.event(sub_id, list_id, "subscribe", f"{FORM_VERSION}: {CONSENT_TEXT}"))
-    current_name = session.scalar(select(Subscriber.name).where(Subscriber.id == sub_id)) or ""
-    return Pending(sub_id, email, current_name, consent_id)
+    # The address as the person first gave it (the same mailbox as `email`, perhaps in other case).
+    stored = session.execute(select(Subscriber.email, Subscriber.name).where(Subscriber.id == sub_id)).one()
+    return Pending(sub_id, stored.email or email, stored.name or "", consent_id)
 
 
 def confirm(session: Session, subscriber_id: int, list_id: int, visitor: Visitor) -> bool:
@@ -160,7 +166,7 @@ class History:
 
 
 def _subscriber(session: Session, email: str) -> Subscriber:
-    row = session.scalar(select(Subscriber).where(Subscriber.email == email))
+    row = session.scalar(select(Subscriber).where(Subscriber.email_key == email_key(email)))
     if row is None:
         raise NotFoundError(f"no subscriber {email!r}; check the address (`mailer subscribers export` lists them)")
     return row
@@ -187,27 +193,60 @@ def history(session: Session, email: str) -> History:
 
 
 def erase(session: Session, email: str) -> int:
-    """Remove a person's data; keep a salted hash so that no import or form can add the address again.
+    """Remove a person's data from the database; keep a salted hash so that no import or form can add
+    the address again. Returns the subscriber id.
 
-    The consent trail stays (what happened, when) without IP or user agent; ledger rows lose the address.
+    The consent trail stays (what happened, when) without IP, user agent or details; ledger rows lose
+    the address, the name and the provider's error text (it quotes the address); SES events about the
+    person lose the recipient and their raw JSON (erasure.redact_events).
     """
     sub = _subscriber(session, email)
-    sub_id = sub.id
-    suppress(session, email, "erased")
-    digest = address_hash(email, suppression_salt(session))
-    session.execute(update(Suppression).where(Suppression.email_hash == digest)
+    sub_id, key = sub.id, sub.email_key or email_key(email)
+    salt = suppression_salt(session)
+    suppress(session, key, "erased")
+    session.execute(update(Suppression).where(Suppression.email_hash == address_hash(key, salt))
                     .values(email=None, detail=None, reason="erased"))
     session.execute(update(ConsentEvent).where(ConsentEvent.subscriber_id == sub_id)
                     .values(ip=None, user_agent=None, detail=None))
-    session.execute(update(Delivery).where(Delivery.subscriber_id == sub_id).values(email="", name=""))
-    session.execute(update(Event).where(Event.recipient == email).values(recipient=None))
+    ledger = session.execute(select(Delivery.id, Delivery.provider_message_id)
+                             .where(Delivery.subscriber_id == sub_id)).all()
+    redact_events(session, key, [row.id for row in ledger],
+                  [row.provider_message_id for row in ledger if row.provider_message_id])
+    session.execute(update(Delivery).where(Delivery.subscriber_id == sub_id)
+                    .values(email="", name="", last_error=None))
     session.execute(update(Subscription).where(Subscription.subscriber_id == sub_id,
                                                Subscription.status != "unsubscribed")
                     .values(status="unsubscribed", unsubscribed_at=utcnow()))
     session.execute(update(Subscriber).where(Subscriber.id == sub_id)
-                    .values(email=None, name="", erased_at=utcnow()))
+                    .values(email=None, email_key=None, name="", erased_at=utcnow()))
     _record(session, Visitor(source="cli").event(sub_id, None, "erase", None))
     return sub_id
+
+
+@dataclass(frozen=True)
+class Erasure:
+    subscriber_id: int
+    outbox_files: int  # messages to the person deleted from the file transport's outbox
+    file_scrubbed: bool | None  # SQLite: the file rebuilt and its log emptied; None on PostgreSQL
+
+
+def erase_person(factory: sessionmaker[Session], email: str, outbox: Path | None) -> Erasure:
+    """`mailer subscribers erase`: the database (erase), the outbox's mails to the person, and on SQLite
+    the bytes of the database file. The outbox goes first, inside the transaction: if a file cannot be
+    deleted nothing is committed, and running the erase again finishes the job."""
+    with factory.kw["bind"].connect() as conn:
+        with conn.begin():
+            session = factory(bind=conn)
+            try:
+                sub_id = erase(session, email)
+                removed = erase_recipient(outbox, email) if outbox is not None else 0
+                session.flush()
+            finally:
+                session.close()
+        scrubbed = None
+        if conn.dialect.name == "sqlite":
+            scrubbed = scrub_sqlite_file(conn.execution_options(isolation_level="AUTOCOMMIT"))
+    return Erasure(sub_id, removed, scrubbed)
 
 
 EXPORT_COLUMNS = ("email", "name", "list", "status", "subscribed_at", "confirmed_at", "unsubscribed_at")

@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from .addresses import email_key
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -58,11 +60,21 @@ class MailingList(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
 
 
+def _email_key_of_row(context) -> str | None:
+    """The default of subscribers.email_key: the key of the address being inserted."""
+    email = context.get_current_parameters().get("email")
+    return None if email is None else email_key(email)
+
+
 class Subscriber(Base):
     __tablename__ = "subscribers"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    # Normalised: domain lower-cased, IDN domains as punycode. NULL once erased.
+    # As first given (normalised: domain lower-cased, IDN domains as punycode). NULL once erased.
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    # Who the person is (addresses.email_key: the whole address lower-cased): every lookup uses it, so
+    # Alan@Example.com and alan@example.com are one subscriber. NULL once erased.
+    email_key: Mapped[str | None] = mapped_column(String(320), unique=True, index=True,
+                                                  default=_email_key_of_row)
     name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
     erased_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
 
-from .addresses import InvalidAddress, normalise_email
+from .addresses import InvalidAddress, address_hash, normalise_email
 from .errors import MailerError
 
 # Sent once, as plain text, when a configuration set's SNS destination is created.
@@ -43,6 +43,10 @@ _BOUNCE_TYPES = frozenset({"Permanent", "Transient", "Undetermined"})
 _DEDUP_KEY_MAX = 300
 
 
+# What events.raw holds once the person the event is about was erased (the SES JSON names them).
+ERASED_RAW = '{"erased": true}'
+
+
 class EventParseError(MailerError):
     """An SES notification that cannot be understood (left for the dead-letter queue)."""
 
@@ -53,13 +57,14 @@ class SesEvent:
     ses_message_id: str
     recipient: str | None
     occurred_at: dt.datetime | None
-    dedup_key: str
+    dedup_key: str  # kind:ident:recipient (what identifies the event; stored with the recipient hashed)
     raw: str
     sns_message_id: str | None = None
     bounce_type: str | None = None  # Permanent | Transient | Undetermined
     bounce_subtype: str | None = None
     feedback_id: str | None = None
     complaint_feedback_type: str | None = None
+    dedup_scope: str = ""  # kind:ident, the dedup key without its recipient
     delivery_id: int | None = None  # from the `delivery_id` message tag (event publishing only)
     send_id: int | None = None
     detail: str | None = None  # diagnostic code, SMTP response, reject reason
@@ -111,7 +116,7 @@ def _events(kind: str, data: dict, raw: str, sns_id: str | None) -> list[SesEven
     ident = _dedup_ident(kind, common, detail_obj, sns_id)
     recipients = _recipients(kind, detail_obj, mail) or [(None, None)]
     return [
-        SesEvent(recipient=address, dedup_key=_dedup_key(kind, ident, address),
+        SesEvent(recipient=address, dedup_key=_dedup_key(kind, ident, address), dedup_scope=f"{kind}:{ident}",
                  **{**common, "detail": _clip(detail or common.get("detail"), 2000)})
         for address, detail in recipients
     ]
@@ -208,6 +213,16 @@ def _dedup_key(kind: str, ident: str, recipient: str | None) -> str:
     key = f"{kind}:{ident}:{(recipient or '-').lower()}"
     if len(key) > _DEDUP_KEY_MAX:
         key = f"{kind}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+    return key
+
+
+def stored_dedup_key(scope: str, event_type: str, recipient: str | None, salt: str) -> str:
+    """What events.dedup_key holds: the event's identity (`scope`, kind:ident) and the recipient as its
+    salted hash (as a suppression keeps it), so that the key names nobody and an erased person's events
+    still deduplicate. (Migration 0004 rewrote older keys, which held the address, the same way.)"""
+    key = f"{scope}:{address_hash(recipient, salt) if recipient else '-'}"
+    if len(key) > _DEDUP_KEY_MAX:
+        key = f"{event_type[:32]}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
     return key
 
 

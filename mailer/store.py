@@ -11,7 +11,7 @@ from sqlalchemy import String, and_, delete, exists, func, literal, select, upda
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from .addresses import address_hash
+from .addresses import address_hash, email_key
 from .content.lists import ListDefinition
 from .models import (
     AppMeta,
@@ -64,11 +64,18 @@ def suppressed_hashes(session: Session, hashes: list[str]) -> set[str]:
     return set(session.scalars(select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))))
 
 
+def is_erased(session: Session, email: str) -> bool:
+    """Whether this address (in any letter case) belongs to someone who was erased."""
+    digest = address_hash(email, suppression_salt(session))
+    return session.scalar(select(Suppression.id).where(Suppression.email_hash == digest,
+                                                       Suppression.reason == "erased")) is not None
+
+
 def suppress(session: Session, email: str, reason: str, detail: str | None = None) -> bool:
     """Add an address to the suppression list; False when it was already there."""
     digest = address_hash(email, suppression_salt(session))
     result = session.execute(dialect_insert(session, Suppression)
-                             .values(email_hash=digest, email=email.lower(), reason=reason, detail=detail)
+                             .values(email_hash=digest, email=email_key(email), reason=reason, detail=detail)
                              .on_conflict_do_nothing(index_elements=["email_hash"])
                              .returning(Suppression.id))
     # RETURNING, not rowcount: psycopg's rowcount is unreliable for ON CONFLICT DO NOTHING.
@@ -85,7 +92,8 @@ def eligible_subscribers(list_id: int):
             Subscription.status == "confirmed",
             Subscriber.email.is_not(None),
             Subscriber.erased_at.is_(None),
-            ~exists().where(Suppression.email == func.lower(Subscriber.email)),
+            # suppressions.email holds the address's key (lower-cased in full), as email_key does
+            ~exists().where(Suppression.email == Subscriber.email_key),
         )
     )
 

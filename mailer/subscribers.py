@@ -177,14 +177,15 @@ def read_csv(path: Path, default_status: str = "confirmed") -> tuple[list[Import
 
 
 def _merged_batches(rows: Iterable[tuple], problems: list[str], size: int) -> Iterator[list[tuple]]:
-    """Batches of `size` rows, duplicates taken out. The first batches are smaller (FIRST_BATCH, doubling
+    """Batches of `size` rows, duplicates (the same address in any letter case) taken out: the first
+    spelling stays. The first batches are smaller (FIRST_BATCH, doubling
     up to `size`): the database waits for the first batch to be read, and should not wait long."""
-    seen: dict[str, int] = {}
+    seen: dict[str, int] = {}  # email_key -> first line: Alan@Example.com repeats alan@example.com
     first_line = seen.setdefault
     batch: list[tuple] = []
     limit = min(size, FIRST_BATCH)
     for row in rows:
-        first = first_line(row[1], row[0])
+        first = first_line(row[1].lower(), row[0])  # addresses.email_key, inlined in this hot loop
         if first != row[0]:
             problems.append(f"line {row[0]}: duplicate of line {first} ({row[1]}); merged")
             continue

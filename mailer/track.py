@@ -6,6 +6,7 @@ event has effects, so a notification delivered twice changes nothing the second 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -14,12 +15,13 @@ from typing import Any, Callable, Iterable, Mapping
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from .addresses import email_key
 from .content.lists import BouncePolicy
 from .errors import MailerError
 from .models import ConsentEvent, Delivery, Event, MailingList, Send, Subscriber, Subscription, utcnow
 from .inbound import received_mail
-from .ses_events import SesEvent, parse_ses_message
-from .store import dialect_insert, suppress
+from .ses_events import ERASED_RAW, SesEvent, parse_ses_message, stored_dedup_key
+from .store import dialect_insert, is_erased, suppress, suppression_salt
 
 log = logging.getLogger("mailer.track")
 
@@ -74,10 +76,15 @@ def record_events(session: Session, events: Iterable[SesEvent],
     """Store events and apply their effects. The caller commits (one transaction per batch)."""
     policies = policies_by_list_id or {}
     result = TrackResult()
+    salt = suppression_salt(session)
     for event in events:
         result.received += 1
+        key = stored_dedup_key(event.dedup_scope, event.event_type, event.recipient, salt)
+        if event.recipient and is_erased(session, event.recipient):
+            # A late event about someone erased: kept (it still deduplicates) without naming them.
+            event = dataclasses.replace(event, recipient=None, raw=ERASED_RAW, detail=None)
         row = _correlate(session, event)
-        if not _insert_event(session, event, row.id if row else None):
+        if not _insert_event(session, event, key, row.id if row else None):
             result.duplicates += 1
             continue
         result.recorded += 1
@@ -104,13 +111,13 @@ def _correlate(session: Session, event: SesEvent) -> _Ledger | None:
             rows = [_Ledger(*tagged)]
     if event.recipient is None:
         return rows[0] if len(rows) == 1 else None
-    matching = [r for r in rows if r.email.lower() == event.recipient.lower()]
+    matching = [r for r in rows if email_key(r.email) == email_key(event.recipient)]
     return matching[0] if matching else None
 
 
-def _insert_event(session: Session, event: SesEvent, delivery_id: int | None) -> bool:
+def _insert_event(session: Session, event: SesEvent, dedup_key: str, delivery_id: int | None) -> bool:
     stmt = dialect_insert(session, Event).values(
-        dedup_key=event.dedup_key, sns_message_id=event.sns_message_id, ses_message_id=event.ses_message_id,
+        dedup_key=dedup_key, sns_message_id=event.sns_message_id, ses_message_id=event.ses_message_id,
         event_type=event.event_type[:32], recipient=event.recipient, bounce_type=event.bounce_type,
         bounce_subtype=event.bounce_subtype, delivery_id=delivery_id, occurred_at=event.occurred_at,
         raw=event.raw,
@@ -150,9 +157,9 @@ def _describe(event: SesEvent) -> str:
 
 def _apply_policy(session: Session, event: SesEvent, row: _Ledger | None, policy: BouncePolicy,
                   result: TrackResult) -> None:
-    if event.recipient is None and row is None:
+    addresses = [a for a in _addresses(event, row) if a]  # an erased ledger row has no address left
+    if not addresses:
         return
-    addresses = _addresses(event, row)
     if event.event_type == "bounce" and event.bounce_type == "Permanent":
         _suppress_all(session, addresses, "hard-bounce", _describe(event), result)
     elif event.event_type == "bounce":
@@ -203,8 +210,8 @@ def _unsubscribe_everywhere(session: Session, event: SesEvent, row: _Ledger | No
     if row is not None:
         subscriber_ids = [row.subscriber_id]
     else:
-        lowered = [a.lower() for a in addresses]
-        subscriber_ids = list(session.scalars(select(Subscriber.id).where(func.lower(Subscriber.email).in_(lowered))))
+        keys = [email_key(a) for a in addresses]
+        subscriber_ids = list(session.scalars(select(Subscriber.id).where(Subscriber.email_key.in_(keys))))
     now = utcnow()
     detail = f"SES complaint feedback {event.feedback_id or '-'} type {event.complaint_feedback_type or '-'}"
     for subscriber_id in subscriber_ids:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
 from pathlib import Path
 
-from ..errors import PermanentError
+from ..addresses import email_key
+from ..errors import MailerError, PermanentError
 from .base import AccountLimits, OutgoingMessage
+
+_HEAD_LIMIT = 256 * 1024  # the header block of a message we wrote is a few KB
 
 
 class FileTransport:
@@ -47,3 +52,33 @@ class FileTransport:
 
     def close(self) -> None:
         pass
+
+
+def _recipients(path: Path) -> set[str]:
+    """The email_keys of a message's To, Cc and Bcc addresses (its header block only)."""
+    with open(path, "rb") as fh:
+        head = fh.read(_HEAD_LIMIT)
+    end = min((i for i in (head.find(b"\r\n\r\n"), head.find(b"\n\n")) if i >= 0), default=len(head))
+    headers = BytesHeaderParser(policy=default_policy).parsebytes(head[:end + 2])
+    keys = set()
+    for name in ("To", "Cc", "Bcc"):
+        for value in headers.get_all(name, []):
+            keys.update(email_key(a.addr_spec) for a in getattr(value, "addresses", ()) if a.addr_spec)
+    return keys
+
+
+def erase_recipient(outbox: Path, address: str) -> int:
+    """Delete every message in the outbox addressed to this person (in any letter case): the issues
+    sent to them and their confirmation mails. Returns how many files went."""
+    if not outbox.is_dir():
+        return 0
+    key, removed = email_key(address), 0
+    for path in sorted(outbox.rglob("*.eml")):
+        try:
+            if key in _recipients(path):
+                path.unlink()
+                removed += 1
+        except OSError as exc:
+            raise MailerError(f"cannot erase {path} from the outbox: {exc.strerror}; fix its permissions "
+                              "and run the erase again") from exc
+    return removed
