@@ -8,12 +8,15 @@ the last `window` seconds. Requests over the limit count too, so a client hammer
 limited until it slows down.
 
 Clients are keyed by an HMAC of their IP address with the secret key: the table holds no addresses.
+An IPv6 client counts by its /64: one home or one server gets a whole /64 and can pick any address in
+it, so keying by the full address would give an attacker 2**64 fresh limits.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import random
 import time
 
@@ -25,6 +28,23 @@ from ..models import RateLimitWindow
 from ..store import dialect_insert
 
 _CLEANUP_CHANCE = 1 / 50  # now and then, forget windows that no decision reads any more
+
+
+IPV6_PREFIX = 64
+
+
+def client_network(client: str) -> str:
+    """What one client is for the limit: an IPv4 address, or the /64 of an IPv6 one (IPv4-mapped IPv6
+    addresses count as their IPv4 address). Anything else (a unix socket's '?') is kept as it is."""
+    try:
+        address = ipaddress.ip_address(client.split("%", 1)[0])  # a zone id (fe80::1%eth0) names no client
+    except ValueError:
+        return client
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_PREFIX), strict=False))
+    return str(address)
 
 
 class RateLimiter:
@@ -39,7 +59,8 @@ class RateLimiter:
         self.clock = clock
 
     def key(self, client: str) -> str:
-        return hmac.new(self.secret, b"ratelimit:" + client.encode(), hashlib.sha256).hexdigest()
+        network = client_network(client).encode()
+        return hmac.new(self.secret, b"ratelimit:" + network, hashlib.sha256).hexdigest()
 
     def allow(self, client: str) -> bool:
         now = self.clock()
