@@ -60,17 +60,23 @@ def test_a_person_subscribes_confirms_and_unsubscribes(browser, live, factory):
     shot(page, "2-check-inbox")
 
     page.goto(live.url + confirm_path(live.outbox()[-1]))
-    assert "subscribed" in page.inner_text("#heading")
+    assert "Confirm" in page.inner_text("#heading")
     with factory() as s:
         sub_id = s.scalar(select(Subscriber.id).where(Subscriber.email == "zoe@example.com"))
+        assert s.scalar(select(Subscription.status).where(Subscription.subscriber_id == sub_id)) == "pending"
+    shot(page, "3-confirm-page")
+    page.click("#confirm-button")
+    assert "subscribed" in page.inner_text("#heading")
+    with factory() as s:
+        assert s.scalar(select(Subscription.status).where(Subscription.subscriber_id == sub_id)) == "confirmed"
 
     page.goto(live.url + f"/unsubscribe/{make_token(SECRET, 'unsubscribe', sub_id, 'ai-morning-post')}")
-    shot(page, "3-unsubscribe-page")
+    shot(page, "4-unsubscribe-page")
     with factory() as s:
         assert s.scalar(select(Subscription.status).where(Subscription.subscriber_id == sub_id)) == "confirmed"
     page.click("#unsubscribe-button")
     assert "unsubscribed" in page.inner_text("#heading")
-    assert shot(page, "4-unsubscribed").stat().st_size > 0
+    assert shot(page, "5-unsubscribed").stat().st_size > 0
     with factory() as s:
         assert s.scalar(select(Subscription.status).where(Subscription.subscriber_id == sub_id)) == "unsubscribed"
     page.close()
