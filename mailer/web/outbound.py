@@ -6,8 +6,11 @@ response time would tell them apart. So the request only puts the mail on a queu
 thread sends it afterwards. One transport for the life of the process also keeps one SMTP connection
 (or one HTTPS pool) instead of a handshake per request.
 
-The thread starts on the first mail, and again in a forked child (gunicorn --preload forks after the
-app is built; threads do not survive a fork). `close()` sends what is queued, then closes the transport.
+The transport is built with the app, so a bad MAILER_TRANSPORT stops the server at start rather than
+failing every mail later. The thread starts on the first mail, and again in a forked child (gunicorn
+--preload forks after the app is built; threads do not survive a fork, and a connection must not be
+shared with the parent), which builds its own transport. `close()` sends what is queued, then closes
+the transport.
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ class OutboundMail:
         self._lock = threading.Lock()
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
-        self._pid = 0
-        self.transport: Transport | None = None
+        self._pid = os.getpid()
+        self.transport: Transport | None = make_transport()
         atexit.register(self.close)
 
     def submit(self, build: Callable[[], OutgoingMessage]) -> None:
@@ -48,7 +51,10 @@ class OutboundMail:
     def close(self, timeout: float = 30.0) -> None:
         with self._lock:
             thread, self._thread = self._thread, None
-        if thread is None or self._pid != os.getpid():
+        if self._pid != os.getpid():
+            return
+        if thread is None:  # nothing was ever sent
+            self._close_transport()
             return
         self._queue.put(_STOP)
         thread.join(timeout)

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 from aiosmtpd.controller import Controller
 
-from ..conftest import DB_KINDS
+from ..conftest import DB_KINDS, REPO
 from ..sender.test_smtp import free_port
 from .conftest import SECOND_LIST, confirm_path, dump_tables
 from .test_lifecycle_http import LIST, OTHER, status_of, subscribe
@@ -136,3 +136,19 @@ def test_the_answer_comes_before_the_mail_and_one_connection_serves_every_reques
                   for _, raw in smtp.messages]
     assert recipients == ["first@example.com", "second@example.com"]
     assert len({connection for connection, _ in smtp.messages}) == 1  # one transport, kept open
+
+
+@pytest.mark.parametrize("transport, words", [("smtp://mail.example:port", "MAILER_TRANSPORT"),
+                                              ("smtp://mail.example:587", "MAILER_SMTP_PASSWORD")])
+def test_serve_with_a_bad_mail_transport_stops_at_start_with_one_line(engine, database_url, tmp_path, transport, words):
+    """The web app's transport is built when it starts, not on the first confirmation mail."""
+    from ..test_cli import mailer
+
+    env = {"DATABASE_URL": database_url, "MAILER_TRANSPORT": transport, "MAILER_SMTP_USER": "user",
+           "MAILER_LISTS_DIR": str(REPO / "lists")}
+    if words != "MAILER_SMTP_PASSWORD":
+        env["MAILER_SMTP_PASSWORD"] = "secret"
+    result = mailer(tmp_path, "serve", "--port", "0", env=env)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert words in line, line
