@@ -62,19 +62,26 @@ class RateLimiter:
         network = client_network(client).encode()
         return hmac.new(self.secret, b"ratelimit:" + network, hashlib.sha256).hexdigest()
 
-    def allow(self, client: str) -> bool:
+    def allow(self, client: str, session: Session | None = None) -> bool:
+        """Count a hit and say whether it is within the limit: in the caller's transaction when a
+        session is given (the hit is committed with the caller's work), else in one of its own."""
+        if session is not None:
+            return self._hit(session, client)
+        with transaction(self.factory) as own:
+            return self._hit(own, client)
+
+    def _hit(self, session: Session, client: str) -> bool:
         now = self.clock()
         current = int(now // self.window)
         elapsed = (now - current * self.window) / self.window  # fraction of the current window gone
         key = self.key(client)
         table = RateLimitWindow.__table__
-        with transaction(self.factory) as session:
-            stmt = dialect_insert(session, RateLimitWindow).values(key=key, window=current, hits=1)
-            hits = session.execute(stmt.on_conflict_do_update(
-                index_elements=[table.c.key, table.c.window], set_={"hits": table.c.hits + 1},
-            ).returning(table.c.hits)).scalar_one()
-            previous = session.scalar(select(RateLimitWindow.hits).where(
-                RateLimitWindow.key == key, RateLimitWindow.window == current - 1)) or 0
-            if random.random() < _CLEANUP_CHANCE:
-                session.execute(delete(RateLimitWindow).where(RateLimitWindow.window < current - 1))
+        stmt = dialect_insert(session, RateLimitWindow).values(key=key, window=current, hits=1)
+        hits = session.execute(stmt.on_conflict_do_update(
+            index_elements=[table.c.key, table.c.window], set_={"hits": table.c.hits + 1},
+        ).returning(table.c.hits)).scalar_one()
+        previous = session.scalar(select(RateLimitWindow.hits).where(
+            RateLimitWindow.key == key, RateLimitWindow.window == current - 1)) or 0
+        if random.random() < _CLEANUP_CHANCE:
+            session.execute(delete(RateLimitWindow).where(RateLimitWindow.window < current - 1))
         return hits + previous * (1.0 - elapsed) <= self.limit

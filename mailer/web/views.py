@@ -171,19 +171,27 @@ def subscribe_post():
     refused = foreign_post(slug)  # before the rate limit: a refused post changes nothing at all
     if refused is not None:
         return refused
-    if not _ctx()["limiter"].allow(request.remote_addr or "?"):
-        return message("Too many requests", "Please wait a few minutes and try again.", status=429, list_slug=slug)
-    if form.get("website"):  # the honeypot: people never see it, form-filling bots do
-        return check_your_inbox(slug)
     raw_email, name = form.get("email", "")[:320], form.get("name", "")[:200]
     try:
         email = normalise_email(raw_email)
     except InvalidAddress:
+        email = None
+    pending = None
+    # One transaction for the rate-limit hit and the subscription: every accepted request, for a known
+    # address or a new one, commits one write, so the database's commit time does not tell them apart.
+    with transaction(factory()) as session:
+        allowed = _ctx()["limiter"].allow(request.remote_addr or "?", session)
+        honeypot = bool(form.get("website"))  # people never see this field; form-filling bots fill it
+        if allowed and not honeypot and email is not None:
+            list_id = ensure_list(session, definition)
+            pending = lifecycle.subscribe(session, list_id, email, name, visitor())
+    if not allowed:
+        return message("Too many requests", "Please wait a few minutes and try again.", status=429, list_slug=slug)
+    if honeypot:
+        return check_your_inbox(slug)
+    if email is None:
         return subscribe_form(slug, 400, "Please enter a valid email address, like name@example.com.",
                               raw_email, name)
-    with transaction(factory()) as session:
-        list_id = ensure_list(session, definition)
-        pending = lifecycle.subscribe(session, list_id, email, name, visitor())
     if pending is not None:
         mail_confirmation(slug, pending)
     return check_your_inbox(slug)
