@@ -1,7 +1,7 @@
 """Every link a reader can meet resolves, the way a link checker finds out: the five seed issues are sent
 to the sample list through the file transport (the real render and personalisation, with each reader's
-unsubscribe and manage links), then a small crawler follows every internal link of every mail part and
-of every page it reaches. Every GET answers 2xx (or redirects to a 2xx), no GET changes the database,
+unsubscribe and manage links) and someone subscribes through the form (a confirmation mail), then a
+small crawler follows every internal link of every mail part and of every page it reaches. Every GET answers 2xx (or redirects to a 2xx), no GET changes the database,
 and every external link is absolute https."""
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from mailer.transports import FileTransport
 
 from ..conftest import DB_KINDS, REPO
 from .conftest import dump_tables
+from .test_lifecycle_http import subscribe
 
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 SEEDS = sorted((REPO / "issues" / "ai-morning-post").glob("*.md"))
@@ -61,7 +62,7 @@ def mail_links(message) -> list[str]:
     """Every URL in a mail: its HTML part's attributes, its text part, its List-Unsubscribe header."""
     urls = html_links(message.get_body(("html",)).get_content()).gets
     urls += _TEXT_URL_RE.findall(message.get_body(("plain",)).get_content())
-    urls += _HEADER_URL_RE.findall(str(message["List-Unsubscribe"]))
+    urls += _HEADER_URL_RE.findall(str(message["List-Unsubscribe"] or ""))
     return urls
 
 
@@ -131,17 +132,25 @@ def test_every_link_in_the_sent_seeds_resolves_and_no_get_changes_state(serve, f
     live = serve()
     files = send_the_seeds(live, factory)
     assert len(files) == 5 * 21
+    assert subscribe(live, "newcomer@example.com").status_code == 200
+    [confirmation] = [path for path in live.outbox_files() if "confirmations" in path.parts]
     crawl = Crawl(live.url)
     per_mail: list[set[str]] = []
     for path in files:
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         urls = mail_links(message)
+        # A mail has no base URL: a relative link in it leads nowhere.
+        assert [u for u in urls if not u.startswith(("https://", live.url, "cid:"))] == []
         internal = {u for u in urls if u.startswith(live.url)}
         per_mail.append(internal)
         for url in urls:
             crawl.offer(url, live.url)
     # Each mail links to its archive page, the subscribe page and its reader's unsubscribe and manage pages.
     assert all(len(internal) >= 4 for internal in per_mail), min(per_mail, key=len)
+    confirmation_urls = mail_links(email.message_from_bytes(confirmation.read_bytes(), policy=email.policy.default))
+    assert any("/confirm/" in u for u in confirmation_urls)
+    for url in confirmation_urls:
+        crawl.offer(url, live.url)
     # every reader's own links (tokens signed in the same second are the same: at least one per reader)
     assert sum("/unsubscribe/" in u for u in crawl.seen) >= 21 and sum("/manage/" in u for u in crawl.seen) >= 21
 
@@ -153,7 +162,8 @@ def test_every_link_in_the_sent_seeds_resolves_and_no_get_changes_state(serve, f
     assert crawl.pages >= len(crawl.seen) >= 21 * 2 + 5 + 1
     assert {u.rsplit("/", 1)[0] for u in crawl.seen if "/archive/" in u} == {f"{live.url}/archive/ai-morning-post"}
     assert f"{live.url}/subscribe/ai-morning-post" in crawl.seen
-    assert crawl.post_targets  # the unsubscribe and manage buttons
+    assert any("/confirm/" in u for u in crawl.post_targets)  # the confirmation page's button
+    assert any("/unsubscribe/" in u for u in crawl.post_targets) and any("/manage/" in u for u in crawl.post_targets)
 
     not_https = sorted(u for u in crawl.external if not u.startswith("https://"))
     assert not_https == [], not_https
