@@ -152,3 +152,26 @@ def test_serve_with_a_bad_mail_transport_stops_at_start_with_one_line(engine, da
     assert result.returncode != 0 and "Traceback" not in result.stderr
     [line] = result.stderr.strip().splitlines()
     assert words in line, line
+
+
+def test_the_old_form_address_redirects_to_the_canonical_one(live):
+    for query, slug in (({"list": OTHER}, OTHER), ({}, LIST)):
+        answer = live.get("/subscribe", params=query)
+        assert answer.status_code == 302 and answer.headers["Location"].endswith(f"/subscribe/{slug}")
+    page = live.get(f"/subscribe/{OTHER}")
+    assert page.status_code == 200 and "The Weekend Digest" in page.text
+
+
+def test_a_form_older_than_a_day_is_refused(live, factory, engine, monkeypatch):
+    import time
+
+    import itsdangerous.timed
+
+    real = time.time
+    monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: real() - 25 * 3600)
+    stale = live.form_fields(LIST)  # the page is rendered in this process: its token is 25 hours old
+    monkeypatch.undo()
+    before = dump_tables(engine)
+    answer = live.post("/subscribe", data={**stale, "email": "late@example.com"})
+    assert answer.status_code == 403 and "more than a day" in answer.text
+    assert dump_tables(engine) == before
