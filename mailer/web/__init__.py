@@ -17,6 +17,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ..config import Settings, load_settings
 from ..db import make_engine, require_schema, session_factory
 from ..render import templates_dir
+from ..transports import make_transport
+from .outbound import OutboundMail
 from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,9 @@ def create_app(settings: Settings | None = None, *, demo: bool = False,
         "settings": settings,
         "factory": factory,
         "limiter": RateLimiter(factory, settings.secret_key, *subscribe_limit),
+        # MAILER_TRANSPORT / MAILER_OUTBOX, one transport for the process's life; one sender thread
+        # keeps one call in flight.
+        "outbound": OutboundMail(lambda: make_transport(settings, pool_size=1)),
     }
     from .views import bp, register_error_pages
     from .webhooks import webhooks

@@ -7,9 +7,10 @@ request is the same in every case, and a bad link is a 400 page that names no ad
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import lru_cache
 
-from flask import Blueprint, Flask, Response, abort, current_app, render_template, request, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request, url_for
 from sqlalchemy import select, text
 
 from .. import lifecycle
@@ -18,12 +19,18 @@ from ..content.lists import ListDefinition, list_slugs, load_list
 from ..db import transaction
 from ..errors import MailerError
 from ..models import Issue, MailingList
+from ..render import archive_html
 from ..store import ensure_list
 from ..tokens import CONFIRM_MAX_AGE, RESEND_MAX_AGE, TokenData, TokenError, make_token, read_token
-from .confirm_mail import send_confirmation
+from .confirm_mail import confirmation_message
+from .forms import cross_site, form_token, form_token_valid, origin_of
 
 bp = Blueprint("web", __name__)
 ONE_CLICK = "One-Click"
+# The shape of a list slug (lists/<slug>.toml). Anything else is no list: it never reaches the file
+# system, so "../x", "/etc/passwd" or a NUL byte are a 404, not a file read elsewhere or a 500.
+_SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+FORM_PAGES = ("web.subscribe_page", "web.subscribe_post")
 
 
 def _ctx():
@@ -46,6 +53,8 @@ def _load_list(lists_dir: str, slug: str) -> ListDefinition:
 
 
 def list_def(slug: str) -> ListDefinition:
+    if not _SLUG_RE.fullmatch(slug):
+        abort(404)
     try:
         return _load_list(str(settings().lists_dir), slug)
     except MailerError:
@@ -92,8 +101,14 @@ def bad_link() -> Response:
 
 
 def mail_confirmation(slug: str, pending: lifecycle.Pending) -> None:
+    """Queued for the sender thread: the response goes out before the mail does (see outbound.py)."""
     url = link("confirm", pending.subscriber_id, slug, "web.confirm")
-    send_confirmation(settings(), list_def(slug), pending.email, pending.name, url, pending.consent_id)
+    definition, email, mail_id = list_def(slug), pending.email, pending.consent_id
+    _ctx()["outbound"].submit(lambda: confirmation_message(definition, email, url, mail_id))
+
+
+def subscribe_url(slug: str) -> str:
+    return url_for("web.subscribe_page", slug=slug)
 
 
 # --- health ----------------------------------------------------------------------------------------
@@ -108,13 +123,23 @@ def healthz():
 # --- subscribe -------------------------------------------------------------------------------------
 
 def subscribe_form(slug: str, status: int = 200, error: str | None = None, email: str = "", name: str = ""):
+    s = settings()
     return page("subscribe.html", status, slug, list_slug=slug, error=error, email=email, name=name,
-                consent_text=lifecycle.CONSENT_TEXT, form_version=lifecycle.FORM_VERSION)
+                consent_text=lifecycle.CONSENT_TEXT, form_version=lifecycle.FORM_VERSION,
+                form_token=form_token(s.secret_key, slug, s.old_secret_keys))
 
 
 @bp.get("/subscribe")
 def subscribe_get():
+    """The old address of the form (`?list=slug`), and the default list's form: a redirect."""
     slug = request.args.get("list") or default_slug()
+    list_def(slug)
+    return redirect(subscribe_url(slug), code=302)
+
+
+@bp.get("/subscribe/<slug>")
+def subscribe_page(slug: str):
+    """The form's canonical address: the Subscribe button, the QR code and every footer link here."""
     list_def(slug)
     return subscribe_form(slug)
 
@@ -125,26 +150,50 @@ def check_your_inbox(slug: str) -> Response:
                    "Click the link in it to start your subscription.", list_slug=slug)
 
 
+def foreign_post(slug: str) -> Response | None:
+    """A 403 page when the post did not come from our own form (forms.py), else None."""
+    s = settings()
+    own = {origin_of(s.base_url), origin_of(request.host_url)}
+    if cross_site(request.headers, own) is None and form_token_valid(
+            s.secret_key, request.form.get("form_token", ""), slug, s.old_secret_keys):
+        return None
+    return message("Please use the form on our page",
+                   "This request did not come from our subscribe form, or the form was open for more than a day. "
+                   "Open the subscribe page again and send the form from there.",
+                   status=403, list_slug=slug, subscribe_url=subscribe_url(slug))
+
+
 @bp.post("/subscribe")
 def subscribe_post():
     form = request.form
     slug = form.get("list") or default_slug()
     definition = list_def(slug)
-    if not _ctx()["limiter"].allow(request.remote_addr or "?"):
-        return message("Too many requests", "Please wait a few minutes and try again.", status=429, list_slug=slug)
-    if form.get("website"):  # the honeypot: people never see it, form-filling bots do
-        return check_your_inbox(slug)
+    refused = foreign_post(slug)  # before the rate limit: a refused post changes nothing at all
+    if refused is not None:
+        return refused
     raw_email, name = form.get("email", "")[:320], form.get("name", "")[:200]
     try:
         email = normalise_email(raw_email)
     except UndeliverableAddress as exc:
         return subscribe_form(slug, 400, f"Sorry, {exc}.", raw_email, name)
     except InvalidAddress:
+        email = None
+    pending = None
+    # One transaction for the rate-limit hit and the subscription: every accepted request, for a known
+    # address or a new one, commits one write, so the database's commit time does not tell them apart.
+    with transaction(factory()) as session:
+        allowed = _ctx()["limiter"].allow(request.remote_addr or "?", session)
+        honeypot = bool(form.get("website"))  # people never see this field; form-filling bots fill it
+        if allowed and not honeypot and email is not None:
+            list_id = ensure_list(session, definition)
+            pending = lifecycle.subscribe(session, list_id, email, name, visitor())
+    if not allowed:
+        return message("Too many requests", "Please wait a few minutes and try again.", status=429, list_slug=slug)
+    if honeypot:
+        return check_your_inbox(slug)
+    if email is None:
         return subscribe_form(slug, 400, "Please enter a valid email address, like name@example.com.",
                               raw_email, name)
-    with transaction(factory()) as session:
-        list_id = ensure_list(session, definition)
-        pending = lifecycle.subscribe(session, list_id, email, name, visitor())
     if pending is not None:
         mail_confirmation(slug, pending)
     return check_your_inbox(slug)
@@ -152,16 +201,35 @@ def subscribe_post():
 
 # --- confirm ---------------------------------------------------------------------------------------
 
-@bp.get("/confirm/<token>")
-def confirm(token: str):
+def confirm_token(token: str) -> TokenData | Response:
+    """The token's data, or the page for an expired or bad link."""
     try:
-        data = verify("confirm", token, max_age=CONFIRM_MAX_AGE)
+        return verify("confirm", token, max_age=CONFIRM_MAX_AGE)
     except TokenError as exc:
         if exc.expired:
             return message("This link has expired",
                            "Confirmation links work for 7 days. We can send you a new one.",
                            status=410, resend_url=url_for("web.resend", token=token))
         return bad_link()
+
+
+@bp.get("/confirm/<token>")
+def confirm_page(token: str):
+    """One button and no change: mail security scanners open every link in a mail before the person
+    does, and a GET that confirmed would subscribe whoever's address someone else typed."""
+    data = confirm_token(token)
+    if isinstance(data, Response):
+        return data
+    definition = list_def(data.list_slug)
+    return page("confirm.html", slug=data.list_slug, list_name=definition.name,
+                action=url_for("web.confirm", token=token))
+
+
+@bp.post("/confirm/<token>")
+def confirm(token: str):
+    data = confirm_token(token)
+    if isinstance(data, Response):
+        return data
     definition = list_def(data.list_slug)
     with transaction(factory()) as session:
         list_id = lifecycle.list_id_of(session, data.list_slug)
@@ -169,8 +237,7 @@ def confirm(token: str):
     if not done:
         return message("This link is no longer valid",
                        "To receive the newsletter, subscribe again; we will send a new confirmation link.",
-                       status=410, list_slug=data.list_slug,
-                       subscribe_url=url_for("web.subscribe_get", list=data.list_slug))
+                       status=410, list_slug=data.list_slug, subscribe_url=subscribe_url(data.list_slug))
     return message("You're subscribed", f"Welcome to {definition.name}. The next issue will be in your inbox.",
                    list_slug=data.list_slug)
 
@@ -207,7 +274,7 @@ def unsubscribed_page(data: TokenData, everything: bool) -> Response:
     what = "all our lists" if everything else list_def(data.list_slug).name
     return message("You're unsubscribed", f"You will receive no more mail from {what}.",
                    "Changed your mind? You can subscribe again at any time.", list_slug=data.list_slug,
-                   subscribe_url=url_for("web.subscribe_get", list=data.list_slug))
+                   subscribe_url=subscribe_url(data.list_slug))
 
 
 @bp.get("/unsubscribe/<token>")
@@ -275,19 +342,18 @@ def archive(slug: str, date: str):
                               .where(MailingList.slug == slug, Issue.issue_date == day))
     if html is None:
         abort(404)
-    subscribe_url = settings().base_url + url_for("web.subscribe_get", list=slug)
-    for placeholder, value in (("%%GREETING%%", "Good morning"), ("%%UNSUBSCRIBE_URL%%", subscribe_url),
-                               ("%%MANAGE_URL%%", subscribe_url)):
-        html = html.replace(placeholder, value)
-    return Response(html, mimetype="text/html")
+    # The mail's HTML with neutral values for the personal links, and its QR code as a data: URI
+    # (browsers cannot resolve the mail's cid: reference).
+    return Response(archive_html(html, settings().base_url, slug), mimetype="text/html")
 
 
 # --- every response --------------------------------------------------------------------------------
 
 @bp.after_app_request
 def headers(response: Response) -> Response:
-    # Tokens live in URLs: never leak them in a Referer, never cache the pages that show them.
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # Tokens live in URLs: never leak them in a Referer, never cache the pages that show them. The form
+    # pages hold no token; there same-origin lets the browser send our Origin with the post (forms.py).
+    response.headers["Referrer-Policy"] = "same-origin" if request.endpoint in FORM_PAGES else "no-referrer"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "

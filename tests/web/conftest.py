@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import inspect, text
 from werkzeug.serving import make_server
 
 from mailer.web import create_app
@@ -51,9 +52,19 @@ class LiveServer:
     def __init__(self, url: str, settings, app):
         self.url, self.settings, self.app = url, settings, app
 
+    def outbox_files(self) -> list[Path]:
+        """The mails written so far, once the app's sender thread has sent what it was given."""
+        assert self.app.extensions["mailer"]["outbound"].drain(30), "the web app's mail queue did not drain"
+        return sorted(Path(self.settings.outbox_dir).rglob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+
     def outbox(self) -> list[email.message.EmailMessage]:
-        files = sorted(Path(self.settings.outbox_dir).rglob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
-        return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in files]
+        return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in self.outbox_files()]
+
+    def form_fields(self, slug: str = "ai-morning-post") -> dict[str, str]:
+        """The hidden fields of the subscribe form, as a browser would send them."""
+        page = self.get(f"/subscribe/{slug}")
+        assert page.status_code == 200, page.status_code
+        return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
 
     def post(self, path: str, **kwargs) -> requests.Response:
         return requests.post(self.url + path, allow_redirects=False, timeout=30, **kwargs)
@@ -65,7 +76,16 @@ class LiveServer:
         return requests.head(self.url + path, allow_redirects=False, timeout=30, **kwargs)
 
 
+def dump_tables(engine) -> dict[str, list[tuple]]:
+    """Every row of every table of the database, to compare before and after requests."""
+    tables = inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        return {name: sorted((tuple(row) for row in conn.execute(text(f'SELECT * FROM "{name}"'))), key=repr)
+                for name in tables}
+
+
 def confirm_path(message) -> str:
+    """The confirmation link's path: a GET shows the button, a POST to it confirms."""
     body = message.get_body(("plain",)).get_content()
     match = re.search(r"https?://[^/\s]+(/confirm/\S+)", body)
     assert match, body
@@ -87,13 +107,14 @@ def serve(engine, settings, lists_dir):
         late.app = create_app(live_settings, **options)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
-        servers.append((server, thread))
+        servers.append((server, thread, late.app))
         return LiveServer(url, live_settings, late.app)
 
     yield start
-    for server, thread in servers:
+    for server, thread, app in servers:
         server.shutdown()
         thread.join(5)
+        app.extensions["mailer"]["outbound"].close()
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""A person in Chromium: fills the subscribe form, confirms, clicks the unsubscribe button. Screenshots
-go to test-artifacts/. Skipped (with the reason) without Chromium, except in CI, where it fails."""
+"""A person in Chromium: fills the subscribe form, confirms with the button of the confirmation page,
+clicks the unsubscribe button; reads an archive page, QR code included. Screenshots go to test-artifacts/. Skipped (with the reason) without Chromium, except in CI, where it fails."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from mailer.campaign import load_issue_for, run_send
+from mailer.content.lists import load_list
 from mailer.models import Subscriber, Subscription
 from mailer.tokens import make_token
+from mailer.transports import FileTransport
 
 from ..conftest import REPO, SECRET
 from .conftest import confirm_path
@@ -60,17 +63,46 @@ def test_a_person_subscribes_confirms_and_unsubscribes(browser, live, factory):
     shot(page, "2-check-inbox")
 
     page.goto(live.url + confirm_path(live.outbox()[-1]))
-    assert "subscribed" in page.inner_text("#heading")
+    assert "Confirm" in page.inner_text("#heading")
     with factory() as s:
         sub_id = s.scalar(select(Subscriber.id).where(Subscriber.email == "zoe@example.com"))
+        assert s.scalar(select(Subscription.status).where(Subscription.subscriber_id == sub_id)) == "pending"
+    shot(page, "3-confirm-page")
+    page.click("#confirm-button")
+    assert "subscribed" in page.inner_text("#heading")
+    with factory() as s:
+        assert s.scalar(select(Subscription.status).where(Subscription.subscriber_id == sub_id)) == "confirmed"
 
     page.goto(live.url + f"/unsubscribe/{make_token(SECRET, 'unsubscribe', sub_id, 'ai-morning-post')}")
-    shot(page, "3-unsubscribe-page")
+    shot(page, "4-unsubscribe-page")
     with factory() as s:
         assert s.scalar(select(Subscription.status).where(Subscription.subscriber_id == sub_id)) == "confirmed"
     page.click("#unsubscribe-button")
     assert "unsubscribed" in page.inner_text("#heading")
-    assert shot(page, "4-unsubscribed").stat().st_size > 0
+    assert shot(page, "5-unsubscribed").stat().st_size > 0
     with factory() as s:
         assert s.scalar(select(Subscription.status).where(Subscription.subscriber_id == sub_id)) == "unsubscribed"
+    page.close()
+
+
+# Chromium reports a blocked resource on the console and as a securitypolicyviolation event.
+RECORD_CSP = """window.__csp = [];
+document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"""
+
+
+def test_the_archive_page_shows_its_qr_code(browser, live, factory):
+    list_def = load_list(live.settings.lists_dir, "ai-morning-post")
+    content = load_issue_for(live.settings, list_def, str(REPO / "issues" / "ai-morning-post" / "2026-11-18.md"))
+    assert run_send(factory, live.settings, list_def, content, FileTransport(live.settings.outbox_dir)).state == "done"
+    page = browser.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.add_init_script(RECORD_CSP)
+    assert page.goto(f"{live.url}/archive/ai-morning-post/{content.date}").status == 200
+    qr = page.locator('img[alt^="QR code"]')
+    assert qr.count() == 1 and qr.get_attribute("src").startswith("data:image/png;base64,")
+    assert qr.evaluate("img => img.complete && img.naturalWidth") > 0
+    shot(page, "6-archive-qr")
+    assert page.evaluate("window.__csp") == []
+    assert [line for line in console if "Content Security Policy" in line or "Content-Security-Policy" in line] == []
     page.close()

@@ -38,15 +38,16 @@ def events(factory, email: str) -> list[tuple[str, str]]:
             .where(Subscriber.email == email).order_by(ConsentEvent.id))]
 
 
-def subscribe(live, email: str, slug: str = LIST, **extra):
-    return live.post("/subscribe", data={"email": email, "name": "Ada", "list": slug, **extra},
-                     headers={"User-Agent": "pytest-browser/1.0"})
+def subscribe(live, email: str, slug: str = LIST, headers: dict | None = None, **extra):
+    """Post the form as a browser does: with the hidden fields of the page it was loaded from."""
+    return live.post("/subscribe", data={**live.form_fields(slug), "email": email, "name": "Ada", **extra},
+                     headers={"User-Agent": "pytest-browser/1.0", **(headers or {})})
 
 
 def join(live, factory, email: str, slug: str = LIST) -> int:
     """Subscribe and confirm; the subscriber's id."""
     assert subscribe(live, email, slug).status_code == 200
-    assert live.get(confirm_path(live.outbox()[-1])).status_code == 200
+    assert live.post(confirm_path(live.outbox()[-1])).status_code == 200
     assert status_of(factory, email, slug) == "confirmed"
     return subscriber_id(factory, email)
 
@@ -56,7 +57,7 @@ def unsub_path(sub_id: int, slug: str = LIST, key: str = SECRET, purpose: str = 
 
 
 def test_subscribe_confirm_one_click_unsubscribe(live, factory):
-    page = live.get("/subscribe")
+    page = live.get("/subscribe/ai-morning-post")
     assert page.status_code == 200 and 'name="website"' in page.text and "The AI Morning Post" in page.text
     assert subscribe(live, "Ada@Example.COM").status_code == 200
     assert status_of(factory, "Ada@example.com") == "pending"
@@ -64,7 +65,7 @@ def test_subscribe_confirm_one_click_unsubscribe(live, factory):
     assert mail["To"].addresses[0].addr_spec == "Ada@example.com"
     assert mail["From"].addresses[0].addr_spec == "morning@aimorningpost.example"
     assert mail["Reply-To"] == "editors@aimorningpost.example"
-    confirmed = live.get(confirm_path(mail))
+    confirmed = live.post(confirm_path(mail))
     assert confirmed.status_code == 200 and "subscribed" in confirmed.text
     assert status_of(factory, "Ada@example.com") == "confirmed"
 
@@ -142,6 +143,7 @@ def test_unsubscribe_and_manage_tokens_do_not_confirm(live, factory):
     sub_id = subscriber_id(factory, "marvin@example.net")
     for purpose in ("unsubscribe", "manage"):
         assert live.get(f"/confirm/{make_token(SECRET, purpose, sub_id, LIST)}").status_code == 400
+        assert live.post(f"/confirm/{make_token(SECRET, purpose, sub_id, LIST)}").status_code == 400
     assert live.get(unsub_path(sub_id, purpose="manage")).status_code == 200
     assert status_of(factory, "marvin@example.net") == "pending"
 
@@ -164,7 +166,7 @@ def test_old_keys_still_verify(serve, factory):
     old_key = "the-previous-secret-key-000000"
     server = serve(settings_changes={"secret_key": "the-new-secret-key-1111111111", "old_secret_keys": (old_key,)})
     assert subscribe(server, "ken@example.com").status_code == 200
-    assert server.get(confirm_path(server.outbox()[-1])).status_code == 200
+    assert server.post(confirm_path(server.outbox()[-1])).status_code == 200
     sub_id = subscriber_id(factory, "ken@example.com")
     assert server.get(unsub_path(sub_id, key=old_key)).status_code == 200
     assert server.get(unsub_path(sub_id, key="never-configured-key-22222")).status_code == 400
@@ -183,12 +185,12 @@ def test_expired_confirmation_offers_a_new_mail(live, factory, monkeypatch):
     monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: real() - 8 * 24 * 3600)
     old = make_token(SECRET, "confirm", sub_id, LIST)
     monkeypatch.undo()
-    expired = live.get(f"/confirm/{old}")
-    assert expired.status_code == 410 and "expired" in expired.text and 'id="resend-button"' in expired.text
+    for expired in (live.get(f"/confirm/{old}"), live.post(f"/confirm/{old}")):
+        assert expired.status_code == 410 and "expired" in expired.text and 'id="resend-button"' in expired.text
     assert status_of(factory, "linus@example.net") == "pending"
     assert live.post(f"/confirm/{old}/resend").status_code == 200
     assert len(live.outbox()) == 2
-    assert live.get(confirm_path(live.outbox()[-1])).status_code == 200
+    assert live.post(confirm_path(live.outbox()[-1])).status_code == 200
     assert status_of(factory, "linus@example.net") == "confirmed"
 
 
@@ -196,11 +198,11 @@ def test_resubscribing_after_unsubscribe_needs_confirmation_again(live, factory)
     sub_id = join(live, factory, "hedy@example.com")
     first_link = confirm_path(live.outbox()[-1])
     live.post(unsub_path(sub_id), data={"List-Unsubscribe": "One-Click"})
-    assert live.get(first_link).status_code == 410
+    assert live.post(first_link).status_code == 410
     assert status_of(factory, "hedy@example.com") == "unsubscribed"
     assert subscribe(live, "hedy@example.com").status_code == 200
     assert status_of(factory, "hedy@example.com") == "pending"
-    assert live.get(confirm_path(live.outbox()[-1])).status_code == 200
+    assert live.post(confirm_path(live.outbox()[-1])).status_code == 200
     assert status_of(factory, "hedy@example.com") == "confirmed"
 
 
@@ -231,8 +233,8 @@ def test_honeypot_and_rate_limit(serve, factory):
 
 
 def test_form_errors_escape_what_was_typed(live):
-    response = live.post("/subscribe", data={"email": "<script>alert(1)</script>", "name": '"><img src=x>',
-                                             "list": LIST})
+    response = live.post("/subscribe", data={**live.form_fields(), "email": "<script>alert(1)</script>",
+                                             "name": '"><img src=x>'})
     assert response.status_code == 400
     assert "<script>alert(1)" not in response.text and "&lt;script&gt;" in response.text
     assert '"><img' not in response.text

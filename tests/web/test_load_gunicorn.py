@@ -4,6 +4,7 @@ recorded, no 5xx), and one subscribe rate limit for both workers."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -110,7 +111,9 @@ def test_the_subscribe_limit_holds_across_workers(database_url, engine, tmp_path
         def post(i: int) -> int:
             # a new connection per request, so that both workers take some of them
             with requests.Session() as http:
-                return http.post(f"{url}/subscribe", data={"email": f"w{i}@example.com", "list": "ai-morning-post"},
+                form = http.get(f"{url}/subscribe/ai-morning-post", timeout=60).text
+                fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+                return http.post(f"{url}/subscribe", data={**fields, "email": f"w{i}@example.com"},
                                  timeout=60).status_code
 
         with ThreadPoolExecutor(max_workers=10) as pool:

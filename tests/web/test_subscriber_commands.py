@@ -115,7 +115,7 @@ def test_archive_serves_the_issue_without_personal_values(engine, factory, setti
     assert page.status_code == 200
     body = page.get_data(as_text=True)
     assert "Good morning," in body and "%%" not in body
-    assert 'href="https://news.example/subscribe?list=ai-morning-post"' in body
+    assert 'href="https://news.example/subscribe/ai-morning-post"' in body  # the canonical form page
     assert isinstance(settings, Settings)
     with factory() as s:
         assert s.scalar(select(Issue.html)) == html
