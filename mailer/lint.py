@@ -13,7 +13,7 @@ from html.parser import HTMLParser
 from .content.lists import ListDefinition
 from .content.model import IssueContent
 from .qr import QR_CID
-from .render import PLACEHOLDERS, RenderedIssue, Sources, neutral_values
+from .render import PLACEHOLDERS, RenderedIssue, Sources, default_figures, neutral_values
 
 CLIP_LIMIT = 102 * 1024  # Gmail clips larger HTML bodies behind "[Message clipped]"
 CLIP_MARGIN = 90 * 1024
@@ -112,14 +112,31 @@ def check_leftovers(rendered: RenderedIssue, html: str, text: str) -> list[Findi
 
 
 def check_sections(issue: IssueContent) -> list[Finding]:
-    """A heading with nothing under it. Metrics, Hugging Face and movers render computed figures or a
-    "none this week" note when empty, so they are never empty."""
+    """A heading with nothing under it, in a section the editor writes. The computed sections (figures,
+    trending, movers) are left out of the mail when empty: check_left_out warns about those."""
     sections = [(issue.headline, issue.lead), (issue.deep_dive.title, issue.deep_dive.paragraphs),
                 (issue.opinion_heading, issue.opinions), (issue.tools.title, issue.tool_items),
                 (issue.reading.title, issue.reading_items)]
     sections += [(op.title, op.paragraphs) for op in issue.opinions]
     return [Finding("error", "empty-section", f"section {title!r} has a heading and nothing under it")
             for title, body in sections if title and not body]
+
+
+def check_left_out(issue: IssueContent) -> list[Finding]:
+    """Computed sections with no data: the mail leaves them out (no "0 models", no "none yet" note), so
+    the operator hears about it here; usually `mailer trending fetch` has not run, or found nothing."""
+    empty = []
+    if not (issue.figures or default_figures(issue)):
+        empty.append(issue.metrics.title)
+    if not issue.hf_models and not issue.github_repos:
+        empty.append(issue.trending.title)
+    else:
+        empty += [title for title, items in ((issue.hf_heading, issue.hf_models),
+                                              (issue.github_heading, issue.github_repos)) if not items]
+    if not issue.mover_items:
+        empty.append(issue.movers.title)
+    return [Finding("warning", "left-out", f"section {title!r} has no data and is left out of the mail")
+            for title in empty]
 
 
 def check_mjml(source: str) -> list[Finding]:
@@ -140,4 +157,4 @@ def lint(issue: IssueContent, list_def: ListDefinition, base_url: str, sources: 
          rendered: RenderedIssue) -> list[Finding]:
     html, text = rendered.personalize(neutral_values(base_url, list_def.slug))
     return [*check_size(html), *check_unsubscribe(rendered), *check_links(html), *check_images(html),
-            *check_leftovers(rendered, html, text), *check_sections(issue), *check_mjml(sources.mjml)]
+            *check_leftovers(rendered, html, text), *check_sections(issue), *check_left_out(issue), *check_mjml(sources.mjml)]
