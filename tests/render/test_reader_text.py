@@ -8,9 +8,14 @@ parser. The greetings go through a real send to the file outbox.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import email
+import os
 import re
+import shutil
+import subprocess
+import sys
 from email.policy import default as default_policy
 from html.parser import HTMLParser
 
@@ -26,7 +31,7 @@ from mailer.store import ensure_list
 from mailer.subscribers import import_rows, read_csv
 from mailer.transports import FileTransport
 
-from ..conftest import DB_KINDS
+from ..conftest import DB_KINDS, REPO, SECRET
 from .conftest import BASE_URL, LIST, SEEDS
 
 URL_LINE = re.compile(r"\s*(https?|mailto):\S+")
@@ -187,8 +192,6 @@ GREETINGS = {
 def test_the_greeting_uses_a_first_name_or_none(factory, settings, tmp_path):
     path = tmp_path / "people.csv"
     with path.open("w", encoding="utf-8", newline="") as out:
-        import csv
-
         writer = csv.writer(out)
         writer.writerow(["email", "name"])
         for i, name in enumerate(GREETINGS):
@@ -208,3 +211,24 @@ def test_the_greeting_uses_a_first_name_or_none(factory, settings, tmp_path):
         assert line in visible_text(msg.get_body(("html",)).get_content()).splitlines()
         got[list(GREETINGS)[index]] = line
     assert got == GREETINGS
+
+
+def test_mailer_lint_warns_and_still_passes(tmp_path):
+    """The operator's view: `mailer lint` on a fresh database names each section it leaves out, exit 0."""
+    for folder in ("lists", "issues"):
+        shutil.copytree(REPO / folder, tmp_path / folder)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_") and k != "DATABASE_URL"}
+    env.update({"MAILER_SECRET_KEY": SECRET, "MAILER_BASE_URL": BASE_URL})
+
+    def mailer(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "mailer", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    assert mailer("db", "upgrade").returncode == 0
+    result = mailer("lint", "--issue", "2026-11-18")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(": ", 1)[1] for line in lines if "[left-out]" in line] == [
+        "warning: [left-out] section 'Models & Datasets of the Week' has no data and is left out of the mail",
+        "warning: [left-out] section 'Biggest Movers This Week' has no data and is left out of the mail"]
+    assert lines[-1].endswith(": 0 error(s), 2 warning(s)") and "Traceback" not in result.stderr
