@@ -157,4 +157,5 @@ def lint(issue: IssueContent, list_def: ListDefinition, base_url: str, sources: 
          rendered: RenderedIssue) -> list[Finding]:
     html, text = rendered.personalize(neutral_values(base_url, list_def.slug))
     return [*check_size(html), *check_unsubscribe(rendered), *check_links(html), *check_images(html),
-            *check_leftovers(rendered, html, text), *check_sections(issue), *check_left_out(issue), *check_mjml(sources.mjml)]
+            *check_leftovers(rendered, html, text), *check_sections(issue), *check_left_out(issue),
+            *check_mjml(sources.mjml)]

@@ -132,12 +132,14 @@ def _counted(count: int, one: str, many: str) -> Figure | None:
 
 
 def _hf_figure(models: tuple) -> Figure | None:
+    """Named after what the list holds: models, datasets, or both (then there are at least two)."""
     kinds = {m.kind for m in models}
     if kinds == {"dataset"}:
         return _counted(len(models), "Hugging Face dataset trending", "Hugging Face datasets trending")
     if kinds == {"model"}:
         return _counted(len(models), "Hugging Face model trending", "Hugging Face models trending")
-    return _counted(len(models), "Hugging Face entry trending", "Hugging Face models & datasets trending")
+    return _counted(len(models), "Hugging Face model or dataset trending",
+                    "Hugging Face models & datasets trending")
 
 
 def default_figures(issue: IssueContent) -> tuple[Figure, ...]:
