@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench clean axe
 
 install: $(STAMP)
 
@@ -14,7 +14,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,postgres,server]'
 	touch $(STAMP)
 
-test: $(STAMP)
+# axe-core (npm, pinned in tests/package-lock.json) for the WCAG contrast tests in Chromium. Without npm
+# the target says so and the tests skip with the reason (in CI they fail: .ci/run installs npm).
+AXE := tests/node_modules/axe-core/axe.min.js
+
+axe: $(AXE)
+
+$(AXE): tests/package.json tests/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix tests --no-audit --no-fund --loglevel=error && touch $(AXE); \
+	else echo "npm not found: axe-core not installed, the contrast tests will skip (apt-get install npm)"; fi
+
+test: $(STAMP) $(AXE)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
@@ -28,4 +39,4 @@ bench: $(STAMP)
 	@for b in $(BENCHES); do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) var build dist .pytest_cache
+	rm -rf $(VENV) var build dist .pytest_cache tests/node_modules

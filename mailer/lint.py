@@ -17,7 +17,7 @@ from .content.lists import ListDefinition
 from .content.model import IssueContent
 from .content.scaffold import PROMPTS
 from .qr import QR_CID
-from .render import PLACEHOLDERS, RenderedIssue, Sources, neutral_values, render_issue, render_sources
+from .render import PLACEHOLDERS, RenderedIssue, Sources, default_figures, neutral_values, render_issue, render_sources
 
 CLIP_LIMIT = 102 * 1024  # Gmail clips larger HTML bodies behind "[Message clipped]"
 CLIP_MARGIN = 90 * 1024
@@ -124,8 +124,8 @@ def check_leftovers(rendered: RenderedIssue, html: str, text: str) -> list[Findi
 
 
 def check_sections(issue: IssueContent) -> list[Finding]:
-    """A heading with nothing under it. Metrics, Hugging Face and movers render computed figures or a
-    "none this week" note when empty, so they are never empty."""
+    """A heading with nothing under it, in a section the editor writes. The computed sections (figures,
+    trending, movers) are left out of the mail when empty: check_left_out warns about those."""
     sections = [(issue.headline, issue.lead), (issue.deep_dive.title, issue.deep_dive.paragraphs),
                 (issue.opinion_heading, issue.opinions), (issue.tools.title, issue.tool_items),
                 (issue.reading.title, issue.reading_items)]
@@ -201,6 +201,23 @@ def check_scaffold(issue: IssueContent) -> list[Finding]:
     return findings
 
 
+def check_left_out(issue: IssueContent) -> list[Finding]:
+    """Computed sections with no data: the mail leaves them out (no "0 models", no "none yet" note), so
+    the operator hears about it here; usually `mailer trending fetch` has not run, or found nothing."""
+    empty = []
+    if not (issue.figures or default_figures(issue)):
+        empty.append(issue.metrics.title)
+    if not issue.hf_models and not issue.github_repos:
+        empty.append(issue.trending.title)
+    else:
+        empty += [title for title, items in ((issue.hf_heading, issue.hf_models),
+                                              (issue.github_heading, issue.github_repos)) if not items]
+    if not issue.mover_items:
+        empty.append(issue.movers.title)
+    return [Finding("warning", "left-out", f"section {title!r} has no data and is left out of the mail")
+            for title in empty]
+
+
 def check_mjml(source: str) -> list[Finding]:
     """MRML ignores what it does not know; mjml's strict validation would reject it."""
     findings = []
@@ -221,7 +238,8 @@ def lint(issue: IssueContent, list_def: ListDefinition, base_url: str, sources: 
     html, text = rendered.personalize(neutral_values(base_url, list_def.slug))
     return [*check_subject(issue), *check_scaffold(issue), *check_base_url(base_url, local_outbox),
             *check_size(html), *check_unsubscribe(rendered), *check_links(html, base_url), *check_images(html),
-            *check_leftovers(rendered, html, text), *check_sections(issue), *check_mjml(sources.mjml)]
+            *check_leftovers(rendered, html, text), *check_sections(issue), *check_left_out(issue),
+            *check_mjml(sources.mjml)]
 
 
 def lint_issue(settings: Settings, list_def: ListDefinition, issue: IssueContent) -> list[Finding]:

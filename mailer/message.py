@@ -66,9 +66,28 @@ def new_message_id(domain: str) -> str:
     return f"<{secrets.token_hex(16)}@{domain}>"
 
 
+FIRST_NAME_LIMIT = 40  # a longer "first name" is not one; the greeting line stays within 78 columns
+
+
+def first_name(cleaned: str) -> str:
+    """The name a greeting uses, from a cleaned display name: "Hedy" from "Hedy Lamarr" and from
+    "Lamarr, Hedy", "Cher" from "Cher"; "" when there is none to greet by (empty, "Lamarr,", an
+    address, one word too long). Plain string operations: this runs once per recipient of a send."""
+    if "@" in cleaned:
+        return ""
+    if "," in cleaned:
+        cleaned = cleaned.partition(",")[2]
+    words = cleaned.split(None, 1)
+    return words[0] if words and len(words[0]) <= FIRST_NAME_LIMIT else ""
+
+
+def _greeting(cleaned: str) -> str:
+    first = first_name(cleaned)
+    return f"Good morning, {first}" if first else "Good morning"
+
+
 def greeting(name: str) -> str:
-    name = _clean(name)
-    return f"Good morning, {name}" if name else "Good morning"
+    return _greeting(_clean(name))
 
 
 def personal_values(recipient: Recipient) -> dict[str, str]:
@@ -377,7 +396,7 @@ class MessageSkeleton:
     def message(self, recipient: Recipient, date: dt.datetime | None = None) -> bytes:
         name = _clean(recipient.name)
         unsubscribe, mailto = recipient.unsubscribe_url, _url(recipient.unsubscribe_mailto)
-        greeting_t, greeting_h = _encode_value(f"Good morning, {name}" if name else "Good morning")
+        greeting_t, greeting_h = _encode_value(_greeting(name))
         unsubscribe_t, unsubscribe_h = _encode_url(unsubscribe)
         manage_t, manage_h = _encode_url(recipient.manage_url)
         values = (  # in _SLOT_ORDER

@@ -37,9 +37,28 @@ def templates_dir() -> Path:
     return source if source.is_dir() else Path(__file__).resolve().parent / "_templates"
 
 
-def _wrap(text: str, width: int = 72, indent: str = "") -> str:
-    return textwrap.fill(text, width, initial_indent="", subsequent_indent=indent,
+TEXT_WIDTH = 72  # body text of the text part; no line goes past LINE_LIMIT, except a lone long URL
+LINE_LIMIT = 78  # RFC 5322's recommended line length: what plain-text readers are built for
+
+
+def _wrap(text: str, width: int = TEXT_WIDTH, indent: str = "", first: str = "") -> str:
+    """Wrapped at spaces only: a URL (no spaces) is never broken, and one too long for a line gets a
+    line of its own."""
+    return textwrap.fill(text, width, initial_indent=first, subsequent_indent=indent,
                          break_long_words=False, break_on_hyphens=False)
+
+
+def _underlined(title: str, char: str = "-") -> str:
+    """A heading of the text part: wrapped, underlined as wide as its longest line (so never past
+    TEXT_WIDTH, unless one word is longer)."""
+    lines = _wrap(title).splitlines() or [""]
+    return "\n".join(lines) + "\n" + char * min(max(len(line) for line in lines), LINE_LIMIT)
+
+
+def _labelled_url(label: str, url: str) -> str:
+    """'Label: URL' on one line when it fits, else the label and the URL on a line of its own."""
+    line = f"{label}: {url}"
+    return line if len(line) <= LINE_LIMIT else f"{_wrap(label)}:\n{url}"
 
 
 @lru_cache(maxsize=4)
@@ -53,6 +72,8 @@ def _environment(folder: str) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["wrap"] = _wrap
+    env.filters["underlined"] = _underlined
+    env.filters["labelled_url"] = _labelled_url
     return env
 
 
@@ -105,13 +126,30 @@ class RenderedIssue:
         return _join(self._html_parts, escaped), _join(self._text_parts, values)
 
 
+def _counted(count: int, one: str, many: str) -> Figure | None:
+    """'1 model', '2 models'; nothing for 0 (a reader is never told about what is not there)."""
+    return Figure(str(count), one if count == 1 else many) if count else None
+
+
+def _hf_figure(models: tuple) -> Figure | None:
+    """Named after what the list holds: models, datasets, or both (then there are at least two)."""
+    kinds = {m.kind for m in models}
+    if kinds == {"dataset"}:
+        return _counted(len(models), "Hugging Face dataset trending", "Hugging Face datasets trending")
+    if kinds == {"model"}:
+        return _counted(len(models), "Hugging Face model trending", "Hugging Face models trending")
+    return _counted(len(models), "Hugging Face model or dataset trending",
+                    "Hugging Face models & datasets trending")
+
+
 def default_figures(issue: IssueContent) -> tuple[Figure, ...]:
-    """When the editor wrote no figures, count what this issue itself reports."""
-    return (
-        Figure(str(len(issue.hf_models)), "Hugging Face models & datasets trending"),
-        Figure(str(len(issue.github_repos)), "GitHub repositories trending"),
-        Figure(str(len(issue.tool_items)), "tools of the week"),
+    """When the editor wrote no figures, count what this issue itself reports (zero counts left out)."""
+    figures = (
+        _hf_figure(issue.hf_models),
+        _counted(len(issue.github_repos), "GitHub repository trending", "GitHub repositories trending"),
+        _counted(len(issue.tool_items), "tool of the week", "tools of the week"),
     )
+    return tuple(f for f in figures if f is not None)
 
 
 def _compile_mjml(source: str, template_name: str) -> str:

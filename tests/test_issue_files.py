@@ -21,11 +21,13 @@ LIST = load_list(REPO / "lists", "ai-morning-post")
 
 
 def section_texts(issue) -> list[str]:
-    """Every editor-visible string of an issue: what must appear in the mail."""
+    """Every editor-visible string of an issue: what must appear in the mail. The headings of computed
+    sections without data are not: the mail leaves those sections out (lint warns)."""
     texts = [issue.masthead, issue.tagline, issue.headline, issue.dek, *issue.lead, issue.metrics.title,
              issue.deep_dive.title, *issue.deep_dive.paragraphs, issue.opinion_heading,
              issue.tools.title, issue.tools.intro, issue.trending.title, issue.trending.intro,
-             issue.hf_heading, issue.github_heading, issue.movers.title, issue.reading.title,
+             issue.hf_heading if issue.hf_models else "", issue.github_heading,
+             issue.movers.title if issue.mover_items else "", issue.reading.title,
              issue.cta.title, issue.cta.text, issue.cta.button_label, issue.cta.qr_caption]
     for op in issue.opinions:
         texts += [op.title, *op.paragraphs]

@@ -106,7 +106,10 @@ def repo_figures(snapshot: Snapshot) -> list[Figure]:
     since = snapshot.taken_on - dt.timedelta(days=7)
     new = sum(1 for e in snapshot.entries
               if e.get("created_at") and dt.date.fromisoformat(e["created_at"][:10]) > since)
-    return [Figure(str(new), "trending GitHub repositories created this week")]
+    if not new:  # a reader is never shown "0 ..."
+        return []
+    noun = "repository" if new == 1 else "repositories"
+    return [Figure(str(new), f"trending GitHub {noun} created this week")]
 
 
 def compute_figures(snapshots: dict[str, Snapshot | None]) -> list[Figure]:

@@ -29,7 +29,7 @@ EXPECTED_FIGURES = [
     Figure("2", "of the top 4 trending models are text-generation"),
     Figure("67%", "of trending models with a known size are under 4B parameters"),
     Figure("50%", "of trending models ship GGUF weights"),
-    Figure("1", "trending GitHub repositories created this week"),
+    Figure("1", "trending GitHub repository created this week"),
 ]
 
 
@@ -81,6 +81,13 @@ def test_figures_from_a_snapshot(sqlite_factory):
     store_weeks(sqlite_factory)
     with transaction(sqlite_factory) as session:
         assert compute_figures({s: latest_snapshot(session, s, TODAY) for s in NOW}) == EXPECTED_FIGURES
+
+
+def test_no_new_repositories_is_no_figure(sqlite_factory):
+    old = [{**entry, "created_at": "2026-01-01T00:00:00Z"} for entry in NOW["github"]]
+    store_weeks(sqlite_factory, ((TODAY, {"github": old}),))
+    with transaction(sqlite_factory) as session:
+        assert compute_figures({"github": latest_snapshot(session, "github", TODAY)}) == []
 
 
 def test_figures_without_sizes_skip_the_size_share(sqlite_factory):
