@@ -21,6 +21,12 @@ class MailerGroup(click.Group):
             return super().invoke(ctx)
         except MailerError as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:
+            # A file the command reads or writes (commands check their own options first, naming them);
+            # an operator gets the path and the reason in one line, not a traceback.
+            if exc.filename is None:
+                raise
+            raise click.ClickException(f"{exc.filename}: {exc.strerror}; check the path and its permissions") from exc
 
 
 

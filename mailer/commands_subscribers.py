@@ -11,7 +11,7 @@ import click
 
 from . import lifecycle
 from .cli import cli, open_db, settings_of, subscribers
-from .cli_support import email_argument
+from .cli_support import email_argument, output_file
 from .db import transaction
 from .errors import MailerError
 
@@ -47,7 +47,7 @@ def subscribers_show(ctx: click.Context, email: str) -> None:
 def subscribers_export(ctx: click.Context, list_slug: str | None, out_file: Path | None) -> None:
     """Export subscriptions as CSV (cells that a spreadsheet would run as formulas are escaped)."""
     factory = open_db(settings_of(ctx))
-    handle = out_file.open("w", newline="", encoding="utf-8") if out_file else sys.stdout
+    handle = output_file(out_file) if out_file else sys.stdout
     try:
         writer = csv.writer(handle, lineterminator="\r\n")
         writer.writerow(lifecycle.EXPORT_COLUMNS)

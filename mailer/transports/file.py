@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import PermanentError
+from ..errors import SendPausedError
 from .base import AccountLimits, OutgoingMessage
 
 
@@ -33,7 +33,10 @@ class FileTransport:
                 os.fsync(fh.fileno())
             os.replace(tmp, path)  # the file appears whole or not at all
         except OSError as exc:
-            raise PermanentError(f"cannot write {path}: {exc.strerror}") from exc
+            # Never the message's fault: the outbox is missing, read-only or full. Failing each row
+            # would fail the whole send; pausing keeps them queued until the outbox is fixed.
+            raise SendPausedError(f"cannot write {path} ({exc.strerror}): check MAILER_OUTBOX "
+                                  f"({self.outbox}), then run the send again") from exc
         return f"file:{path.name}"
 
     def was_sent(self, batch: str, delivery_id: int) -> bool | None:
