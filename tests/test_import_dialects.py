@@ -161,3 +161,35 @@ def test_strict_exits_1_when_a_row_was_skipped_and_says_what_was_imported(engine
     clean.write_text(table(",", PEOPLE), encoding="utf-8")
     again = run_import(engine, database_url, clean, "--strict")
     assert again.returncode == 0, again.stderr
+
+
+def test_a_single_column_file_and_semicolons_inside_names(engine, database_url, factory, tmp_path):
+    """Nothing for the sniffer to find in one column; `;` inside quoted names must not win over `,`."""
+    single = tmp_path / "single.csv"
+    single.write_text("email\nada@example.com\nzoe@example.org\n", encoding="utf-8")
+    assert run_import(engine, database_url, single).returncode == 0
+    tricky = tmp_path / "tricky.csv"
+    people = [(f"p{i}@example.com", f"Doe; Jane; {i}", "confirmed") for i in range(5)]
+    tricky.write_text(table(",", people), encoding="utf-8")
+    result = run_import(engine, database_url, tricky)
+    assert result.returncode == 0, result.stderr
+    assert "5 added" in result.stdout and "0 skipped" in result.stdout
+    assert stored(factory)["p3@example.com"] == ("Doe; Jane; 3", "confirmed")
+
+
+def test_the_worker_process_reads_the_same_dialect(engine, database_url, factory, tmp_path):
+    """Files over 4 MB are parsed in a worker process: it must get the encoding and delimiter found."""
+    from mailer.content.lists import load_list
+    from mailer.db import transaction
+    from mailer.store import ensure_list
+    from mailer.subscribers import import_rows, iter_csv
+
+    path = tmp_path / "unicode.txt"
+    people = [(f"p{i}@example.com", f"Zoë {i}", "confirmed") for i in range(500)]
+    path.write_bytes(codecs.BOM_UTF16_LE + table("\t", people).encode("utf-16-le"))
+    with transaction(factory) as session:
+        list_id = ensure_list(session, load_list(REPO / "lists", "ai-morning-post"))
+    problems: list[str] = []
+    report = import_rows(factory, list_id, iter_csv(path, problems), problems, path.name, parse_in_process=True)
+    assert (report.added, report.problems) == (500, [])
+    assert stored(factory)["p499@example.com"] == ("Zoë 499", "confirmed")
