@@ -43,10 +43,13 @@ def detect_format(path: Path, encoding: str | None = None) -> CsvFormat:
 
 def _forced(encoding: str) -> str:
     try:
-        return codecs.lookup(encoding).name
+        info = codecs.lookup(encoding)
+        if not getattr(info, "_is_text_encoding", True):  # rot13, base64...: codecs, not text encodings
+            raise LookupError(encoding)
     except LookupError:
         raise ImportFileError(f"--encoding {encoding!r} is not an encoding Python knows; "
                               "use e.g. utf-8, cp1252 (Excel on Windows), latin-1 or utf-16") from None
+    return "utf-8-sig" if info.name == "utf-8" else info.name  # a BOM is not part of the header's first name
 
 
 def _encoding(path: Path) -> str:

@@ -9,8 +9,8 @@ from typing import Iterable, Iterator, NamedTuple
 
 from sqlalchemy.orm import sessionmaker, Session
 
-from .csv_format import CsvFormat, detect_format
 from .addresses import InvalidAddress, fast_normalise, clean_display_name, normalise_email
+from .csv_format import CsvFormat, detect_format
 from .errors import ImportFileError
 from .import_batch import import_batch
 from .import_prep import PreparedBatch, known_salt, prepare
