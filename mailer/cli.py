@@ -21,6 +21,12 @@ class MailerGroup(click.Group):
             return super().invoke(ctx)
         except MailerError as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:
+            # A file the command reads or writes (commands check their own options first, naming them);
+            # an operator gets the path and the reason in one line, not a traceback.
+            if exc.filename is None:
+                raise
+            raise click.ClickException(f"{exc.filename}: {exc.strerror}; check the path and its permissions") from exc
 
 
 
@@ -61,14 +67,22 @@ def subscribers() -> None:
 @list_option
 @click.option("--status", "default_status", type=click.Choice(["confirmed", "pending"]), default="confirmed",
               show_default=True, help="Status for rows without a status column.")
+@click.option("--encoding", metavar="NAME",
+              help="The file's encoding when it is not UTF-8, e.g. cp1252 (Excel or other Windows programs). "
+                   "Default: UTF-8, or UTF-16 when the file starts with its BOM.")
+@click.option("--strict", is_flag=True, help="Exit with status 1 when any row was skipped (the rest is imported).")
 @click.pass_context
-def subscribers_import(ctx: click.Context, csv_file: Path, list_slug: str | None, default_status: str) -> None:
-    """Import subscribers from CSV_FILE (header: email[,name][,status]). Safe to run again."""
+def subscribers_import(ctx: click.Context, csv_file: Path, list_slug: str | None, default_status: str,
+                       encoding: str | None, strict: bool) -> None:
+    """Import subscribers from CSV_FILE (header: email[,name][,status]; delimiter `,` `;` or tab). Safe to
+    run again."""
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
     factory = open_db(settings)
     problems: list[str] = []
-    rows = iter_csv(csv_file, problems, default_status)
+    rows = iter_csv(csv_file, problems, default_status, encoding=encoding)
+    for warning in rows.warnings:
+        click.echo(warning, err=True)
     with transaction(factory) as session:
         from .store import ensure_list
 
@@ -77,6 +91,10 @@ def subscribers_import(ctx: click.Context, csv_file: Path, list_slug: str | None
     for problem in report.problems:
         click.echo(f"{csv_file}: {problem}", err=True)
     click.echo(f"imported into {list_def.slug}: {report.summary}")
+    if strict and report.problems:
+        click.echo(f"--strict: {len(report.problems)} row(s) of {csv_file} skipped (listed above); "
+                   "the other rows were imported", err=True)
+        ctx.exit(1)
 
 
 

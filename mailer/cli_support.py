@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import IO
+
 import click
 
 from .addresses import InvalidAddress, normalise_email
@@ -46,3 +49,25 @@ def email_argument(raw: str) -> str:
         return normalise_email(raw)
     except InvalidAddress as exc:
         raise MailerError(f"EMAIL {raw!r} is not a valid address: {exc}") from None
+
+
+def output_folder(path: Path, option: str = "--out") -> Path:
+    """`path`, created if needed; a MailerError naming the option when it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise MailerError(f"{option} {path}: that is a file, not a folder; choose a folder") from None
+    except OSError as exc:
+        raise MailerError(f"{option} {path}: cannot create this folder ({exc.strerror}); "
+                          "choose a folder you can write to") from None
+    return path
+
+
+def output_file(path: Path, option: str = "--out") -> IO[str]:
+    """`path` opened for writing text (UTF-8, newlines as written); a MailerError naming the option when
+    it cannot be."""
+    try:
+        return path.open("w", newline="", encoding="utf-8")
+    except OSError as exc:
+        raise MailerError(f"{option} {path}: cannot write this file ({exc.strerror}); "
+                          "choose a file in a folder you can write to") from None

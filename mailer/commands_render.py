@@ -11,7 +11,7 @@ import click
 
 from . import campaign
 from .cli import cli
-from .cli_support import fresh_option, issue_option, list_option, open_db, pick_list, settings_of
+from .cli_support import fresh_option, issue_option, list_option, open_db, output_folder, pick_list, settings_of
 from .config import Settings
 from .content.lists import ListDefinition
 from .content.model import IssueContent
@@ -57,7 +57,7 @@ def preview(ctx: click.Context, issue_spec: str, list_slug: str | None, out_dir:
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
     content = load_with_snapshots(settings, list_def, issue_spec, require_fresh)
-    paths = campaign.write_preview(settings, list_def, content, out_dir)
+    paths = campaign.write_preview(settings, list_def, content, output_folder(out_dir))
     for path in paths:
         click.echo(f"wrote {path}")
     browser = chromium()

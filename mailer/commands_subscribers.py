@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import click
 
 from . import lifecycle
 from .cli import cli, open_db, settings_of, subscribers
-from .cli_support import email_argument
+from .cli_support import email_argument, output_file
 from .db import transaction
 from .errors import MailerError
 
@@ -46,7 +47,7 @@ def subscribers_show(ctx: click.Context, email: str) -> None:
 def subscribers_export(ctx: click.Context, list_slug: str | None, out_file: Path | None) -> None:
     """Export subscriptions as CSV (cells that a spreadsheet would run as formulas are escaped)."""
     factory = open_db(settings_of(ctx))
-    handle = out_file.open("w", newline="", encoding="utf-8") if out_file else sys.stdout
+    handle = output_file(out_file) if out_file else sys.stdout
     try:
         writer = csv.writer(handle, lineterminator="\r\n")
         writer.writerow(lifecycle.EXPORT_COLUMNS)
@@ -119,20 +120,35 @@ def subscribers_unsubscribe_mail(ctx: click.Context, message_file) -> None:
     click.echo(who + what)
 
 
+def _link_host(host: str) -> str:
+    """The host for links to a server listening on `host`: a wildcard address is reached on loopback."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--demo", is_flag=True,
-              help="Allow running without MAILER_SECRET_KEY: an ephemeral key, links die with the process.")
+              help="Local trial: links (and confirmation mails) point at --host/--port; without "
+                   "MAILER_SECRET_KEY an ephemeral key, so links die with the process.")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, demo: bool) -> None:
     """Run the web app locally (production: gunicorn 'mailer.web:create_app()')."""
     from .web import create_app
 
     settings = settings_of(ctx)
-    if demo and not settings.secret_key:
-        click.echo("demo mode: using an ephemeral secret key; links stop working when the server stops", err=True)
+    if demo:
+        # The links this server puts in pages and confirmation mails must reach this server, wherever
+        # MAILER_BASE_URL points (a production setting).
+        settings = dataclasses.replace(settings, base_url=f"http://{_link_host(host)}:{port}")
+        if not settings.secret_key:
+            click.echo("demo mode: no MAILER_SECRET_KEY, so an ephemeral key: links stop working when the server "
+                       "stops, and links in mails from `make demo` do not work (paste the lines it prints first)",
+                       err=True)
     app = create_app(settings, demo=demo)
-    click.echo(f"serving on http://{host}:{port} (Ctrl-C stops)", err=True)
+    click.echo(f"serving on http://{_link_host(host)}:{port} (Ctrl-C stops)", err=True)
     app.run(host=host, port=port, threaded=True, load_dotenv=False)
-

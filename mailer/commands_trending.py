@@ -12,7 +12,7 @@ from .content.resolve import resolve_issue
 from .content.scaffold import scaffold_issue, write_issue_file
 from .content.trending_config import trending_config
 from .content.trending_fetch import FetchResult, fetch_and_store, make_fetchers
-from .cli_support import open_db, pick_list, settings_of
+from .cli_support import open_db, output_folder, pick_list, settings_of
 from .db import transaction
 from .errors import MailerError
 
@@ -114,7 +114,7 @@ def new(date_spec: str, from_spec: str, slug: str | None, out_dir: Path | None, 
     with transaction(open_db(settings)) as session:
         content, snapshots = scaffold_issue(session, list_def, day, source, copy_text=copy_text,
                                             require_fresh=require_fresh, today=today())
-    folder = out_dir or settings.issues_path[0]
+    folder = output_folder(out_dir) if out_dir else settings.issues_path[0]
     path = write_issue_file(content, folder, force=force)
     load_issue(path, defaults)  # what we wrote must read back; a bug here should not reach the editor
     click.echo(f"wrote {path}")

@@ -44,14 +44,18 @@ def poll_queue(sqs_client, queue_url: str, session_factory: sessionmaker[Session
                once: bool = False, wait_seconds: int = 20, *,
                policies_by_list_id: Mapping[int, BouncePolicy] | None = None,
                sns_client_for_region: Callable[[str], Any] | None = None,
-               inbound: Inbound | None = None) -> TrackResult:
+               inbound: Inbound | None = None, fetch_cert: Callable[[str], bytes] = fetch_cert_https,
+               cert_cache: CertCache | None = None) -> TrackResult:
     """Receive, check, record (one transaction per message), commit, then delete.
 
     A message that cannot be used is logged and left on the queue, so that the queue's redrive
     policy moves it to the dead-letter queue. `once`: return when a receive brings nothing new.
-    Raw-delivery messages carry no TopicArn; for them the queue's access policy is the gate.
+    An SNS envelope must carry a valid SNS signature for an allowed topic, as at the webhook: the
+    queue's policy may admit more senders than SNS. Raw-delivery messages carry no envelope; for them
+    the queue's access policy is the gate.
     """
     allowed = _require_topics(allowed_topics)
+    check = _EnvelopeCheck(allowed, fetch_cert, cert_cache)
     total = TrackResult()
     seen: set[str] = set()
     while True:
@@ -62,18 +66,28 @@ def poll_queue(sqs_client, queue_url: str, session_factory: sessionmaker[Session
         for message in fresh:
             if once:
                 seen.add(message["MessageId"])
-            total.merge(_handle_sqs_message(sqs_client, queue_url, message, session_factory, allowed,
+            total.merge(_handle_sqs_message(sqs_client, queue_url, message, session_factory, check,
                                             policies_by_list_id, sns_client_for_region, inbound))
         if once and not fresh:
             return total
 
 
-def _handle_sqs_message(sqs_client, queue_url: str, message: dict, session_factory, allowed: frozenset[str],
+@dataclass(frozen=True)
+class _EnvelopeCheck:
+    allowed: frozenset[str]
+    fetch_cert: Callable[[str], bytes]
+    cache: CertCache | None
+
+    def __call__(self, envelope: dict) -> None:
+        verify_envelope(envelope, self.allowed, fetch_cert=self.fetch_cert, cache=self.cache)
+
+
+def _handle_sqs_message(sqs_client, queue_url: str, message: dict, session_factory, check: _EnvelopeCheck,
                         policies, sns_client_for_region, inbound: Inbound | None) -> TrackResult:
     result = TrackResult()
     sqs_id = message.get("MessageId")
     try:
-        notification = _notification_from_sqs(message.get("Body", ""), allowed, sns_client_for_region)
+        notification = _notification_from_sqs(message.get("Body", ""), check, sns_client_for_region)
         if notification is not None:
             with transaction(session_factory) as session:
                 result = record_notification(session, *notification, policies, inbound)
@@ -91,13 +105,12 @@ def _handle_sqs_message(sqs_client, queue_url: str, message: dict, session_facto
     return result
 
 
-def _notification_from_sqs(body: str, allowed: frozenset[str], sns_client_for_region) -> tuple[str, str | None] | None:
+def _notification_from_sqs(body: str, check: _EnvelopeCheck, sns_client_for_region) -> tuple[str, str | None] | None:
     """(SES message JSON, SNS message id) of an SQS message; None when there is nothing to record."""
     inbound = parse_sqs_body(body)
     if inbound.raw_delivery:
         return inbound.message, None
-    if inbound.topic_arn not in allowed:
-        raise SignatureError(f"TopicArn {inbound.topic_arn!r} is not in MAILER_SNS_TOPIC_ARNS")
+    check(inbound.envelope)  # SignatureError (topic, certificate URL, signature): left for the dead-letter queue
     if inbound.sns_type == SUBSCRIPTION_CONFIRMATION:
         if sns_client_for_region is None:
             raise MailerError("a SubscriptionConfirmation arrived on the queue and no SNS client was given")

@@ -4,6 +4,10 @@ Verification follows the AWS guide "Verifying the signatures of Amazon SNS messa
 string to sign is `Name\\nValue\\n` for a fixed list of fields in a fixed order per message type,
 signed with SHA1withRSA (SignatureVersion 1) or SHA256withRSA (SignatureVersion 2) by the
 certificate at SigningCertURL. That URL is only trusted on an SNS host of the topic's region.
+
+Certificates are fetched rarely (one per region, rotated every few years) and cached; a URL that
+failed is remembered for a while, and only a few fetches may run at once, so that a flood of forged
+envelopes naming many certificate URLs cannot make the receiver start unbounded outbound requests.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import binascii
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
@@ -35,6 +40,13 @@ _CERT_PATH_RE = re.compile(r"^/SimpleNotificationService-[A-Za-z0-9]+\.pem$")
 _TOPIC_ARN_RE = re.compile(r"^arn:(aws[a-z-]*):sns:([a-z0-9-]+):\d{12}:[A-Za-z0-9_.-]{1,256}$")
 
 CERT_FETCH_TIMEOUT = 5.0
+# How long a failed certificate URL is answered from memory. The certificate host answering "no such
+# certificate" (4xx, or something that is not a certificate) is definitive: 5 minutes. Not reaching it
+# (timeout, 5xx) is our problem and SNS retries the message (by default 3 times, 20 s apart): 15 s.
+NEGATIVE_TTL = 300.0
+TRANSIENT_TTL = 15.0
+MAX_FETCHES = 4  # certificate fetches in flight at once, per cache (per web process / poller)
+MAX_REMEMBERED_FAILURES = 1024
 
 
 class SignatureError(MailerError):
@@ -46,6 +58,10 @@ class SignatureError(MailerError):
 
 class CertificateFetchError(SignatureError):
     retryable = True
+
+
+class CertificateMissingError(SignatureError):
+    """The certificate host answered, and there is no certificate at that URL: the envelope is forged."""
 
 
 def _hash_for(version: Any):
@@ -86,6 +102,12 @@ def check_cert_url(url: Any, topic_arn: str) -> str:
 
 
 def string_to_sign(envelope: Mapping[str, Any]) -> bytes:
+    """`Name\\nValue\\n` per signed field. A line break in any value but Message is refused: a MessageId
+    of "id\\nSubject\\ns" without a Subject gives the same bytes as MessageId "id" with Subject "s", so a
+    genuine signature would fit an envelope SNS never sent. SNS itself never puts one there (a Subject
+    must not contain line breaks; ids, timestamps, ARNs, tokens and URLs cannot). Message may, and does
+    (the SubscriptionConfirmation text): it comes first, so with every later value on one line the
+    bytes still split into fields one way only."""
     kind = envelope.get("Type")
     if kind not in _SIGNED_FIELDS:
         raise SignatureError(f"unknown SNS message Type {kind!r}")
@@ -96,6 +118,9 @@ def string_to_sign(envelope: Mapping[str, Any]) -> bytes:
             continue
         if not isinstance(value, str):
             raise SignatureError(f"SNS {kind} field {name} is missing or not a string")
+        if name != "Message" and ("\n" in value or "\r" in value):
+            raise SignatureError(f"SNS {kind} field {name} contains a line break, which SNS never sends: "
+                                 "refused as a forgery of the signed text")
         lines.append(f"{name}\n{value}\n")
     return "".join(lines).encode("utf-8")
 
@@ -123,37 +148,96 @@ def fetch_cert_https(url: str) -> bytes:
         response = requests.get(url, timeout=CERT_FETCH_TIMEOUT, allow_redirects=False)
     except requests.RequestException as exc:
         raise CertificateFetchError(f"cannot fetch signing certificate {url}: {exc}") from None
+    if 400 <= response.status_code < 500:
+        raise CertificateMissingError(f"no signing certificate at {url}: HTTP {response.status_code}")
     if response.status_code != 200:
         raise CertificateFetchError(f"cannot fetch signing certificate {url}: HTTP {response.status_code}")
     return response.content
 
 
 class CertCache:
-    """Public keys by certificate URL. Only successes are stored; a failure is retried next time."""
+    """Public keys by certificate URL, failures remembered for a while (NEGATIVE_TTL, TRANSIENT_TTL),
+    at most `max_fetches` fetches at once and one per URL.
 
-    def __init__(self) -> None:
+    A fetch beyond the cap is not queued: it fails at once as retryable (503, SNS retries; the SQS
+    message stays on the queue), so a flood holds neither threads nor connections. The usual
+    certificate is cached after the first message, so genuine traffic rarely needs a fetch.
+    """
+
+    def __init__(self, *, max_fetches: int = MAX_FETCHES, clock: Callable[[], float] = time.monotonic) -> None:
         self._keys: dict[str, Any] = {}
+        self._failures: dict[str, tuple[float, SignatureError]] = {}  # url -> (until, what went wrong)
+        self._fetching: dict[str, threading.Event] = {}
+        self._slots = threading.BoundedSemaphore(max_fetches)
         self._lock = threading.Lock()
+        self._clock = clock
 
     def get(self, url: str, fetch_cert: Callable[[str], bytes]):
+        while True:
+            with self._lock:
+                key = self._known(url)
+                if key is not None:
+                    return key
+                running = self._fetching.get(url)
+                if running is None:
+                    if not self._slots.acquire(blocking=False):
+                        raise CertificateFetchError("too many signing certificate fetches in progress; "
+                                                    f"{url} not fetched now, try again later")
+                    self._fetching[url] = threading.Event()
+                    break
+            # Someone else is fetching this URL: take their answer.
+            if not running.wait(CERT_FETCH_TIMEOUT * 2):
+                raise CertificateFetchError(f"the signing certificate {url} is still being fetched; try again later")
+        try:
+            key = self._fetch(url, fetch_cert)
+        except SignatureError as exc:
+            self._remember_failure(url, exc)
+            raise
+        finally:
+            with self._lock:
+                self._fetching.pop(url).set()
+            self._slots.release()
         with self._lock:
-            key = self._keys.get(url)
+            self._keys[url] = key
+        return key
+
+    def _known(self, url: str):
+        """The cached key; raises the remembered failure while it lasts. Call with the lock held."""
+        key = self._keys.get(url)
         if key is not None:
             return key
+        failure = self._failures.get(url)
+        if failure is not None:
+            until, exc = failure
+            if self._clock() < until:
+                raise type(exc)(f"{exc} (remembered; not fetched again yet)")
+            del self._failures[url]
+        return None
+
+    @staticmethod
+    def _fetch(url: str, fetch_cert: Callable[[str], bytes]):
         try:
             pem = fetch_cert(url)
         except SignatureError:
             raise
         except Exception as exc:  # whatever an injected fetcher raises is "could not fetch"
             raise CertificateFetchError(f"cannot fetch signing certificate {url}: {exc}") from None
-        key = load_certificate(pem)
+        return load_certificate(pem)
+
+    def _remember_failure(self, url: str, exc: SignatureError) -> None:
+        ttl = TRANSIENT_TTL if exc.retryable else NEGATIVE_TTL
         with self._lock:
-            self._keys[url] = key
-        return key
+            now = self._clock()
+            if len(self._failures) >= MAX_REMEMBERED_FAILURES:
+                self._failures = {u: f for u, f in self._failures.items() if f[0] > now}
+                while len(self._failures) >= MAX_REMEMBERED_FAILURES:  # oldest first (insertion order)
+                    del self._failures[next(iter(self._failures))]
+            self._failures[url] = (now + ttl, exc)
 
     def clear(self) -> None:
         with self._lock:
             self._keys.clear()
+            self._failures.clear()
 
     def __len__(self) -> int:
         return len(self._keys)

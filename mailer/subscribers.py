@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import codecs
 import csv
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
@@ -12,6 +10,7 @@ from typing import Iterable, Iterator, NamedTuple
 from sqlalchemy.orm import sessionmaker, Session
 
 from .addresses import InvalidAddress, fast_normalise, clean_display_name, normalise_email
+from .csv_format import CsvFormat, detect_format
 from .errors import ImportFileError
 from .import_batch import import_batch
 from .import_prep import PreparedBatch, known_salt, prepare
@@ -49,35 +48,25 @@ class ImportReport:
                 f"{len(self.problems)} skipped")
 
 
-def _encoding(path: Path) -> str:
-    """utf-8-sig when the whole file is UTF-8, else cp1252 (spreadsheet exports). Read in chunks."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
+COLUMNS = ("email", "name", "status")
+
+
+def _columns(path: Path, reader, warnings: list[str]) -> dict[str, int]:
     try:
-        with path.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return "cp1252"
-    return "utf-8-sig"
-
-
-def _open(path: Path) -> io.TextIOWrapper:
-    if not path.is_file():
-        raise ImportFileError(f"{path}: no such file")
-    # cp1252 leaves five bytes undefined; errors="replace" turns them into U+FFFD instead of failing.
-    return open(path, encoding=_encoding(path), errors="replace", newline="")
-
-
-def _columns(path: Path, reader) -> dict[str, int]:
-    header = next(reader, None)
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise ImportFileError(f"{path}:1: the header line is not readable CSV ({exc}); check its quotes") from None
     if header is None:
         raise ImportFileError(f"{path}: the file is empty; expected a header line like 'email,name,status'")
     columns = [h.strip().lower() for h in header]
     if "email" not in columns:
         raise ImportFileError(f"{path}:1: no 'email' column in the header {header!r}; add one")
-    col = {name: columns.index(name) for name in ("email", "name", "status") if name in columns}
+    col = {name: columns.index(name) for name in COLUMNS if name in columns}
     col["width"] = len(columns)
+    unknown = [h.strip() for h in header if h.strip() and h.strip().lower() not in COLUMNS]
+    if unknown:
+        warnings.append(f"{path}:1: ignoring unknown column(s) {', '.join(map(repr, unknown))}; "
+                        "only email, name and status are read")
     return col
 
 
@@ -102,13 +91,18 @@ class CsvRows:
     """The rows of a CSV file, iterated once (what iter_csv returns). import_rows may instead close it and
     parse the file in a worker process, which gives the same rows and problems."""
 
-    def __init__(self, path: Path, problems: list[str], default_status: str) -> None:
+    def __init__(self, path: Path, problems: list[str], default_status: str, encoding: str | None = None,
+                 fmt: CsvFormat | None = None) -> None:
         csv.field_size_limit(MAX_FIELD)
         self.path, self.problems, self.default_status = path, problems, default_status
-        fh = _open(path)
+        self.format = fmt or detect_format(path, encoding)
+        self.warnings: list[str] = []  # about the file as a whole (unknown columns), not a row
+        fh = self.format.open(path)
         try:
-            reader = csv.reader(fh)
-            col = _columns(path, reader)
+            # strict: a quote left open is an error at the end of the file (reported where it opened)
+            # instead of a last field that silently swallowed every line after it.
+            reader = csv.reader(fh, delimiter=self.format.delimiter, strict=True)
+            col = _columns(path, reader, self.warnings)
         except BaseException:
             fh.close()
             raise
@@ -125,35 +119,50 @@ class CsvRows:
         self._rows.close()
 
 
-def iter_csv(path: Path, problems: list[str], default_status: str = "confirmed") -> CsvRows:
+def iter_csv(path: Path, problems: list[str], default_status: str = "confirmed", *,
+             encoding: str | None = None, fmt: CsvFormat | None = None) -> CsvRows:
     """Rows to import as (line, email, name, status) tuples (the fields of ImportRow), streamed; each
     skipped record appends `line N: reason` to problems.
 
-    Needs a header with an `email` column (checked now, before any row is read). Blank lines are
-    ignored. The file is never held in memory.
+    Needs a header with an `email` column (checked now, before any row is read), and UTF-8 (or UTF-16
+    with a BOM) unless `encoding` says otherwise; the delimiter is `,` `;` or tab (csv_format). Blank
+    lines are ignored. The file is never held in memory.
     """
-    return CsvRows(path, problems, default_status)
+    return CsvRows(path, problems, default_status, encoding, fmt)
 
 
 def _records(fh, reader, col: dict[str, int], problems: list[str], default_status: str) -> Iterator[tuple]:
+    ended = [reader.line_num]  # the line the last record read ended on: the next one starts after it
     with fh:
         while True:
             try:
-                yield from _parsed(reader, col, problems, default_status)
+                yield from _parsed(reader, col, problems, default_status, ended)
                 return
             except csv.Error as exc:  # the reader carries on with the next record
-                problems.append(f"line {reader.line_num}: unreadable CSV ({exc}); check quotes and field sizes")
+                problems.append(_unreadable(ended[0] + 1, reader.line_num, exc))
+                ended[0] = reader.line_num
 
 
-def _parsed(reader, col: dict[str, int], problems: list[str], default_status: str) -> Iterator[tuple]:
+def _unreadable(start: int, end: int, exc: csv.Error) -> str:
+    if "unexpected end of data" in str(exc):  # the file ended inside a quoted field
+        span = f"lines {start}-{end} were read as one field and skipped" if end > start else "skipped"
+        return (f"line {start}: a quoted field opens on this line and is never closed ({span}); "
+                "close the quote and import again")
+    return f"line {start}: unreadable CSV ({exc}); check quotes and field sizes"
+
+
+def _parsed(reader, col: dict[str, int], problems: list[str], default_status: str,
+            ended: list[int]) -> Iterator[tuple]:
     """The quick path takes well-formed rows with a plain ASCII address and an exact status word (most
-    rows, at a few microseconds each); every other record goes through _row, which decides the same."""
+    rows, at a few microseconds each); every other record goes through _row, which decides the same.
+    `ended[0]` is kept at the line the previous record ended on, for errors the reader raises."""
     width, email_at, name_at, status_at = col["width"], col["email"], col.get("name"), col.get("status")
     statuses = {s: s for s in STATUSES}
     if default_status in STATUSES:
         statuses[""] = default_status
     quick_email, clean_name = fast_normalise, clean_display_name
     for record in reader:
+        ended[0] = reader.line_num
         if len(record) == width:
             email = quick_email(record[email_at].strip())
             status = statuses.get("" if status_at is None else record[status_at])
@@ -203,12 +212,12 @@ def _prepared(rows: Iterable[tuple], problems: list[str], size: int, salt: str |
         yield prepare(batch, salt)
 
 
-def _prepared_from_file(path: Path, default_status: str, size: int,
-                        salt: str | None) -> Iterator[tuple[PreparedBatch, list[str]]]:
+def _prepared_from_file(path: Path, default_status: str, size: int, salt: str | None,
+                        fmt: CsvFormat | None = None) -> Iterator[tuple[PreparedBatch, list[str]]]:
     """In the worker process: (batch, problems found since the previous batch) until the file ends."""
     problems: list[str] = []
     reported = 0
-    for batch in _prepared(iter_csv(path, problems, default_status), problems, size, salt):
+    for batch in _prepared(iter_csv(path, problems, default_status, fmt=fmt), problems, size, salt):
         yield batch, problems[reported:]
         reported = len(problems)
     if reported < len(problems):
@@ -237,7 +246,8 @@ def import_rows(factory: sessionmaker[Session], list_id: int, rows: Iterable[tup
     if isinstance(rows, CsvRows) and (parse_in_process or (parse_in_process is None
                                                             and rows.size >= PROCESS_MIN_BYTES)):
         rows.close()
-        batches = in_process(_prepared_from_file, (rows.path, rows.default_status, batch_size, salt), rows.problems)
+        batches = in_process(_prepared_from_file, (rows.path, rows.default_status, batch_size, salt, rows.format),
+                             rows.problems)
     else:
         batches = in_background(_prepared(rows, report.problems, batch_size, salt))
     with import_connection(factory) as batch_session:

@@ -8,7 +8,7 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 from ..addresses import email_key
-from ..errors import MailerError, PermanentError
+from ..errors import MailerError, PermanentError, SendPausedError
 from .base import AccountLimits, OutgoingMessage
 
 _HEAD_LIMIT = 256 * 1024  # the header block of a message we wrote is a few KB
@@ -38,7 +38,10 @@ class FileTransport:
                 os.fsync(fh.fileno())
             os.replace(tmp, path)  # the file appears whole or not at all
         except OSError as exc:
-            raise PermanentError(f"cannot write {path}: {exc.strerror}") from exc
+            # Never the message's fault: the outbox is missing, read-only or full. Failing each row
+            # would fail the whole send; pausing keeps them queued until the outbox is fixed.
+            raise SendPausedError(f"cannot write {path} ({exc.strerror}): check MAILER_OUTBOX "
+                                  f"({self.outbox}), then run the send again") from exc
         return f"file:{path.name}"
 
     def was_sent(self, batch: str, delivery_id: int) -> bool | None:

@@ -3,6 +3,10 @@
 Everything is checked by `mailer.intake.handle_sns_webhook` (signature, certificate URL, topic
 allow-list, ConfirmSubscription through the API); this route only hands it the raw body. SNS posts
 with Content-Type text/plain, so the body is read raw, never as a form or JSON.
+
+The app caps request bodies for its forms; this route allows what SNS can send: a Message of up to
+256 KiB, JSON-escaped inside the envelope (a quote or backslash doubles, so up to twice that), plus the
+envelope's own fields.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from ..intake import handle_sns_webhook
 from ..track import load_policies
 
 webhooks = Blueprint("webhooks", __name__)
+SNS_MESSAGE_MAX = 256 * 1024
+MAX_SNS_BODY = 2 * SNS_MESSAGE_MAX + 64 * 1024
 
 
 def _sns_client(region: str):
@@ -27,9 +33,10 @@ def _sns_client(region: str):
 
 @webhooks.post("/webhooks/ses")
 def ses_events() -> Response:
+    request.max_content_length = MAX_SNS_BODY  # larger than the app's cap for forms (a 413 beyond)
     ext = current_app.extensions["mailer"]  # tests may inject sns_fetch_cert / sns_client_for_region
     settings, factory = ext["settings"], ext["factory"]
-    # Certificates are cached per process by URL; failures are never cached (see CertCache).
+    # Certificates are cached per process by URL, failures for a while (see CertCache).
     cache = ext.setdefault("sns_cert_cache", CertCache())
     with transaction(factory) as session:
         policies = load_policies(session, [load_list(settings.lists_dir, s) for s in list_slugs(settings.lists_dir)])

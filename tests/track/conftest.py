@@ -5,6 +5,7 @@ message ids."""
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlsplit
 
 import pytest
 from moto.server import ThreadedMotoServer
@@ -63,6 +64,26 @@ def seed(session) -> None:
     session.add(Subscription(subscriber_id=4, list_id=OTHER_LIST, status="confirmed"))
     session.add(Subscription(subscriber_id=1, list_id=OTHER_LIST, status="confirmed"))
     session.flush()
+
+
+def moto_cert_fetcher(endpoint: str):
+    """A certificate fetcher for the envelopes moto delivers: moto signs them and serves the certificate
+    at its endpoint (same path as SigningCertURL), but routes a GET there to SNS only when it carries an
+    SNS credential scope (unsigned, it goes to S3)."""
+    import requests
+
+    from mailer.sns import CertificateMissingError
+
+    scope = {"Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sns/aws4_request, "
+                              "SignedHeaders=host, Signature=0"}
+
+    def fetch(url: str) -> bytes:
+        response = requests.get(endpoint + urlsplit(url).path, headers=scope, timeout=5)
+        if response.status_code != 200:
+            raise CertificateMissingError(f"moto has no certificate {url}: HTTP {response.status_code}")
+        return response.content
+
+    return fetch
 
 
 @pytest.fixture(scope="module")

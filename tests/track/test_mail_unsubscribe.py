@@ -19,7 +19,7 @@ from mailer.intake import handle_sns_webhook, poll_queue
 from mailer.sns import CertCache
 from mailer.errors import MailerError
 from mailer.tokens import make_token
-from conftest import MAIN_LIST, OTHER_LIST
+from conftest import MAIN_LIST, OTHER_LIST, moto_cert_fetcher
 from dbview import consent, subscription_statuses
 from sns_signing import TOPIC_ARN, Signer, notification
 from tests.conftest import SECRET
@@ -131,13 +131,14 @@ def test_a_request_mail_through_sns_and_sqs_unsubscribes(factory, moto_endpoint)
     sns.publish(TopicArn=topic, Message=received(request_mail("hello")))
     sns.publish(TopicArn=topic, Message=received(request_mail("x"), encoding=None))  # S3 alert: left
 
+    verified = {"fetch_cert": moto_cert_fetcher(moto_endpoint), "cert_cache": CertCache()}
     result = poll_queue(sqs, queue_url, factory, [topic], once=True, wait_seconds=0,
-                        inbound=MailUnsubscriber(SECRET))
+                        inbound=MailUnsubscriber(SECRET), **verified)
     assert (result.mail_unsubscribed, result.mail_ignored, result.messages_deleted, result.messages_left) == (1, 1, 2, 1)
     assert subscription_statuses(factory, BOB) == {MAIN_LIST: "unsubscribed"}
 
     sns.publish(TopicArn=topic, Message=received(request_mail(f"unsubscribe {token(ALICE)}")))
-    no_key = poll_queue(sqs, queue_url, factory, [topic], once=True, wait_seconds=0)
+    no_key = poll_queue(sqs, queue_url, factory, [topic], once=True, wait_seconds=0, **verified)
     assert no_key.messages_left >= 1 and subscription_statuses(factory, ALICE)[MAIN_LIST] == "confirmed"
 
 

@@ -1,4 +1,10 @@
-"""poll_queue against moto in server mode: SNS topics -> SQS queue (envelope and raw delivery)."""
+"""poll_queue against moto in server mode: SNS topics -> SQS queue (envelope and raw delivery).
+
+moto signs the envelopes it delivers and serves the certificate at its endpoint, so the poller verifies
+them for real (conftest.moto_cert_fetcher). moto leaves Subject out of
+the text it signs (SNS signs it), so nothing here is published with a Subject; tests/web and
+test_sns_verify.py cover signed Subjects.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +18,19 @@ import pytest
 
 from mailer.errors import ConfigError
 from mailer.intake import poll_queue
-from conftest import LEDGER
+from mailer.sns import CertCache
+from conftest import LEDGER, moto_cert_fetcher
 from dbview import consent, delivery, events, states, subscription_statuses, suppressions
 from payloads import M_ERIN, M_FRANK, data, text
+from sns_signing import Signer, subscription_confirmation
 
 REGION = "us-east-1"
+
+
+@pytest.fixture
+def verified(moto_endpoint) -> dict:
+    """poll_queue options: moto's certificates, a fresh cache."""
+    return {"fetch_cert": moto_cert_fetcher(moto_endpoint), "cert_cache": CertCache()}
 
 
 @pytest.fixture
@@ -55,9 +69,8 @@ class Setup:
                            Attributes={"RawMessageDelivery": "true" if raw else "false"})
         return arn
 
-    def publish(self, topic, message, subject=None):
-        kwargs = {"Subject": subject} if subject else {}
-        self.sns.publish(TopicArn=topic, Message=message, **kwargs)
+    def publish(self, topic, message):
+        self.sns.publish(TopicArn=topic, Message=message)
 
     def bodies(self, url):
         out = []
@@ -68,15 +81,15 @@ class Setup:
             out.extend(m["Body"] for m in batch)
 
 
-def test_poll_records_both_formats_and_leaves_what_it_cannot_use(aws, factory, caplog):
+def test_poll_records_both_formats_and_leaves_what_it_cannot_use(aws, factory, caplog, verified):
     q = Setup(*aws)
-    q.publish(q.topic, text("identity_delivery.json"), subject="Amazon SES Email Event Notification")
+    q.publish(q.topic, text("identity_delivery.json"))
     # SNS delivers at least once: the very same envelope reaches the queue a second time
     [envelope] = q.bodies(q.copy_url)
     q.sqs.send_message(QueueUrl=q.queue_url, MessageBody=envelope)
     for name in ("identity_bounce_permanent_multi.json", "identity_bounce_transient.json",
                  "identity_complaint_with_type.json", "identity_complaint_without_type.json", "validation.txt"):
-        q.publish(q.topic, text(name), subject="Amazon SES Email Event Notification")
+        q.publish(q.topic, text(name))
     q.publish(q.topic, text("identity_complaint_with_type.json"))  # SES sent it twice: same feedbackId
     for name in ("event_send.json", "event_delivery.json", "event_reject.json", "event_bounce_permanent.json",
                  "event_complaint.json", "validation.txt"):
@@ -90,7 +103,7 @@ def test_poll_records_both_formats_and_leaves_what_it_cannot_use(aws, factory, c
     q.sqs.send_message(QueueUrl=q.queue_url, MessageBody="garbage, raw")
 
     with caplog.at_level(logging.ERROR, logger="mailer.track"):
-        result = poll_queue(q.sqs, q.queue_url, factory, [q.topic], once=True, wait_seconds=1)
+        result = poll_queue(q.sqs, q.queue_url, factory, [q.topic], once=True, wait_seconds=1, **verified)
 
     assert states(factory) == {1: "complained", 2: "bounced", 3: "bounced", 4: "complained", 5: "bounced",
                                6: "delivered", 7: "bounced", 8: "complained", 9: "failed"}
@@ -118,7 +131,7 @@ def test_poll_records_both_formats_and_leaves_what_it_cannot_use(aws, factory, c
     assert {json.loads(b)["TopicArn"] for b in dead if b != "garbage, raw"} == {q.topic, q.foreign_topic}
 
 
-def test_a_failed_commit_leaves_the_message_for_the_next_poll(aws, factory, caplog):
+def test_a_failed_commit_leaves_the_message_for_the_next_poll(aws, factory, caplog, verified):
     q = Setup(*aws, max_receive=3)
     q.publish(q.topic, text("identity_bounce_permanent_multi.json"))
 
@@ -126,12 +139,12 @@ def test_a_failed_commit_leaves_the_message_for_the_next_poll(aws, factory, capl
         raise RuntimeError("database is down")
 
     with caplog.at_level(logging.ERROR, logger="mailer.track"):
-        result = poll_queue(q.sqs, q.queue_url, broken_factory, [q.topic], once=True, wait_seconds=0)
+        result = poll_queue(q.sqs, q.queue_url, broken_factory, [q.topic], once=True, wait_seconds=0, **verified)
     assert (result.messages_deleted, result.messages_left) == (0, 1)
     assert "database is down" in caplog.text
     assert states(factory)[2] == "sent"
     time.sleep(1.2)  # the visibility timeout
-    again = poll_queue(q.sqs, q.queue_url, factory, [q.topic], once=True, wait_seconds=0)
+    again = poll_queue(q.sqs, q.queue_url, factory, [q.topic], once=True, wait_seconds=0, **verified)
     assert (again.messages_deleted, again.recorded) == (1, 2)
     assert states(factory)[2] == "bounced"
     time.sleep(1.2)
@@ -140,12 +153,8 @@ def test_a_failed_commit_leaves_the_message_for_the_next_poll(aws, factory, capl
 
 def test_subscription_confirmation_on_the_queue_is_confirmed_through_the_api(aws, factory):
     q = Setup(*aws)
-    token = "a1" * 64
-    envelope = {"Type": "SubscriptionConfirmation", "MessageId": str(uuid.uuid4()), "Token": token,
-                "TopicArn": q.topic, "Message": "You have chosen to subscribe to the topic.",
-                "SubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription",
-                "Timestamp": "2026-11-22T06:59:00.000Z", "SignatureVersion": "1", "Signature": "x",
-                "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem"}
+    signer = Signer()
+    envelope = signer.sign(subscription_confirmation(topic=q.topic), version="1")
     q.sqs.send_message(QueueUrl=q.queue_url, MessageBody=json.dumps(envelope))
     calls = []
 
@@ -155,10 +164,50 @@ def test_subscription_confirmation_on_the_queue_is_confirmed_through_the_api(aws
             return {"SubscriptionArn": q.topic + ":sub"}
 
     result = poll_queue(q.sqs, q.queue_url, factory, [q.topic], once=True, wait_seconds=0,
-                        sns_client_for_region=lambda region: FakeSns() if region == REGION else None)
-    assert calls == [{"TopicArn": q.topic, "Token": token, "AuthenticateOnUnsubscribe": "true"}]
+                        sns_client_for_region=lambda region: FakeSns() if region == REGION else None,
+                        fetch_cert=lambda url: signer.pem, cert_cache=CertCache())
+    assert calls == [{"TopicArn": q.topic, "Token": envelope["Token"], "AuthenticateOnUnsubscribe": "true"}]
     assert (result.messages_deleted, result.messages_left, result.recorded) == (1, 0, 0)
     assert events(factory) == [] and states(factory) == {d: s for d, _, s, _ in LEDGER}
+
+
+def _complaint_for_erin() -> str:
+    complaint = data("event_complaint.json")
+    complaint["mail"].update(messageId=M_ERIN, destination=["erin@example.com"])
+    complaint["complaint"]["complainedRecipients"] = [{"emailAddress": "erin@example.com"}]
+    return json.dumps(complaint)
+
+
+def test_an_envelope_with_a_bad_signature_is_not_applied(aws, factory, caplog, verified):
+    """Whoever may send to the queue (its policy can admit more than SNS) cannot make up SNS envelopes."""
+    q = Setup(*aws)
+    q.publish(q.topic, text("identity_delivery.json"))
+    [genuine] = q.bodies(q.copy_url)
+    tampered = dict(json.loads(genuine), Message=_complaint_for_erin())
+    unsigned = {k: v for k, v in tampered.items() if k != "Signature"}
+    other_key = Signer().sign(dict(tampered))  # a valid signature, by a key that is not the certificate's
+    subscribe = dict(Signer().sign(subscription_confirmation(topic=q.topic)),
+                     SigningCertURL=tampered["SigningCertURL"])  # would confirm someone's subscription
+    for forged in (tampered, unsigned, other_key, subscribe):
+        q.sqs.send_message(QueueUrl=q.queue_url, MessageBody=json.dumps(forged))
+    confirmed = []
+
+    class Sns:
+        def confirm_subscription(self, **kwargs):
+            confirmed.append(kwargs)
+            return {}
+
+    with caplog.at_level(logging.ERROR, logger="mailer.track"):
+        result = poll_queue(q.sqs, q.queue_url, factory, [q.topic], once=True, wait_seconds=0,
+                            sns_client_for_region=lambda region: Sns(), **verified)
+    assert (result.recorded, result.messages_deleted, result.messages_left) == (1, 1, 4)  # the genuine one
+    assert states(factory)[5] == "sent" and suppressions(factory) == {} and confirmed == []
+    assert subscription_statuses(factory, 5) == {1: "confirmed"}
+    reasons = [r.getMessage().split("; body:")[0] for r in caplog.records if "dead-letter" in r.getMessage()]
+    assert len(reasons) == 4 and all("signature" in reason.lower() for reason in reasons), reasons
+    time.sleep(1.2)  # the visibility timeout: the forged envelopes move to the dead-letter queue
+    assert q.bodies(q.queue_url) == []
+    assert len(q.bodies(q.dlq_url)) == 4
 
 
 def test_poll_refuses_an_empty_allow_list(aws, factory):

@@ -9,6 +9,7 @@ import pytest
 from mailer.errors import MailerError
 from mailer.sns import (
     CertCache,
+    TRANSIENT_TTL,
     CertificateFetchError,
     SignatureError,
     confirm_subscription,
@@ -86,8 +87,9 @@ def test_certificate_is_cached_by_url(signer, fetch):
     assert fetch.calls == [CERT_URL]
 
 
-def test_fetch_failures_are_not_cached(signer):
-    cache = CertCache()
+def test_a_fetch_failure_is_remembered_briefly_then_retried(signer):
+    now = [0.0]
+    cache = CertCache(clock=lambda: now[0])
     calls = []
 
     def flaky(url):
@@ -97,9 +99,12 @@ def test_fetch_failures_are_not_cached(signer):
         return signer.pem
 
     env = signer.sign(notification("x"))
-    with pytest.raises(CertificateFetchError) as info:
-        verify(env, flaky, cache)
-    assert info.value.retryable and len(cache) == 0
+    for _ in range(3):
+        with pytest.raises(CertificateFetchError) as info:
+            verify(env, flaky, cache)
+        assert info.value.retryable and len(cache) == 0
+    assert len(calls) == 1
+    now[0] += TRANSIENT_TTL + 1
     verify(env, flaky, cache)
     assert len(calls) == 2 and len(cache) == 1
 

@@ -103,3 +103,173 @@ def test_subscription_confirmation_goes_through_the_sns_api(hook):
         response = post(live, envelope)
         assert response.status_code == 200, response.text
         stub.assert_no_pending_responses()
+
+
+# --- the edges: SNS's size limit, line breaks in signed fields, failing certificate URLs -------------
+
+def test_a_250_kb_signed_notification_is_accepted(hook, factory):
+    """SNS messages go up to 256 KiB; a bounce with a long diagnostic (or many recipients) gets there."""
+    live, signer, row = hook
+    message = json.loads(bounce_for(row))
+    message["bounce"]["bouncedRecipients"][0]["diagnosticCode"] = "smtp; 550 5.1.1 " + "x" * 250_000
+    envelope = signer.sign(notification(json.dumps(message)))
+    assert len(json.dumps(envelope)) > 250_000
+    response = post(live, envelope)
+    assert response.status_code == 200, response.text[:300]
+    with factory() as session:
+        assert session.scalar(select(Delivery.state).where(Delivery.id == row.id)) == "bounced"
+
+
+def test_a_body_beyond_what_sns_sends_is_refused(hook, factory):
+    live, signer, row = hook
+    before = snapshot(factory)
+    response = live.post("/webhooks/ses", data=b"{" + b" " * (2 << 20) + b"}",
+                         headers={"Content-Type": "text/plain; charset=UTF-8"})
+    assert response.status_code == 413
+    assert snapshot(factory) == before
+
+
+def test_a_line_break_in_a_signed_field_cannot_move_a_signature(hook, factory):
+    """The string to sign is `Name\\nValue\\n` per field: a MessageId carrying "\\nSubject\\n<subject>"
+    and no Subject yields the same bytes as the genuine envelope, so the genuine signature would fit an
+    envelope with another MessageId (a replay SNS never sent)."""
+    live, signer, row = hook
+    genuine = signer.sign(notification(bounce_for(row), subject="Amazon SES Email Event Notification"))
+    forged = {k: v for k, v in genuine.items() if k != "Subject"}
+    forged["MessageId"] = f"{genuine['MessageId']}\nSubject\n{genuine['Subject']}"
+    before = snapshot(factory)
+    response = post(live, forged)
+    assert response.status_code == 403
+    assert "line break" in response.text and "MessageId" in response.text
+    assert snapshot(factory) == before
+
+
+class CertServer:
+    """A local stand-in for the SNS certificate host: answers every GET with `status`, counts them, and
+    can hold requests until released (to see how many fetches run at once)."""
+
+    def __init__(self, status: int = 404, body: bytes = b"no such certificate", hold: bool = False):
+        import http.server
+        import threading
+
+        self.status, self.body, self.requests, self.in_flight = status, body, [], 0
+        self.release, self.lock, self.arrived = threading.Event(), threading.Lock(), threading.Condition()
+        if not hold:
+            self.release.set()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                with outer.arrived:
+                    outer.requests.append(self.path)
+                    outer.in_flight += 1
+                    outer.arrived.notify_all()
+                outer.release.wait(30)
+                self.send_response(outer.status)
+                self.send_header("Content-Length", str(len(outer.body)))
+                self.end_headers()
+                self.wfile.write(outer.body)
+                with outer.arrived:
+                    outer.in_flight -= 1
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def fetcher(self):
+        """mailer's own HTTPS fetcher, pointed at this server (same path, plain http on loopback)."""
+        from urllib.parse import urlsplit
+
+        from mailer.sns import fetch_cert_https
+
+        return lambda url: fetch_cert_https(self.url + urlsplit(url).path)
+
+    def wait_for(self, count: int) -> None:
+        with self.arrived:
+            assert self.arrived.wait_for(lambda: len(self.requests) >= count, timeout=30)
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def cert_server():
+    servers = []
+
+    def start(**options) -> CertServer:
+        servers.append(CertServer(**options))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def test_a_failing_certificate_url_is_fetched_once_per_window(hook, factory, cert_server):
+    from mailer.sns import CertCache, NEGATIVE_TTL
+
+    live, signer, row = hook
+    certs = cert_server(status=404)
+    now = [1000.0]
+    ext = live.app.extensions["mailer"]
+    ext["sns_fetch_cert"] = certs.fetcher()
+    ext["sns_cert_cache"] = CertCache(clock=lambda: now[0])
+    before = snapshot(factory)
+    statuses = [post(live, signer.sign(notification(bounce_for(row)))).status_code for _ in range(5)]
+    assert statuses == [403] * 5  # the certificate host said there is no such certificate
+    assert len(certs.requests) == 1
+    now[0] += NEGATIVE_TTL + 1  # the window is over: the URL is tried again
+    assert post(live, signer.sign(notification(bounce_for(row)))).status_code == 403
+    assert len(certs.requests) == 2
+    assert snapshot(factory) == before
+
+
+def test_an_unreachable_certificate_host_is_retried_soon_not_at_once(hook, factory, cert_server):
+    """Our side failing (5xx, timeout) is a 503 so SNS retries; it is remembered only briefly."""
+    from mailer.sns import CertCache, TRANSIENT_TTL
+
+    live, signer, row = hook
+    certs = cert_server(status=503)
+    now = [1000.0]
+    ext = live.app.extensions["mailer"]
+    ext["sns_fetch_cert"] = certs.fetcher()
+    ext["sns_cert_cache"] = CertCache(clock=lambda: now[0])
+    assert [post(live, signer.sign(notification(bounce_for(row)))).status_code for _ in range(3)] == [503] * 3
+    assert len(certs.requests) == 1
+    now[0] += TRANSIENT_TTL + 1
+    certs.status, certs.body = 200, signer.pem
+    assert post(live, signer.sign(notification(bounce_for(row)))).status_code == 200
+    assert len(certs.requests) == 2
+
+
+def test_a_flood_of_certificate_urls_starts_a_bounded_number_of_fetches(hook, factory, cert_server):
+    import concurrent.futures
+
+    from mailer.sns import CertCache
+
+    live, signer, row = hook
+    certs = cert_server(status=404, hold=True)
+    ext = live.app.extensions["mailer"]
+    ext["sns_fetch_cert"] = certs.fetcher()
+    ext["sns_cert_cache"] = CertCache(max_fetches=2)
+
+    def envelope(n: int) -> dict:
+        url = f"https://sns.us-east-1.amazonaws.com/SimpleNotificationService-{n:032x}.pem"
+        return signer.sign(notification(bounce_for(row), cert_url=url))
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        held = [pool.submit(post, live, envelope(n)) for n in range(2)]
+        certs.wait_for(2)  # both fetch slots are taken, their requests held by the certificate host
+        refused = [post(live, envelope(n)) for n in range(2, 12)]
+        assert [r.status_code for r in refused] == [503] * 10  # SNS retries these later
+        assert all("certificate fetches" in r.text for r in refused)
+        assert len(certs.requests) == 2
+        certs.release.set()
+        assert [f.result().status_code for f in held] == [403, 403]
+    assert len(certs.requests) == 2
