@@ -59,10 +59,11 @@ class Refused(click.ClickException):
 
 
 def _lint_gate(settings, list_def, content: IssueContent, force: bool) -> None:
-    """The lint before a real send: its findings printed; errors stop the send unless --force."""
+    """The lint before a real send: its findings printed (errors on stderr, warnings on stdout, so that
+    a failing send's stderr is its errors alone); errors stop the send unless --force."""
     findings = lint_issue(settings, list_def, content)
     for finding in findings:
-        click.echo(f"{content.path}: {finding.line()}", err=True)
+        click.echo(f"{content.path}: {finding.line()}", err=finding.level == "error")
     errors = sum(f.level == "error" for f in findings)
     if errors and not force:
         raise click.ClickException(f"{content.path}: {errors} lint error(s), nothing sent: fix them and rerun "

@@ -94,7 +94,8 @@ def test_cli_exits_1_on_errors(tmp_path):
     assert bad.exit_code == 1 and "error: [base-url] MAILER_BASE_URL 'http://127.0.0.1:8000'" in bad.output
     outbox = runner.invoke(cli, ["lint", "--issue", "2026-11-20"], env={**local, "MAILER_TRANSPORT": "file"})
     assert outbox.exit_code == 0 and "warning: [base-url] MAILER_BASE_URL" in outbox.output, outbox.output
-    assert "0 error(s), 1 warning(s)" in outbox.output  # the base URL once, not once per link
+    assert "0 error(s)" in outbox.output
+    assert outbox.output.count("[base-url]") == 1  # the base URL once, not once per link (left-out sections add their own)
 
 
 @pytest.mark.parametrize("base_url, local_outbox, level", [

@@ -43,7 +43,8 @@ def a_recipient() -> Recipient:
     token = "MTIzNDU2Nzg5.YWktbW9ybmluZy1wb3N0.ZK3j4Vh2pQ9xLw7sT1uYbN0cRm5eA8dFgHiJkLoP"
     return Recipient(delivery_id=1, email="ada@example.com", name="Ada Lovelace",
                      unsubscribe_url=f"{BASE_URL}/unsubscribe/{token}", manage_url=f"{BASE_URL}/manage/{token}",
-                     unsubscribe_mailto="mailto:unsubscribe@aimorningpost.example?subject=unsubscribe")
+                     unsubscribe_mailto="mailto:unsubscribe@aimorningpost.example?subject=unsubscribe",
+                     message_id="<0123456789abcdef0123456789abcdef@aimorningpost.example>")
 
 
 def parsed(content) -> tuple[str, str, str]:
