@@ -62,12 +62,12 @@ def test_issue_new_into_a_folder_that_cannot_be(workdir, out):
 
 
 def test_a_send_into_an_unwritable_outbox_pauses_and_fails_no_one(workdir):
-    result = mailer(workdir, "send", "--issue", "latest", env={"MAILER_OUTBOX": UNWRITABLE_FOLDER})
+    result = mailer(workdir, "send", "--issue", "latest", "--yes", env={"MAILER_OUTBOX": UNWRITABLE_FOLDER})
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "MAILER_OUTBOX" in result.stdout + result.stderr
     status = mailer(workdir, "status", "--issue", "latest")
     assert "failed" not in status.stdout, status.stdout
     assert "paused" in status.stdout
-    fixed = mailer(workdir, "send", "--issue", "latest", env={"MAILER_OUTBOX": str(workdir / "outbox")})
+    fixed = mailer(workdir, "send", "--issue", "latest", "--yes", env={"MAILER_OUTBOX": str(workdir / "outbox")})
     assert fixed.returncode == 0, fixed.stderr
     assert len(list((workdir / "outbox").rglob("*.eml"))) == 21
