@@ -100,7 +100,7 @@ def test_an_erased_person_is_nowhere(serve, cli, factory, settings, tmp_path):
     cli("send", "--issue", "2026-11-21", "--list", "ai-morning-post", "--yes")
     signup = live.post("/subscribe", data={"email": ADDRESS.upper(), "name": NAME, "list": "weekend-digest", **live.form_fields("weekend-digest")})
     assert signup.status_code == 200
-    outbox = sorted(Path(settings.outbox_dir).rglob("*.eml"))
+    outbox = live.outbox_files()
     assert len(outbox) == 2 and all(leaks(p.read_bytes().decode("ascii", "replace")) for p in outbox)
 
     with factory() as s:

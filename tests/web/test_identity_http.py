@@ -45,7 +45,7 @@ def test_subscribing_in_other_case_after_an_import_is_the_same_person(live, fact
     assert _people(factory) == [("alan@example.com", "Alan", 1)]  # no second person; address as first given
     [mail] = live.outbox()
     assert mail["To"].addresses[0].addr_spec == "alan@example.com"
-    assert live.get(confirm_path(mail)).status_code == 200
+    assert live.post(confirm_path(mail)).status_code == 200
     with factory() as s:
         assert s.scalar(select(Subscription.status)) == "confirmed"
 
