@@ -85,3 +85,17 @@ window.__contrast = (() => {
 
 def install_ratio(page) -> None:
     page.evaluate(RATIO_JS)
+
+
+# Fixtures shared by the mail's and the web pages' contrast tests (import them into the test module).
+@pytest.fixture(scope="module")
+def axe():
+    return axe_source()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as pw:
+        chromium = launch(pw)
+        yield chromium
+        chromium.close()

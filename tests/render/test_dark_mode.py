@@ -8,21 +8,8 @@ import pytest
 
 from mailer.render import archive_html
 
-from ..contrast import SCHEMES, axe_source, axe_violations, install_ratio, launch, sync_playwright
+from ..contrast import SCHEMES, axe, axe_violations, browser, install_ratio  # noqa: F401 (axe, browser: fixtures)
 from .conftest import ARTIFACTS, BASE_URL, LIST, SEEDS
-
-
-@pytest.fixture(scope="module")
-def axe():
-    return axe_source()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as pw:
-        chromium = launch(pw)
-        yield chromium
-        chromium.close()
 
 
 MEASURE_JS = """(button) => {

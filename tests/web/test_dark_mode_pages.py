@@ -14,7 +14,7 @@ from mailer.models import Subscriber
 from mailer.tokens import make_token
 
 from ..conftest import REPO, SECRET
-from ..contrast import SCHEMES, axe_source, axe_violations, install_ratio, launch, sync_playwright
+from ..contrast import SCHEMES, axe, axe_violations, browser, install_ratio  # noqa: F401 (axe, browser: fixtures)
 from .conftest import confirm_path
 
 ARTIFACTS = REPO / "test-artifacts" / "web-contrast"
@@ -32,19 +32,6 @@ MEASURE_JS = """() => {
         paper: document.querySelector('main') ? c.background(document.querySelector('main')) : null,
     };
 }"""
-
-
-@pytest.fixture(scope="module")
-def axe():
-    return axe_source()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as pw:
-        chromium = launch(pw)
-        yield chromium
-        chromium.close()
 
 
 def check(page, axe, name: str, scheme: str, problems: dict) -> None:
