@@ -32,7 +32,7 @@ from .db import transaction
 from .dispatch import Pipeline, RunResult
 from .dispatch_processes import run_in_processes
 from .errors import SendError
-from .message import MessageSkeleton, Recipient
+from .message import MessageSkeleton, Recipient, greeting
 from .models import Delivery, Issue, MailingList, Send, utcnow
 from .pacing import TokenBucket, default_pool_size, effective_rate
 from .qr import with_data_uris
@@ -390,12 +390,15 @@ def send_status(factory: sessionmaker[Session], list_def: ListDefinition, conten
                 "started_at": stamp(send.started_at), "finished_at": stamp(send.finished_at)}
 
 
+PREVIEW_READER = "Ada Lovelace"  # the sample recipient of a preview; greeted as a subscriber would be
+
+
 def write_preview(settings: Settings, list_def: ListDefinition, content: IssueContent, out_dir: Path) -> list[Path]:
     """The HTML and text a sample recipient would get, with working-looking personal links. The QR code
     is a data: URI in the preview (a browser cannot resolve the mail's cid: reference)."""
     rendered = render_issue(content, list_def, settings.base_url)
     html, text = rendered.personalize({
-        "GREETING": "Good morning, Preview Reader",
+        "GREETING": greeting(PREVIEW_READER),
         "UNSUBSCRIBE_URL": f"{settings.base_url}/unsubscribe/PREVIEW",
         "MANAGE_URL": f"{settings.base_url}/manage/PREVIEW",
     })

@@ -57,6 +57,8 @@ def test_preview_writes_html_and_text(workdir):
     html = (workdir / "pv" / "ai-morning-post-2026-11-22.html").read_text()
     text = (workdir / "pv" / "ai-morning-post-2026-11-22.txt").read_text()
     assert "Domain-Specific AI Revolution" in html and "Domain-Specific AI Revolution" in text
+    # The sample reader is greeted the way a subscriber is: by first name.
+    assert "Good morning, Ada" in html and "Good morning, Ada" in text and "Lovelace" not in text
 
 
 def test_unknown_issue_date_is_one_line_exit_1_and_writes_nothing(workdir):
