@@ -33,7 +33,7 @@ demo: $(STAMP)
 
 # The benchmarks (bench/ses_endpoint.py is the SES stand-in bench/send.py starts; import_stages.py a
 # per-stage breakdown to run by hand).
-BENCHES = bench/personalize.py bench/send.py bench/import.py
+BENCHES = bench/personalize.py bench/ses_call.py bench/send.py bench/import.py
 
 bench: $(STAMP)
 	@for b in $(BENCHES); do echo "== $$b"; $(PY) $$b || exit 1; done

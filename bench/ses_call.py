@@ -1,7 +1,7 @@
 """CPU per SES SendEmail call on the lean path, split into its steps: building the JSON body, signing
 it (SigV4), and the HTTP exchange (connection pool, request, response, framing), on one thread against
 the local SES stand-in (bench/ses_endpoint.py, 0 ms latency, in its own process so that its CPU does
-not count). A ~100 KB message, as in bench/send.py.
+not count). The message of bench/send.py (the issue of 2026-11-20, ~71 KB).
 
 The HTTP exchange is measured as what a whole `send` costs beyond building and signing the body, so the
 same script measures any HTTP client behind the lean path. Best of several rounds of `time.process_time`
