@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mailer import import_batch as batch_module  # noqa: E402
-from mailer import subscribers  # noqa: E402
-from mailer.import_prep import known_salt, prepare  # noqa: E402
-from mailer.import_tuning import import_connection  # noqa: E402
+from mailer.audience.importing import batch as batch_module  # noqa: E402
+from mailer.audience.importing import importer as subscribers  # noqa: E402
+from mailer.audience.importing.prep import known_salt, prepare  # noqa: E402
+from mailer.audience.importing.tuning import import_connection  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("bench_import", Path(__file__).with_name("import.py"))
 bench = importlib.util.module_from_spec(_spec)

@@ -39,18 +39,18 @@ from sqlalchemy import func, select
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.sender.conftest import AWS_ENV, ISSUE, LIST, add_subscribers  # noqa: E402
+from tests.send.conftest import AWS_ENV, ISSUE, LIST, add_subscribers  # noqa: E402
 
 os.environ.update(AWS_ENV)
 
-from mailer.campaign import (  # noqa: E402
+from mailer.send.campaign import (  # noqa: E402
     LinkMaker, PreparedIssue, SendOptions, get_or_plan_send, load_issue_for, personal_message, prepare_issue,
     run_send,
 )
 from mailer.config import Settings  # noqa: E402
-from mailer.db import make_engine, session_factory, transaction, upgrade  # noqa: E402
-from mailer.models import Delivery  # noqa: E402
-from mailer.render import render_issue  # noqa: E402
+from mailer.store.db import make_engine, session_factory, transaction, upgrade  # noqa: E402
+from mailer.store.models import Delivery  # noqa: E402
+from mailer.render.issue import render_issue  # noqa: E402
 from mailer.transports.ses import SesTransport  # noqa: E402
 
 RATE = 1000.0

@@ -1,7 +1,7 @@
 """The benchmark's SES stand-in: sesv2 SendEmail and GetAccount over keep-alive HTTP/1.1, answering
 each SendEmail after a fixed latency. Prints its URL on the first line, runs until killed.
 
-Why not tests/sender/fakeses.py (the fault-injecting endpoint of the tests): in production SES runs
+Why not tests/send/fakeses.py (the fault-injecting endpoint of the tests): in production SES runs
 on Amazon's machines, here it shares the benchmark's two CPUs with the sender under test. fakeses
 serves each connection in a thread that sleeps out the latency, and at 1,000 msg/s with 50 ms of
 latency its ~60 threads cost ~300 µs of CPU per request in GIL hand-offs. One asyncio loop does the

@@ -1,3 +1,3 @@
-from .cli import cli
+from mailer.cli import cli
 
 cli(prog_name="mailer")

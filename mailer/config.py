@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError
+from mailer.errors import ConfigError
 
 # setting name -> (environment variable, mailer.toml key)
 _SOURCES: dict[str, tuple[str, str]] = {

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from mailer.config import Settings, normalise_database_url
-from mailer.db import make_engine, session_factory, upgrade
+from mailer.store.db import make_engine, session_factory, upgrade
 
 REPO = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("MAILER_TEST_DATABASE_URL")
@@ -90,9 +90,9 @@ def settings(tmp_path, database_url) -> Settings:
 def import_sample(factory) -> int:
     """The shipped sample list (25 people, 21 confirmed) imported into a fresh database; its list id."""
     from mailer.content.lists import load_list
-    from mailer.db import transaction
-    from mailer.store import ensure_list
-    from mailer.subscribers import import_rows, read_csv
+    from mailer.store.db import transaction
+    from mailer.store.queries import ensure_list
+    from mailer.audience.importing.importer import import_rows, read_csv
 
     rows, problems = read_csv(REPO / "lists" / "ai-morning-post.sample.csv")
     with transaction(factory) as session:

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 
-from .conftest import REPO
+from tests.conftest import REPO
 
 
 def test_demo_on_a_day_without_an_issue(tmp_path):

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import requests
 
-from .source_errors import (
+from mailer.content.source_errors import (
     EmptyResultError,
     RateLimitedError,
     SourceDataError,
@@ -24,7 +24,7 @@ from .source_errors import (
     SourceUnavailableError,
     describe_reset,
 )
-from .trending_config import GitHubConfig
+from mailer.content.trending_config import GitHubConfig
 
 SOURCE = "github"
 API_URL = "https://api.github.com"

@@ -28,7 +28,7 @@ from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 from huggingface_hub.utils import _http as hf_http
 from huggingface_hub.utils import parse_ratelimit_headers
 
-from .source_errors import (
+from mailer.content.source_errors import (
     EmptyResultError,
     RateLimitedError,
     SourceDataError,

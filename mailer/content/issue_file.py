@@ -57,8 +57,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ContentError
-from .model import (
+from mailer.errors import ContentError
+from mailer.content.model import (
     Article,
     CallToAction,
     Figure,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from .model import Article, IssueContent, Item
+from mailer.content.model import Article, IssueContent, Item
 
 DEFAULT_OPINION_HEADING = "Opinion & Analysis"
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import NotFoundError
+from mailer.errors import NotFoundError
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

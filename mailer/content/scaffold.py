@@ -14,12 +14,12 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from ..errors import MailerError
-from .lists import ListDefinition
-from .model import Article, CallToAction, IssueContent, Section
-from .trending import configured_sources, load_snapshots, require_fresh_snapshots, trending_sections
-from .trending_config import trending_config
-from .issue_writer import format_issue
+from mailer.errors import MailerError
+from mailer.content.lists import ListDefinition
+from mailer.content.model import Article, CallToAction, IssueContent, Section
+from mailer.content.trending import configured_sources, load_snapshots, require_fresh_snapshots, trending_sections
+from mailer.content.trending_config import trending_config
+from mailer.content.issue_writer import format_issue
 
 TODO = "TODO:"
 # What each prompt asks for (written after TODO); `mailer lint` knows them too, so that a prompt whose

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import MailerError
-from ..models import TrendingSnapshot, utcnow
+from mailer.errors import MailerError
+from mailer.store.models import TrendingSnapshot, utcnow
 
 
 @dataclass(frozen=True)

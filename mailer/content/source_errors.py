@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from ..errors import MailerError
+from mailer.errors import MailerError
 
 
 class SourceError(MailerError):

@@ -14,13 +14,13 @@ from typing import Any, Iterable
 
 from sqlalchemy.orm import Session
 
-from .github import SOURCE as GITHUB
-from .huggingface import DATASETS, MODELS
-from .lists import ListDefinition
-from .model import Figure, IssueContent, Mover, TrendingModel, TrendingRepo
-from .snapshots import Snapshot, latest_snapshot, week_before
-from .source_errors import StaleTrendingError
-from .trending_config import TrendingConfig, trending_config
+from mailer.content.github import SOURCE as GITHUB
+from mailer.content.huggingface import DATASETS, MODELS
+from mailer.content.lists import ListDefinition
+from mailer.content.model import Figure, IssueContent, Mover, TrendingModel, TrendingRepo
+from mailer.content.snapshots import Snapshot, latest_snapshot, week_before
+from mailer.content.source_errors import StaleTrendingError
+from mailer.content.trending_config import TrendingConfig, trending_config
 
 MAX_FIGURES = 4  # the metrics row of the template holds four columns comfortably
 SMALL_MODEL_PARAMS = 4_000_000_000

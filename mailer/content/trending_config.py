@@ -23,8 +23,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ContentError
-from .lists import ListDefinition
+from mailer.errors import ContentError
+from mailer.content.lists import ListDefinition
 
 _TOPIC_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")

@@ -16,12 +16,13 @@ import httpx2
 import requests
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..config import Settings
-from ..db import transaction
-from . import github, huggingface
-from .snapshots import Snapshot, latest_snapshot, snapshot_on, store_snapshot
-from .source_errors import SourceError
-from .trending_config import TrendingConfig
+from mailer.config import Settings
+from mailer.store.db import transaction
+from mailer.content import github
+from mailer.content import huggingface
+from mailer.content.snapshots import Snapshot, latest_snapshot, snapshot_on, store_snapshot
+from mailer.content.source_errors import SourceError
+from mailer.content.trending_config import TrendingConfig
 
 Fetcher = Callable[[], list[dict[str, Any]]]
 

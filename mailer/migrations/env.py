@@ -5,7 +5,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine
 
-from mailer.models import Base
+from mailer.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

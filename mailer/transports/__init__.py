@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from ..config import Settings
-from .base import AccountLimits, OutgoingMessage, Transport
-from .file import FileTransport
+from mailer.config import Settings
+from mailer.transports.base import AccountLimits, OutgoingMessage, Transport
+from mailer.transports.file import FileTransport
 
 __all__ = ["AccountLimits", "FileTransport", "OutgoingMessage", "Transport", "make_transport"]
 
@@ -15,11 +15,11 @@ def make_transport(settings: Settings, pool_size: int = 10) -> Transport:
     if settings.transport == "file":
         return FileTransport(settings.outbox_dir)
     if settings.transport == "ses":
-        from .ses import SesTransport
+        from mailer.transports.ses import SesTransport
 
         return SesTransport(configuration_set=settings.ses_configuration_set,
                             endpoint_url=settings.ses_endpoint_url, pool_size=pool_size,
                             read_timeout=settings.send_timeout)
-    from .smtp import SmtpTransport
+    from mailer.transports.smtp import SmtpTransport
 
     return SmtpTransport.from_settings(settings)

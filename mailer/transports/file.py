@@ -7,9 +7,9 @@ from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from pathlib import Path
 
-from ..addresses import email_key
-from ..errors import MailerError, PermanentError, SendPausedError
-from .base import AccountLimits, OutgoingMessage
+from mailer.addresses import email_key
+from mailer.errors import MailerError, PermanentError, SendPausedError
+from mailer.transports.base import AccountLimits, OutgoingMessage
 
 _HEAD_LIMIT = 256 * 1024  # the header block of a message we wrote is a few KB
 

@@ -25,7 +25,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from ..errors import (
+from mailer.errors import (
     ConfigError,
     ConnectionFailedError,
     OutcomeUnknownError,
@@ -35,8 +35,8 @@ from ..errors import (
     ThrottledError,
     TransportError,
 )
-from .base import AccountLimits, OutgoingMessage
-from .ses_lean import LeanSendEmail
+from mailer.transports.base import AccountLimits, OutgoingMessage
+from mailer.transports.ses_lean import LeanSendEmail
 
 log = logging.getLogger(__name__)
 

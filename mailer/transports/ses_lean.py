@@ -33,11 +33,11 @@ from botocore.exceptions import NoCredentialsError
 from botocore.httpsession import get_cert_path
 from botocore.utils import get_environ_proxies
 
-from .. import __version__
-from ..errors import ConfigError, ConnectionFailedError, OutcomeUnknownError, SendPausedError, TransportError
-from .base import OutgoingMessage
-from .http_pool import ConnectFailed, ExchangeFailed, OriginPool
-from .sigv4 import SigV4Signer, plain_path
+from mailer import __version__
+from mailer.errors import ConfigError, ConnectionFailedError, OutcomeUnknownError, SendPausedError, TransportError
+from mailer.transports.base import OutgoingMessage
+from mailer.transports.http_pool import ConnectFailed, ExchangeFailed, OriginPool
+from mailer.transports.sigv4 import SigV4Signer, plain_path
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def error_fields(status: int, headers: dict[str, str], data: bytes) -> tuple[str
 
 
 def parse_response(status: int, headers: dict[str, str], data: bytes) -> str:
-    from .ses import classify_error  # one classification for both paths (imported here: ses imports us)
+    from mailer.transports.ses import classify_error  # one classification for both paths (imported here: ses imports us)
 
     if status == 200:
         try:

@@ -15,8 +15,8 @@ import ssl
 import threading
 from dataclasses import replace
 
-from ..config import Settings, SmtpTarget, parse_smtp_url
-from ..errors import (
+from mailer.config import Settings, SmtpTarget, parse_smtp_url
+from mailer.errors import (
     ConfigError,
     ConnectionFailedError,
     OutcomeUnknownError,
@@ -26,7 +26,7 @@ from ..errors import (
     ThrottledError,
     TransportError,
 )
-from .base import AccountLimits, OutgoingMessage
+from mailer.transports.base import AccountLimits, OutgoingMessage
 
 
 def classify_reply(code: int, text: str) -> TransportError:

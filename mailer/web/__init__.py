@@ -14,12 +14,12 @@ import secrets
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ..config import Settings, load_settings
-from ..db import make_engine, require_schema, session_factory
-from ..render import templates_dir
-from ..transports import make_transport
-from .outbound import OutboundMail
-from .ratelimit import RateLimiter
+from mailer.config import Settings, load_settings
+from mailer.store.db import make_engine, require_schema, session_factory
+from mailer.render.issue import templates_dir
+from mailer.transports import make_transport
+from mailer.web.outbound import OutboundMail
+from mailer.web.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 SUBSCRIBE_LIMIT = (5, 600.0)  # POST /subscribe per IP: 5 per 10 minutes
@@ -60,8 +60,8 @@ def create_app(settings: Settings | None = None, *, demo: bool = False,
         # keeps one call in flight.
         "outbound": OutboundMail(lambda: make_transport(settings, pool_size=1)),
     }
-    from .views import bp, register_error_pages
-    from .webhooks import webhooks
+    from mailer.web.views import bp, register_error_pages
+    from mailer.web.webhooks import webhooks
 
     app.register_blueprint(bp)
     app.register_blueprint(webhooks)

@@ -12,10 +12,10 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from ..content.lists import ListDefinition
-from ..message import POLICY
-from ..models import utcnow
-from ..transports import OutgoingMessage
+from mailer.content.lists import ListDefinition
+from mailer.send.message import POLICY
+from mailer.store.models import utcnow
+from mailer.transports import OutgoingMessage
 
 # RFC 2045: encoded quoted-printable lines are at most 76 characters. The email package wraps a
 # quoted-printable body at the policy's max_line_length, and the shared POLICY allows 998 (long

@@ -22,7 +22,7 @@ import queue
 import threading
 from typing import Callable
 
-from ..transports import OutgoingMessage, Transport
+from mailer.transports import OutgoingMessage, Transport
 
 log = logging.getLogger(__name__)
 _STOP = object()

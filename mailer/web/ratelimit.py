@@ -23,9 +23,9 @@ import time
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..db import transaction
-from ..models import RateLimitWindow
-from ..store import dialect_insert
+from mailer.store.db import transaction
+from mailer.store.models import RateLimitWindow
+from mailer.store.queries import dialect_insert
 
 _CLEANUP_CHANCE = 1 / 50  # now and then, forget windows that no decision reads any more
 

@@ -13,17 +13,17 @@ from functools import lru_cache
 from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request, url_for
 from sqlalchemy import select, text
 
-from .. import lifecycle
-from ..addresses import InvalidAddress, UndeliverableAddress, normalise_email
-from ..content.lists import ListDefinition, list_slugs, load_list
-from ..db import transaction
-from ..errors import MailerError
-from ..models import Issue, MailingList
-from ..render import archive_html
-from ..store import ensure_list
-from ..tokens import CONFIRM_MAX_AGE, RESEND_MAX_AGE, TokenData, TokenError, make_token, read_token
-from .confirm_mail import confirmation_message
-from .forms import cross_site, form_token, form_token_valid, origin_of
+from mailer.audience import lifecycle
+from mailer.addresses import InvalidAddress, UndeliverableAddress, normalise_email
+from mailer.content.lists import ListDefinition, list_slugs, load_list
+from mailer.store.db import transaction
+from mailer.errors import MailerError
+from mailer.store.models import Issue, MailingList
+from mailer.render.issue import archive_html
+from mailer.store.queries import ensure_list
+from mailer.tokens import CONFIRM_MAX_AGE, RESEND_MAX_AGE, TokenData, TokenError, make_token, read_token
+from mailer.web.confirm_mail import confirmation_message
+from mailer.web.forms import cross_site, form_token, form_token_valid, origin_of
 
 bp = Blueprint("web", __name__)
 ONE_CLICK = "One-Click"

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from ..content.lists import list_slugs, load_list
-from ..db import transaction
-from ..sns import CertCache, fetch_cert_https
-from ..inbound import unsubscriber_for
-from ..intake import handle_sns_webhook
-from ..track import load_policies
+from mailer.content.lists import list_slugs, load_list
+from mailer.store.db import transaction
+from mailer.track.sns import CertCache, fetch_cert_https
+from mailer.track.mail_unsubscribe import unsubscriber_for
+from mailer.track.intake import handle_sns_webhook
+from mailer.track.record import load_policies
 
 webhooks = Blueprint("webhooks", __name__)
 SNS_MESSAGE_MAX = 256 * 1024

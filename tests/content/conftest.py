@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from mailer.content.lists import load_list
-from mailer.db import make_engine, session_factory, upgrade
+from mailer.store.db import make_engine, session_factory, upgrade
 
-from ..conftest import DB_KINDS
+from tests.conftest import DB_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 CASSETTES = ROOT / "tests" / "cassettes"

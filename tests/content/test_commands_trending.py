@@ -8,17 +8,17 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from mailer import commands_trending
+from mailer.cli import content as commands_trending
 from mailer.config import Settings
 from mailer.content.issue_file import load_issue
 from mailer.content.lists import load_list
 from mailer.content.snapshots import latest_snapshot, store_snapshot
 from mailer.content.source_errors import RateLimitedError, SourceUnavailableError
-from mailer.db import make_engine, session_factory, transaction, upgrade
+from mailer.store.db import make_engine, session_factory, transaction, upgrade
 from mailer.errors import MailerError
-from mailer.render import render_issue
+from mailer.render.issue import render_issue
 
-from .conftest import NOW, ROOT, TODAY, WEEK_AGO
+from tests.content.conftest import NOW, ROOT, TODAY, WEEK_AGO
 
 SOURCES = ("huggingface-models", "huggingface-datasets", "github")
 

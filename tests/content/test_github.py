@@ -18,7 +18,7 @@ from mailer.content.source_errors import (
 )
 from mailer.content.trending_config import GitHubConfig
 
-from .conftest import CASSETTES, NetworkBlocked, TODAY
+from tests.content.conftest import CASSETTES, NetworkBlocked, TODAY
 
 CONFIG = GitHubConfig(topics=("machine-learning", "llm", "deep-learning"), count=6, pushed_within_days=7, scan=50)
 NOW = dt.datetime(2026, 11, 22, 19, 13, tzinfo=dt.timezone.utc)

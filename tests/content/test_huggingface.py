@@ -22,7 +22,7 @@ from mailer.content.source_errors import (
     SourceUnavailableError,
 )
 
-from .conftest import NetworkBlocked
+from tests.content.conftest import NetworkBlocked
 
 NOW = dt.datetime(2026, 11, 22, 19, 0, tzinfo=dt.timezone.utc)
 

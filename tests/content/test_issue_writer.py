@@ -10,7 +10,7 @@ from mailer.content.issue_file import parse_issue
 from mailer.content.issue_writer import format_issue
 from mailer.content.model import Mover, TrendingModel, TrendingRepo
 
-from .conftest import ROOT, TODAY
+from tests.content.conftest import ROOT, TODAY
 
 SEEDS = sorted((ROOT / "issues" / "ai-morning-post").glob("*.md"))
 

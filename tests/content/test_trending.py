@@ -12,9 +12,9 @@ from mailer.content.model import Figure, Mover, TrendingModel, TrendingRepo
 from mailer.content.snapshots import latest_snapshot, snapshot_on, store_snapshot, week_before
 from mailer.content.source_errors import StaleTrendingError
 from mailer.content.trending import attach_trending, compute_figures, movers_for
-from mailer.db import transaction
+from mailer.store.db import transaction
 
-from .conftest import NOW, ROOT, TODAY, WEEK_AGO, model
+from tests.content.conftest import NOW, ROOT, TODAY, WEEK_AGO, model
 
 WEEK_AGO_DAY = TODAY - dt.timedelta(days=7)
 SEEDS = sorted((ROOT / "issues" / "ai-morning-post").glob("*.md"))

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mailer.campaign import issue_defaults
+from mailer.send.campaign import issue_defaults
 from mailer.content.issue_file import load_issue
 from mailer.content.lists import load_list
-from mailer.render import render_issue
+from mailer.render.issue import render_issue
 
 REPO = Path(__file__).resolve().parents[2]
 LIST = load_list(REPO / "lists", "ai-morning-post")

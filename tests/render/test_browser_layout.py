@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mailer.render import archive_html
+from mailer.render.issue import archive_html
 
-from .conftest import ARTIFACTS, BASE_URL, LIST, SEEDS
+from tests.render.conftest import ARTIFACTS, BASE_URL, LIST, SEEDS
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

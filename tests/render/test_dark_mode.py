@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from mailer.render import archive_html
+from mailer.render.issue import archive_html
 
-from ..contrast import SCHEMES, axe, axe_violations, browser, install_ratio  # noqa: F401 (axe, browser: fixtures)
-from .conftest import ARTIFACTS, BASE_URL, LIST, SEEDS
+from tests.contrast import SCHEMES, axe, axe_violations, browser, install_ratio  # noqa: F401 (axe, browser: fixtures)
+from tests.render.conftest import ARTIFACTS, BASE_URL, LIST, SEEDS
 
 
 MEASURE_JS = """(button) => {

@@ -18,9 +18,9 @@ from email.utils import parseaddr
 
 import pytest
 
-from mailer.message import header_name, to_header
+from mailer.send.message import header_name, to_header
 
-from .conftest import HOSTILE_NAMES, make_subscribers
+from tests.render.conftest import HOSTILE_NAMES, make_subscribers
 
 ENCODED_WORD = re.compile(rb"=\?([^?]*)\?([bBqQ])\?([^?]*)\?=")
 ADJACENT_WORDS = re.compile(rb"\?=\s+=\?")
@@ -90,10 +90,10 @@ def test_a_cut_never_falls_inside_a_character():
 def test_the_subject_goes_in_short_encoded_words_too(seed_renders, subject):
     import dataclasses
 
-    from mailer.message import MessageSkeleton
+    from mailer.send.message import MessageSkeleton
 
-    from .conftest import LIST
-    from .test_message_fast_path import recipient
+    from tests.render.conftest import LIST
+    from tests.render.test_message_fast_path import recipient
 
     rendered = dataclasses.replace(seed_renders[0], subject=subject)
     raw = MessageSkeleton(rendered, LIST, send_id=7).message(recipient(1, "ada@example.com", "Ada"))

@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from mailer import lint as L
-from mailer.render import RenderedIssue, render_issue, render_sources
+from mailer.render import lint as L
+from mailer.render.issue import RenderedIssue, render_issue, render_sources
 
-from .conftest import BASE_URL, LIST, SEEDS
+from tests.render.conftest import BASE_URL, LIST, SEEDS
 
 
 def run_lint(content, base_url=BASE_URL, list_def=LIST):
@@ -124,7 +124,7 @@ def test_scaffold_prompts_left_in_a_new_issue_are_errors_with_their_line(tmp_pat
     from mailer.content.issue_file import load_issue
     from mailer.content.issue_writer import format_issue
     from mailer.content.scaffold import prompts
-    from mailer.campaign import issue_defaults
+    from mailer.send.campaign import issue_defaults
 
     path = tmp_path / "2026-12-02.md"
     path.write_text(format_issue(prompts(seed_contents[0], dt.date(2026, 12, 2))), encoding="utf-8")
@@ -150,7 +150,7 @@ def test_a_prompt_kept_without_its_todo_and_a_stray_todo(seed_contents):
 def _cli_env(database_url: str, tmp_path, **extra: str) -> dict[str, str]:
     import os
 
-    from ..conftest import REPO, SECRET
+    from tests.conftest import REPO, SECRET
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILER_", "AWS_")) and k != "DATABASE_URL"}
     env.update({"DATABASE_URL": database_url, "MAILER_SECRET_KEY": SECRET, "MAILER_TRANSPORT": "file",
@@ -171,7 +171,7 @@ def _mailer(env: dict[str, str], *args: str):
 def _nothing_planned(factory) -> bool:
     from sqlalchemy import func, select
 
-    from mailer.models import Delivery, Issue, Send
+    from mailer.store.models import Delivery, Issue, Send
 
     with factory() as session:
         return not any(session.scalar(select(func.count()).select_from(table)) for table in (Issue, Send, Delivery))
@@ -203,7 +203,7 @@ def test_an_issue_five_days_old_needs_yes(database_url, factory, sample_list, tm
     import datetime as dt
     import re
 
-    from ..conftest import REPO
+    from tests.conftest import REPO
 
     day = dt.date.today() - dt.timedelta(days=5)
     seed = (REPO / "issues" / LIST.slug / "2026-11-20.md").read_text(encoding="utf-8")

@@ -10,9 +10,9 @@ from email.utils import parseaddr
 
 import pytest
 
-from mailer.message import MessageSkeleton, header_name, Recipient, build_message, personal_values
+from mailer.send.message import MessageSkeleton, header_name, Recipient, build_message, personal_values
 
-from .conftest import LIST, make_subscribers
+from tests.render.conftest import LIST, make_subscribers
 
 DATE = dt.datetime(2026, 11, 20, 6, 30, tzinfo=dt.timezone.utc)
 
@@ -81,7 +81,7 @@ def test_every_seed_issue_has_the_same_structure_on_both_paths(seed_renders, ind
 
 
 def test_hostile_name_stays_one_recipient():
-    from mailer.message import to_header
+    from mailer.send.message import to_header
 
     line = to_header("Eve\r\nBcc: victim@example.com, <x@y>", "evil@example.com")
     msg = email.message_from_bytes(line + b"Subject: x\r\n\r\n", policy=default_policy)

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from mailer.qr import QR_CID, qr_target
-from mailer.render import PREHEADER_PADDING, archive_html, neutral_values
+from mailer.render.qr import QR_CID, qr_target
+from mailer.render.issue import PREHEADER_PADDING, archive_html, neutral_values
 
-from .conftest import BASE_URL, LIST
+from tests.render.conftest import BASE_URL, LIST
 
 
 @pytest.mark.parametrize("index", range(5))

@@ -21,18 +21,18 @@ from html.parser import HTMLParser
 
 import pytest
 
-from mailer.campaign import load_issue_for, run_send
+from mailer.send.campaign import load_issue_for, run_send
 from mailer.content.model import Item, TrendingModel, TrendingRepo
-from mailer.db import transaction
-from mailer.message import MessageSkeleton, Recipient
-from mailer.qr import qr_target
-from mailer.render import render_issue, render_sources
-from mailer.store import ensure_list
-from mailer.subscribers import import_rows, read_csv
+from mailer.store.db import transaction
+from mailer.send.message import MessageSkeleton, Recipient
+from mailer.render.qr import qr_target
+from mailer.render.issue import render_issue, render_sources
+from mailer.store.queries import ensure_list
+from mailer.audience.importing.importer import import_rows, read_csv
 from mailer.transports import FileTransport
 
-from ..conftest import DB_KINDS, REPO, SECRET
-from .conftest import BASE_URL, LIST, SEEDS
+from tests.conftest import DB_KINDS, REPO, SECRET
+from tests.render.conftest import BASE_URL, LIST, SEEDS
 
 URL_LINE = re.compile(r"\s*(https?|mailto):\S+")
 INTERNAL = ("No movers yet", "snapshots exist", "No Hugging Face entries", "No GitHub repositories")
@@ -161,7 +161,7 @@ def test_headline_underline_is_capped(fresh_seeds):
 
 
 def test_lint_warns_about_each_section_left_out(fresh_seeds):
-    from mailer.lint import lint
+    from mailer.render.lint import lint
 
     content = fresh_seeds[0]
     findings = lint(content, LIST, BASE_URL, render_sources(content, LIST, BASE_URL),

@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 import pytest
 from moto.server import ThreadedMotoServer
 
-from mailer.db import session_factory, transaction
-from mailer.models import Delivery, Issue, MailingList, Send, Subscriber, Subscription
+from mailer.store.db import session_factory, transaction
+from mailer.store.models import Delivery, Issue, MailingList, Send, Subscriber, Subscription
 from tests.conftest import DB_KINDS
-from payloads import M_ALICE, M_DAVE, M_ERIN, M_GRACE, M_HEIDI, M_IVAN, M_MULTI
+from tests.track.payloads import M_ALICE, M_DAVE, M_ERIN, M_GRACE, M_HEIDI, M_IVAN, M_MULTI
 
 # (delivery id, email, ledger state, provider message id); subscriber id == delivery id
 LEDGER = [
@@ -72,7 +72,7 @@ def moto_cert_fetcher(endpoint: str):
     SNS credential scope (unsigned, it goes to S3)."""
     import requests
 
-    from mailer.sns import CertificateMissingError
+    from mailer.track.sns import CertificateMissingError
 
     scope = {"Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sns/aws4_request, "
                               "SignedHeaders=host, Signature=0"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from mailer.models import ConsentEvent, Delivery, Event, Subscription, Suppression
+from mailer.store.models import ConsentEvent, Delivery, Event, Subscription, Suppression
 
 
 def states(factory) -> dict[int, str]:

@@ -14,14 +14,14 @@ import pytest
 from click.testing import CliRunner
 
 from mailer.cli import cli
-from mailer.inbound import MailUnsubscriber, find_token, received_mail
-from mailer.intake import handle_sns_webhook, poll_queue
-from mailer.sns import CertCache
+from mailer.track.mail_unsubscribe import MailUnsubscriber, find_token, received_mail
+from mailer.track.intake import handle_sns_webhook, poll_queue
+from mailer.track.sns import CertCache
 from mailer.errors import MailerError
 from mailer.tokens import make_token
-from conftest import MAIN_LIST, OTHER_LIST, moto_cert_fetcher
-from dbview import consent, subscription_statuses
-from sns_signing import TOPIC_ARN, Signer, notification
+from tests.track.conftest import MAIN_LIST, OTHER_LIST, moto_cert_fetcher
+from tests.track.dbview import consent, subscription_statuses
+from tests.track.sns_signing import TOPIC_ARN, Signer, notification
 from tests.conftest import SECRET
 
 BOB, ALICE = 2, 1  # subscriber ids of the seeded ledger; alice is on both lists
@@ -84,7 +84,7 @@ def test_received_notifications_give_the_raw_mail_in_either_encoding():
 # --- applying a request ------------------------------------------------------------------------------
 
 def apply(factory, raw: bytes, key: str = SECRET, old_keys: tuple[str, ...] = ()):
-    from mailer.db import transaction
+    from mailer.store.db import transaction
 
     with transaction(factory) as session:
         return MailUnsubscriber(key, old_keys)(session, raw)

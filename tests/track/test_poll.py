@@ -17,12 +17,12 @@ import boto3
 import pytest
 
 from mailer.errors import ConfigError
-from mailer.intake import poll_queue
-from mailer.sns import CertCache
-from conftest import LEDGER, moto_cert_fetcher
-from dbview import consent, delivery, events, states, subscription_statuses, suppressions
-from payloads import M_ERIN, M_FRANK, data, text
-from sns_signing import Signer, subscription_confirmation
+from mailer.track.intake import poll_queue
+from mailer.track.sns import CertCache
+from tests.track.conftest import LEDGER, moto_cert_fetcher
+from tests.track.dbview import consent, delivery, events, states, subscription_statuses, suppressions
+from tests.track.payloads import M_ERIN, M_FRANK, data, text
+from tests.track.sns_signing import Signer, subscription_confirmation
 
 REGION = "us-east-1"
 

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from mailer.errors import MailerError
-from mailer.ses_events import EventParseError, SesEvent, parse_ses_message
-from payloads import M_ALICE, M_DAVE, M_ERIN, M_FRANK, M_GRACE, M_IVAN, M_MULTI, data, text
+from mailer.track.ses_events import EventParseError, SesEvent, parse_ses_message
+from tests.track.payloads import M_ALICE, M_DAVE, M_ERIN, M_FRANK, M_GRACE, M_IVAN, M_MULTI, data, text
 
 
 def parse(name: str, sns_id: str | None = "sns-1") -> list[SesEvent]:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mailer.errors import MailerError
-from mailer.sns import (
+from mailer.track.sns import (
     CertCache,
     TRANSIENT_TTL,
     CertificateFetchError,
@@ -18,7 +18,7 @@ from mailer.sns import (
     string_to_sign,
     verify_envelope,
 )
-from sns_signing import CERT_URL, FOREIGN_TOPIC_ARN, TOPIC_ARN, Signer, notification, subscription_confirmation
+from tests.track.sns_signing import CERT_URL, FOREIGN_TOPIC_ARN, TOPIC_ARN, Signer, notification, subscription_confirmation
 
 ALLOWED = [TOPIC_ARN]
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 from mailer.content.lists import BouncePolicy
-from mailer.db import transaction
-from mailer.ses_events import parse_ses_message
-from mailer.store import still_eligible
-from mailer.track import TrackResult, load_policies, record_events
-from conftest import LEDGER, MAIN_LIST, OTHER_LIST
-from dbview import consent, delivery, events, states, subscription_statuses, suppressions
-from payloads import M_ALICE, M_FRANK, M_GRACE, data, text, transient_bounce
+from mailer.store.db import transaction
+from mailer.track.ses_events import parse_ses_message
+from mailer.store.queries import still_eligible
+from mailer.track.record import TrackResult, load_policies, record_events
+from tests.track.conftest import LEDGER, MAIN_LIST, OTHER_LIST
+from tests.track.dbview import consent, delivery, events, states, subscription_statuses, suppressions
+from tests.track.payloads import M_ALICE, M_FRANK, M_GRACE, data, text, transient_bounce
 
 INITIAL = {d: s for d, _, s, _ in LEDGER}
 

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from mailer.sns import CertCache
-from mailer.intake import handle_sns_webhook
-from conftest import LEDGER
-from dbview import consent, events, states, suppressions
-from payloads import text
-from sns_signing import CERT_URL, FOREIGN_TOPIC_ARN, REGION, TOPIC_ARN, Signer, notification, subscription_confirmation
+from mailer.track.sns import CertCache
+from mailer.track.intake import handle_sns_webhook
+from tests.track.conftest import LEDGER
+from tests.track.dbview import consent, events, states, suppressions
+from tests.track.payloads import text
+from tests.track.sns_signing import CERT_URL, FOREIGN_TOPIC_ARN, REGION, TOPIC_ARN, Signer, notification, subscription_confirmation
 
 INITIAL = {d: s for d, _, s, _ in LEDGER}
 

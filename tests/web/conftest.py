@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 
 from mailer.web import create_app
 
-from ..conftest import REPO
+from tests.conftest import REPO
 
 SECOND_LIST = """slug = "weekend-digest"
 name = "The Weekend Digest"

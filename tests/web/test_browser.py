@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mailer.campaign import load_issue_for, run_send
+from mailer.send.campaign import load_issue_for, run_send
 from mailer.content.lists import load_list
-from mailer.models import Subscriber, Subscription
+from mailer.store.models import Subscriber, Subscription
 from mailer.tokens import make_token
 from mailer.transports import FileTransport
 
-from ..conftest import REPO, SECRET
-from .conftest import confirm_path
+from tests.conftest import REPO, SECRET
+from tests.web.conftest import confirm_path
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = REPO / "test-artifacts"

@@ -7,8 +7,8 @@ import email.policy
 
 import pytest
 
-from ..conftest import DB_KINDS
-from .test_lifecycle_http import subscribe
+from tests.conftest import DB_KINDS
+from tests.web.test_lifecycle_http import subscribe
 
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 HOSTILE_NAME = "WIN 1000 USD NOW at https://prize.evil.example/claim?x=1 \u2014 call +1 555 0100"

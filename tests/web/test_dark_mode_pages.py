@@ -7,15 +7,15 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from mailer.campaign import load_issue_for, prepare_issue
+from mailer.send.campaign import load_issue_for, prepare_issue
 from mailer.content.lists import load_list
-from mailer.db import transaction
-from mailer.models import Subscriber
+from mailer.store.db import transaction
+from mailer.store.models import Subscriber
 from mailer.tokens import make_token
 
-from ..conftest import REPO, SECRET
-from ..contrast import SCHEMES, axe, axe_violations, browser, install_ratio  # noqa: F401 (axe, browser: fixtures)
-from .conftest import confirm_path
+from tests.conftest import REPO, SECRET
+from tests.contrast import SCHEMES, axe, axe_violations, browser, install_ratio  # noqa: F401 (axe, browser: fixtures)
+from tests.web.conftest import confirm_path
 
 ARTIFACTS = REPO / "test-artifacts" / "web-contrast"
 LIST = load_list(REPO / "lists", "ai-morning-post")

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mailer.models import Base, Delivery, Event
+from mailer.store.models import Base, Delivery, Event
 
-from ..conftest import DB_KINDS, REPO
-from ..test_cli import mailer
+from tests.conftest import DB_KINDS, REPO
+from tests.cli.test_cli import mailer
 from tests.track.sns_signing import TOPIC_ARN, Signer, notification
 
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)

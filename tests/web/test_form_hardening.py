@@ -13,10 +13,10 @@ from urllib.parse import quote
 import pytest
 from aiosmtpd.controller import Controller
 
-from ..conftest import DB_KINDS, REPO
-from ..sender.test_smtp import free_port
-from .conftest import SECOND_LIST, confirm_path, dump_tables
-from .test_lifecycle_http import LIST, OTHER, status_of, subscribe
+from tests.conftest import DB_KINDS, REPO
+from tests.send.test_smtp import free_port
+from tests.web.conftest import SECOND_LIST, confirm_path, dump_tables
+from tests.web.test_lifecycle_http import LIST, OTHER, status_of, subscribe
 
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 
@@ -142,7 +142,7 @@ def test_the_answer_comes_before_the_mail_and_one_connection_serves_every_reques
                                               ("smtp://mail.example:587", "MAILER_SMTP_PASSWORD")])
 def test_serve_with_a_bad_mail_transport_stops_at_start_with_one_line(engine, database_url, tmp_path, transport, words):
     """The web app's transport is built when it starts, not on the first confirmation mail."""
-    from ..test_cli import mailer
+    from tests.cli.test_cli import mailer
 
     env = {"DATABASE_URL": database_url, "MAILER_TRANSPORT": transport, "MAILER_SMTP_USER": "user",
            "MAILER_LISTS_DIR": str(REPO / "lists")}

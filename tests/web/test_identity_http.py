@@ -7,17 +7,17 @@ import json
 import pytest
 from sqlalchemy import func, select, update
 
-from mailer.campaign import load_issue_for, run_send
-from mailer.db import transaction
-from mailer.models import Delivery, Subscriber, Subscription, Suppression
-from mailer.store import ensure_list, still_eligible
+from mailer.send.campaign import load_issue_for, run_send
+from mailer.store.db import transaction
+from mailer.store.models import Delivery, Subscriber, Subscription, Suppression
+from mailer.store.queries import ensure_list, still_eligible
 from mailer.transports.file import FileTransport
 from tests.track.sns_signing import TOPIC_ARN, Signer, notification
 from mailer.content.lists import load_list
-from mailer.subscribers import import_rows, read_csv
+from mailer.audience.importing.importer import import_rows, read_csv
 
-from ..conftest import DB_KINDS, REPO
-from .conftest import confirm_path
+from tests.conftest import DB_KINDS, REPO
+from tests.web.conftest import confirm_path
 
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 

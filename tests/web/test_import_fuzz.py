@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 
 from mailer.addresses import fast_normalise, normalise_email
 from mailer.content.lists import load_list
-from mailer.db import transaction
-from mailer.models import Subscriber, Subscription
-from mailer.store import ensure_list
-from mailer.subscribers import MAX_FIELD, import_rows, iter_csv
+from mailer.store.db import transaction
+from mailer.store.models import Subscriber, Subscription
+from mailer.store.queries import ensure_list
+from mailer.audience.importing.importer import MAX_FIELD, import_rows, iter_csv
 
-from ..conftest import DB_KINDS, REPO
+from tests.conftest import DB_KINDS, REPO
 
 GOOD = [
     lambda i, r: (f"person.{i}@Example.COM", f"person.{i}@example.com"),

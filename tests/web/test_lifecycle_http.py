@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from mailer.models import ConsentEvent, Subscriber, Subscription
-from mailer.store import suppress
+from mailer.store.models import ConsentEvent, Subscriber, Subscription
+from mailer.store.queries import suppress
 from mailer.tokens import make_token
 
-from ..conftest import DB_KINDS, SECRET
-from .conftest import confirm_path
+from tests.conftest import DB_KINDS, SECRET
+from tests.web.conftest import confirm_path
 
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 LIST = "ai-morning-post"
@@ -18,7 +18,7 @@ OTHER = "weekend-digest"
 
 
 def status_of(factory, email: str, slug: str = LIST) -> str | None:
-    from mailer.models import MailingList
+    from mailer.store.models import MailingList
 
     with factory() as s:
         return s.scalar(select(Subscription.status).join(Subscriber, Subscriber.id == Subscription.subscriber_id)

@@ -17,14 +17,14 @@ from urllib.parse import urldefrag, urljoin
 import pytest
 import requests
 
-from mailer.campaign import SendOptions, load_issue_for, run_send
+from mailer.send.campaign import SendOptions, load_issue_for, run_send
 from mailer.content.lists import load_list
-from mailer.qr import QR_CID
+from mailer.render.qr import QR_CID
 from mailer.transports import FileTransport
 
-from ..conftest import DB_KINDS, REPO
-from .conftest import dump_tables
-from .test_lifecycle_http import subscribe
+from tests.conftest import DB_KINDS, REPO
+from tests.web.conftest import dump_tables
+from tests.web.test_lifecycle_http import subscribe
 
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 SEEDS = sorted((REPO / "issues" / "ai-morning-post").glob("*.md"))

@@ -16,13 +16,13 @@ import requests
 from sqlalchemy import func, select
 
 from mailer.content.lists import load_list
-from mailer.db import session_factory, transaction
-from mailer.models import ConsentEvent, Subscription
-from mailer.store import ensure_list
-from mailer.subscribers import ImportRow, import_rows
+from mailer.store.db import session_factory, transaction
+from mailer.store.models import ConsentEvent, Subscription
+from mailer.store.queries import ensure_list
+from mailer.audience.importing.importer import ImportRow, import_rows
 from mailer.tokens import make_token
 
-from ..conftest import DB_KINDS, REPO, SECRET
+from tests.conftest import DB_KINDS, REPO, SECRET
 
 PEOPLE = 200
 

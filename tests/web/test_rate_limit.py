@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import select
 
-from mailer.db import session_factory
-from mailer.models import RateLimitWindow
+from mailer.store.db import session_factory
+from mailer.store.models import RateLimitWindow
 from mailer.web.ratelimit import RateLimiter
 
-from ..conftest import DB_KINDS, SECRET
-from .test_lifecycle_http import subscribe
+from tests.conftest import DB_KINDS, SECRET
+from tests.web.test_lifecycle_http import subscribe
 
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 

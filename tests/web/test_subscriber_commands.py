@@ -11,16 +11,16 @@ import sqlite3
 import pytest
 from sqlalchemy import select
 
-from mailer import lifecycle
+from mailer.audience import lifecycle
 from mailer.config import Settings
 from mailer.errors import ConfigError
-from mailer.models import Issue
-from mailer.store import ensure_list
+from mailer.store.models import Issue
+from mailer.store.queries import ensure_list
 from mailer.content.lists import load_list
 from mailer.web import create_app
 
-from ..conftest import REPO
-from ..test_cli import mailer, workdir  # noqa: F401  (workdir is a fixture)
+from tests.conftest import REPO
+from tests.cli.test_cli import mailer, workdir  # noqa: F401  (workdir is a fixture)
 
 HOSTILE = ("email,name,status\n"
            "ada@example.com,=HYPERLINK(\"http://evil.example\"),confirmed\n"

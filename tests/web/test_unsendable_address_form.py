@@ -7,9 +7,9 @@ import html
 import pytest
 from sqlalchemy import func, select
 
-from mailer.models import Subscriber
+from mailer.store.models import Subscriber
 
-from ..conftest import DB_KINDS
+from tests.conftest import DB_KINDS
 
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 REFUSAL = "non-ASCII characters before the @ cannot be delivered by our mail provider"

@@ -9,14 +9,14 @@ import pytest
 from botocore.stub import Stubber
 from sqlalchemy import func, select, update
 
-from mailer.campaign import load_issue_for, run_send
+from mailer.send.campaign import load_issue_for, run_send
 from mailer.content.lists import load_list
-from mailer.db import transaction
-from mailer.models import Delivery, Event, Suppression
+from mailer.store.db import transaction
+from mailer.store.models import Delivery, Event, Suppression
 from mailer.transports.file import FileTransport
 from tests.track.sns_signing import FOREIGN_TOPIC_ARN, TOPIC_ARN, Signer, notification, subscription_confirmation
 
-from ..conftest import DB_KINDS, REPO, import_sample
+from tests.conftest import DB_KINDS, REPO, import_sample
 
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 
@@ -184,7 +184,7 @@ class CertServer:
         """mailer's own HTTPS fetcher, pointed at this server (same path, plain http on loopback)."""
         from urllib.parse import urlsplit
 
-        from mailer.sns import fetch_cert_https
+        from mailer.track.sns import fetch_cert_https
 
         return lambda url: fetch_cert_https(self.url + urlsplit(url).path)
 
@@ -212,7 +212,7 @@ def cert_server():
 
 
 def test_a_failing_certificate_url_is_fetched_once_per_window(hook, factory, cert_server):
-    from mailer.sns import CertCache, NEGATIVE_TTL
+    from mailer.track.sns import CertCache, NEGATIVE_TTL
 
     live, signer, row = hook
     certs = cert_server(status=404)
@@ -232,7 +232,7 @@ def test_a_failing_certificate_url_is_fetched_once_per_window(hook, factory, cer
 
 def test_an_unreachable_certificate_host_is_retried_soon_not_at_once(hook, factory, cert_server):
     """Our side failing (5xx, timeout) is a 503 so SNS retries; it is remembered only briefly."""
-    from mailer.sns import CertCache, TRANSIENT_TTL
+    from mailer.track.sns import CertCache, TRANSIENT_TTL
 
     live, signer, row = hook
     certs = cert_server(status=503)
@@ -251,7 +251,7 @@ def test_an_unreachable_certificate_host_is_retried_soon_not_at_once(hook, facto
 def test_a_flood_of_certificate_urls_starts_a_bounded_number_of_fetches(hook, factory, cert_server):
     import concurrent.futures
 
-    from mailer.sns import CertCache
+    from mailer.track.sns import CertCache
 
     live, signer, row = hook
     certs = cert_server(status=404, hold=True)

@@ -1,0 +1,1 @@
+"""Audience: who gets mail; subscription lifecycle, suppressions, imports, erasure (ARCHITECTURE.md)."""

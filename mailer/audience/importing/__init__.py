@@ -1,0 +1,1 @@
+"""Subscriber imports from CSV: dialect, reader, preparation, batches, SQLite fast path (ARCHITECTURE.md)."""

@@ -1,0 +1,125 @@
+"""CLI groups `mailer trending ...` and `mailer issue new`, registered by cli.py with add_command."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from mailer.content.issue_file import load_issue
+from mailer.content.resolve import resolve_issue
+from mailer.content.scaffold import scaffold_issue, write_issue_file
+from mailer.content.trending_config import trending_config
+from mailer.content.trending_fetch import FetchResult, fetch_and_store, make_fetchers
+from mailer.cli.options import open_db, output_folder, pick_list, settings_of
+from mailer.store.db import transaction
+from mailer.errors import MailerError
+
+SHOWN_ROWS = 10
+
+
+def today() -> dt.date:
+    return dt.date.today()
+
+
+def _parse_day(value: str) -> dt.date:
+    if value == "today":
+        return today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: use today or a date like 2026-11-18") from None
+
+
+@click.group("trending")
+def trending() -> None:
+    """Trending sections: fetch snapshots from the Hugging Face Hub and GitHub."""
+
+
+def _row(entry: dict) -> tuple[str, str, str, str]:
+    if "stars" in entry:
+        return entry["name"], entry.get("language") or "", f"{entry['stars']:,} stars", ""
+    likes = "" if entry.get("likes") is None else f"{entry['likes']:,} likes"
+    downloads = "" if entry.get("downloads") is None else f"{entry['downloads']:,} downloads"
+    return entry["id"], entry.get("task") or "", likes, downloads
+
+
+def _echo_result(result: FetchResult) -> None:
+    if result.error is not None:
+        click.echo(f"{result.source}: FAILED {result.error}", err=True)
+        if result.fallback:
+            click.echo(f"{result.source}: issues will use the snapshot of {result.fallback.taken_on} "
+                       f"and show it as of that date", err=True)
+        return
+    snapshot = result.snapshot
+    state = "fetched" if result.written else "already fetched today, kept (use --refresh to replace)"
+    click.echo(f"{result.source} {snapshot.taken_on}: {len(snapshot.entries)} entries, {state}")
+    rows = [_row(e) for e in snapshot.entries[:SHOWN_ROWS]]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for rank, row in enumerate(rows, 1):
+        click.echo(f"  {rank:>2}  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    if len(snapshot.entries) > SHOWN_ROWS:
+        click.echo(f"      ... and {len(snapshot.entries) - SHOWN_ROWS} more stored")
+
+
+@trending.command("fetch")
+@click.option("--list", "slug", help="List whose [sources] to fetch (default: the only list).")
+@click.option("--refresh", is_flag=True, help="Replace today's snapshot if there already is one.")
+@click.option("--require-fresh", is_flag=True, help="Fail if any source could not be fetched today.")
+def fetch(slug: str | None, refresh: bool, require_fresh: bool) -> None:
+    """Fetch today's trending data, store it as a snapshot and print what came in."""
+    settings = settings_of(click.get_current_context())
+    list_def = pick_list(settings, slug)
+    config = trending_config(list_def)
+    if not config.enabled:
+        raise MailerError(f"{list_def.path}: no [sources.huggingface] or [sources.github] table; nothing to fetch")
+    day = today()
+    fetchers = make_fetchers(config, settings, day, cache_dir=settings.outbox_dir.parent / "cache" / "github")
+    results = fetch_and_store(open_db(settings), fetchers, day, refresh=refresh)
+    for result in results:
+        _echo_result(result)
+    failed = [r for r in results if r.error is not None]
+    if failed and (require_fresh or any(r.usable is None for r in failed)):
+        reason = "--require-fresh" if require_fresh else "no earlier snapshot to fall back on"
+        raise MailerError(f"{len(failed)} of {len(results)} source(s) failed ({reason}): "
+                          + "; ".join(str(r.error) for r in failed))
+
+
+@click.group("issue")
+def issue() -> None:
+    """Issue files: scaffold a new one."""
+
+
+@issue.command("new")
+@click.option("--date", "date_spec", default="today", show_default=True, help="today or YYYY-MM-DD.")
+@click.option("--from", "from_spec", default="latest", show_default=True,
+              help="Issue to take headings from: latest, YYYY-MM-DD, a path, or 'none'.")
+@click.option("--list", "slug", help="List (default: the only list).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write <list>/<date>.md into (default: the first issues path).")
+@click.option("--copy-text", is_flag=True, help="Copy the source issue's text as-is instead of TODO prompts.")
+@click.option("--require-fresh", is_flag=True, help="Fail unless every source has a snapshot of the issue date.")
+@click.option("--force", is_flag=True, help="Overwrite an existing issue file.")
+def new(date_spec: str, from_spec: str, slug: str | None, out_dir: Path | None, copy_text: bool,
+        require_fresh: bool, force: bool) -> None:
+    """Write issues/<list>/<date>.md with the editorial sections to fill and trending attached."""
+    settings = settings_of(click.get_current_context())
+    list_def = pick_list(settings, slug)
+    day = _parse_day(date_spec)
+    defaults = {"masthead": list_def.name, "tagline": list_def.tagline}
+    source = None
+    if from_spec != "none":
+        source = load_issue(resolve_issue(from_spec, settings.issues_path, list_def.slug, today()), defaults)
+    with transaction(open_db(settings)) as session:
+        content, snapshots = scaffold_issue(session, list_def, day, source, copy_text=copy_text,
+                                            require_fresh=require_fresh, today=today())
+    folder = output_folder(out_dir) if out_dir else settings.issues_path[0]
+    path = write_issue_file(content, folder, force=force)
+    load_issue(path, defaults)  # what we wrote must read back; a bug here should not reach the editor
+    click.echo(f"wrote {path}")
+    for name, snapshot in snapshots.items():
+        click.echo(f"  {name}: " + (f"snapshot of {snapshot.taken_on}" if snapshot else
+                                    "no snapshot yet (run `mailer trending fetch`); section left empty"))
+    if content.trending_as_of:
+        click.echo(f"  trending data is as of {content.trending_as_of}; the issue says so")

@@ -1,0 +1,154 @@
+"""`mailer subscribers show|export|erase|unsubscribe-mail` and `mailer serve`, registered on the groups in cli.py."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import sys
+from pathlib import Path
+
+import click
+
+from mailer.audience import lifecycle
+from mailer.cli import cli, open_db, settings_of, subscribers
+from mailer.cli.options import email_argument, output_file
+from mailer.store.db import transaction
+from mailer.errors import MailerError
+
+
+def _when(value) -> str:
+    return value.isoformat(timespec="seconds") if value else "-"
+
+
+@subscribers.command("show")
+@click.argument("email")
+@click.pass_context
+def subscribers_show(ctx: click.Context, email: str) -> None:
+    """Print a subscriber's lists and consent history (oldest first)."""
+    with open_db(settings_of(ctx))() as session:
+        found = lifecycle.history(session, email_argument(email))
+    click.echo(f"{found.email}  name={found.name!r}  id={found.subscriber_id}  since {_when(found.created_at)}")
+    if found.suppression:
+        click.echo(f"suppressed: {found.suppression} (never mailed)")
+    for slug, status, confirmed, left in found.subscriptions:
+        click.echo(f"list {slug}: {status}  confirmed {_when(confirmed)}  unsubscribed {_when(left)}")
+    click.echo("consent history:")
+    for when, slug, action, source, ip, agent, detail in found.events:
+        extra = "  ".join(part for part in (f"ip={ip}" if ip else "", f"agent={agent!r}" if agent else "",
+                                            detail or "") if part)
+        click.echo(f"  {_when(when)}  {action:<11} {slug:<16} via {source:<9} {extra}".rstrip())
+
+
+@subscribers.command("export")
+@click.option("--list", "list_slug", metavar="SLUG", help="Only this list (default: every list).")
+@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write to this file instead of standard output.")
+@click.pass_context
+def subscribers_export(ctx: click.Context, list_slug: str | None, out_file: Path | None) -> None:
+    """Export subscriptions as CSV (cells that a spreadsheet would run as formulas are escaped)."""
+    factory = open_db(settings_of(ctx))
+    handle = output_file(out_file) if out_file else sys.stdout
+    try:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(lifecycle.EXPORT_COLUMNS)
+        with factory() as session:
+            count = 0
+            for row in lifecycle.export_rows(session, list_slug):
+                writer.writerow(row)
+                count += 1
+    finally:
+        if out_file:
+            handle.close()
+    if out_file:
+        click.echo(f"wrote {count} rows to {out_file}", err=True)
+
+
+@subscribers.command("erase")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def subscribers_erase(ctx: click.Context, email: str, yes: bool) -> None:
+    """Erase a person's data (GDPR art. 17); a salted hash stays so that nobody re-adds the address."""
+    address = email_argument(email)
+    if not yes:
+        click.confirm(f"erase {address} for good?", abort=True)
+    settings = settings_of(ctx)
+    done = lifecycle.erase_person(open_db(settings), address, settings.outbox_dir)
+    click.echo(f"erased subscriber {done.subscriber_id}: address, name, IP addresses, user agents and SES "
+               f"event data removed, {done.outbox_files} mail(s) deleted from the outbox; "
+               "the address is blocked from future imports and sign-ups")
+    if done.file_scrubbed is False:
+        click.echo("note: another process holds the database open, so old pages stay in its write-ahead "
+                   "log until its next checkpoint; stop `mailer serve` and run `mailer subscribers erase` "
+                   "again to clear them now", err=True)
+
+
+EX_TEMPFAIL = 75  # sysexits.h: an MTA's pipe transport keeps the mail and retries later
+MAX_REQUEST_MAIL = 10 * 1024 * 1024
+
+
+@subscribers.command("unsubscribe-mail")
+@click.argument("message_file", type=click.File("rb"), default="-")
+@click.pass_context
+def subscribers_unsubscribe_mail(ctx: click.Context, message_file) -> None:
+    """Apply one mail sent to the unsubscribe mailbox (the List-Unsubscribe mailto), read from
+    MESSAGE_FILE or standard input: for an MTA pipe, e.g. a Postfix alias "|mailer subscribers
+    unsubscribe-mail". Exits 75 (try again later) when the database is unreachable."""
+    from sqlalchemy.exc import OperationalError
+
+    from mailer.track.mail_unsubscribe import MailUnsubscriber
+
+    settings = settings_of(ctx)
+    raw = message_file.read(MAX_REQUEST_MAIL + 1)
+    if len(raw) > MAX_REQUEST_MAIL:
+        raise click.ClickException(f"{message_file.name}: over {MAX_REQUEST_MAIL // 1024 // 1024} MB; "
+                                   "an unsubscribe request is a few lines")
+    # Anything wrong on our side (settings, database) exits 75: the MTA keeps the mail and retries,
+    # where any other failure would bounce the reader's request back to them.
+    try:
+        unsubscriber = MailUnsubscriber(settings.require_secret_key(), settings.old_secret_keys)
+        with transaction(open_db(settings)) as session:
+            request = unsubscriber(session, raw)
+    except (MailerError, OperationalError) as exc:
+        click.echo(f"not applied, the mail should be delivered again later: {exc}", err=True)
+        ctx.exit(EX_TEMPFAIL)
+    what = {"unsubscribed": "unsubscribed", "already-unsubscribed": "already unsubscribed: nothing changed",
+            "no-token": "ignored: no unsubscribe token in the subject or body",
+            "invalid-token": "ignored: the unsubscribe token is not valid (tampered, or signed with another key)",
+            "unknown-list": f"ignored: list {request.list_slug!r} is not in this database"}[request.outcome]
+    who = f"subscriber {request.subscriber_id} from {request.list_slug}: " if request.subscriber_id else ""
+    click.echo(who + what)
+
+
+def _link_host(host: str) -> str:
+    """The host for links to a server listening on `host`: a wildcard address is reached on loopback."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--demo", is_flag=True,
+              help="Local trial: links (and confirmation mails) point at --host/--port; without "
+                   "MAILER_SECRET_KEY an ephemeral key, so links die with the process.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, demo: bool) -> None:
+    """Run the web app locally (production: gunicorn 'mailer.web:create_app()')."""
+    from mailer.web import create_app
+
+    settings = settings_of(ctx)
+    if demo:
+        # The links this server puts in pages and confirmation mails must reach this server, wherever
+        # MAILER_BASE_URL points (a production setting).
+        settings = dataclasses.replace(settings, base_url=f"http://{_link_host(host)}:{port}")
+        if not settings.secret_key:
+            click.echo("demo mode: no MAILER_SECRET_KEY, so an ephemeral key: links stop working when the server "
+                       "stops, and links in mails from `make demo` do not work (paste the lines it prints first)",
+                       err=True)
+    app = create_app(settings, demo=demo)
+    click.echo(f"serving on http://{_link_host(host)}:{port} (Ctrl-C stops)", err=True)
+    app.run(host=host, port=port, threaded=True, load_dotenv=False)

@@ -1,0 +1,1 @@
+"""Send: plan an issue as a ledger, then deliver it paced and resumable (ARCHITECTURE.md)."""

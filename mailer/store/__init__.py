@@ -1,0 +1,1 @@
+"""Store: the database engine, the schema as models, and the queries several stages share (ARCHITECTURE.md)."""

@@ -1,0 +1,223 @@
+"""SQLAlchemy 2 typed models. Alembic owns the schema (mailer/migrations); a test proves they agree.
+
+No ORM object leaves the store layer: the renderer and sender take plain dataclasses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from mailer.addresses import email_key
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL, but INTEGER on SQLite so that the primary key stays the rowid alias.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class AppMeta(Base):
+    """Key/value facts about this installation (e.g. the salt of suppression hashes)."""
+
+    __tablename__ = "app_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class MailingList(Base):
+    __tablename__ = "lists"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+def _email_key_of_row(context) -> str | None:
+    """The default of subscribers.email_key: the key of the address being inserted."""
+    email = context.get_current_parameters().get("email")
+    return None if email is None else email_key(email)
+
+
+class Subscriber(Base):
+    __tablename__ = "subscribers"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # As first given (normalised: domain lower-cased, IDN domains as punycode). NULL once erased.
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    # Who the person is (addresses.email_key: the whole address lower-cased): every lookup uses it, so
+    # Alan@Example.com and alan@example.com are one subscriber. NULL once erased.
+    email_key: Mapped[str | None] = mapped_column(String(320), unique=True, index=True,
+                                                  default=_email_key_of_row)
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    erased_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("subscriber_id", "list_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending | confirmed | unsubscribed
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ConsentEvent(Base):
+    """Append-only record of what a person agreed to, when, and from where."""
+
+    __tablename__ = "consent_events"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True
+    )
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(32))  # subscribe | confirm | unsubscribe | import | erase
+    source: Mapped[str] = mapped_column(String(32))  # web | import | cli | one-click | complaint
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    detail: Mapped[str | None] = mapped_column(Text)  # the form text version, file name, ...
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class Suppression(Base):
+    __tablename__ = "suppressions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Salted SHA-256 of the normalised address: what erasure leaves behind. Always set.
+    email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Lower-cased in full: "never mail" errs on the safe side of local-part case.
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    reason: Mapped[str] = mapped_column(String(32))  # hard-bounce | complaint | manual | erased | soft-bounce
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class Issue(Base):
+    """One rendered issue of a list: the frozen render every send and the archive use."""
+
+    __tablename__ = "issues"
+    __table_args__ = (UniqueConstraint("list_id", "issue_date"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    issue_date: Mapped[dt.date] = mapped_column(Date)
+    subject: Mapped[str] = mapped_column(String(500))
+    source_path: Mapped[str] = mapped_column(String(1000))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class Send(Base):
+    __tablename__ = "sends"
+    __table_args__ = (UniqueConstraint("issue_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16))  # planned | sending | paused | done
+    pause_reason: Mapped[str | None] = mapped_column(Text)
+    planned_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Delivery(Base):
+    """The ledger: one row per (send, subscriber), frozen at plan time."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("send_id", "subscriber_id"),
+        Index("ix_deliveries_send_state", "send_id", "state"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    send_id: Mapped[int] = mapped_column(ForeignKey("sends.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # queued | sending | sent | delivered | bounced | complained | failed | unknown | skipped
+    state: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    # Our Message-ID header, `<random@list domain>`, the same for every attempt (store.assign_message_ids)
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    not_before: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Event(Base):
+    """A normalised SES event (one per recipient), deduplicated by provider id."""
+
+    __tablename__ = "events"
+    # The guardrail and the report count one type of event per send: bounces and complaints are few,
+    # deliveries are nearly every message, so the type leads.
+    __table_args__ = (Index("ix_events_type_delivery", "event_type", "delivery_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(300), unique=True)
+    sns_message_id: Mapped[str | None] = mapped_column(String(100))
+    ses_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    event_type: Mapped[str] = mapped_column(String(32))  # bounce | complaint | delivery | send | reject | ...
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    bounce_type: Mapped[str | None] = mapped_column(String(32))
+    bounce_subtype: Mapped[str | None] = mapped_column(String(64))
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="SET NULL"), index=True)
+    occurred_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    raw: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class TrendingSnapshot(Base):
+    """What a source returned on a day, so that an issue renders the same every time."""
+
+    __tablename__ = "trending_snapshots"
+    __table_args__ = (UniqueConstraint("source", "taken_on"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))  # huggingface-models | huggingface-datasets | github
+    taken_on: Mapped[dt.date] = mapped_column(Date)
+    fetched_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    payload: Mapped[str] = mapped_column(Text)  # JSON list of entries
+
+
+class RateLimitWindow(Base):
+    """Hits per client and fixed window, shared by every web worker (gunicorn processes, machines).
+
+    `key` is an HMAC of the client's IP with the secret key: the table never holds an address.
+    """
+
+    __tablename__ = "rate_limit_windows"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch seconds // window length
+    hits: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,1 @@
+"""Track: what providers report back (SES events over SQS or SNS), suppression, reports, reconciliation (ARCHITECTURE.md)."""

@@ -1,0 +1,77 @@
+"""Settle `unknown` deliveries from SES events already stored, and mirror suppressions to SES.
+
+A delivery becomes `unknown` when its run died (or timed out) after handing the message to SES
+but before recording the answer. Our messages carry a `delivery_id` tag, so a Send, Delivery,
+Bounce or Complaint event for that tag proves SES accepted it, whatever our ledger missed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from mailer.store.models import Delivery, Event, Suppression, utcnow
+
+log = logging.getLogger(__name__)
+
+# The furthest state an event proves, strongest first.
+_PROVES = (("complaint", "complained"), ("bounce", "bounced"), ("delivery", "delivered"), ("send", "sent"))
+_FAILS = ("reject", "rendering_failure")
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    settled: int
+    failed: int
+    still_unknown: int
+
+
+def _state_from(kinds: set[str]) -> str | None:
+    for kind, state in _PROVES:
+        if kind in kinds:
+            return state
+    return "failed" if kinds & set(_FAILS) else None
+
+
+def reconcile_send(session: Session, send_id: int) -> ReconcileResult:
+    """Move each unknown row of a send to what its stored events prove. Caller commits."""
+    unknown = session.scalars(select(Delivery.id).where(Delivery.send_id == send_id,
+                                                        Delivery.state == "unknown")).all()
+    settled = failed = 0
+    for delivery_id in unknown:
+        events = session.execute(select(Event.event_type, Event.ses_message_id)
+                                 .where(Event.delivery_id == delivery_id)).all()
+        state = _state_from({e.event_type for e in events})
+        if state is None:
+            continue
+        message_id = next((e.ses_message_id for e in events if e.ses_message_id), None)
+        values = {"state": state, "updated_at": utcnow(), "provider_message_id": message_id}
+        if state != "failed":
+            values["sent_at"] = utcnow()
+            values["last_error"] = None
+        session.execute(update(Delivery).where(Delivery.id == delivery_id, Delivery.state == "unknown")
+                        .values(**values))
+        failed += state == "failed"
+        settled += state != "failed"
+    return ReconcileResult(settled=settled, failed=failed, still_unknown=len(unknown) - settled - failed)
+
+
+# SES account-level suppression list reasons (sesv2 PutSuppressedDestination).
+_SES_REASONS = {"hard-bounce": "BOUNCE", "complaint": "COMPLAINT"}
+
+
+def mirror_to_ses(session: Session, sesv2_client, addresses: list[str]) -> int:
+    """Copy new hard-bounce and complaint suppressions to the SES account suppression list."""
+    if not addresses:
+        return 0
+    rows = session.execute(select(Suppression.email, Suppression.reason)
+                           .where(Suppression.email.in_([a.lower() for a in addresses]))).all()
+    mirrored = 0
+    for email, reason in rows:
+        if reason in _SES_REASONS:
+            sesv2_client.put_suppressed_destination(EmailAddress=email, Reason=_SES_REASONS[reason])
+            mirrored += 1
+    return mirrored

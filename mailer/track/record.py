@@ -1,0 +1,262 @@
+"""Applying SES events to the database (they arrive through `mailer.intake`: SQS poll or SNS webhook).
+
+Every event is stored once (UNIQUE dedup_key, ON CONFLICT DO NOTHING); only a newly stored
+event has effects, so a notification delivered twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from mailer.addresses import email_key
+from mailer.content.lists import BouncePolicy
+from mailer.errors import MailerError
+from mailer.store.models import ConsentEvent, Delivery, Event, MailingList, Send, Subscriber, Subscription, utcnow
+from mailer.track.mail_unsubscribe import received_mail
+from mailer.track.ses_events import ERASED_RAW, SesEvent, parse_ses_message, stored_dedup_key
+from mailer.store.queries import dialect_insert, is_erased, suppress, suppression_salt
+
+log = logging.getLogger("mailer.track")
+
+# event type -> (ledger states it may move a delivery from, the state it moves it to)
+_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "send": (frozenset({"unknown"}), "sent"),
+    "delivery": (frozenset({"sending", "sent", "unknown"}), "delivered"),
+    "bounce": (frozenset({"sending", "sent", "unknown", "delivered"}), "bounced"),
+    "complaint": (frozenset({"sending", "sent", "unknown", "delivered", "bounced"}), "complained"),
+    "reject": (frozenset({"sending", "sent", "unknown"}), "failed"),
+    "rendering_failure": (frozenset({"sending", "sent", "unknown"}), "failed"),
+}
+_SOFT_BOUNCE_TYPES = ("Transient", "Undetermined")
+
+
+@dataclass
+class TrackResult:
+    received: int = 0  # events handed to record_events
+    recorded: int = 0  # newly stored
+    duplicates: int = 0  # already stored: no effect
+    uncorrelated: int = 0  # stored, but no ledger row matched
+    deliveries_updated: int = 0
+    suppressed: list[str] = field(default_factory=list)  # addresses newly suppressed
+    unsubscribed: list[int] = field(default_factory=list)  # subscriber ids unsubscribed by a complaint
+    messages_deleted: int = 0  # poll: SQS messages handled and deleted
+    messages_left: int = 0  # poll: left on the queue (unparseable, foreign topic, failed)
+    mail_unsubscribed: int = 0  # unsubscribe request mails (SES Received) that unsubscribed someone
+    mail_ignored: int = 0  # request mails without a valid token, or for someone already gone
+
+    def merge(self, other: "TrackResult") -> None:
+        for name in ("received", "recorded", "duplicates", "uncorrelated", "deliveries_updated",
+                     "messages_deleted", "messages_left", "mail_unsubscribed", "mail_ignored"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.suppressed.extend(other.suppressed)
+        self.unsubscribed.extend(other.unsubscribed)
+
+
+@dataclass(frozen=True)
+class _Ledger:
+    id: int
+    send_id: int
+    subscriber_id: int
+    email: str
+    state: str
+    provider_message_id: str | None
+
+
+# --- recording -----------------------------------------------------------------------------
+
+def record_events(session: Session, events: Iterable[SesEvent],
+                  policies_by_list_id: Mapping[int, BouncePolicy] | None = None) -> TrackResult:
+    """Store events and apply their effects. The caller commits (one transaction per batch)."""
+    policies = policies_by_list_id or {}
+    result = TrackResult()
+    salt = suppression_salt(session)
+    for event in events:
+        result.received += 1
+        key = stored_dedup_key(event.dedup_scope, event.event_type, event.recipient, salt)
+        if event.recipient and is_erased(session, event.recipient):
+            # A late event about someone erased: kept (it still deduplicates) without naming them.
+            event = dataclasses.replace(event, recipient=None, raw=ERASED_RAW, detail=None)
+        row = _correlate(session, event)
+        if not _insert_event(session, event, key, row.id if row else None):
+            result.duplicates += 1
+            continue
+        result.recorded += 1
+        if row is None:
+            result.uncorrelated += 1
+        elif _advance(session, row, event):
+            result.deliveries_updated += 1
+        policy = policies.get(_list_id(session, row), BouncePolicy()) if row else BouncePolicy()
+        _apply_policy(session, event, row, policy, result)
+    return result
+
+
+def _correlate(session: Session, event: SesEvent) -> _Ledger | None:
+    """The ledger row of this event: by SES message id, else by our delivery_id tag."""
+    columns = (Delivery.id, Delivery.send_id, Delivery.subscriber_id, Delivery.email, Delivery.state,
+               Delivery.provider_message_id)
+    rows = [_Ledger(*r) for r in session.execute(
+        select(*columns).where(Delivery.provider_message_id == event.ses_message_id))]
+    if not rows and event.delivery_id is not None:
+        tagged = session.execute(select(*columns).where(Delivery.id == event.delivery_id)).first()
+        # A tag is trusted only when nothing contradicts it (the row has no other message id).
+        if tagged and tagged.provider_message_id in (None, event.ses_message_id) and (
+                event.send_id is None or tagged.send_id == event.send_id):
+            rows = [_Ledger(*tagged)]
+    if event.recipient is None:
+        return rows[0] if len(rows) == 1 else None
+    matching = [r for r in rows if email_key(r.email) == email_key(event.recipient)]
+    return matching[0] if matching else None
+
+
+def _insert_event(session: Session, event: SesEvent, dedup_key: str, delivery_id: int | None) -> bool:
+    stmt = dialect_insert(session, Event).values(
+        dedup_key=dedup_key, sns_message_id=event.sns_message_id, ses_message_id=event.ses_message_id,
+        event_type=event.event_type[:32], recipient=event.recipient, bounce_type=event.bounce_type,
+        bounce_subtype=event.bounce_subtype, delivery_id=delivery_id, occurred_at=event.occurred_at,
+        raw=event.raw,
+    ).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(Event.id)
+    # RETURNING, not rowcount: SQLAlchemy 2.1 with psycopg 3 reports -1 for every INSERT.
+    return session.execute(stmt).first() is not None
+
+
+def _advance(session: Session, row: _Ledger, event: SesEvent) -> bool:
+    """Move the ledger row forward; never backwards (a late Delivery does not undo a Bounce)."""
+    if event.event_type not in _TRANSITIONS:
+        return False
+    allowed, target = _TRANSITIONS[event.event_type]
+    now = utcnow()
+    values: dict[str, Any] = {"state": target, "updated_at": now}
+    if row.provider_message_id is None:
+        values["provider_message_id"] = event.ses_message_id
+    if event.event_type == "send":
+        values["sent_at"] = func.coalesce(Delivery.sent_at, event.occurred_at or now)
+    if target in ("bounced", "failed"):
+        values["last_error"] = _describe(event)
+    result = session.execute(update(Delivery).where(Delivery.id == row.id, Delivery.state.in_(allowed))
+                             .values(**values))
+    return bool(result.rowcount)
+
+
+def _list_id(session: Session, row: _Ledger) -> int | None:
+    return session.scalar(select(Send.list_id).where(Send.id == row.send_id))
+
+
+def _describe(event: SesEvent) -> str:
+    parts = [event.event_type, event.bounce_type, event.bounce_subtype, event.detail]
+    return ": ".join(p for p in parts if p)[:2000]
+
+
+# --- policy --------------------------------------------------------------------------------
+
+def _apply_policy(session: Session, event: SesEvent, row: _Ledger | None, policy: BouncePolicy,
+                  result: TrackResult) -> None:
+    addresses = [a for a in _addresses(event, row) if a]  # an erased ledger row has no address left
+    if not addresses:
+        return
+    if event.event_type == "bounce" and event.bounce_type == "Permanent":
+        _suppress_all(session, addresses, "hard-bounce", _describe(event), result)
+    elif event.event_type == "bounce":
+        count = soft_bounce_count(session, addresses[0], policy, event.occurred_at)
+        if count >= policy.soft_bounce_limit:
+            detail = f"{count} soft bounces within {policy.soft_bounce_window_days} days; last: {_describe(event)}"
+            _suppress_all(session, addresses, "soft-bounce", detail, result)
+    elif event.event_type == "complaint":
+        _unsubscribe_everywhere(session, event, row, addresses, result)
+        detail = f"complaint ({event.complaint_feedback_type or 'no feedback type'}) {event.feedback_id or ''}"
+        _suppress_all(session, addresses, "complaint", detail.strip(), result)
+
+
+def _addresses(event: SesEvent, row: _Ledger | None) -> list[str]:
+    """The reported recipient, and the ledger's spelling of it (what sends compare against)."""
+    out = [row.email] if row is not None else []
+    if event.recipient and event.recipient not in out:
+        out.append(event.recipient)
+    return out
+
+
+def _suppress_all(session: Session, addresses: list[str], reason: str, detail: str,
+                  result: TrackResult) -> None:
+    for address in addresses:
+        if suppress(session, address, reason, detail):
+            result.suppressed.append(address)
+
+
+def soft_bounce_count(session: Session, email: str, policy: BouncePolicy,
+                      at: dt.datetime | None = None) -> int:
+    """Distinct messages that soft-bounced for this address in the window ending at `at`.
+
+    Older bounces decay: they fall out of the window and stop counting.
+    """
+    since = (at or utcnow()) - dt.timedelta(days=policy.soft_bounce_window_days)
+    return session.scalar(
+        select(func.count(func.distinct(Event.ses_message_id))).where(
+            Event.event_type == "bounce",
+            Event.bounce_type.in_(_SOFT_BOUNCE_TYPES),
+            func.lower(Event.recipient) == email.lower(),
+            Event.occurred_at >= since,
+        )
+    ) or 0
+
+
+def _unsubscribe_everywhere(session: Session, event: SesEvent, row: _Ledger | None,
+                            addresses: list[str], result: TrackResult) -> None:
+    if row is not None:
+        subscriber_ids = [row.subscriber_id]
+    else:
+        keys = [email_key(a) for a in addresses]
+        subscriber_ids = list(session.scalars(select(Subscriber.id).where(Subscriber.email_key.in_(keys))))
+    now = utcnow()
+    detail = f"SES complaint feedback {event.feedback_id or '-'} type {event.complaint_feedback_type or '-'}"
+    for subscriber_id in subscriber_ids:
+        changed = session.execute(
+            update(Subscription)
+            .where(Subscription.subscriber_id == subscriber_id, Subscription.status != "unsubscribed")
+            .values(status="unsubscribed", unsubscribed_at=now)
+            .returning(Subscription.list_id)
+        ).scalars().all()
+        for list_id in changed:
+            session.add(ConsentEvent(subscriber_id=subscriber_id, list_id=list_id, action="unsubscribe",
+                                     source="complaint", detail=detail))
+        if changed:
+            result.unsubscribed.append(subscriber_id)
+    session.flush()
+
+
+# An SES Received notification's raw mail -> what it did (mailer.inbound.MailUnsubscriber).
+Inbound = Callable[[Session, bytes], Any]
+
+
+def record_notification(session: Session, message_json: str, sns_message_id: str | None,
+                        policies_by_list_id: Mapping[int, BouncePolicy] | None,
+                        inbound: Inbound | None) -> TrackResult:
+    """One SNS notification's worth: SES events, or a mail to the unsubscribe mailbox."""
+    raw = received_mail(message_json)
+    if raw is None:
+        return record_events(session, parse_ses_message(message_json, sns_message_id), policies_by_list_id)
+    if inbound is None:
+        raise MailerError("an SES Received notification (a mail to the unsubscribe mailbox) arrived, but its "
+                          "token cannot be checked without MAILER_SECRET_KEY: set it to the web app's key")
+    request = inbound(session, raw)
+    log.info("unsubscribe request mail: %s", request.outcome)
+    result = TrackResult()
+    if request.changed:
+        result.mail_unsubscribed += 1
+    else:
+        result.mail_ignored += 1
+    return result
+
+
+def load_policies(session: Session, list_defs: Iterable[Any]) -> dict[int, BouncePolicy]:
+    """{database list id: bounce policy} for ListDefinitions (lists/*.toml) that exist in the database."""
+    by_slug = {d.slug: d.bounce_policy for d in list_defs}
+    if not by_slug:
+        return {}
+    rows = session.execute(select(MailingList.id, MailingList.slug).where(MailingList.slug.in_(list(by_slug))))
+    return {row.id: by_slug[row.slug] for row in rows}
