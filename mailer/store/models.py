@@ -6,6 +6,7 @@ No ORM object leaves the store layer: the renderer and sender take plain datacla
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -38,6 +39,82 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+# The vocabulary: every state, kind and reason the database stores, one StrEnum each (a member is the
+# string itself, so rows, SQL comparisons and JSON output are unchanged). ARCHITECTURE.md draws the
+# ledger's state machine.
+
+
+class DeliveryState(StrEnum):
+    """The state of one ledger row (one recipient of one send)."""
+
+    QUEUED = "queued"  # planned, not yet handed to the transport (also: requeued after a 4xx/throttle)
+    SENDING = "sending"  # claimed by a worker; the call is in flight or its outcome not yet committed
+    SENT = "sent"  # the provider accepted the message (SES message id / SMTP 250)
+    FAILED = "failed"  # refused for good (5xx, MessageRejected, no message can be built); never retried
+    UNKNOWN = "unknown"  # the request may have arrived (timeout, drop after the final dot); never resent blindly
+    SKIPPED = "skipped"  # unsubscribed or suppressed between planning and sending
+    DELIVERED = "delivered"  # an SES Delivery event arrived for it
+    BOUNCED = "bounced"  # an SES Bounce event arrived for it
+    COMPLAINED = "complained"  # an SES Complaint event arrived for it
+
+
+# The provider took the message: sent, and every state an SES event can move a sent row to.
+ACCEPTED = (DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.BOUNCED, DeliveryState.COMPLAINED)
+
+
+class SendState(StrEnum):
+    """The state of one send (an issue to a list)."""
+
+    PLANNED = "planned"  # rendered and its ledger written; nothing handed over yet
+    SENDING = "sending"  # workers are delivering (or died; a rerun resumes)
+    PAUSED = "paused"  # stopped with a pause_reason (quota, guardrail, transport down); a rerun resumes
+    DONE = "done"  # every ledger row is settled
+
+
+class EventKind(StrEnum):
+    """The kind of an SES event (its eventType / notificationType, in our spelling)."""
+
+    BOUNCE = "bounce"  # hard (Permanent) or soft (Transient, Undetermined); bounce_type says which
+    COMPLAINT = "complaint"  # the recipient marked the mail as spam
+    DELIVERY = "delivery"  # the receiving server accepted it
+    SEND = "send"  # SES accepted the call (configuration-set events only)
+    REJECT = "reject"  # SES refused to send it (virus)
+    DELIVERY_DELAY = "delivery_delay"  # the receiving server has not accepted it yet
+    RENDERING_FAILURE = "rendering_failure"  # an SES template failed (we send raw MIME: not expected)
+    OPEN = "open"  # SES open tracking (we never enable it; recorded if a configuration set does)
+    CLICK = "click"  # SES click tracking (likewise)
+    SUBSCRIPTION = "subscription"  # an SES subscription-management event
+
+
+class SuppressionReason(StrEnum):
+    """Why an address is never mailed."""
+
+    HARD_BOUNCE = "hard-bounce"  # a Permanent bounce
+    SOFT_BOUNCE = "soft-bounce"  # transient bounces past the list's bounce policy
+    COMPLAINT = "complaint"  # a spam complaint
+    MANUAL = "manual"  # `mailer suppressions add`
+    ERASED = "erased"  # the person was erased; only the salted hash is left
+
+
+class SubscriptionStatus(StrEnum):
+    """A person's standing on one list."""
+
+    PENDING = "pending"  # signed up, confirmation mail sent, not yet confirmed (double opt-in)
+    CONFIRMED = "confirmed"  # gets the list's issues
+    UNSUBSCRIBED = "unsubscribed"  # left (link, one-click, mailto, import, complaint); never re-added by an import
+
+
+class ConsentAction(StrEnum):
+    """What a consent event records."""
+
+    SUBSCRIBE = "subscribe"  # the form was submitted (double opt-in starts)
+    RESEND = "resend"  # a new confirmation mail was asked for
+    CONFIRM = "confirm"  # the confirmation link was followed and its button pressed
+    UNSUBSCRIBE = "unsubscribe"  # by link, one-click, mailto, complaint or import
+    IMPORT = "import"  # the row came from a CSV import
+    ERASE = "erase"  # the person was erased (the event keeps no personal data)
 
 
 class Base(DeclarativeBase):
