@@ -15,7 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from mailer.send.campaign import issue_defaults  # noqa: E402
+from mailer.content.load import issue_defaults  # noqa: E402
 from mailer.content.issue_file import load_issue  # noqa: E402
 from mailer.content.lists import load_list  # noqa: E402
 from mailer.send.message import MessageSkeleton, Recipient, build_message, new_message_id, personal_values  # noqa: E402

@@ -43,12 +43,12 @@ from tests.send.conftest import AWS_ENV, ISSUE, LIST, add_subscribers  # noqa: E
 
 os.environ.update(AWS_ENV)
 
+from mailer.content.load import load_issue_for  # noqa: E402
 from mailer.send.campaign import (  # noqa: E402
-    LinkMaker, PreparedIssue, SendOptions, get_or_plan_send, load_issue_for, personal_message, prepare_issue,
-    run_send,
+    LinkMaker, PreparedIssue, SendOptions, personal_message, plan_issue, run_send,
 )
 from mailer.config import Settings  # noqa: E402
-from mailer.store.db import make_engine, session_factory, transaction, upgrade  # noqa: E402
+from mailer.store.db import make_engine, session_factory, upgrade  # noqa: E402
 from mailer.store.models import Delivery  # noqa: E402
 from mailer.render.issue import render_issue  # noqa: E402
 from mailer.transports.ses import SesTransport  # noqa: E402
@@ -84,8 +84,7 @@ def prepare(db: Path, messages: int) -> float:
     add_subscribers(factory, messages)
     content = load_issue_for(settings, LIST, ISSUE)
     started = time.perf_counter()
-    with transaction(factory) as session:
-        get_or_plan_send(session, prepare_issue(session, settings, LIST, content))
+    plan_issue(factory, settings, LIST, content)
     engine.dispose()
     return time.perf_counter() - started
 

@@ -26,7 +26,8 @@ from tests.send.conftest import AWS_ENV, ISSUE, LIST  # noqa: E402
 os.environ.update(AWS_ENV)
 
 from bench.send import endpoint, settings_for  # noqa: E402
-from mailer.send.campaign import LinkMaker, PreparedIssue, load_issue_for, personal_message  # noqa: E402
+from mailer.content.load import load_issue_for  # noqa: E402
+from mailer.send.campaign import LinkMaker, PreparedIssue, personal_message  # noqa: E402
 from mailer.render.issue import render_issue  # noqa: E402
 from mailer.transports.base import OutgoingMessage  # noqa: E402
 from mailer.transports.ses import SesTransport  # noqa: E402

@@ -7,7 +7,7 @@ import re
 
 import click
 
-from mailer.send import campaign
+from mailer.content.load import load_issue_for
 from mailer.cli.options import issue_option, list_option, open_db, pick_list, settings_of
 from mailer.config import Settings
 from mailer.content.lists import list_slugs, load_list
@@ -101,7 +101,7 @@ def reconcile(ctx: click.Context, issue_spec: str, list_slug: str | None, poll: 
     """Settle 'unknown' deliveries of an issue's send from the SES events received for them."""
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
-    content = campaign.load_issue_for(settings, list_def, issue_spec)
+    content = load_issue_for(settings, list_def, issue_spec)
     factory = open_db(settings)
     if poll or (poll is None and settings.sqs_queue_url):
         click.echo(_summary(poll_once_or_forever(settings, factory, once=True, wait_seconds=1)))

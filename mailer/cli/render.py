@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from mailer.send import campaign
+from mailer.content.load import load_issue_for
+from mailer.render.preview import write_preview
 from mailer.cli import cli
 from mailer.cli.options import fresh_option, issue_option, list_option, open_db, output_folder, pick_list, settings_of
 from mailer.config import Settings
@@ -41,7 +42,7 @@ def load_with_snapshots(settings: Settings, list_def: ListDefinition, spec: str,
     except ConfigError as exc:
         click.echo(f"note: rendering without trending snapshots ({exc})", err=True)
         factory = None
-    return campaign.load_issue_for(settings, list_def, spec, factory=factory, require_fresh=require_fresh)
+    return load_issue_for(settings, list_def, spec, factory=factory, require_fresh=require_fresh)
 
 
 @cli.command()
@@ -57,7 +58,7 @@ def preview(ctx: click.Context, issue_spec: str, list_slug: str | None, out_dir:
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
     content = load_with_snapshots(settings, list_def, issue_spec, require_fresh)
-    paths = campaign.write_preview(settings, list_def, content, output_folder(out_dir))
+    paths = write_preview(settings, list_def, content, output_folder(out_dir))
     for path in paths:
         click.echo(f"wrote {path}")
     browser = chromium()

@@ -9,6 +9,7 @@ import threading
 
 import click
 
+from mailer.content.load import load_issue_for
 from mailer.send import campaign
 from mailer.cli.options import fresh_option, issue_option, list_option, open_db, pick_list, settings_of
 from mailer.content.model import IssueContent
@@ -112,7 +113,7 @@ def send(ctx: click.Context, issue_spec: str, list_slug: str | None, rate: float
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
     factory = open_db(settings)
-    content = campaign.load_issue_for(settings, list_def, issue_spec, factory=factory, require_fresh=require_fresh)
+    content = load_issue_for(settings, list_def, issue_spec, factory=factory, require_fresh=require_fresh)
     if to_address:
         transport = make_transport(settings)
         try:
@@ -166,8 +167,7 @@ def status(ctx: click.Context, issue_spec: str, list_slug: str | None, as_json: 
     """Counts by state and the pause reason of an issue's send."""
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
-    content = campaign.load_issue_for(settings, list_def, issue_spec)
-    info = campaign.send_status(open_db(settings), list_def, content)
+    info = campaign.send_status(open_db(settings), settings, list_def, issue_spec)
     if as_json:
         click.echo(json.dumps(info, indent=2, sort_keys=True))
         return

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from mailer.send import campaign
+from mailer.content.load import load_issue_for
 from mailer.cli.options import email_argument, issue_option, list_option, open_db, pick_list, settings_of
 from mailer.store.db import transaction
 from mailer.errors import MailerError
@@ -25,7 +25,7 @@ def report(ctx: click.Context, issue_spec: str, list_slug: str | None, as_json: 
     """Sent, delivered, bounced (hard/soft), complained, unsubscribed, failed and unknown, with rates."""
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
-    content = campaign.load_issue_for(settings, list_def, issue_spec)
+    content = load_issue_for(settings, list_def, issue_spec)
     with transaction(open_db(settings)) as session:
         result = build_report(session, find_send(session, ensure_list(session, list_def), content.date))
     if as_json:

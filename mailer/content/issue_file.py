@@ -366,14 +366,27 @@ def parse_issue(path: Path, text: str, defaults: dict[str, str] | None = None) -
     )
 
 
-def load_issue(path: Path, defaults: dict[str, str] | None = None) -> IssueContent:
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ContentError(path, None, "no such issue file") from None
     except UnicodeDecodeError as exc:
         raise ContentError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
-    content = parse_issue(path, text, defaults)
+
+
+def issue_front_matter(path: Path) -> tuple[str, dt.date]:
+    """(list slug, date) from an issue file's front matter, the body unread: which issue it is."""
+    reader = _Reader(path, _read_text(path))
+    front, _ = reader.front_matter()
+    for key in ("list", "date"):
+        if key not in front:
+            raise reader.error(1, f"front matter is missing '{key}:'")
+    return front["list"][1], _date(reader, *front["date"], "date")
+
+
+def load_issue(path: Path, defaults: dict[str, str] | None = None) -> IssueContent:
+    content = parse_issue(path, _read_text(path), defaults)
     stem_date = path.stem
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", stem_date) and stem_date != content.date.isoformat():
         raise ContentError(path, None, f"file name says {stem_date} but front matter date is {content.date}; make them agree")

@@ -1,49 +1,55 @@
-"""Plan, send and resume an issue through the ledger (DESIGN: "Send: the ledger").
+"""Plan, send and resume an issue through the ledger (ARCHITECTURE.md: "The ledger").
 
 The claim is committed before the transport is called and the outcome right after it, so a crash
-leaves every recipient in a state that says what happened to them.
+leaves every recipient in a state that says what happened to them. Every transaction is the
+ledger's (send.ledger.Ledger); this module decides what runs when.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import logging
 import math
-import os
-import socket
 from dataclasses import dataclass, field
-from pathlib import Path
+from enum import StrEnum
 from typing import Callable
 
-from sqlalchemy import false, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.send import guardrail
-from mailer.store import queries as store
 from mailer.config import Settings
-from mailer.content.issue_file import load_issue
 from mailer.content.lists import ListDefinition
+from mailer.content.load import issue_date_for
 from mailer.content.model import IssueContent
-from mailer.content.resolve import resolve_issue
-from mailer.content.trending import attach_trending
+from mailer.render.issue import RenderedIssue, render_issue
+from mailer.send import guardrail
+from mailer.send.ledger import ClaimedDelivery, Ledger, PlannedSend, StoredIssue
 from mailer.send.links import LinkMaker
-from mailer.store.db import transaction
+from mailer.send.message import MessageSkeleton, Recipient
+from mailer.send.pacing import TokenBucket, default_pool_size, effective_rate
 from mailer.send.pipeline import Pipeline, RunResult
 from mailer.send.processes import run_in_processes
-from mailer.errors import SendError
-from mailer.send.message import MessageSkeleton, Recipient, greeting
-from mailer.store.models import Delivery, Issue, MailingList, Send, utcnow
-from mailer.send.pacing import TokenBucket, default_pool_size, effective_rate
-from mailer.render.qr import with_data_uris
-from mailer.render.issue import RenderedIssue, render_issue
-from mailer.track.report import ACCEPTED
+from mailer.send.workers import worker_name
+from mailer.store.models import ACCEPTED, DeliveryState, SendState
 from mailer.transports import AccountLimits, OutgoingMessage, Transport
 
 log = logging.getLogger(__name__)
 UNPACED_RATE = 5000.0  # the local outbox has no provider limit to respect
 MAX_RETRY_WAIT = 120.0  # seconds a run waits for retries before it pauses and asks for a rerun
+
+
+class RunEnd(StrEnum):
+    """How a run ended (SendSummary.state): two send states, and two a run tells apart."""
+
+    DONE = SendState.DONE.value  # every row settled
+    PAUSED = SendState.PAUSED.value  # stopped with a reason (quota, guardrail, transport down, ...)
+    CANARY = "canary"  # stopped by --limit; the send is stored as paused
+    RUNNING = "running"  # other workers still hold rows; the send is stored as sending
+
+
+# What the send row says after a run that ended so.
+_STORED_STATE = {RunEnd.DONE: SendState.DONE, RunEnd.PAUSED: SendState.PAUSED,
+                 RunEnd.CANARY: SendState.PAUSED, RunEnd.RUNNING: SendState.SENDING}
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ class SendSummary:
     issue_date: dt.date
     counts: dict[str, int]
     sent_now: int
-    state: str  # done | paused | canary (stopped by --limit) | running (other workers hold rows)
+    state: RunEnd
     pause_reason: str | None
     destination: str
 
@@ -76,147 +82,53 @@ class SendSummary:
         return sum(self.counts.values())
 
     def line(self) -> str:
-        c = self.counts
-        done = sum(c.get(state, 0) for state in ACCEPTED)
+        c = {state: self.counts.get(state, 0) for state in DeliveryState}
+        done = sum(c[state] for state in ACCEPTED)
         head = f"{self.list_name} {self.issue_date}: "
-        if self.sent_now == 0 and self.state == "done":
+        skipped, failed = c[DeliveryState.SKIPPED], c[DeliveryState.FAILED]
+        if self.sent_now == 0 and self.state == RunEnd.DONE:
             return (head + f"nothing to send: all {done} of {self.total} recipients were already sent"
-                    f" ({c.get('skipped', 0)} skipped, {c.get('failed', 0)} failed); no message sent twice")
+                    f" ({skipped} skipped, {failed} failed); no message sent twice")
         text = (head + f"sent {self.sent_now} now, {done} of {self.total} in total; "
-                f"{c.get('skipped', 0)} skipped, {c.get('failed', 0)} failed, {c.get('unknown', 0)} unknown, "
-                f"{c.get('queued', 0)} queued -> {self.destination}")
-        if c.get("sending"):
-            text += f", {c['sending']} being sent by other workers"
-        if self.state in ("paused", "canary"):
-            text += f"; {'PAUSED' if self.state == 'paused' else 'CANARY'}: {self.pause_reason}"
+                f"{skipped} skipped, {failed} failed, {c[DeliveryState.UNKNOWN]} unknown, "
+                f"{c[DeliveryState.QUEUED]} queued -> {self.destination}")
+        if c[DeliveryState.SENDING]:
+            text += f", {c[DeliveryState.SENDING]} being sent by other workers"
+        if self.state in (RunEnd.PAUSED, RunEnd.CANARY):
+            label = "PAUSED" if self.state == RunEnd.PAUSED else "CANARY"
+            text += f"; {label}: {self.pause_reason}"
         return text
 
     @property
     def finished(self) -> bool:
         """Nothing is left for this run to do (a canary and other workers' rows count as finished)."""
-        return self.state in ("done", "canary", "running")
+        return self.state in (RunEnd.DONE, RunEnd.CANARY, RunEnd.RUNNING)
 
 
-def issue_defaults(list_def: ListDefinition) -> dict[str, str]:
-    return {"masthead": list_def.name, "tagline": list_def.tagline}
+def _renderer(settings: Settings, list_def: ListDefinition,
+              content: IssueContent) -> Callable[[], RenderedIssue]:
+    return lambda: render_issue(content, list_def, settings.base_url)
 
 
-def load_issue_for(settings: Settings, list_def: ListDefinition, spec: str, today: dt.date | None = None,
-                   factory: sessionmaker[Session] | None = None, require_fresh: bool = False) -> IssueContent:
-    """The issue file for `spec`, with trending sections from the stored snapshots when a database
-    is given (sections the editor wrote always win; nothing is fetched here)."""
-    path = resolve_issue(spec, settings.issues_path, list_def.slug, today)
-    content = load_issue(path, issue_defaults(list_def))
-    if content.list_slug != list_def.slug:
-        raise SendError(f"{path}: front matter says list '{content.list_slug}' but the send is for '{list_def.slug}'")
-    if factory is not None:
-        with transaction(factory) as session:
-            content = attach_trending(content, session, list_def, today or dt.date.today(), require_fresh)
-    return content
+def _prepared(content: IssueContent, stored: StoredIssue) -> PreparedIssue:
+    return PreparedIssue(stored.issue_id, stored.list_id, content, stored.rendered)
 
 
-def _content_hash(rendered: RenderedIssue) -> str:
-    digest = hashlib.sha256()
-    for part in (rendered.subject, rendered.preheader, rendered.html, rendered.text):
-        digest.update(part.encode())
-        digest.update(b"\0")
-    return digest.hexdigest()
+def store_issue(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition,
+                content: IssueContent) -> PreparedIssue:
+    """Render and store the issue (no send planned). Once a send has started, its stored render is
+    what goes out."""
+    stored = Ledger(factory).store_issue(list_def, content, _renderer(settings, list_def, content))
+    return _prepared(content, stored)
 
 
-def _hold_planning_lock(session: Session, list_slug: str, day: dt.date) -> None:
-    """Make the rest of this transaction the only planner of the issue, so that processes started
-    together on a fresh issue plan it once and the later ones find the first one's render and ledger
-    (read before, the row the other process was inserting is invisible and its insert then collides).
-
-    PostgreSQL: a transaction-level advisory lock keyed by list and date, released at commit or
-    rollback. SQLite: its one write lock, taken now by a write that changes nothing rather than at the
-    first insert, so that every read after it sees what the process before committed.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        digest = hashlib.sha256(f"mailer plan {list_slug} {day.isoformat()}".encode()).digest()
-        session.execute(select(func.pg_advisory_xact_lock(int.from_bytes(digest[:8], "big", signed=True))))
-    else:
-        session.execute(update(MailingList).where(false()).values(name=MailingList.name))
-
-
-def prepare_issue(session: Session, settings: Settings, list_def: ListDefinition,
-                  content: IssueContent) -> PreparedIssue:
-    """Render and store the issue. Once a send has started, its stored render is what goes out."""
-    _hold_planning_lock(session, list_def.slug, content.date)
-    list_id = store.ensure_list(session, list_def)
-    this_issue = (Issue.list_id == list_id, Issue.issue_date == content.date)
-    row = session.scalar(select(Issue).where(*this_issue))
-    started = row is not None and session.scalar(select(Send.id).where(Send.issue_id == row.id)) is not None
-    if started:
-        rendered = RenderedIssue(subject=row.subject, preheader=content.preheader, html=row.html, text=row.text)
-        return PreparedIssue(row.id, list_id, content, rendered)
-    rendered = render_issue(content, list_def, settings.base_url)
-    values = dict(subject=rendered.subject, source_path=content.path, content_hash=_content_hash(rendered),
-                  html=rendered.html, text=rendered.text)
-    if row is None:  # ON CONFLICT: a writer that did not take the planning lock cannot make this fail
-        session.execute(store.dialect_insert(session, Issue).values(list_id=list_id, issue_date=content.date, **values)
-                        .on_conflict_do_nothing(index_elements=["list_id", "issue_date"]))
-    else:
-        session.execute(update(Issue).where(Issue.id == row.id).values(**values))
-    return PreparedIssue(session.scalar(select(Issue.id).where(*this_issue)), list_id, content, rendered)
-
-
-def get_or_plan_send(session: Session, prepared: PreparedIssue) -> Send:
-    """The issue's send, planned (its ledger frozen) by whichever process creates the send row."""
-    send = session.scalar(select(Send).where(Send.issue_id == prepared.issue_id))
-    if send is not None:
-        return send
-    send_id = session.scalar(store.dialect_insert(session, Send)
-                             .values(issue_id=prepared.issue_id, list_id=prepared.list_id, state="planned")
-                             .on_conflict_do_nothing(index_elements=["issue_id"]).returning(Send.id))
-    if send_id is not None:  # None: another writer created it (and planned it) first
-        planned = store.plan_deliveries(session, send_id, prepared.list_id)
-        session.execute(update(Send).where(Send.id == send_id).values(planned_count=planned))
-    return session.scalar(select(Send).where(Send.issue_id == prepared.issue_id))
-
-
-def ledger_counts(session: Session, send_id: int) -> dict[str, int]:
-    rows = session.execute(select(Delivery.state, func.count()).where(Delivery.send_id == send_id)
-                           .group_by(Delivery.state))
-    return {state: count for state, count in rows}
-
-
-def _recover_interrupted(session: Session, send_id: int, transport: Transport, batch: str,
-                         lease_seconds: float) -> int:
-    """Rows left 'sending' by a dead worker: settled if the transport can tell, else 'unknown'.
-    Rows of live workers (same host and process alive, or lease renewed) are left alone."""
-    stuck = store.abandoned_claims(session, send_id, dt.timedelta(seconds=lease_seconds), worker_is_dead)
-    for claim in stuck:
-        outcome = transport.was_sent(batch, claim.id)
-        store.settle_abandoned(session, claim, {True: "sent", False: "queued", None: "unknown"}[outcome])
-    return len(stuck)
-
-
-def worker_name() -> str:
-    """host:pid:nonce, unique per run (claimed_by)."""
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{os.urandom(3).hex()}"
-
-
-def worker_is_dead(claimed_by: str) -> bool:
-    """True when `claimed_by` names a process on this host that no longer runs; other hosts' workers
-    are judged by their lease only."""
-    host, _, rest = claimed_by.partition(":")
-    pid_text = rest.split(":", 1)[0]
-    if host != socket.gethostname()[:60] or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():  # an earlier run in this process: every run settles its rows before returning
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:  # a zombie (killed, not yet reaped) is dead too
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
+def plan_issue(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition,
+               content: IssueContent) -> tuple[PreparedIssue, PlannedSend]:
+    """The issue rendered and stored and its send planned (its ledger frozen), once: a later call,
+    or another process, finds what the first one planned."""
+    render = _renderer(settings, list_def, content)
+    stored, planned = Ledger(factory).plan(list_def, content, render)
+    return _prepared(content, stored), planned
 
 
 def personal_message(prepared: PreparedIssue, list_def: ListDefinition, send_id: int, recipient: Recipient) -> bytes:
@@ -239,7 +151,7 @@ class SendOptions:
 
 
 def _builder(prepared: PreparedIssue, list_def: ListDefinition, links: LinkMaker, send_id: int):
-    def build(claim: store.ClaimedDelivery) -> OutgoingMessage:
+    def build(claim: ClaimedDelivery) -> OutgoingMessage:
         recipient = links.recipient(claim.id, claim.subscriber_id, claim.email, claim.name, claim.message_id)
         raw = personal_message(prepared, list_def, send_id, recipient)
         return OutgoingMessage(delivery_id=claim.id, send_id=send_id, recipient=claim.email, raw=raw,
@@ -247,36 +159,25 @@ def _builder(prepared: PreparedIssue, list_def: ListDefinition, links: LinkMaker
     return build
 
 
-def _guard(factory: sessionmaker[Session], send_id: int, list_def: ListDefinition, total: int) -> guardrail.Cadence:
-    def check() -> str | None:
-        with transaction(factory) as session:
-            return guardrail.breach(session, send_id, list_def.bounce_policy)
-    return guardrail.Cadence(check, total)
+def _guard(ledger: Ledger, send_id: int, list_def: ListDefinition, total: int) -> guardrail.Cadence:
+    policy = list_def.bounce_policy
+    return guardrail.Cadence(lambda: ledger.guardrail_breach(send_id, policy), total)
 
 
-def _set_state(factory: sessionmaker[Session], send_id: int, state: str, reason: str | None = None) -> None:
-    with transaction(factory) as session:
-        values: dict = {"state": state, "pause_reason": reason}
-        if state == "sending":
-            values["started_at"] = func.coalesce(Send.started_at, utcnow())
-        if state == "done":
-            values["finished_at"] = utcnow()
-        session.execute(update(Send).where(Send.id == send_id).values(**values))
+def _was_sent(transport: Transport, batch: str) -> Callable[[int], bool | None]:
+    """The transport's word on a delivery a dead worker left in flight (None: it cannot tell)."""
+    return lambda delivery_id: transport.was_sent(batch, delivery_id)
 
 
-def _start(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition, content: IssueContent,
+def _start(ledger: Ledger, settings: Settings, list_def: ListDefinition, content: IssueContent,
            transport: Transport, options: SendOptions) -> tuple[PreparedIssue, int, int]:
     """(the prepared issue, its send's id, how many recipients the send planned)."""
-    with transaction(factory) as session:
-        prepared = prepare_issue(session, settings, list_def, content)
-        send = get_or_plan_send(session, prepared)
-        send_id, planned = send.id, send.planned_count
-    with transaction(factory) as session:
-        _recover_interrupted(session, send_id, transport, prepared.batch, options.lease_seconds)
-        if options.resend_unknown:
-            store.requeue_unknown(session, send_id)
-        store.assign_message_ids(session, send_id, list_def.domain)
-    return prepared, send_id, planned
+    stored, planned = ledger.plan(list_def, content, _renderer(settings, list_def, content))
+    prepared = _prepared(content, stored)
+    lease = dt.timedelta(seconds=options.lease_seconds)
+    ledger.prepare_run(planned.send_id, list_def.domain, lease, _was_sent(transport, prepared.batch),
+                       resend_unknown=options.resend_unknown)
+    return prepared, planned.send_id, planned.planned_count
 
 
 def _share_limits(limits: AccountLimits | None, share: int) -> AccountLimits | None:
@@ -286,16 +187,17 @@ def _share_limits(limits: AccountLimits | None, share: int) -> AccountLimits | N
     return dataclasses.replace(limits, max_24h=limits.sent_24h + limits.remaining_24h / share)
 
 
-def _final_state(counts: dict[str, int], result: RunResult) -> tuple[str, str | None]:
+def _final_state(counts: dict[str, int], result: RunResult) -> tuple[RunEnd, str | None]:
     if result.pause_reason:
-        return "paused", result.pause_reason
-    if counts.get("queued"):
+        return RunEnd.PAUSED, result.pause_reason
+    if counts.get(DeliveryState.QUEUED):
         if result.stopped_by_limit:
-            return "canary", f"stopped after {result.handed_over} messages (--limit); rerun to send the rest"
-        return "paused", "messages are still queued; rerun to resume"
-    if counts.get("sending"):
-        return "running", None
-    return "done", None
+            reason = f"stopped after {result.handed_over} messages (--limit); rerun to send the rest"
+            return RunEnd.CANARY, reason
+        return RunEnd.PAUSED, "messages are still queued; rerun to resume"
+    if counts.get(DeliveryState.SENDING):
+        return RunEnd.RUNNING, None
+    return RunEnd.DONE, None
 
 
 def run_send(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition, content: IssueContent,
@@ -306,35 +208,39 @@ def run_send(factory: sessionmaker[Session], settings: Settings, list_def: ListD
     options = options or SendOptions()
     settings.require_secret_key()
     limits = transport.limits()  # before planning: a paused account or a bad credential stops here
-    prepared, send_id, planned = _start(factory, settings, list_def, content, transport, options)
+    ledger = Ledger(factory)
+    prepared, send_id, planned = _start(ledger, settings, list_def, content, transport, options)
     configured = options.rate or (settings.send_rate if getattr(transport, "paced", True) else UNPACED_RATE)
     rate = effective_rate(configured, limits.max_send_rate if limits else None)
     pool = options.concurrency or default_pool_size(rate)
     processes = options.processes if options.limit is None and hasattr(transport, "clone") else 1
 
     def make(share: int = 1, **kwargs) -> Pipeline:
-        return Pipeline(factory, transport.clone() if share > 1 else transport, send_id=send_id,
+        guard = None
+        if options.guardrail:
+            guard = _guard(ledger, send_id, list_def, math.ceil(planned / share))
+        return Pipeline(ledger, transport.clone() if share > 1 else transport, send_id=send_id,
                         list_id=prepared.list_id, worker=worker_name(), bucket=TokenBucket(rate / share),
                         pool_size=max(1, math.ceil(pool / share)), limits=_share_limits(limits, share),
                         build=_builder(prepared, list_def, LinkMaker(settings, list_def), send_id),
                         lease_seconds=options.lease_seconds, down_after=settings.transport_down_after,
-                        guard=_guard(factory, send_id, list_def, math.ceil(planned / share)) if options.guardrail else None,
-                        **kwargs)
+                        guard=guard, **kwargs)
 
-    _set_state(factory, send_id, "sending")
+    ledger.set_state(send_id, SendState.SENDING)
     if processes > 1:
-        result = run_in_processes(processes, lambda: make(processes), factory, send_id, options.max_retry_wait,
-                                  on_outcome)
-        with transaction(factory) as session:  # rows of a sender process that died
-            _recover_interrupted(session, send_id, transport, prepared.batch, options.lease_seconds)
+        result = run_in_processes(processes, lambda: make(processes), ledger, send_id,
+                                  options.max_retry_wait, on_outcome)
+        # rows of a sender process that died
+        ledger.settle_abandoned(send_id, dt.timedelta(seconds=options.lease_seconds),
+                                _was_sent(transport, prepared.batch))
     else:
         result = make(on_outcome=on_outcome).run(limit=options.limit, max_retry_wait=options.max_retry_wait)
-    with transaction(factory) as session:
-        counts = ledger_counts(session, send_id)
+    counts = ledger.counts(send_id)
     state, reason = _final_state(counts, result)
-    _set_state(factory, send_id, {"canary": "paused", "running": "sending"}.get(state, state), reason)
-    return SendSummary(send_id=send_id, list_name=list_def.name, issue_date=content.date, counts=counts,
-                       sent_now=result.by_state.get("sent", 0), state=state, pause_reason=reason,
+    ledger.set_state(send_id, _STORED_STATE[state], reason)
+    return SendSummary(send_id=send_id, list_name=list_def.name, issue_date=content.date,
+                       counts=counts, sent_now=result.by_state.get(DeliveryState.SENT, 0),
+                       state=state, pause_reason=reason,
                        destination=transport.describe(prepared.batch))
 
 
@@ -349,18 +255,11 @@ def preview_plan(factory: sessionmaker[Session], settings: Settings, list_def: L
                  content: IssueContent) -> PlanPreview:
     """Render and plan inside a transaction that is rolled back: what a send would do, changing nothing."""
     settings.require_secret_key()
-    session = factory()
-    try:
-        prepared = prepare_issue(session, settings, list_def, content)
-        existing = session.scalar(select(Send.id).where(Send.issue_id == prepared.issue_id))
-        send = get_or_plan_send(session, prepared)
-        counts = ledger_counts(session, send.id)
-        sample = LinkMaker(settings, list_def).recipient(0, 0, "reader@example.com", "Sample Reader")
-        size = len(personal_message(prepared, list_def, send.id, sample))
-    finally:
-        session.rollback()
-        session.close()
-    return PlanPreview(counts=counts, already_planned=existing is not None, sample_bytes=size)
+    stored, planned, counts = Ledger(factory).preview(list_def, content,
+                                                      _renderer(settings, list_def, content))
+    sample = LinkMaker(settings, list_def).recipient(0, 0, "reader@example.com", "Sample Reader")
+    size = len(personal_message(_prepared(content, stored), list_def, planned.send_id, sample))
+    return PlanPreview(counts=counts, already_planned=not planned.newly_planned, sample_bytes=size)
 
 
 def send_test(settings: Settings, list_def: ListDefinition, content: IssueContent, transport: Transport,
@@ -376,36 +275,10 @@ def send_test(settings: Settings, list_def: ListDefinition, content: IssueConten
                                           batch=f"{prepared.batch}/test", tags={"send_id": "test"}))
 
 
-def send_status(factory: sessionmaker[Session], list_def: ListDefinition, content: IssueContent) -> dict:
-    """Counts by state and the pause reason of an issue's send, as plain data (for text or JSON)."""
-    with transaction(factory) as session:
-        list_id = session.scalar(select(MailingList.id).where(MailingList.slug == list_def.slug))
-        issue_id = session.scalar(select(Issue.id).where(Issue.list_id == list_id, Issue.issue_date == content.date))
-        send = session.scalar(select(Send).where(Send.issue_id == issue_id)) if issue_id else None
-        base = {"list": list_def.slug, "issue": content.date.isoformat()}
-        if send is None:
-            return {**base, "state": "not planned", "pause_reason": None, "planned": 0, "counts": {}}
-        stamp = lambda value: value.isoformat() if value else None  # noqa: E731
-        return {**base, "send_id": send.id, "state": send.state, "pause_reason": send.pause_reason,
-                "planned": send.planned_count, "counts": ledger_counts(session, send.id),
-                "started_at": stamp(send.started_at), "finished_at": stamp(send.finished_at)}
-
-
-PREVIEW_READER = "Ada Lovelace"  # the sample recipient of a preview; greeted as a subscriber would be
-
-
-def write_preview(settings: Settings, list_def: ListDefinition, content: IssueContent, out_dir: Path) -> list[Path]:
-    """The HTML and text a sample recipient would get, with working-looking personal links. The QR code
-    is a data: URI in the preview (a browser cannot resolve the mail's cid: reference)."""
-    rendered = render_issue(content, list_def, settings.base_url)
-    html, text = rendered.personalize({
-        "GREETING": greeting(PREVIEW_READER),
-        "UNSUBSCRIBE_URL": f"{settings.base_url}/unsubscribe/PREVIEW",
-        "MANAGE_URL": f"{settings.base_url}/manage/PREVIEW",
-    })
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{content.list_slug}-{content.date.isoformat()}"
-    paths = [out_dir / f"{stem}.html", out_dir / f"{stem}.txt"]
-    paths[0].write_text(with_data_uris(html), encoding="utf-8")
-    paths[1].write_text(text, encoding="utf-8")
-    return paths
+def send_status(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition,
+                spec: str, today: dt.date | None = None) -> dict:
+    """Counts by state and the pause reason of the send of the issue `spec` names, as plain data
+    (for text or JSON). Reads only: the issue's body is not parsed, and a list or send the database
+    does not have yet is "not planned"."""
+    issue_date = issue_date_for(settings, list_def, spec, today)
+    return Ledger(factory).status(list_def.slug, issue_date)

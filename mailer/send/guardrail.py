@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailer.content.lists import BouncePolicy
-from mailer.store.models import Delivery, Send
-from mailer.track.report import ACCEPTED, event_recipients
+from mailer.store.models import ACCEPTED, Delivery, EventKind, Send
+from mailer.store.queries import event_recipients
 
 
 # A send smaller than min_sent_for_rate is judged on fewer events than that minimum was meant to
@@ -63,8 +63,8 @@ def breach(session: Session, send_id: int, policy: BouncePolicy) -> str | None:
     only as far as the verdict needs (`_accepted_up_to`), never the whole ledger of a 200,000-recipient
     send.
     """
-    bounced = event_recipients(session, send_id, "bounce", "Permanent")
-    complained = event_recipients(session, send_id, "complaint")
+    bounced = event_recipients(session, send_id, EventKind.BOUNCE, "Permanent")
+    complained = event_recipients(session, send_id, EventKind.COMPLAINT)
     if not bounced and not complained:
         return None
     planned = session.scalar(select(Send.planned_count).where(Send.id == send_id)) or 0

@@ -1,4 +1,4 @@
-"""RFC 5322 messages for one recipient: headers per DESIGN (Message section), text + HTML parts.
+"""RFC 5322 messages for one recipient (ARCHITECTURE.md: "Stages"): headers, text + HTML parts.
 
 Two builders produce the same message (a test parses both and compares them):
 
@@ -33,6 +33,7 @@ from mailer.content.lists import ListDefinition
 from mailer.errors import PermanentError
 from mailer.store.models import utcnow
 from mailer.render.qr import InlineImage, inline_images
+from mailer.render.greeting import greeting_for
 from mailer.render.issue import RenderedIssue
 
 # SMTP policy: CRLF line ends and folding at 78; max_line_length keeps every line within RFC 5322's 998.
@@ -58,7 +59,7 @@ class Recipient:
     unsubscribe_url: str
     manage_url: str
     unsubscribe_mailto: str
-    message_id: str  # `<...@domain>`: the ledger row's (store.assign_message_ids) or new_message_id()
+    message_id: str  # `<...@domain>`: the ledger row's (ledger.assign_message_ids) or new_message_id()
 
 
 def new_message_id(domain: str) -> str:
@@ -66,34 +67,10 @@ def new_message_id(domain: str) -> str:
     return f"<{secrets.token_hex(16)}@{domain}>"
 
 
-FIRST_NAME_LIMIT = 40  # a longer "first name" is not one; the greeting line stays within 78 columns
-
-
-def first_name(cleaned: str) -> str:
-    """The name a greeting uses, from a cleaned display name: "Hedy" from "Hedy Lamarr" and from
-    "Lamarr, Hedy", "Cher" from "Cher"; "" when there is none to greet by (empty, "Lamarr,", an
-    address, one word too long). Plain string operations: this runs once per recipient of a send."""
-    if "@" in cleaned:
-        return ""
-    if "," in cleaned:
-        cleaned = cleaned.partition(",")[2]
-    words = cleaned.split(None, 1)
-    return words[0] if words and len(words[0]) <= FIRST_NAME_LIMIT else ""
-
-
-def _greeting(cleaned: str) -> str:
-    first = first_name(cleaned)
-    return f"Good morning, {first}" if first else "Good morning"
-
-
-def greeting(name: str) -> str:
-    return _greeting(_clean(name))
-
-
 def personal_values(recipient: Recipient) -> dict[str, str]:
     """The placeholder values of one recipient (plain text; the HTML part escapes them)."""
-    return {"GREETING": greeting(recipient.name), "UNSUBSCRIBE_URL": recipient.unsubscribe_url,
-            "MANAGE_URL": recipient.manage_url}
+    return {"GREETING": greeting_for(_clean(recipient.name)),
+            "UNSUBSCRIBE_URL": recipient.unsubscribe_url, "MANAGE_URL": recipient.manage_url}
 
 
 def _fixed_headers(msg: EmailMessage, subject: str | None, list_def: ListDefinition, send_id: int) -> None:
@@ -396,7 +373,7 @@ class MessageSkeleton:
     def message(self, recipient: Recipient, date: dt.datetime | None = None) -> bytes:
         name = _clean(recipient.name)
         unsubscribe, mailto = recipient.unsubscribe_url, _url(recipient.unsubscribe_mailto)
-        greeting_t, greeting_h = _encode_value(_greeting(name))
+        greeting_t, greeting_h = _encode_value(greeting_for(name))
         unsubscribe_t, unsubscribe_h = _encode_url(unsubscribe)
         manage_t, manage_h = _encode_url(recipient.manage_url)
         values = (  # in _SLOT_ORDER

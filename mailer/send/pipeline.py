@@ -1,5 +1,5 @@
 """The concurrent half of a send: claim rows, pace, call the transport from a pool of threads, and
-commit each outcome right after the call (DESIGN: "Send: the ledger").
+commit each outcome right after the call (ARCHITECTURE.md: "The ledger").
 
     main thread ──claim (committed)──▶ token bucket ──▶ pool: personalise + transport.send
                                                           │
@@ -8,6 +8,7 @@ commit each outcome right after the call (DESIGN: "Send: the ledger").
 
 A row is claimed (state 'sending', committed) before its call and settled right after it; a crash in
 between leaves it 'sending', which the next run settles as 'unknown' unless the transport can tell.
+Every transaction is the ledger's (`SendLedger`: send.ledger.Ledger, or a stand-in in tests).
 """
 
 from __future__ import annotations
@@ -20,13 +21,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Protocol, Sequence
 
-from sqlalchemy import and_, bindparam, func, select, update
-from sqlalchemy.orm import Session, sessionmaker
-
-from mailer.store import queries as store
-from mailer.store.db import transaction
 from mailer.errors import (
     ConnectionFailedError,
     OutcomeUnknownError,
@@ -35,8 +31,9 @@ from mailer.errors import (
     SendPausedError,
     ThrottledError,
 )
-from mailer.store.models import Delivery, utcnow
+from mailer.send.ledger import ClaimedBatch, ClaimedDelivery, Outcome
 from mailer.send.pacing import TokenBucket
+from mailer.store.models import DeliveryState, utcnow
 from mailer.transports.base import AccountLimits, OutgoingMessage, Transport
 
 log = logging.getLogger(__name__)
@@ -51,14 +48,18 @@ COMMIT_LINGER = 0.01
 PROBE_EVERY = 1.0
 
 
-@dataclass(frozen=True)
-class Outcome:
-    claim: store.ClaimedDelivery
-    state: str  # sent | queued | failed | unknown
-    message_id: str | None = None
-    error: str | None = None
-    not_before: dt.datetime | None = None
-    handed_over: bool = True  # False: the transport was never reached, the attempt does not count
+class SendLedger(Protocol):
+    """What a pipeline needs of the ledger: each call one transaction (send.ledger.Ledger)."""
+
+    def claim(self, send_id: int, list_id: int, count: int, worker: str) -> ClaimedBatch: ...
+
+    def finish_many(self, outcomes: Sequence[Outcome], worker: str) -> None: ...
+
+    def release(self, delivery_ids: list[int], worker: str) -> None: ...
+
+    def heartbeat(self, send_id: int, worker: str) -> None: ...
+
+    def next_due(self, send_id: int) -> float | None: ...
 
 
 @dataclass
@@ -70,13 +71,13 @@ class RunResult:
 
 
 class Pipeline:
-    def __init__(self, factory: sessionmaker[Session], transport: Transport, *, send_id: int, list_id: int,
+    def __init__(self, ledger: SendLedger, transport: Transport, *, send_id: int, list_id: int,
                  worker: str, bucket: TokenBucket, pool_size: int,
-                 build: Callable[[store.ClaimedDelivery], OutgoingMessage],
+                 build: Callable[[ClaimedDelivery], OutgoingMessage],
                  limits: AccountLimits | None = None, lease_seconds: float = 120.0,
                  on_outcome: Callable[[str], None] | None = None,
                  guard: Callable[[int], str | None] | None = None, down_after: float = 60.0):
-        self.factory, self.transport, self.build = factory, transport, build
+        self.ledger, self.transport, self.build = ledger, transport, build
         self.send_id, self.list_id, self.worker = send_id, list_id, worker
         self.bucket, self.pool_size = bucket, pool_size
         self.on_outcome = on_outcome
@@ -197,7 +198,7 @@ class Pipeline:
                     with self._cv:
                         self._cv.wait(0.05)
                     continue
-                wait = seconds_until_next_due(self.factory, self.send_id)
+                wait = self.ledger.next_due(self.send_id)
                 if wait is None:
                     return
                 if wait > max_retry_wait:
@@ -207,12 +208,11 @@ class Pipeline:
                 continue
             self._submit_all(pool, claims)
 
-    def _submit_all(self, pool: ThreadPoolExecutor, claims: list[store.ClaimedDelivery]) -> None:
+    def _submit_all(self, pool: ThreadPoolExecutor, claims: list[ClaimedDelivery]) -> None:
         for index, claim in enumerate(claims):
             self.bucket.acquire()
             if not self._spend_quota():
-                with transaction(self.factory) as session:
-                    store.release_claims(session, [c.id for c in claims[index:]], self.worker)
+                self.ledger.release([c.id for c in claims[index:]], self.worker)
                 return
             with self._cv:  # under the lock: a pool thread gives back a call that never reached the transport
                 self._inflight += 1
@@ -231,65 +231,61 @@ class Pipeline:
                 self._cv.wait()
             return self.pool_size - self._inflight
 
-    def _claim(self, count: int) -> list[store.ClaimedDelivery]:
-        with transaction(self.factory) as session:
-            claims = store.claim_batch(session, self.send_id, count, self.worker)
-            eligible = store.still_eligible(session, self.list_id, [c.subscriber_id for c in claims])
-            for claim in claims:
-                if claim.subscriber_id not in eligible:
-                    store.finish_delivery(session, claim.id, "skipped",
-                                          error="unsubscribed or suppressed since planning")
-        skipped = len(claims) - len(eligible)
-        if skipped:
-            self._count("skipped", skipped)
-        return [c for c in claims if c.subscriber_id in eligible]
+    def _claim(self, count: int) -> list[ClaimedDelivery]:
+        batch = self.ledger.claim(self.send_id, self.list_id, count, self.worker)
+        if batch.skipped:
+            self._count(DeliveryState.SKIPPED, batch.skipped)
+        return batch.ready
 
     # -- one message (pool thread) ------------------------------------------------------------
-    def _deliver(self, claim: store.ClaimedDelivery) -> None:
+    def _deliver(self, claim: ClaimedDelivery) -> None:
         try:
             message = self.build(claim)
         except PermanentError as exc:  # this row's data makes no message (an address stored before the rules)
-            self._outcomes.put(Outcome(claim, "failed", error=f"not sent: {exc}"))
+            self._outcomes.put(Outcome(claim, DeliveryState.FAILED, error=f"not sent: {exc}"))
             return
         except Exception as exc:  # a bug before the call: nothing went out
             log.exception("cannot build the message for delivery %s", claim.id)
             self.pause(f"cannot build the message for delivery {claim.id}: {exc!r}")
-            self._outcomes.put(Outcome(claim, "queued", error=f"not sent: {exc!r}"))
+            self._outcomes.put(Outcome(claim, DeliveryState.QUEUED, error=f"not sent: {exc!r}"))
             return
         self._outcomes.put(self._call(claim, message))
 
-    def _call(self, claim: store.ClaimedDelivery, message: OutgoingMessage) -> Outcome:
+    def _call(self, claim: ClaimedDelivery, message: OutgoingMessage) -> Outcome:
         try:
             message_id = self.transport.send(message)
         except ConnectionFailedError as exc:  # before RetryableError: the attempt is given back
             self._connection_failed(exc)
-            return Outcome(claim, "queued", error=f"not sent: {exc}", handed_over=False)
+            return Outcome(claim, DeliveryState.QUEUED, error=f"not sent: {exc}", handed_over=False)
         except ThrottledError as exc:
             self._transport_answered()
             self.bucket.throttled()
-            return Outcome(claim, "queued", error=str(exc), not_before=_later(exc.retry_after or 1.0, jitter=1.0))
+            retry_at = _later(exc.retry_after or 1.0, jitter=1.0)
+            return Outcome(claim, DeliveryState.QUEUED, error=str(exc), not_before=retry_at)
         except RetryableError as exc:
             self._transport_answered()
             if claim.attempts >= MAX_ATTEMPTS:
-                return Outcome(claim, "failed", error=f"gave up after {claim.attempts} attempts: {exc}")
+                error = f"gave up after {claim.attempts} attempts: {exc}"
+                return Outcome(claim, DeliveryState.FAILED, error=error)
             delay = exc.retry_after or min(60.0, 2.0 ** claim.attempts)
-            return Outcome(claim, "queued", error=str(exc), not_before=_later(delay))
+            return Outcome(claim, DeliveryState.QUEUED, error=str(exc), not_before=_later(delay))
         except PermanentError as exc:
             self._transport_answered()
-            return Outcome(claim, "failed", error=str(exc))
+            return Outcome(claim, DeliveryState.FAILED, error=str(exc))
         except OutcomeUnknownError as exc:
             self._transport_answered()
-            return Outcome(claim, "unknown", error=str(exc))
+            return Outcome(claim, DeliveryState.UNKNOWN, error=str(exc))
         except SendPausedError as exc:
             self.pause(str(exc))
-            return Outcome(claim, "queued", error=f"not sent, send paused: {exc}")
+            return Outcome(claim, DeliveryState.QUEUED, error=f"not sent, send paused: {exc}")
         except Exception as exc:  # an unexpected failure inside the call: it may have gone out
             log.exception("transport failed unexpectedly for delivery %s", claim.id)
             self.pause(f"transport failed unexpectedly: {exc!r}")
-            return Outcome(claim, "unknown", error=f"unexpected transport failure: {exc!r}")
+            error = f"unexpected transport failure: {exc!r}"
+            return Outcome(claim, DeliveryState.UNKNOWN, error=error)
         self._transport_answered()
         self.bucket.succeeded()
-        return Outcome(claim, "sent", message_id=message_id)
+        return Outcome(claim, DeliveryState.SENT, message_id=message_id)
 
     # -- committer thread ---------------------------------------------------------------------
     def _commit_loop(self) -> None:
@@ -301,8 +297,7 @@ class Pipeline:
             if time.monotonic() - last_beat >= self.heartbeat_every:
                 last_beat = time.monotonic()
                 try:
-                    with transaction(self.factory) as session:
-                        store.heartbeat(session, self.send_id, self.worker)
+                    self.ledger.heartbeat(self.send_id, self.worker)
                 except Exception as exc:  # noqa: BLE001 - reported as a pause, the loop keeps draining
                     self.pause(f"database error while renewing the lease: {exc}")
 
@@ -327,8 +322,7 @@ class Pipeline:
 
     def _commit(self, batch: list[Outcome]) -> None:
         try:
-            with transaction(self.factory) as session:
-                finish_many(session, batch, self.worker)
+            self.ledger.finish_many(batch, self.worker)
         except Exception as exc:  # noqa: BLE001 - rows stay 'sending'; the next run settles them
             log.exception("cannot record %d outcomes", len(batch))
             self.pause(f"database error while recording outcomes: {exc}")
@@ -338,7 +332,7 @@ class Pipeline:
         for o in batch:
             self._count(o.state)
 
-    def _count(self, state: str, n: int = 1) -> None:
+    def _count(self, state: DeliveryState, n: int = 1) -> None:
         with self._cv:
             self.result.by_state[state] = self.result.by_state.get(state, 0) + n
         if self.on_outcome:
@@ -346,50 +340,5 @@ class Pipeline:
                 self.on_outcome(state)
 
 
-def _finish_statement(requeue: bool):
-    """store.finish_delivery as one cached statement for executemany: per-row ORM updates cost more
-    CPU than the SES call itself. The same compare-and-set: still 'sending', still ours."""
-    table = Delivery.__table__
-    values = {"state": bindparam("b_state"), "updated_at": bindparam("b_now"), "last_error": bindparam("b_error"),
-              "provider_message_id": func.coalesce(bindparam("b_message_id"), table.c.provider_message_id),
-              "sent_at": func.coalesce(bindparam("b_sent_at"), table.c.sent_at)}
-    if requeue:
-        values["not_before"] = bindparam("b_not_before")
-        # A claim counts an attempt; one that never reached the transport gives it back.
-        values["attempts"] = table.c.attempts - bindparam("b_given_back")
-    where = and_(table.c.id == bindparam("b_id"), table.c.state == "sending",
-                 table.c.claimed_by == bindparam("b_worker"))
-    return update(table).where(where).values(**values)
-
-
-_FINISH = {False: _finish_statement(False), True: _finish_statement(True)}
-
-
-def finish_many(session: Session, outcomes: list[Outcome], worker: str) -> None:
-    now = utcnow()
-    for requeue in (False, True):
-        params = [{"b_id": o.claim.id, "b_worker": worker, "b_state": o.state, "b_now": now, "b_error": o.error,
-                   "b_message_id": o.message_id, "b_sent_at": now if o.state == "sent" else None,
-                   "b_not_before": o.not_before, "b_given_back": 0 if o.handed_over else 1}
-                  for o in outcomes if (o.state == "queued") == requeue]
-        if params:
-            session.execute(_FINISH[requeue], params)
-
-
 def _later(seconds: float, jitter: float = 0.0) -> dt.datetime:
     return utcnow() + dt.timedelta(seconds=seconds + random.uniform(0, jitter))
-
-
-def seconds_until_next_due(factory: sessionmaker[Session], send_id: int) -> float | None:
-    """None when no queued row is left; otherwise how long until the earliest retry is due."""
-    with transaction(factory) as session:
-        row = session.execute(select(func.count(), func.min(Delivery.not_before))
-                              .where(Delivery.send_id == send_id, Delivery.state == "queued")).one()
-    count, earliest = row
-    if not count:
-        return None
-    if earliest is None:
-        return 0.0
-    if earliest.tzinfo is None:  # SQLite hands back naive datetimes (stored as UTC)
-        earliest = earliest.replace(tzinfo=dt.timezone.utc)
-    return max(0.0, (earliest - utcnow()).total_seconds())

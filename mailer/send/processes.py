@@ -1,5 +1,6 @@
 """A send on several cores: forked sender processes, each running its own `Pipeline`, sharing the send
-through the ledger's claims (one process runs Python on one core at a time: the GIL)."""
+through the ledger's claims (one process runs Python on one core at a time: the GIL).
+(ARCHITECTURE.md: "The ledger")"""
 
 from __future__ import annotations
 
@@ -7,26 +8,23 @@ import multiprocessing
 import os
 from typing import Callable
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
-
-from mailer.store.db import transaction
+from mailer.send.ledger import Ledger
 from mailer.send.pipeline import Pipeline, RunResult
-from mailer.store.models import Delivery
+from mailer.store.models import DeliveryState
 
 
-def run_in_processes(count: int, make: Callable[[], Pipeline], factory: sessionmaker[Session], send_id: int,
+def run_in_processes(count: int, make: Callable[[], Pipeline], ledger: Ledger, send_id: int,
                      max_retry_wait: float, on_outcome: Callable[[str], None] | None = None) -> RunResult:
     """`count` forked sender processes, each running the Pipeline `make()` builds in it (its own worker
     name, engine connections and transport), sharing the send through the ledger's claims. One process
     runs Python on one core at a time (the GIL); this is how a send uses more than one."""
     ctx = multiprocessing.get_context("fork")
     results = ctx.SimpleQueue()
-    procs = [ctx.Process(target=_child, args=(make, factory, max_retry_wait, results), daemon=True)
+    procs = [ctx.Process(target=_child, args=(make, ledger, max_retry_wait, results), daemon=True)
              for _ in range(count)]
     for proc in procs:
         proc.start()
-    progress = _LedgerProgress(factory, send_id, on_outcome)
+    progress = _LedgerProgress(ledger, send_id, on_outcome)
     while any(proc.is_alive() for proc in procs):
         procs[0].join(1.0)  # wake every second to report progress
         progress.report()
@@ -41,9 +39,9 @@ def run_in_processes(count: int, make: Callable[[], Pipeline], factory: sessionm
     return merged
 
 
-def _child(make: Callable[[], Pipeline], factory: sessionmaker[Session], max_retry_wait: float, results) -> None:
+def _child(make: Callable[[], Pipeline], ledger: Ledger, max_retry_wait: float, results) -> None:
     _die_with_parent()
-    factory.kw["bind"].dispose(close=False)  # the parent's pooled connections stay the parent's
+    ledger.after_fork()
     pipeline = make()
     try:
         result = pipeline.run(max_retry_wait=max_retry_wait)
@@ -76,17 +74,15 @@ def _merge(total: RunResult, part: RunResult) -> None:
 class _LedgerProgress:
     """Outcomes of child processes, seen as changes in the ledger's counts, for the progress callback."""
 
-    SETTLED = ("sent", "failed", "unknown", "skipped")
+    SETTLED = (DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.UNKNOWN,
+               DeliveryState.SKIPPED)
 
-    def __init__(self, factory: sessionmaker[Session], send_id: int, on_outcome: Callable[[str], None] | None):
-        self.factory, self.send_id, self.on_outcome = factory, send_id, on_outcome
+    def __init__(self, ledger: Ledger, send_id: int, on_outcome: Callable[[str], None] | None):
+        self.ledger, self.send_id, self.on_outcome = ledger, send_id, on_outcome
         self.seen = self._counts() if on_outcome else {}
 
     def _counts(self) -> dict[str, int]:
-        with transaction(self.factory) as session:
-            rows = session.execute(select(Delivery.state, func.count()).where(
-                Delivery.send_id == self.send_id, Delivery.state.in_(self.SETTLED)).group_by(Delivery.state))
-            return dict(rows.all())
+        return self.ledger.counts(self.send_id, self.SETTLED)
 
     def report(self) -> None:
         if not self.on_outcome:

@@ -8,7 +8,8 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from mailer.errors import NotFoundError
-from mailer.store.models import ConsentEvent, Delivery, Event, Issue, Send
+from mailer.store.models import ConsentEvent, Delivery, Issue, Send
+from mailer.store.queries import event_recipients
 
 # Every state a delivery reaches after SES accepted it counts as sent.
 ACCEPTED = ("sent", "delivered", "bounced", "complained")
@@ -59,17 +60,6 @@ def find_send(session: Session, list_id: int, issue_date) -> Send:
     if send is None:
         raise NotFoundError(f"no send of the {issue_date} issue yet; start it with `mailer send --issue {issue_date}`")
     return send
-
-
-def event_recipients(session: Session, send_id: int, event_type: str, bounce_type: str | None = None) -> int:
-    query = (select(func.count(distinct(Event.delivery_id)))
-             .join(Delivery, Delivery.id == Event.delivery_id)
-             .where(Delivery.send_id == send_id, Event.event_type == event_type))
-    if bounce_type == "Permanent":
-        query = query.where(Event.bounce_type == "Permanent")
-    elif bounce_type:
-        query = query.where(Event.bounce_type != "Permanent")
-    return session.scalar(query) or 0
 
 
 def build_report(session: Session, send: Send) -> SendReport:

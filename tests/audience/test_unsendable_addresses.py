@@ -10,7 +10,8 @@ from email.policy import default as default_policy
 import pytest
 from sqlalchemy import insert, select
 
-from mailer.send.campaign import load_issue_for, run_send
+from mailer.content.load import load_issue_for
+from mailer.send.campaign import run_send
 from mailer.content.lists import load_list
 from mailer.store.db import transaction
 from mailer.store.models import Delivery, Subscriber, Subscription

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mailer.send.campaign import issue_defaults
+from mailer.content.load import issue_defaults
 from mailer.content.issue_file import load_issue
 from mailer.content.lists import load_list
 from mailer.render.issue import render_issue

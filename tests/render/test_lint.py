@@ -124,7 +124,7 @@ def test_scaffold_prompts_left_in_a_new_issue_are_errors_with_their_line(tmp_pat
     from mailer.content.issue_file import load_issue
     from mailer.content.issue_writer import format_issue
     from mailer.content.scaffold import prompts
-    from mailer.send.campaign import issue_defaults
+    from mailer.content.load import issue_defaults
 
     path = tmp_path / "2026-12-02.md"
     path.write_text(format_issue(prompts(seed_contents[0], dt.date(2026, 12, 2))), encoding="utf-8")

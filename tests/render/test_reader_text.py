@@ -2,7 +2,7 @@
 a QR sentence that names the QR code's real target, and a greeting with a first name or none.
 
 Each seed issue goes through the real path: loaded against a fresh database with no trending snapshot
-(campaign.load_issue_for), rendered, built by the send's MessageSkeleton, parsed by Python's email
+(content.load.load_issue_for), rendered, built by the send's MessageSkeleton, parsed by Python's email
 parser. The greetings go through a real send to the file outbox.
 """
 
@@ -21,7 +21,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from mailer.send.campaign import load_issue_for, run_send
+from mailer.content.load import load_issue_for
+from mailer.send.campaign import run_send
 from mailer.content.model import Item, TrendingModel, TrendingRepo
 from mailer.store.db import transaction
 from mailer.send.message import MessageSkeleton, Recipient

@@ -11,7 +11,8 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from mailer.send.campaign import SendOptions, load_issue_for, run_send
+from mailer.content.load import load_issue_for
+from mailer.send.campaign import SendOptions, run_send
 from mailer.content.lists import load_list
 from mailer.store.db import transaction
 from mailer.store.models import Delivery

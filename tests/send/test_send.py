@@ -9,7 +9,8 @@ from urllib.parse import urlparse
 import pytest
 from sqlalchemy import func, select, update
 
-from mailer.send.campaign import load_issue_for, run_send
+from mailer.content.load import load_issue_for
+from mailer.send.campaign import run_send
 from mailer.content.lists import load_list
 from mailer.store.db import transaction
 from mailer.store.models import Delivery, Send, Subscription
@@ -85,12 +86,11 @@ def test_second_run_sends_nothing_twice(factory, settings, sample_list):
 
 
 def test_recipients_who_leave_after_planning_are_skipped(factory, settings, sample_list):
-    from mailer.send.campaign import get_or_plan_send, prepare_issue
+    from mailer.send.campaign import plan_issue
 
     content = load_issue_for(settings, LIST, "2026-11-20")
-    with transaction(factory) as session:
-        send_row = get_or_plan_send(session, prepare_issue(session, settings, LIST, content))
-        assert send_row.planned_count == 21
+    _, planned = plan_issue(factory, settings, LIST, content)
+    assert planned.planned_count == 21
     with transaction(factory) as session:
         ada = session.scalar(select(Delivery.subscriber_id).where(Delivery.email == "ada.lovelace@example.com"))
         session.execute(update(Subscription).where(Subscription.subscriber_id == ada).values(status="unsubscribed"))

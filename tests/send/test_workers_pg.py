@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from mailer.send.campaign import get_or_plan_send, load_issue_for, prepare_issue
-from mailer.store.db import transaction
+from mailer.content.load import load_issue_for
+from mailer.send.campaign import plan_issue
 from mailer.store.models import Delivery, Issue, Send
 
 from tests.conftest import DB_KINDS, REPO
@@ -83,8 +83,7 @@ def test_processes_started_together_on_a_fresh_issue_plan_it_once(database_url, 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_four_workers_share_one_send_without_doubles(database_url, factory, settings, fake_ses):
     add_subscribers(factory, RECIPIENTS)
-    with transaction(factory) as session:  # plan once; the workers join it
-        get_or_plan_send(session, prepare_issue(session, settings, LIST, load_issue_for(settings, LIST, ISSUE)))
+    plan_issue(factory, settings, LIST, load_issue_for(settings, LIST, ISSUE))  # once; the workers join it
     fake_ses.keep_raw = False
     env = mailer_env(database_url, fake_ses.url)
     procs = [start(env, "send", "--issue", ISSUE, "--worker", "--rate", "1000", "--concurrency", "8")

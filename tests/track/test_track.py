@@ -7,7 +7,7 @@ import json
 from mailer.content.lists import BouncePolicy
 from mailer.store.db import transaction
 from mailer.track.ses_events import parse_ses_message
-from mailer.store.queries import still_eligible
+from mailer.send.ledger import still_eligible
 from mailer.track.record import TrackResult, load_policies, record_events
 from tests.track.conftest import LEDGER, MAIN_LIST, OTHER_LIST
 from tests.track.dbview import consent, delivery, events, states, subscription_statuses, suppressions

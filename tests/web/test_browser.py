@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mailer.send.campaign import load_issue_for, run_send
+from mailer.content.load import load_issue_for
+from mailer.send.campaign import run_send
 from mailer.content.lists import load_list
 from mailer.store.models import Subscriber, Subscription
 from mailer.tokens import make_token

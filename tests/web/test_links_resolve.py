@@ -17,7 +17,8 @@ from urllib.parse import urldefrag, urljoin
 import pytest
 import requests
 
-from mailer.send.campaign import SendOptions, load_issue_for, run_send
+from mailer.content.load import load_issue_for
+from mailer.send.campaign import SendOptions, run_send
 from mailer.content.lists import load_list
 from mailer.render.qr import QR_CID
 from mailer.transports import FileTransport

@@ -9,7 +9,8 @@ import pytest
 from botocore.stub import Stubber
 from sqlalchemy import func, select, update
 
-from mailer.send.campaign import load_issue_for, run_send
+from mailer.content.load import load_issue_for
+from mailer.send.campaign import run_send
 from mailer.content.lists import load_list
 from mailer.store.db import transaction
 from mailer.store.models import Delivery, Event, Suppression

@@ -1,0 +1,544 @@
+"""The ledger of a send: one row per recipient, and every transaction that changes or reads it
+(ARCHITECTURE.md: "The ledger").
+
+A send is planned once (its render stored, its audience frozen as queued rows); a worker claims a
+batch of due rows (queued -> sending, committed before any call), and records each call's outcome
+right after it (sent, failed, unknown, or queued again for a retry); rows of a worker that is gone
+are settled by the next run. Every step is a compare-and-set, so that a late answer never
+overwrites a row another run has settled.
+
+The statements are functions of a session, composed here and read by tests; `Ledger` runs them,
+one transaction per method, so that the pipeline, the campaign and the sender processes never open
+a transaction themselves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+from sqlalchemy import String, and_, bindparam, exists, false, func, literal, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailer.content.lists import BouncePolicy, ListDefinition
+from mailer.content.model import IssueContent
+from mailer.render.issue import RenderedIssue
+from mailer.send import guardrail
+from mailer.send.workers import claim_is_abandoned
+from mailer.store.db import transaction
+from mailer.store.models import (
+    Delivery,
+    DeliveryState,
+    Issue,
+    MailingList,
+    Send,
+    SendState,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+    utcnow,
+)
+from mailer.store.queries import dialect_insert, ensure_list
+
+# What a settling transport answer (transport.was_sent) means for an abandoned row.
+_SETTLED_BY_ANSWER = {True: DeliveryState.SENT, False: DeliveryState.QUEUED,
+                      None: DeliveryState.UNKNOWN}
+
+
+# -- what crosses the ledger's edge ----------------------------------------------------------------
+@dataclass(frozen=True)
+class StoredIssue:
+    """An issue's render as stored for its send (what goes out once the send has started)."""
+
+    issue_id: int
+    list_id: int
+    rendered: RenderedIssue
+
+
+@dataclass(frozen=True)
+class PlannedSend:
+    send_id: int
+    planned_count: int  # ledger rows written when the send was planned
+    newly_planned: bool  # planned by this call (False: it was already)
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    id: int
+    subscriber_id: int
+    email: str
+    name: str
+    attempts: int
+    message_id: str | None
+
+
+@dataclass(frozen=True)
+class ClaimedBatch:
+    ready: list[ClaimedDelivery]  # claimed and still eligible: to be handed to the transport
+    skipped: int  # claimed, but unsubscribed or suppressed since planning: settled as skipped
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one call of the transport did to a claimed row."""
+
+    claim: ClaimedDelivery
+    state: DeliveryState  # SENT | QUEUED (a retry) | FAILED | UNKNOWN
+    message_id: str | None = None
+    error: str | None = None
+    not_before: dt.datetime | None = None
+    handed_over: bool = True  # False: the transport was never reached, the attempt does not count
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A row some worker holds ('sending'), as recovery sees it."""
+
+    id: int
+    claimed_by: str | None
+
+
+# -- planning --------------------------------------------------------------------------------------
+def _content_hash(rendered: RenderedIssue) -> str:
+    digest = hashlib.sha256()
+    for part in (rendered.subject, rendered.preheader, rendered.html, rendered.text):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def hold_planning_lock(session: Session, list_slug: str, day: dt.date) -> None:
+    """Make the rest of this transaction the only planner of the issue, so that processes started
+    together on a fresh issue plan it once and the later ones find the first one's render and
+    ledger (read before, the row the other process was inserting is invisible and its insert then
+    collides).
+
+    PostgreSQL: a transaction-level advisory lock keyed by list and date, released at commit or
+    rollback. SQLite: its one write lock, taken now by a write that changes nothing rather than at
+    the first insert, so that every read after it sees what the process before committed.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(f"mailer plan {list_slug} {day.isoformat()}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        session.execute(select(func.pg_advisory_xact_lock(key)))
+    else:
+        session.execute(update(MailingList).where(false()).values(name=MailingList.name))
+
+
+def _has_send(session: Session, issue_id: int) -> bool:
+    return session.scalar(select(Send.id).where(Send.issue_id == issue_id)) is not None
+
+
+def store_issue(session: Session, list_def: ListDefinition, content: IssueContent,
+                render: Callable[[], RenderedIssue]) -> StoredIssue:
+    """Render (`render()`) and store the issue, under the planning lock. Once a send has started,
+    its stored render is what goes out, and `render` is not called."""
+    hold_planning_lock(session, list_def.slug, content.date)
+    list_id = ensure_list(session, list_def)
+    this_issue = (Issue.list_id == list_id, Issue.issue_date == content.date)
+    row = session.scalar(select(Issue).where(*this_issue))
+    if row is not None and _has_send(session, row.id):  # started
+        stored = RenderedIssue(subject=row.subject, preheader=content.preheader, html=row.html,
+                               text=row.text)
+        return StoredIssue(row.id, list_id, stored)
+    rendered = render()
+    values = dict(subject=rendered.subject, source_path=content.path,
+                  content_hash=_content_hash(rendered), html=rendered.html, text=rendered.text)
+    # ON CONFLICT: a writer that did not take the planning lock cannot make this fail
+    if row is None:
+        session.execute(dialect_insert(session, Issue)
+                        .values(list_id=list_id, issue_date=content.date, **values)
+                        .on_conflict_do_nothing(index_elements=["list_id", "issue_date"]))
+    else:
+        session.execute(update(Issue).where(Issue.id == row.id).values(**values))
+    return StoredIssue(session.scalar(select(Issue.id).where(*this_issue)), list_id, rendered)
+
+
+def eligible_subscribers(list_id: int):
+    """Confirmed on this list, not erased, not suppressed: the audience of a send."""
+    return (
+        select(Subscriber.id, Subscriber.email, Subscriber.name)
+        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+        .where(
+            Subscription.list_id == list_id,
+            Subscription.status == SubscriptionStatus.CONFIRMED,
+            Subscriber.email.is_not(None),
+            Subscriber.erased_at.is_(None),
+            # suppressions.email holds the address's key (lower-cased in full), as email_key does
+            ~exists().where(Suppression.email == Subscriber.email_key),
+        )
+    )
+
+
+def plan_deliveries(session: Session, send_id: int, list_id: int) -> int:
+    """Freeze the audience: one queued ledger row per eligible subscriber, in one statement.
+
+    UNIQUE(send_id, subscriber_id) plus ON CONFLICT DO NOTHING makes a repeated plan harmless.
+    """
+    audience = eligible_subscribers(list_id).add_columns(
+        literal(send_id), literal(DeliveryState.QUEUED.value), literal(0))
+    stmt = (
+        dialect_insert(session, Delivery)
+        .from_select(["subscriber_id", "email", "name", "send_id", "state", "attempts"], audience)
+        .on_conflict_do_nothing(index_elements=["send_id", "subscriber_id"])
+    )
+    session.execute(stmt)
+    # Counted, not taken from rowcount: psycopg reports -1 for INSERT ... SELECT ... ON CONFLICT.
+    return session.scalar(select(func.count()).select_from(Delivery)
+                          .where(Delivery.send_id == send_id))
+
+
+def plan_send(session: Session, issue: StoredIssue) -> PlannedSend:
+    """The issue's send, planned (its ledger frozen) by whichever process creates the send row."""
+    this_send = Send.issue_id == issue.issue_id
+    existing = session.execute(select(Send.id, Send.planned_count).where(this_send)).first()
+    if existing is not None:
+        return PlannedSend(existing.id, existing.planned_count, newly_planned=False)
+    insert = (dialect_insert(session, Send)
+              .values(issue_id=issue.issue_id, list_id=issue.list_id, state=SendState.PLANNED)
+              .on_conflict_do_nothing(index_elements=["issue_id"]))
+    send_id = session.scalar(insert.returning(Send.id))
+    if send_id is None:  # another writer created it (and planned it) first
+        existing = session.execute(select(Send.id, Send.planned_count).where(this_send)).one()
+        return PlannedSend(existing.id, existing.planned_count, newly_planned=False)
+    planned = plan_deliveries(session, send_id, issue.list_id)
+    session.execute(update(Send).where(Send.id == send_id).values(planned_count=planned))
+    return PlannedSend(send_id, planned, newly_planned=True)
+
+
+def _random_hex(session: Session):
+    """SQL for 128 random bits as 32 hex digits, evaluated once per row."""
+    if session.get_bind().dialect.name == "postgresql":
+        # gen_random_uuid() (built in since PostgreSQL 13) carries 122 random bits: two of them,
+        # hashed.
+        return func.md5(func.concat(func.gen_random_uuid(), func.gen_random_uuid()))
+    return func.lower(func.hex(func.randomblob(16)))
+
+
+def assign_message_ids(session: Session, send_id: int, domain: str) -> None:
+    """Give every row of the send still to go out (queued or unknown) that has none a random
+    Message-ID, `<32 hex digits@domain>`. A row already sent without one (before the column existed)
+    keeps NULL: its message carried another id, which is not known.
+
+    Random, not derived from the row's ids: a second database (or a restored copy) numbers its
+    sends and deliveries the same way, and receivers drop a message whose Message-ID they have
+    seen. Stored, so every attempt of a delivery (a --resend-unknown) carries the same one and a
+    true duplicate can be dropped. One statement per run, before any row is claimed: nothing on
+    the per-message path.
+    Rows that already have one keep it; concurrent workers starting at once assign each row once
+    (PostgreSQL re-checks `IS NULL` after the other's commit).
+    """
+    value = literal("<", String) + _random_hex(session) + literal(f"@{domain}>", String)
+    to_go = (DeliveryState.QUEUED, DeliveryState.UNKNOWN)
+    session.execute(update(Delivery)
+                    .where(Delivery.send_id == send_id, Delivery.state.in_(to_go),
+                           Delivery.message_id.is_(None))
+                    .values(message_id=value))
+
+
+# -- claiming and settling -------------------------------------------------------------------------
+def claim_batch(session: Session, send_id: int, limit: int, worker: str) -> list[ClaimedDelivery]:
+    """Move up to `limit` due queued rows to 'sending' and return them. Caller commits.
+
+    PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED, so concurrent workers never claim the same row.
+    SQLite: a compare-and-set UPDATE (state must still be 'queued'); SQLite has one writer at a
+    time.
+    """
+    now = utcnow()
+    due = select(Delivery.id).where(
+        Delivery.send_id == send_id,
+        Delivery.state == DeliveryState.QUEUED,
+        (Delivery.not_before.is_(None)) | (Delivery.not_before <= now),
+    ).order_by(Delivery.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    ids = list(session.scalars(due))
+    if not ids:
+        return []
+    rows = session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.QUEUED)
+        .values(state=DeliveryState.SENDING, claimed_at=now, claimed_by=worker, updated_at=now,
+                attempts=Delivery.attempts + 1)
+        .returning(Delivery.id, Delivery.subscriber_id, Delivery.email, Delivery.name,
+                   Delivery.attempts, Delivery.message_id)
+    ).all()
+    return sorted((ClaimedDelivery(*row) for row in rows), key=lambda c: c.id)
+
+
+def still_eligible(session: Session, list_id: int, subscriber_ids: list[int]) -> set[int]:
+    """Which of these subscribers may still be mailed (not unsubscribed or suppressed since the
+    plan)."""
+    if not subscriber_ids:
+        return set()
+    query = eligible_subscribers(list_id).where(Subscriber.id.in_(subscriber_ids))
+    return {row.id for row in session.execute(query)}
+
+
+def finish_delivery(session: Session, delivery_id: int, state: DeliveryState, *,
+                    message_id: str | None = None, error: str | None = None,
+                    not_before: dt.datetime | None = None, worker: str | None = None) -> bool:
+    """Record the outcome of a claimed row. Only a row still 'sending' (and, given `worker`, still
+    claimed by it) changes, so a late answer never overwrites a recovered row. True when it
+    changed."""
+    now = utcnow()
+    values: dict = {"state": state, "updated_at": now, "last_error": error}
+    if message_id is not None:
+        values["provider_message_id"] = message_id
+    if state == DeliveryState.SENT:
+        values["sent_at"] = now
+    if state == DeliveryState.QUEUED:
+        values["not_before"] = not_before
+    where = [Delivery.id == delivery_id, Delivery.state == DeliveryState.SENDING]
+    if worker is not None:
+        where.append(Delivery.claimed_by == worker)
+    return bool(session.execute(update(Delivery).where(and_(*where)).values(**values)).rowcount)
+
+
+def _finish_statement(requeue: bool):
+    """finish_delivery as one cached statement for executemany: per-row ORM updates cost more CPU
+    than the SES call itself. The same compare-and-set: still 'sending', still ours."""
+    table = Delivery.__table__
+    values = {"state": bindparam("b_state"), "updated_at": bindparam("b_now"),
+              "last_error": bindparam("b_error"),
+              "provider_message_id": func.coalesce(bindparam("b_message_id"),
+                                                   table.c.provider_message_id),
+              "sent_at": func.coalesce(bindparam("b_sent_at"), table.c.sent_at)}
+    if requeue:
+        values["not_before"] = bindparam("b_not_before")
+        # A claim counts an attempt; one that never reached the transport gives it back.
+        values["attempts"] = table.c.attempts - bindparam("b_given_back")
+    where = and_(table.c.id == bindparam("b_id"), table.c.state == DeliveryState.SENDING.value,
+                 table.c.claimed_by == bindparam("b_worker"))
+    return update(table).where(where).values(**values)
+
+
+_FINISH = {False: _finish_statement(False), True: _finish_statement(True)}
+
+
+def finish_many(session: Session, outcomes: Sequence[Outcome], worker: str) -> None:
+    """Record many outcomes of this worker's claims: two executemany statements at most."""
+    now = utcnow()
+    for requeue in (False, True):
+        params = [{"b_id": o.claim.id, "b_worker": worker, "b_state": o.state, "b_now": now,
+                   "b_error": o.error, "b_message_id": o.message_id,
+                   "b_sent_at": now if o.state == DeliveryState.SENT else None,
+                   "b_not_before": o.not_before, "b_given_back": 0 if o.handed_over else 1}
+                  for o in outcomes if (o.state == DeliveryState.QUEUED) == requeue]
+        if params:
+            session.execute(_FINISH[requeue], params)
+
+
+def release_claims(session: Session, delivery_ids: list[int], worker: str) -> None:
+    """Claimed rows that were never handed to the transport go back to the queue, attempt
+    uncounted."""
+    if delivery_ids:
+        session.execute(update(Delivery)
+                        .where(Delivery.id.in_(delivery_ids),
+                               Delivery.state == DeliveryState.SENDING,
+                               Delivery.claimed_by == worker)
+                        .values(state=DeliveryState.QUEUED, attempts=Delivery.attempts - 1,
+                                updated_at=utcnow()))
+
+
+def heartbeat(session: Session, send_id: int, worker: str) -> None:
+    """Renew this worker's lease on the rows it is sending."""
+    session.execute(update(Delivery)
+                    .where(Delivery.send_id == send_id, Delivery.state == DeliveryState.SENDING,
+                           Delivery.claimed_by == worker)
+                    .values(claimed_at=utcnow()))
+
+
+def seconds_until_next_due(session: Session, send_id: int) -> float | None:
+    """None when no queued row is left; otherwise how long until the earliest retry is due."""
+    count, earliest = session.execute(
+        select(func.count(), func.min(Delivery.not_before))
+        .where(Delivery.send_id == send_id, Delivery.state == DeliveryState.QUEUED)).one()
+    if not count:
+        return None
+    if earliest is None:
+        return 0.0
+    if earliest.tzinfo is None:  # SQLite hands back naive datetimes (stored as UTC)
+        earliest = earliest.replace(tzinfo=dt.timezone.utc)
+    return max(0.0, (earliest - utcnow()).total_seconds())
+
+
+# -- recovery --------------------------------------------------------------------------------------
+def abandoned_claims(session: Session, send_id: int, lease: dt.timedelta) -> list[Claim]:
+    """Rows 'sending' whose worker is gone (workers.claim_is_abandoned): known dead or silent for a
+    lease. A live worker renews its lease (heartbeat), so its rows are never taken from it."""
+    now = utcnow()
+    rows = session.execute(select(Delivery.id, Delivery.claimed_by, Delivery.claimed_at)
+                           .where(Delivery.send_id == send_id,
+                                  Delivery.state == DeliveryState.SENDING)).all()
+    return [Claim(row.id, row.claimed_by) for row in rows
+            if claim_is_abandoned(row.claimed_by, row.claimed_at, lease, now)]
+
+
+def settle_abandoned(session: Session, claim: Claim, state: DeliveryState) -> None:
+    """Settle a row of a dead worker (compare-and-set: still 'sending', still claimed by that
+    worker)."""
+    error = "interrupted run; outcome unknown" if state == DeliveryState.UNKNOWN else None
+    holder = (Delivery.claimed_by == claim.claimed_by if claim.claimed_by
+              else Delivery.claimed_by.is_(None))
+    where = (Delivery.id == claim.id, Delivery.state == DeliveryState.SENDING, holder)
+    session.execute(update(Delivery).where(*where)
+                    .values(state=state, updated_at=utcnow(), last_error=error))
+
+
+def requeue_unknown(session: Session, send_id: int) -> int:
+    """The operator's explicit choice (--resend-unknown): unknown rows go out again."""
+    return session.execute(update(Delivery)
+                           .where(Delivery.send_id == send_id,
+                                  Delivery.state == DeliveryState.UNKNOWN)
+                           .values(state=DeliveryState.QUEUED, not_before=None, updated_at=utcnow(),
+                                   last_error="requeued by --resend-unknown")).rowcount
+
+
+def _settle_all_abandoned(session: Session, send_id: int, lease: dt.timedelta,
+                          was_sent: Callable[[int], bool | None]) -> int:
+    stuck = abandoned_claims(session, send_id, lease)
+    for claim in stuck:
+        settle_abandoned(session, claim, _SETTLED_BY_ANSWER[was_sent(claim.id)])
+    return len(stuck)
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def ledger_counts(session: Session, send_id: int,
+                  states: Iterable[DeliveryState] | None = None) -> dict[str, int]:
+    """Rows by state (only `states`, when given)."""
+    query = select(Delivery.state, func.count()).where(Delivery.send_id == send_id)
+    if states is not None:
+        query = query.where(Delivery.state.in_(tuple(states)))
+    return {state: count for state, count in session.execute(query.group_by(Delivery.state))}
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def send_status(session: Session, list_slug: str, issue_date: dt.date) -> dict:
+    """Counts by state and the pause reason of the send of (list, date), as plain data; a list,
+    issue or send that does not exist is "not planned". Reads only."""
+    send = session.scalar(select(Send).join(Issue, Issue.id == Send.issue_id)
+                          .join(MailingList, MailingList.id == Issue.list_id)
+                          .where(MailingList.slug == list_slug, Issue.issue_date == issue_date))
+    base = {"list": list_slug, "issue": issue_date.isoformat()}
+    if send is None:
+        return {**base, "state": "not planned", "pause_reason": None, "planned": 0, "counts": {}}
+    return {**base, "send_id": send.id, "state": send.state, "pause_reason": send.pause_reason,
+            "planned": send.planned_count, "counts": ledger_counts(session, send.id),
+            "started_at": _iso(send.started_at), "finished_at": _iso(send.finished_at)}
+
+
+# -- the transactions ------------------------------------------------------------------------------
+class Ledger:
+    """Every transaction of a send, each method one (ARCHITECTURE.md: "The ledger")."""
+
+    def __init__(self, factory: sessionmaker[Session]):
+        self.factory = factory
+
+    def after_fork(self) -> None:
+        """In a forked sender process: the parent's pooled connections stay the parent's."""
+        self.factory.kw["bind"].dispose(close=False)
+
+    # -- planning (campaign) ---------------------------------------------------------------------
+    def store_issue(self, list_def: ListDefinition, content: IssueContent,
+                    render: Callable[[], RenderedIssue]) -> StoredIssue:
+        """The issue's render stored (as a send stores it), no send planned."""
+        with transaction(self.factory) as session:
+            return store_issue(session, list_def, content, render)
+
+    def plan(self, list_def: ListDefinition, content: IssueContent,
+             render: Callable[[], RenderedIssue]) -> tuple[StoredIssue, PlannedSend]:
+        """Under the planning lock: the render stored, the send row and its ledger rows written
+        (by whichever process gets there first; the others find them)."""
+        with transaction(self.factory) as session:
+            issue = store_issue(session, list_def, content, render)
+            return issue, plan_send(session, issue)
+
+    def preview(self, list_def: ListDefinition, content: IssueContent,
+                render: Callable[[], RenderedIssue]
+                ) -> tuple[StoredIssue, PlannedSend, dict[str, int]]:
+        """What `plan` would do and the ledger it would leave, inside a transaction rolled back."""
+        session = self.factory()
+        try:
+            issue = store_issue(session, list_def, content, render)
+            planned = plan_send(session, issue)
+            return issue, planned, ledger_counts(session, planned.send_id)
+        finally:
+            session.rollback()
+            session.close()
+
+    def prepare_run(self, send_id: int, domain: str, lease: dt.timedelta,
+                    was_sent: Callable[[int], bool | None], resend_unknown: bool = False) -> int:
+        """Before a run claims anything: rows of workers that are gone settled (`was_sent(delivery
+        id)` is the transport's word on them), unknown rows requeued when the operator asks, and
+        every row still to go given its Message-ID. How many abandoned rows were settled."""
+        with transaction(self.factory) as session:
+            settled = _settle_all_abandoned(session, send_id, lease, was_sent)
+            if resend_unknown:
+                requeue_unknown(session, send_id)
+            assign_message_ids(session, send_id, domain)
+        return settled
+
+    def settle_abandoned(self, send_id: int, lease: dt.timedelta,
+                         was_sent: Callable[[int], bool | None]) -> int:
+        """Rows of workers that are gone (a sender process that died), settled as in prepare_run."""
+        with transaction(self.factory) as session:
+            return _settle_all_abandoned(session, send_id, lease, was_sent)
+
+    def set_state(self, send_id: int, state: SendState, reason: str | None = None) -> None:
+        with transaction(self.factory) as session:
+            values: dict = {"state": state, "pause_reason": reason}
+            if state == SendState.SENDING:
+                values["started_at"] = func.coalesce(Send.started_at, utcnow())
+            if state == SendState.DONE:
+                values["finished_at"] = utcnow()
+            session.execute(update(Send).where(Send.id == send_id).values(**values))
+
+    # -- sending (pipeline) ----------------------------------------------------------------------
+    def claim(self, send_id: int, list_id: int, count: int, worker: str) -> ClaimedBatch:
+        """Up to `count` due rows claimed by `worker`; those whose subscriber left since planning
+        are settled as skipped in the same transaction."""
+        with transaction(self.factory) as session:
+            claims = claim_batch(session, send_id, count, worker)
+            eligible = still_eligible(session, list_id, [c.subscriber_id for c in claims])
+            for claim in claims:
+                if claim.subscriber_id not in eligible:
+                    finish_delivery(session, claim.id, DeliveryState.SKIPPED,
+                                    error="unsubscribed or suppressed since planning")
+        ready = [c for c in claims if c.subscriber_id in eligible]
+        return ClaimedBatch(ready, skipped=len(claims) - len(ready))
+
+    def finish_many(self, outcomes: Sequence[Outcome], worker: str) -> None:
+        with transaction(self.factory) as session:
+            finish_many(session, outcomes, worker)
+
+    def release(self, delivery_ids: list[int], worker: str) -> None:
+        with transaction(self.factory) as session:
+            release_claims(session, delivery_ids, worker)
+
+    def heartbeat(self, send_id: int, worker: str) -> None:
+        with transaction(self.factory) as session:
+            heartbeat(session, send_id, worker)
+
+    def next_due(self, send_id: int) -> float | None:
+        with transaction(self.factory) as session:
+            return seconds_until_next_due(session, send_id)
+
+    def guardrail_breach(self, send_id: int, policy: BouncePolicy) -> str | None:
+        with transaction(self.factory) as session:
+            return guardrail.breach(session, send_id, policy)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def counts(self, send_id: int, states: Iterable[DeliveryState] | None = None) -> dict[str, int]:
+        with transaction(self.factory) as session:
+            return ledger_counts(session, send_id, states)
+
+    def status(self, list_slug: str, issue_date: dt.date) -> dict:
+        with transaction(self.factory) as session:
+            return send_status(session, list_slug, issue_date)
