@@ -58,3 +58,28 @@ def test_bad_smtp_setting_is_one_error_naming_it(database_url, engine, fake_ses)
     result = run(env, "send", "--issue", ISSUE, "--yes")
     assert result.returncode == 1 and "MAILER_TRANSPORT" in result.stderr and "port" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_status_reads_only_and_needs_no_valid_issue_body(database_url, engine, tmp_path):
+    """`mailer status` finds the send from (list, date): on a fresh database it inserts nothing (no
+    list row), and an issue whose body does not parse is still found by its front matter."""
+    from sqlalchemy import func, select
+
+    from mailer.store.models import MailingList
+
+    folder = tmp_path / "issues" / "ai-morning-post"
+    folder.mkdir(parents=True)
+    front = f"list: ai-morning-post\ndate: {ISSUE}\nsubject: S\npreheader: P\n"
+    (folder / f"{ISSUE}.md").write_text(f"---\n{front}---\n\nno sections\n")
+    env = mailer_env(database_url, "http://127.0.0.1:9",
+                     MAILER_ISSUES_PATH=str(tmp_path / "issues"))
+    for spec in (ISSUE, "latest", str(folder / f"{ISSUE}.md")):
+        result = run(env, "status", "--issue", spec, "--json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == {"list": "ai-morning-post", "issue": ISSUE,
+                                             "state": "not planned", "pause_reason": None,
+                                             "planned": 0, "counts": {}}
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(MailingList)) == 0
+    broken = run(env, "send", "--issue", ISSUE, "--dry-run")  # the body a send needs: unparsable
+    assert broken.returncode != 0 and "missing section" in broken.stderr
