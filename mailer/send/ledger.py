@@ -43,6 +43,8 @@ from mailer.store.models import (
 )
 from mailer.store.queries import dialect_insert, ensure_list
 
+NOT_PLANNED = "not planned"  # the status of a send the database does not have (yet)
+
 # What a settling transport answer (transport.was_sent) means for an abandoned row.
 _SETTLED_BY_ANSWER = {True: DeliveryState.SENT, False: DeliveryState.QUEUED,
                       None: DeliveryState.UNKNOWN}
@@ -428,7 +430,7 @@ def send_status(session: Session, list_slug: str, issue_date: dt.date) -> dict:
                           .where(MailingList.slug == list_slug, Issue.issue_date == issue_date))
     base = {"list": list_slug, "issue": issue_date.isoformat()}
     if send is None:
-        return {**base, "state": "not planned", "pause_reason": None, "planned": 0, "counts": {}}
+        return {**base, "state": NOT_PLANNED, "pause_reason": None, "planned": 0, "counts": {}}
     return {**base, "send_id": send.id, "state": send.state, "pause_reason": send.pause_reason,
             "planned": send.planned_count, "counts": ledger_counts(session, send.id),
             "started_at": _iso(send.started_at), "finished_at": _iso(send.finished_at)}
