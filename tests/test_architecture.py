@@ -24,8 +24,18 @@ PACKAGE_DIR = Path(mailer.__file__).parent
 
 # Lowest first: a module may import from its own layer or a lower one (ARCHITECTURE.md, "Layers and
 # rules"). cli sits above web: `mailer serve` starts the web app; the web app never imports the CLI.
-LAYERS = ("ground floor", "store", "content", "render", "transports", "audience", "send", "track", "web",
-          "cli")
+LAYERS = (
+    "ground floor",
+    "store",
+    "content",
+    "render",
+    "transports",
+    "audience",
+    "send",
+    "track",
+    "web",
+    "cli",
+)
 # The layer of each subpackage of mailer/; mailer's own top-level modules are the ground floor.
 PACKAGE_LAYERS = {
     "store": "store",
@@ -46,11 +56,12 @@ MAX_TOP_LEVEL_MODULES = 6  # besides __init__.py and __main__.py
 # Modules the exception census does not import: importing them runs something.
 NOT_IMPORTED = {
     "mailer.__main__": "runs the CLI",
-    "mailer.migrations": "Alembic loads env.py (which runs a migration) and versions/ from their paths",
+    "mailer.migrations": "Alembic loads env.py (it runs a migration) and versions/ by path",
 }
 
 
 # --- the import graph --------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Import:
@@ -77,7 +88,8 @@ def package_modules() -> dict[str, Path]:
 
 def is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def import_nodes(node: ast.AST):
@@ -93,7 +105,7 @@ def import_nodes(node: ast.AST):
 
 
 def known_module(name: str, modules: dict[str, Path]) -> str | None:
-    """`name`, or the longest prefix of it that is a module of the package (an imported attribute)."""
+    """`name`, or its longest prefix that is a module of the package (`name` is an attribute)."""
     while name and name not in modules:
         name = name.rpartition(".")[0]
     return name or None
@@ -108,17 +120,17 @@ def absolute_base(node: ast.ImportFrom, importer: str, is_package: bool) -> str:
     return f"{package}.{node.module}" if node.module else package
 
 
-def imported_modules(node: ast.Import | ast.ImportFrom, importer: str, is_package: bool,
-                     modules: dict[str, Path]) -> set[str]:
+def imported_modules(
+    node: ast.Import | ast.ImportFrom, importer: str, is_package: bool, modules: dict[str, Path]
+) -> set[str]:
     """The package's modules an import statement names (empty for imports from outside mailer)."""
     if isinstance(node, ast.Import):
         return {m for alias in node.names if (m := known_module(alias.name, modules))}
     base = absolute_base(node, importer, is_package)
     # `from mailer.send import campaign` names the module mailer.send.campaign; `from mailer.cli
     # import cli` names the package mailer.cli (the attribute cli is no module)
-    found = {f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else known_module(base, modules)
-             for alias in node.names}
-    return found - {None}
+    named = [f"{base}.{alias.name}" for alias in node.names]
+    return {name if name in modules else known_module(base, modules) for name in named} - {None}
 
 
 def package_imports() -> list[Import]:
@@ -126,8 +138,9 @@ def package_imports() -> list[Import]:
     found: set[Import] = set()
     for importer, path in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        is_package = path.name == "__init__.py"
         for node in import_nodes(tree):
-            for target in imported_modules(node, importer, path.name == "__init__.py", modules) - {importer}:
+            for target in imported_modules(node, importer, is_package, modules) - {importer}:
                 found.add(Import(importer, target, path, node.lineno))
     return sorted(found, key=lambda i: (i.importer, i.imported, i.line))
 
@@ -201,7 +214,7 @@ def shortest_cycle(graph: dict[str, set[str]], component: list[str]) -> list[str
 
 
 def cycles_through_each(graph: dict[str, set[str]], component: list[str]) -> list[list[str]]:
-    """A shortest cycle through each module of the component, each cycle once (from its first module)."""
+    """A shortest cycle through each module of the component, each once (from its least module)."""
     cycles = []
     for module in component:
         cycle = shortest_cycle(graph, [module, *component])
@@ -223,16 +236,21 @@ def layer_of(module: str) -> str | None:
 
 def test_every_module_has_a_layer():
     homeless = [name for name in package_modules() if layer_of(name) is None]
-    assert not homeless, ("modules in no layer (give their package one in ARCHITECTURE.md, "
-                          f"'Layers and rules', and in PACKAGE_LAYERS here): {', '.join(homeless)}")
+    assert not homeless, (
+        "modules in no layer (give their package one in ARCHITECTURE.md, "
+        f"'Layers and rules', and in PACKAGE_LAYERS here): {', '.join(homeless)}"
+    )
 
 
 def test_no_import_cycle():
     graph = import_graph(package_imports())
-    cycles = [" → ".join(cycle) for component in strongly_connected(graph)
-              for cycle in cycles_through_each(graph, component)]
-    assert not cycles, "import cycles (a shortest one through each module that is on one):\n  " + \
-        "\n  ".join(cycles)
+    cycles = [
+        " → ".join(cycle)
+        for component in strongly_connected(graph)
+        for cycle in cycles_through_each(graph, component)
+    ]
+    heading = "import cycles (a shortest one through each module on a cycle):"
+    assert not cycles, "\n  ".join([heading, *cycles])
 
 
 def test_imports_point_down_the_layers():
@@ -241,22 +259,26 @@ def test_imports_point_down_the_layers():
         low, high = layer_of(imp.importer), layer_of(imp.imported)
         if low in LAYERS and high in LAYERS and LAYERS.index(high) > LAYERS.index(low):
             upward.append(f"{imp.where()}: {imp.importer} ({low}) imports {imp.imported} ({high})")
-    assert not upward, "imports that go up the layers (ARCHITECTURE.md, 'Layers and rules'):\n  " + \
-        "\n  ".join(upward)
+    heading = "imports that go up the layers (ARCHITECTURE.md, 'Layers and rules'):"
+    assert not upward, "\n  ".join([heading, *upward])
 
 
 def test_top_level_stays_small():
-    top = sorted(p.name for p in PACKAGE_DIR.glob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+    entry_points = ("__init__.py", "__main__.py")
+    top = sorted(p.name for p in PACKAGE_DIR.glob("*.py") if p.name not in entry_points)
     assert len(top) <= MAX_TOP_LEVEL_MODULES, (
-        f"mailer/ has {len(top)} top-level modules ({', '.join(top)}); at most {MAX_TOP_LEVEL_MODULES}: "
-        "a new module belongs in the stage package it serves")
+        f"mailer/ has {len(top)} top-level modules ({', '.join(top)}), at most "
+        f"{MAX_TOP_LEVEL_MODULES}: a new module belongs in the stage package it serves"
+    )
 
 
 # --- the exception tree ------------------------------------------------------------------------
 
 # A tree line: box-drawing indent, the class name, its module in brackets where it is not its
 # parent line's (a root line's: errors.py), then what the error means.
-TREE_LINE = re.compile(r"^(?P<indent>[ │├└─]*)(?P<name>[A-Za-z_][\w.]*)(?:\s+\[(?P<module>mailer[\w.]*)\])?")
+TREE_LINE = re.compile(
+    r"^(?P<indent>[ │├└─]*)(?P<name>[A-Za-z_][\w.]*)(?:\s+\[(?P<module>mailer[\w.]*)\])?"
+)
 TREE_INDENT = 4  # characters per level: "├── "
 
 
@@ -295,8 +317,9 @@ def package_exceptions() -> list[type[BaseException]]:
             continue
         module = importlib.import_module(info.name)
         for value in vars(module).values():
-            if inspect.isclass(value) and issubclass(value, BaseException) and value.__module__ == info.name:
-                found.append(value)
+            if inspect.isclass(value) and issubclass(value, BaseException):
+                if value.__module__ == info.name:  # defined here, not imported
+                    found.append(value)
     return found
 
 
@@ -316,14 +339,17 @@ def test_errors_tree_names_every_exception():
         # a root line is a class whose base is not ours (MailerError: Exception)
         foreign_root = entry.parent is None and not base.__module__.startswith("mailer")
         if entry.parent != base.__name__ and not foreign_root:
-            wrong.append(f"{cls.__name__} derives from {base.__name__}; the tree puts it under "
-                         f"{entry.parent}")
-    named = {cls.__name__ for cls in defined} | {
-        base.__name__ for cls in defined for base in cls.__bases__ if not base.__module__.startswith("mailer")}
+            wrong.append(
+                f"{cls.__name__} derives from {base.__name__}; the tree puts it under "
+                f"{entry.parent}"
+            )
+    bases = {base for cls in defined for base in cls.__bases__}
+    foreign_bases = {base for base in bases if not base.__module__.startswith("mailer")}
+    named = {cls.__name__ for cls in defined} | {base.__name__ for base in foreign_bases}
     stale = [name for name in tree if name not in named]
     wrong += [f"the tree names {name}, which no module of the package defines" for name in stale]
-    assert not wrong, "errors.py's docstring tree (ARCHITECTURE.md, 'Layers and rules'):\n  " + \
-        "\n  ".join(wrong)
+    heading = "errors.py's docstring tree (ARCHITECTURE.md, 'Layers and rules'):"
+    assert not wrong, "\n  ".join([heading, *wrong])
 
 
 def test_exception_tree_reader():
@@ -337,8 +363,9 @@ def test_exception_tree_reader():
     └── TokenError              [mailer.tokens] tampered or expired
     """
     tree = exception_tree(doc)
-    assert tree["CertificateFetchError"] == TreeEntry("CertificateFetchError", "SignatureError",
-                                                      "mailer.track.sns")
+    assert tree["CertificateFetchError"] == TreeEntry(
+        "CertificateFetchError", "SignatureError", "mailer.track.sns"
+    )
     assert tree["SendError"] == TreeEntry("SendError", "MailerError", None)
     assert tree["TokenError"] == TreeEntry("TokenError", "ValueError", "mailer.tokens")
     assert tree["ValueError"].parent is None
@@ -350,4 +377,5 @@ def test_cycle_finder():
     assert components == [["a", "b", "c"]]
     assert shortest_cycle(graph, components[0]) == ["a", "b", "c", "a"]
     star = {"hub": {"x", "y"}, "x": {"hub"}, "y": {"hub"}}
-    assert cycles_through_each(star, ["hub", "x", "y"]) == [["hub", "x", "hub"], ["hub", "y", "hub"]]
+    cycles = cycles_through_each(star, ["hub", "x", "y"])
+    assert cycles == [["hub", "x", "hub"], ["hub", "y", "hub"]]
