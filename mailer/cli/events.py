@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import re
 
 import click
 
+from mailer import aws
 from mailer.send import campaign
 from mailer.cli.options import issue_option, list_option, open_db, pick_list, settings_of
 from mailer.config import Settings
@@ -20,18 +20,10 @@ from mailer.track.mail_unsubscribe import unsubscriber_for
 from mailer.track.intake import poll_queue
 from mailer.track.record import TrackResult, load_policies
 
-_QUEUE_REGION = re.compile(r"^https://sqs[.-]([a-z0-9-]+)\.amazonaws\.com")
-
 
 def _aws_client(service: str, settings: Settings, region: str | None = None):
-    import boto3
-
-    # Region and credentials from the boto3 chain; AWS_ENDPOINT_URL(_SQS/_SNS/_SESV2) points at a
-    # local endpoint. The queue URL names its region, which beats a missing AWS_REGION.
-    if region is None and settings.sqs_queue_url:
-        match = _QUEUE_REGION.match(settings.sqs_queue_url)
-        region = match.group(1) if match else None
-    return boto3.client(service, region_name=region) if region else boto3.client(service)
+    # The queue URL names its region, which beats a missing AWS_REGION.
+    return aws.client(service, region=region or aws.queue_region(settings.sqs_queue_url))
 
 
 def _require_queue(settings: Settings) -> str:

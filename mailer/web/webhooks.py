@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
+from mailer import aws
 from mailer.content.lists import list_slugs, load_list
 from mailer.store.db import transaction
 from mailer.track.sns import CertCache, fetch_cert_https
@@ -26,9 +27,7 @@ MAX_SNS_BODY = 2 * SNS_MESSAGE_MAX + 64 * 1024
 
 
 def _sns_client(region: str):
-    import boto3
-
-    return boto3.client("sns", region_name=region)
+    return aws.client("sns", region=region, purpose="SNS")
 
 
 @webhooks.post("/webhooks/ses")
