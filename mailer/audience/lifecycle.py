@@ -19,7 +19,8 @@ from mailer.addresses import address_hash, clean_display_name, email_key
 from mailer.audience.erasure import redact_events, scrub_sqlite_file
 from mailer.errors import NotFoundError
 from mailer.store.models import ConsentEvent, Delivery, MailingList, Subscriber, Subscription, Suppression, utcnow
-from mailer.store.queries import dialect_insert, suppress, suppression_salt
+from mailer.audience.suppressions import is_suppressed, suppress, suppression_salt
+from mailer.store.queries import dialect_insert
 from mailer.transports.file import erase_recipient
 
 # What the subscribe form says; recorded with every web subscription so that we can show what was agreed.
@@ -54,11 +55,6 @@ class Pending:
 
 def list_id_of(session: Session, slug: str) -> int | None:
     return session.scalar(select(MailingList.id).where(MailingList.slug == slug))
-
-
-def is_suppressed(session: Session, email: str) -> bool:
-    digest = address_hash(email, suppression_salt(session))
-    return session.scalar(select(Suppression.id).where(Suppression.email_hash == digest)) is not None
 
 
 def _record(session: Session, values: dict) -> int:

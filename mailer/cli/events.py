@@ -15,7 +15,7 @@ from mailer.store.db import transaction
 from mailer.errors import ConfigError
 from mailer.track.reconcile import mirror_to_ses, reconcile_send
 from mailer.track.report import find_send
-from mailer.store.queries import ensure_list
+from mailer.audience.lists import ensure_list
 from mailer.track.mail_unsubscribe import unsubscriber_for
 from mailer.track.intake import poll_queue
 from mailer.track.record import TrackResult, load_policies

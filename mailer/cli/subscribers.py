@@ -44,7 +44,7 @@ def subscribers_import(ctx: click.Context, csv_file: Path, list_slug: str | None
     for warning in rows.warnings:
         click.echo(warning, err=True)
     with transaction(factory) as session:
-        from mailer.store.queries import ensure_list
+        from mailer.audience.lists import ensure_list
 
         list_id = ensure_list(session, list_def)
     report = import_rows(factory, list_id, rows, problems, source=csv_file.name)

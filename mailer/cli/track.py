@@ -11,7 +11,8 @@ from mailer.cli.options import email_argument, issue_option, list_option, open_d
 from mailer.store.db import transaction
 from mailer.errors import MailerError
 from mailer.track.report import build_report, find_send
-from mailer.store.queries import ensure_list, list_suppressions, suppress, unsuppress
+from mailer.audience.lists import ensure_list
+from mailer.audience.suppressions import list_suppressions, suppress, unsuppress
 
 REASONS = ("hard-bounce", "soft-bounce", "complaint", "manual", "erased")
 

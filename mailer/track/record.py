@@ -20,8 +20,10 @@ from mailer.content.lists import BouncePolicy
 from mailer.errors import MailerError
 from mailer.store.models import ConsentEvent, Delivery, Event, MailingList, Send, Subscriber, Subscription, utcnow
 from mailer.track.mail_unsubscribe import received_mail
-from mailer.track.ses_events import ERASED_RAW, SesEvent, parse_ses_message, stored_dedup_key
-from mailer.store.queries import dialect_insert, is_erased, suppress, suppression_salt
+from mailer.audience.suppressions import is_erased, suppress, suppression_salt
+from mailer.store.event_keys import ERASED_RAW, stored_dedup_key
+from mailer.store.queries import dialect_insert
+from mailer.track.ses_events import SesEvent, parse_ses_message
 
 log = logging.getLogger("mailer.track")
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
 
-from mailer.addresses import InvalidAddress, address_hash, normalise_email
+from mailer.addresses import InvalidAddress, normalise_email
 from mailer.errors import MailerError
+from mailer.store.event_keys import DEDUP_KEY_MAX
 
 # Sent once, as plain text, when a configuration set's SNS destination is created.
 VALIDATION_TEXT = "Successfully validated SNS topic for Amazon SES event publishing."
@@ -40,11 +41,6 @@ _TYPE_NAMES = {
 # same event published through both formats (identity and configuration set) collapses too.
 _ONCE_PER_MESSAGE = frozenset({"delivery", "send", "reject", "rendering_failure"})
 _BOUNCE_TYPES = frozenset({"Permanent", "Transient", "Undetermined"})
-_DEDUP_KEY_MAX = 300
-
-
-# What events.raw holds once the person the event is about was erased (the SES JSON names them).
-ERASED_RAW = '{"erased": true}'
 
 
 class EventParseError(MailerError):
@@ -211,18 +207,8 @@ def _dedup_ident(kind: str, common: dict, obj: dict, sns_id: str | None) -> str:
 
 def _dedup_key(kind: str, ident: str, recipient: str | None) -> str:
     key = f"{kind}:{ident}:{(recipient or '-').lower()}"
-    if len(key) > _DEDUP_KEY_MAX:
+    if len(key) > DEDUP_KEY_MAX:
         key = f"{kind}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
-    return key
-
-
-def stored_dedup_key(scope: str, event_type: str, recipient: str | None, salt: str) -> str:
-    """What events.dedup_key holds: the event's identity (`scope`, kind:ident) and the recipient as its
-    salted hash (as a suppression keeps it), so that the key names nobody and an erased person's events
-    still deduplicate. (Migration 0004 rewrote older keys, which held the address, the same way.)"""
-    key = f"{scope}:{address_hash(recipient, salt) if recipient else '-'}"
-    if len(key) > _DEDUP_KEY_MAX:
-        key = f"{event_type[:32]}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
     return key
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from mailer.audience.importing.prep import DIGEST, PreparedBatch, digest, prepare
 from mailer.audience.importing.sqlite import insert_new_people, sqlite_subscriber_ids
 from mailer.store.models import utcnow
-from mailer.store.queries import suppression_salt
+from mailer.audience.suppressions import suppression_salt
 
 # Up to this many suppressions are read whole and compared with the batch's hashes in Python; beyond it
 # the database probes its index once per address of the batch (about 2 us per row on SQLite).
