@@ -61,9 +61,9 @@ def main() -> None:  # pragma: no cover - console script entry
 
 
 # Commands that live in their own modules, registered here so `mailer --help` lists them all.
-from mailer.cli.track import report, suppressions  # noqa: E402
+from mailer.cli.track import events, reconcile, report  # noqa: E402
+from mailer.cli.suppressions import suppressions  # noqa: E402
 from mailer.cli.content import issue, trending  # noqa: E402
-from mailer.cli.events import events, reconcile  # noqa: E402
 from mailer.cli.send import send, status  # noqa: E402
 
 for command in (send, status, report, suppressions, trending, issue, events, reconcile):

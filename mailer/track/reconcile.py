@@ -7,13 +7,16 @@ Bounce or Complaint event for that tag proves SES accepted it, whatever our ledg
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.store.db import transaction
 from mailer.store.models import Delivery, Event, Suppression, utcnow
+from mailer.track.report import find_send
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +31,30 @@ class ReconcileResult:
     failed: int
     still_unknown: int
 
+    def summary(self) -> str:
+        return (f"{self.settled} unknown deliveries settled as sent, {self.failed} as failed; "
+                f"{self.still_unknown} still unknown")
+
+    def advice(self, issue_date) -> str | None:
+        """What to do about rows no event settled (None when there are none)."""
+        if not self.still_unknown:
+            return None
+        return (f"no SES event proves those were accepted yet; wait for events, or send them again "
+                f"with `mailer send --issue {issue_date} --resend-unknown` (they may arrive twice)")
+
 
 def _state_from(kinds: set[str]) -> str | None:
     for kind, state in _PROVES:
         if kind in kinds:
             return state
     return "failed" if kinds & set(_FAILS) else None
+
+
+def reconcile_issue(factory: sessionmaker[Session], list_slug: str,
+                    issue_date: dt.date) -> ReconcileResult:
+    """`mailer reconcile`: settle the unknown rows of (list, date)'s send in one transaction."""
+    with transaction(factory) as session:
+        return reconcile_send(session, find_send(session, list_slug, issue_date).id)
 
 
 def reconcile_send(session: Session, send_id: int) -> ReconcileResult:

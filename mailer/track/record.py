@@ -60,6 +60,16 @@ class TrackResult:
         self.suppressed.extend(other.suppressed)
         self.unsubscribed.extend(other.unsubscribed)
 
+    def summary(self) -> str:
+        """One line for the operator: what a poll handled and what it changed."""
+        by_mail = (f", {self.mail_unsubscribed} by request mail ({self.mail_ignored} ignored)"
+                   if self.mail_unsubscribed or self.mail_ignored else "")
+        return (f"{self.messages_deleted} message(s) handled, {self.messages_left} left for the "
+                f"dead-letter queue; {self.recorded} event(s) recorded, "
+                f"{self.duplicates} duplicate(s), "
+                f"{self.deliveries_updated} deliveries updated, {len(self.suppressed)} suppressed, "
+                f"{len(self.unsubscribed)} unsubscribed by complaint{by_mail}")
+
 
 @dataclass(frozen=True)
 class _Ledger:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import distinct, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.errors import NotFoundError
-from mailer.store.models import ConsentEvent, Delivery, Event, Issue, Send
+from mailer.store.db import transaction
+from mailer.store.models import ConsentEvent, Delivery, Event, Issue, MailingList, Send
 
 # Every state a delivery reaches after SES accepted it counts as sent.
 ACCEPTED = ("sent", "delivered", "bounced", "complained")
@@ -53,12 +55,20 @@ class SendReport:
         return out
 
 
-def find_send(session: Session, list_id: int, issue_date) -> Send:
+def find_send(session: Session, list_slug: str, issue_date: dt.date) -> Send:
+    """The send of a list's issue, by the list's slug: a read, so no list row is created for it."""
     send = session.scalar(select(Send).join(Issue, Issue.id == Send.issue_id)
-                          .where(Issue.list_id == list_id, Issue.issue_date == issue_date))
+                          .join(MailingList, MailingList.id == Issue.list_id)
+                          .where(MailingList.slug == list_slug, Issue.issue_date == issue_date))
     if send is None:
         raise NotFoundError(f"no send of the {issue_date} issue yet; start it with `mailer send --issue {issue_date}`")
     return send
+
+
+def report_issue(factory: sessionmaker[Session], list_slug: str, issue_date: dt.date) -> SendReport:
+    """`mailer report`: the report of the send of (list, date)."""
+    with transaction(factory) as session:
+        return build_report(session, find_send(session, list_slug, issue_date))
 
 
 def event_recipients(session: Session, send_id: int, event_type: str, bounce_type: str | None = None) -> int:
