@@ -35,11 +35,10 @@ from mailer.send.pipeline import Pipeline, RunResult
 from mailer.send.processes import run_in_processes
 from mailer.errors import SendError
 from mailer.send.message import MessageSkeleton, Recipient, greeting
-from mailer.store.models import Delivery, Issue, MailingList, Send, utcnow
+from mailer.store.models import ACCEPTED, Delivery, Issue, MailingList, Send, utcnow
 from mailer.send.pacing import TokenBucket, default_pool_size, effective_rate
 from mailer.render.qr import with_data_uris
 from mailer.render.issue import RenderedIssue, render_issue
-from mailer.track.report import ACCEPTED
 from mailer.transports import AccountLimits, OutgoingMessage, Transport
 
 log = logging.getLogger(__name__)

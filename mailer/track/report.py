@@ -10,10 +10,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.errors import NotFoundError
 from mailer.store.db import transaction
-from mailer.store.models import ConsentEvent, Delivery, Event, Issue, MailingList, Send
-
-# Every state a delivery reaches after SES accepted it counts as sent.
-ACCEPTED = ("sent", "delivered", "bounced", "complained")
+from mailer.store.events import event_recipients
+from mailer.store.models import (
+    ACCEPTED,
+    ConsentAction,
+    ConsentEvent,
+    Delivery,
+    DeliveryState,
+    EventKind,
+    Issue,
+    MailingList,
+    Send,
+)
 
 
 @dataclass(frozen=True)
@@ -71,17 +79,6 @@ def report_issue(factory: sessionmaker[Session], list_slug: str, issue_date: dt.
         return build_report(session, find_send(session, list_slug, issue_date))
 
 
-def event_recipients(session: Session, send_id: int, event_type: str, bounce_type: str | None = None) -> int:
-    query = (select(func.count(distinct(Event.delivery_id)))
-             .join(Delivery, Delivery.id == Event.delivery_id)
-             .where(Delivery.send_id == send_id, Event.event_type == event_type))
-    if bounce_type == "Permanent":
-        query = query.where(Event.bounce_type == "Permanent")
-    elif bounce_type:
-        query = query.where(Event.bounce_type != "Permanent")
-    return session.scalar(query) or 0
-
-
 def build_report(session: Session, send: Send) -> SendReport:
     states = dict(session.execute(select(Delivery.state, func.count()).where(Delivery.send_id == send.id)
                                   .group_by(Delivery.state)).all())
@@ -89,16 +86,20 @@ def build_report(session: Session, send: Send) -> SendReport:
         select(func.count(distinct(ConsentEvent.subscriber_id)))
         .join(Delivery, Delivery.subscriber_id == ConsentEvent.subscriber_id)
         .where(Delivery.send_id == send.id, Delivery.state.in_(ACCEPTED),
-               ConsentEvent.action == "unsubscribe", ConsentEvent.list_id == send.list_id,
+               ConsentEvent.action == ConsentAction.UNSUBSCRIBE,
+               ConsentEvent.list_id == send.list_id,
                ConsentEvent.created_at >= Delivery.sent_at)
     ) or 0
+    state = DeliveryState
     return SendReport(
         send_id=send.id, state=send.state, pause_reason=send.pause_reason, planned=sum(states.values()),
         sent=sum(states.get(s, 0) for s in ACCEPTED),
-        delivered=event_recipients(session, send.id, "delivery"),
-        bounced_hard=event_recipients(session, send.id, "bounce", "Permanent"),
-        bounced_soft=event_recipients(session, send.id, "bounce", "Transient"),
-        complained=event_recipients(session, send.id, "complaint"),
-        unsubscribed=unsubscribed, failed=states.get("failed", 0), unknown=states.get("unknown", 0),
-        queued=states.get("queued", 0) + states.get("sending", 0), skipped=states.get("skipped", 0),
+        delivered=event_recipients(session, send.id, EventKind.DELIVERY),
+        bounced_hard=event_recipients(session, send.id, EventKind.BOUNCE, "Permanent"),
+        bounced_soft=event_recipients(session, send.id, EventKind.BOUNCE, "Transient"),
+        complained=event_recipients(session, send.id, EventKind.COMPLAINT),
+        unsubscribed=unsubscribed, failed=states.get(state.FAILED, 0),
+        unknown=states.get(state.UNKNOWN, 0),
+        queued=states.get(state.QUEUED, 0) + states.get(state.SENDING, 0),
+        skipped=states.get(state.SKIPPED, 0),
     )

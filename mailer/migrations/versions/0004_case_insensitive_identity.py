@@ -11,9 +11,10 @@ suppression needs no merging: it is keyed by the lower-cased address already). W
 mailed in the same send, the ledger keeps one row for it (the furthest state: a complaint or bounce
 over a delivery) and that row takes the other's SES events.
 
-It also takes the addresses out of events.dedup_key: `kind:ident:address` becomes `kind:ident:` and the
-address's salted hash (the salt of the suppression hashes), as mailer.store.event_keys.stored_dedup_key now
-builds every key, so that keys name nobody and an erased person's events still deduplicate.
+It also takes the addresses out of events.dedup_key: `kind:ident:address` becomes `kind:ident:` and
+the address's salted hash (the salt of the suppression hashes), as
+mailer.store.events.stored_dedup_key now builds every key, so that keys name nobody and an erased
+person's events still deduplicate.
 
 Revision ID: 0004
 Revises: 0003
@@ -133,7 +134,7 @@ def _salt(conn) -> str:
 
 
 def _hash_dedup_keys(conn) -> None:
-    """mailer.store.event_keys.stored_dedup_key, repeated for the same reason as _key."""
+    """mailer.store.events.stored_dedup_key, repeated for the same reason as _key."""
     rows = conn.execute(sa.text("SELECT id, dedup_key, event_type, recipient FROM events "
                                 "WHERE recipient IS NOT NULL")).all()
     if not rows:
