@@ -1,4 +1,5 @@
-"""Applying SES events to the database (they arrive through `mailer.intake`: SQS poll or SNS webhook).
+"""Applying SES events to the database (they arrive through `track.intake`: SQS poll or SNS
+webhook).
 
 Every event is stored once (UNIQUE dedup_key, ON CONFLICT DO NOTHING); only a newly stored
 event has effects, so a notification delivered twice changes nothing the second time.
@@ -259,7 +260,7 @@ def _unsubscribe_everywhere(session: Session, event: SesEvent, row: _Ledger | No
     session.flush()
 
 
-# An SES Received notification's raw mail -> what it did (mailer.inbound.MailUnsubscriber).
+# An SES Received notification's raw mail -> what it did (mail_unsubscribe.MailUnsubscriber).
 Inbound = Callable[[Session, bytes], Any]
 
 
