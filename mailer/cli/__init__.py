@@ -10,12 +10,12 @@ import click
 
 from mailer.cli.content import issue, trending
 from mailer.cli.db import db
-from mailer.cli.events import events, reconcile
 from mailer.cli.render import lint_command, preview
 from mailer.cli.send import send, status
 from mailer.cli.serve import serve
 from mailer.cli.subscribers import subscribers
-from mailer.cli.track import report, suppressions
+from mailer.cli.suppressions import suppressions
+from mailer.cli.track import events, reconcile, report
 from mailer.config import load_settings
 from mailer.errors import MailerError
 

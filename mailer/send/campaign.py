@@ -21,6 +21,7 @@ from sqlalchemy import false, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.send import guardrail
+from mailer.audience.lists import ensure_list
 from mailer.store import queries as store
 from mailer.config import Settings
 from mailer.content.issue_file import load_issue
@@ -34,11 +35,10 @@ from mailer.send.pipeline import Pipeline, RunResult
 from mailer.send.processes import run_in_processes
 from mailer.errors import SendError
 from mailer.send.message import MessageSkeleton, Recipient, greeting
-from mailer.store.models import Delivery, Issue, MailingList, Send, utcnow
+from mailer.store.models import ACCEPTED, Delivery, Issue, MailingList, Send, utcnow
 from mailer.send.pacing import TokenBucket, default_pool_size, effective_rate
 from mailer.render.qr import with_data_uris
 from mailer.render.issue import RenderedIssue, render_issue
-from mailer.track.report import ACCEPTED
 from mailer.transports import AccountLimits, OutgoingMessage, Transport
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def prepare_issue(session: Session, settings: Settings, list_def: ListDefinition
                   content: IssueContent) -> PreparedIssue:
     """Render and store the issue. Once a send has started, its stored render is what goes out."""
     _hold_planning_lock(session, list_def.slug, content.date)
-    list_id = store.ensure_list(session, list_def)
+    list_id = ensure_list(session, list_def)
     this_issue = (Issue.list_id == list_id, Issue.issue_date == content.date)
     row = session.scalar(select(Issue).where(*this_issue))
     started = row is not None and session.scalar(select(Send.id).where(Send.issue_id == row.id)) is not None

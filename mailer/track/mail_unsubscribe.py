@@ -112,7 +112,7 @@ def _plain_text(msg: EmailMessage) -> str:
 
 
 class MailUnsubscriber:
-    """Applies request mails; callable as `inbound(session, raw)` by `mailer.track`."""
+    """Applies request mails; callable as `inbound(session, raw)` by `mailer.track.record`."""
 
     def __init__(self, secret_key: str, old_keys: tuple[str, ...] = ()):
         self.secret_key = secret_key

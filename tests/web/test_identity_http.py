@@ -10,7 +10,8 @@ from sqlalchemy import func, select, update
 from mailer.send.campaign import load_issue_for, run_send
 from mailer.store.db import transaction
 from mailer.store.models import Delivery, Subscriber, Subscription, Suppression
-from mailer.store.queries import ensure_list, still_eligible
+from mailer.audience.lists import ensure_list
+from mailer.store.queries import still_eligible
 from mailer.transports.file import FileTransport
 from tests.track.sns_signing import TOPIC_ARN, Signer, notification
 from mailer.content.lists import load_list

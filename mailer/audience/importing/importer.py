@@ -12,6 +12,7 @@ from sqlalchemy.orm import sessionmaker, Session
 from mailer.addresses import InvalidAddress, fast_normalise, clean_display_name, normalise_email
 from mailer.audience.importing.dialect import CsvFormat, detect_format
 from mailer.errors import ImportFileError
+from mailer.store.models import SubscriptionStatus
 from mailer.audience.importing.batch import import_batch
 from mailer.audience.importing.prep import PreparedBatch, known_salt, prepare
 from mailer.audience.importing.reader import in_background, in_process
@@ -20,7 +21,8 @@ from mailer.content.lists import ListDefinition
 from mailer.store.db import transaction
 from mailer.store.queries import ensure_list
 
-STATUSES = ("confirmed", "pending", "unsubscribed")
+STATUSES = (SubscriptionStatus.CONFIRMED, SubscriptionStatus.PENDING,
+            SubscriptionStatus.UNSUBSCRIBED)
 # Rows per transaction. Each commit rewrites every page of the email index that the batch touched, and
 # with addresses in random order that is most of them: fewer, bigger batches write less.
 BATCH_SIZE = 100_000
