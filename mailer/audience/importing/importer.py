@@ -19,7 +19,7 @@ from mailer.audience.importing.reader import in_background, in_process
 from mailer.audience.importing.tuning import import_connection
 from mailer.content.lists import ListDefinition
 from mailer.store.db import transaction
-from mailer.store.queries import ensure_list
+from mailer.audience.lists import ensure_list
 
 STATUSES = (SubscriptionStatus.CONFIRMED, SubscriptionStatus.PENDING,
             SubscriptionStatus.UNSUBSCRIBED)
