@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test demo bench clean axe
+.PHONY: install lint test demo bench clean axe
 
 install: $(STAMP)
 
@@ -25,7 +25,12 @@ $(AXE): tests/package.json tests/package-lock.json
 	  npm ci --prefix tests --no-audit --no-fund --loglevel=error && touch $(AXE); \
 	else echo "npm not found: axe-core not installed, the contrast tests will skip (apt-get install npm)"; fi
 
-test: $(STAMP) $(AXE)
+# ruff (configured in pyproject.toml): the lint, then the format, checked; nothing is rewritten.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint $(STAMP) $(AXE)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)

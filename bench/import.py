@@ -29,7 +29,8 @@ from mailer.addresses import normalise_email  # noqa: E402
 from mailer.content.lists import load_list  # noqa: E402
 from mailer.store.db import make_engine, session_factory, transaction, upgrade  # noqa: E402
 from mailer.store.models import ConsentEvent, Subscriber, Subscription, utcnow  # noqa: E402
-from mailer.store.queries import ensure_list, suppress  # noqa: E402
+from mailer.audience.lists import ensure_list  # noqa: E402
+from mailer.audience.suppressions import suppress  # noqa: E402
 from mailer.audience.importing.importer import import_rows, iter_csv  # noqa: E402
 
 

@@ -91,7 +91,7 @@ def import_sample(factory) -> int:
     """The shipped sample list (25 people, 21 confirmed) imported into a fresh database; its list id."""
     from mailer.content.lists import load_list
     from mailer.store.db import transaction
-    from mailer.store.queries import ensure_list
+    from mailer.audience.lists import ensure_list
     from mailer.audience.importing.importer import import_rows, read_csv
 
     rows, problems = read_csv(REPO / "lists" / "ai-morning-post.sample.csv")

@@ -3,7 +3,7 @@
 An SES notification names its recipient everywhere (destination, headers, the display name in
 commonHeaders.to, diagnostic codes): events about an erased person keep their type, times and ledger
 link, and lose the recipient and the raw JSON. Their dedup keys hold the recipient only as a salted hash
-(ses_events.stored_dedup_key), so a late copy of the same notification is still recognised.
+(store.events.stored_dedup_key), so a late copy of the same notification is still recognised.
 
 On SQLite, deleted and overwritten rows linger in free space inside pages and in the write-ahead log;
 `scrub_sqlite_file` rebuilds the file (VACUUM) and empties the log, so that the bytes on disk no longer
@@ -16,8 +16,8 @@ from __future__ import annotations
 from sqlalchemy import Connection, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from mailer.store.events import ERASED_RAW
 from mailer.store.models import Event
-from mailer.track.ses_events import ERASED_RAW
 
 
 def redact_events(session: Session, key: str, delivery_ids: list[int], message_ids: list[str]) -> int:

@@ -18,8 +18,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.addresses import address_hash, clean_display_name, email_key
 from mailer.audience.erasure import redact_events, scrub_sqlite_file
 from mailer.errors import NotFoundError
-from mailer.store.models import ConsentEvent, Delivery, MailingList, Subscriber, Subscription, Suppression, utcnow
-from mailer.store.queries import dialect_insert, suppress, suppression_salt
+from mailer.store.models import (
+    ConsentAction,
+    ConsentEvent,
+    Delivery,
+    MailingList,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+    SuppressionReason,
+    utcnow,
+)
+from mailer.audience.suppressions import is_suppressed, suppress, suppression_salt
+from mailer.store.queries import dialect_insert
 from mailer.transports.file import erase_recipient
 
 # What the subscribe form says; recorded with every web subscription so that we can show what was agreed.
@@ -56,11 +68,6 @@ def list_id_of(session: Session, slug: str) -> int | None:
     return session.scalar(select(MailingList.id).where(MailingList.slug == slug))
 
 
-def is_suppressed(session: Session, email: str) -> bool:
-    digest = address_hash(email, suppression_salt(session))
-    return session.scalar(select(Suppression.id).where(Suppression.email_hash == digest)) is not None
-
-
 def _record(session: Session, values: dict) -> int:
     return session.execute(dialect_insert(session, ConsentEvent).values(values)
                            .returning(ConsentEvent.id)).scalar_one()
@@ -85,18 +92,21 @@ def subscribe(session: Session, list_id: int, email: str, name: str, visitor: Vi
     name = clean_display_name(name)
     sub_id = _subscriber_id(session, email, name)
     session.execute(dialect_insert(session, Subscription)
-                    .values(subscriber_id=sub_id, list_id=list_id, status="pending")
+                    .values(subscriber_id=sub_id, list_id=list_id,
+                            status=SubscriptionStatus.PENDING)
                     .on_conflict_do_nothing(index_elements=["subscriber_id", "list_id"]))
     # Leaving is final until the person confirms again: unsubscribed -> pending, never -> confirmed.
     session.execute(update(Subscription)
                     .where(Subscription.subscriber_id == sub_id, Subscription.list_id == list_id,
-                           Subscription.status == "unsubscribed")
-                    .values(status="pending", unsubscribed_at=None, confirmed_at=None))
+                           Subscription.status == SubscriptionStatus.UNSUBSCRIBED)
+                    .values(status=SubscriptionStatus.PENDING, unsubscribed_at=None,
+                            confirmed_at=None))
     status = session.scalar(select(Subscription.status).where(Subscription.subscriber_id == sub_id,
                                                                Subscription.list_id == list_id))
-    if status != "pending":
+    if status != SubscriptionStatus.PENDING:
         return None
-    consent_id = _record(session, visitor.event(sub_id, list_id, "subscribe", f"{FORM_VERSION}: {CONSENT_TEXT}"))
+    consent_id = _record(session, visitor.event(sub_id, list_id, ConsentAction.SUBSCRIBE,
+                                                 f"{FORM_VERSION}: {CONSENT_TEXT}"))
     # The address as the person first gave it (the same mailbox as `email`, perhaps in other case).
     stored = session.execute(select(Subscriber.email, Subscriber.name).where(Subscriber.id == sub_id)).one()
     return Pending(sub_id, stored.email or email, stored.name or "", consent_id)
@@ -106,14 +116,16 @@ def confirm(session: Session, subscriber_id: int, list_id: int, visitor: Visitor
     """pending -> confirmed. True when confirmed now or before; False when the link no longer applies."""
     changed = session.execute(update(Subscription)
                               .where(Subscription.subscriber_id == subscriber_id, Subscription.list_id == list_id,
-                                     Subscription.status == "pending")
-                              .values(status="confirmed", confirmed_at=utcnow())).rowcount
+                                     Subscription.status == SubscriptionStatus.PENDING)
+                              .values(status=SubscriptionStatus.CONFIRMED,
+                                      confirmed_at=utcnow())).rowcount
     if changed:
-        _record(session, visitor.event(subscriber_id, list_id, "confirm", "confirmation link"))
+        _record(session, visitor.event(subscriber_id, list_id, ConsentAction.CONFIRM,
+                                       "confirmation link"))
         return True
     status = session.scalar(select(Subscription.status).where(Subscription.subscriber_id == subscriber_id,
                                                                Subscription.list_id == list_id))
-    return status == "confirmed"
+    return status == SubscriptionStatus.CONFIRMED
 
 
 def request_new_confirmation(session: Session, subscriber_id: int, list_id: int, visitor: Visitor) -> Pending | None:
@@ -121,10 +133,12 @@ def request_new_confirmation(session: Session, subscriber_id: int, list_id: int,
     row = session.execute(select(Subscriber.email, Subscriber.name)
                           .join(Subscription, Subscription.subscriber_id == Subscriber.id)
                           .where(Subscriber.id == subscriber_id, Subscription.list_id == list_id,
-                                 Subscription.status == "pending", Subscriber.email.is_not(None))).first()
+                                 Subscription.status == SubscriptionStatus.PENDING,
+                                 Subscriber.email.is_not(None))).first()
     if row is None or is_suppressed(session, row.email):
         return None
-    consent_id = _record(session, visitor.event(subscriber_id, list_id, "resend", "new confirmation link"))
+    consent_id = _record(session, visitor.event(subscriber_id, list_id, ConsentAction.RESEND,
+                                                "new confirmation link"))
     return Pending(subscriber_id, row.email, row.name, consent_id)
 
 
@@ -136,10 +150,12 @@ def unsubscribe(session: Session, subscriber_id: int, list_ids: list[int], visit
         changed = session.execute(update(Subscription)
                                   .where(Subscription.subscriber_id == subscriber_id,
                                          Subscription.list_id == list_id,
-                                         Subscription.status != "unsubscribed")
-                                  .values(status="unsubscribed", unsubscribed_at=utcnow())).rowcount
+                                         Subscription.status != SubscriptionStatus.UNSUBSCRIBED)
+                                  .values(status=SubscriptionStatus.UNSUBSCRIBED,
+                                          unsubscribed_at=utcnow())).rowcount
         if changed:
-            _record(session, visitor.event(subscriber_id, list_id, "unsubscribe", detail))
+            _record(session, visitor.event(subscriber_id, list_id, ConsentAction.UNSUBSCRIBE,
+                                           detail))
             left += 1
     return left
 
@@ -203,9 +219,9 @@ def erase(session: Session, email: str) -> int:
     sub = _subscriber(session, email)
     sub_id, key = sub.id, sub.email_key or email_key(email)
     salt = suppression_salt(session)
-    suppress(session, key, "erased")
+    suppress(session, key, SuppressionReason.ERASED)
     session.execute(update(Suppression).where(Suppression.email_hash == address_hash(key, salt))
-                    .values(email=None, detail=None, reason="erased"))
+                    .values(email=None, detail=None, reason=SuppressionReason.ERASED))
     session.execute(update(ConsentEvent).where(ConsentEvent.subscriber_id == sub_id)
                     .values(ip=None, user_agent=None, detail=None))
     ledger = session.execute(select(Delivery.id, Delivery.provider_message_id)
@@ -214,12 +230,13 @@ def erase(session: Session, email: str) -> int:
                   [row.provider_message_id for row in ledger if row.provider_message_id])
     session.execute(update(Delivery).where(Delivery.subscriber_id == sub_id)
                     .values(email="", name="", last_error=None))
-    session.execute(update(Subscription).where(Subscription.subscriber_id == sub_id,
-                                               Subscription.status != "unsubscribed")
-                    .values(status="unsubscribed", unsubscribed_at=utcnow()))
+    session.execute(update(Subscription)
+                    .where(Subscription.subscriber_id == sub_id,
+                           Subscription.status != SubscriptionStatus.UNSUBSCRIBED)
+                    .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=utcnow()))
     session.execute(update(Subscriber).where(Subscriber.id == sub_id)
                     .values(email=None, email_key=None, name="", erased_at=utcnow()))
-    _record(session, Visitor(source="cli").event(sub_id, None, "erase", None))
+    _record(session, Visitor(source="cli").event(sub_id, None, ConsentAction.ERASE, None))
     return sub_id
 
 

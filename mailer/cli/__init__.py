@@ -1,4 +1,6 @@
-"""The `mailer` command: a thin layer over the library. Domain errors become one line, exit 1."""
+"""The `mailer` command: a thin layer over the library. The root group is the one place where domain
+errors become one line (exit 1), and the one place where commands are registered: each command
+module defines its commands and imports nothing from here (ARCHITECTURE.md, the CLI)."""
 
 from __future__ import annotations
 
@@ -6,9 +8,15 @@ from pathlib import Path
 
 import click
 
+from mailer.cli.content import issue, trending
+from mailer.cli.db import db
+from mailer.cli.render import lint_command, preview
+from mailer.cli.send import send, status
+from mailer.cli.serve import serve
+from mailer.cli.subscribers import subscribers
+from mailer.cli.suppressions import suppressions
+from mailer.cli.track import events, reconcile, report
 from mailer.config import load_settings
-from mailer.cli.options import settings_of
-from mailer.store.db import make_engine, upgrade
 from mailer.errors import MailerError
 
 
@@ -28,8 +36,6 @@ class MailerGroup(click.Group):
             raise click.ClickException(f"{exc.filename}: {exc.strerror}; check the path and its permissions") from exc
 
 
-
-
 @click.group(cls=MailerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_file", type=click.Path(path_type=Path),
               help="Settings file (default: ./mailer.toml, or $MAILER_CONFIG).")
@@ -37,38 +43,22 @@ class MailerGroup(click.Group):
 @click.version_option(package_name="mailer")
 @click.pass_context
 def cli(ctx: click.Context, config_file: Path | None, database_url: str | None) -> None:
-    """Newsletter delivery for The AI Morning Post: issue files to inbox-ready messages."""
+    """Newsletter delivery for The AI Morning Post: issue files to inbox-ready messages.
+
+    Example:
+
+    \b
+        mailer --database-url sqlite:///var/mailer.db status --issue latest
+    """
     ctx.obj = load_settings({"database_url": database_url}, config_file=config_file)
 
 
-@cli.group()
-def db() -> None:
-    """Database schema commands."""
-
-
-@db.command("upgrade")
-@click.argument("revision", default="head")
-@click.pass_context
-def db_upgrade(ctx: click.Context, revision: str) -> None:
-    """Create or migrate the schema to REVISION (default: the newest)."""
-    settings = settings_of(ctx)
-    upgrade(make_engine(settings.database_url), revision)
-    click.echo(f"database at {settings.database_url} is at revision {revision}")
+# Every command, in the order of the stages (`mailer --help` lists them by name).
+COMMANDS = (db, serve, subscribers, trending, issue, preview, lint_command, send, status, events,
+            report, reconcile, suppressions)
+for command in COMMANDS:
+    cli.add_command(command)
 
 
 def main() -> None:  # pragma: no cover - console script entry
     cli()
-
-
-# Commands that live in their own modules, registered here so `mailer --help` lists them all.
-from mailer.cli.track import report, suppressions  # noqa: E402
-from mailer.cli.content import issue, trending  # noqa: E402
-from mailer.cli.events import events, reconcile  # noqa: E402
-from mailer.cli.send import send, status  # noqa: E402
-
-for command in (send, status, report, suppressions, trending, issue, events, reconcile):
-    cli.add_command(command)
-from mailer.cli import render as commands_render  # noqa: E402,F401  (registers preview and lint)
-from mailer.cli import subscribers as commands_subscribers  # noqa: E402  (registers serve on cli)
-
-cli.add_command(commands_subscribers.subscribers)

@@ -1,4 +1,4 @@
-"""CLI groups `mailer trending ...` and `mailer issue new`, registered by cli.py with add_command."""
+"""CLI groups `mailer trending ...` and `mailer issue new`, registered in mailer/cli/__init__.py."""
 
 from __future__ import annotations
 
@@ -7,14 +7,9 @@ from pathlib import Path
 
 import click
 
-from mailer.content.issue_file import load_issue
-from mailer.content.resolve import resolve_issue
-from mailer.content.scaffold import scaffold_issue, write_issue_file
-from mailer.content.trending_config import trending_config
-from mailer.content.trending_fetch import FetchResult, fetch_and_store, make_fetchers
 from mailer.cli.options import open_db, output_folder, pick_list, settings_of
-from mailer.store.db import transaction
-from mailer.errors import MailerError
+from mailer.content.new_issue import new_issue
+from mailer.content.trending_fetch import FetchResult, fetch_trending, raise_for_failures
 
 SHOWN_ROWS = 10
 
@@ -34,7 +29,13 @@ def _parse_day(value: str) -> dt.date:
 
 @click.group("trending")
 def trending() -> None:
-    """Trending sections: fetch snapshots from the Hugging Face Hub and GitHub."""
+    """Trending sections: fetch snapshots from the Hugging Face Hub and GitHub.
+
+    Example:
+
+    \b
+        mailer trending fetch
+    """
 
 
 def _row(entry: dict) -> tuple[str, str, str, str]:
@@ -68,27 +69,30 @@ def _echo_result(result: FetchResult) -> None:
 @click.option("--refresh", is_flag=True, help="Replace today's snapshot if there already is one.")
 @click.option("--require-fresh", is_flag=True, help="Fail if any source could not be fetched today.")
 def fetch(slug: str | None, refresh: bool, require_fresh: bool) -> None:
-    """Fetch today's trending data, store it as a snapshot and print what came in."""
+    """Fetch today's trending data, store it as a snapshot and print what came in.
+
+    Example:
+
+    \b
+        mailer trending fetch --refresh
+    """
     settings = settings_of(click.get_current_context())
     list_def = pick_list(settings, slug)
-    config = trending_config(list_def)
-    if not config.enabled:
-        raise MailerError(f"{list_def.path}: no [sources.huggingface] or [sources.github] table; nothing to fetch")
-    day = today()
-    fetchers = make_fetchers(config, settings, day, cache_dir=settings.outbox_dir.parent / "cache" / "github")
-    results = fetch_and_store(open_db(settings), fetchers, day, refresh=refresh)
+    results = fetch_trending(open_db(settings), settings, list_def, today(), refresh=refresh)
     for result in results:
         _echo_result(result)
-    failed = [r for r in results if r.error is not None]
-    if failed and (require_fresh or any(r.usable is None for r in failed)):
-        reason = "--require-fresh" if require_fresh else "no earlier snapshot to fall back on"
-        raise MailerError(f"{len(failed)} of {len(results)} source(s) failed ({reason}): "
-                          + "; ".join(str(r.error) for r in failed))
+    raise_for_failures(results, require_fresh)
 
 
 @click.group("issue")
 def issue() -> None:
-    """Issue files: scaffold a new one."""
+    """Issue files: scaffold a new one.
+
+    Example:
+
+    \b
+        mailer issue new --date today --from latest
+    """
 
 
 @issue.command("new")
@@ -103,23 +107,23 @@ def issue() -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing issue file.")
 def new(date_spec: str, from_spec: str, slug: str | None, out_dir: Path | None, copy_text: bool,
         require_fresh: bool, force: bool) -> None:
-    """Write issues/<list>/<date>.md with the editorial sections to fill and trending attached."""
+    """Write issues/<list>/<date>.md with the editorial sections to fill and trending attached.
+
+    Example:
+
+    \b
+        mailer issue new --date 2026-11-23 --from latest
+    """
     settings = settings_of(click.get_current_context())
     list_def = pick_list(settings, slug)
     day = _parse_day(date_spec)
-    defaults = {"masthead": list_def.name, "tagline": list_def.tagline}
-    source = None
-    if from_spec != "none":
-        source = load_issue(resolve_issue(from_spec, settings.issues_path, list_def.slug, today()), defaults)
-    with transaction(open_db(settings)) as session:
-        content, snapshots = scaffold_issue(session, list_def, day, source, copy_text=copy_text,
-                                            require_fresh=require_fresh, today=today())
     folder = output_folder(out_dir) if out_dir else settings.issues_path[0]
-    path = write_issue_file(content, folder, force=force)
-    load_issue(path, defaults)  # what we wrote must read back; a bug here should not reach the editor
-    click.echo(f"wrote {path}")
-    for name, snapshot in snapshots.items():
+    written = new_issue(open_db(settings), settings, list_def, day, from_spec, folder,
+                        copy_text=copy_text, require_fresh=require_fresh, force=force,
+                        today=today())
+    click.echo(f"wrote {written.path}")
+    for name, snapshot in written.snapshots.items():
         click.echo(f"  {name}: " + (f"snapshot of {snapshot.taken_on}" if snapshot else
                                     "no snapshot yet (run `mailer trending fetch`); section left empty"))
-    if content.trending_as_of:
-        click.echo(f"  trending data is as of {content.trending_as_of}; the issue says so")
+    if written.content.trending_as_of:
+        click.echo(f"  trending data is as of {written.content.trending_as_of}; the issue says so")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,27 +9,14 @@ import click
 
 from mailer.content.load import load_issue_for
 from mailer.render.preview import write_preview
-from mailer.cli import cli
-from mailer.cli.options import fresh_option, issue_option, list_option, open_db, output_folder, pick_list, settings_of
+from mailer.cli.options import (fresh_option, issue_option, list_option, open_db, output_folder,
+                                pick_list, settings_of)
 from mailer.config import Settings
 from mailer.content.lists import ListDefinition
 from mailer.content.model import IssueContent
 from mailer.errors import ConfigError
-from mailer.render.lint import lint_issue
-
-CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync", "--hide-scrollbars")
-SCREENSHOT_WIDTHS = (375, 640)
-
-
-def chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def screenshot(html_path: Path, width: int, out: Path, browser: str, height: int = 6000) -> Path:
-    subprocess.run([browser, *CHROMIUM_ARGS, f"--window-size={width},{height}", f"--screenshot={out}",
-                    html_path.resolve().as_uri()], check=True, capture_output=True, timeout=120)
-    return out
+from mailer.render.lint import error_count, lint_issue
+from mailer.render.screenshots import chromium, screenshots
 
 
 def load_with_snapshots(settings: Settings, list_def: ListDefinition, spec: str,
@@ -45,7 +30,7 @@ def load_with_snapshots(settings: Settings, list_def: ListDefinition, spec: str,
     return load_issue_for(settings, list_def, spec, factory=factory, require_fresh=require_fresh)
 
 
-@cli.command()
+@click.command()
 @issue_option
 @list_option
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("var/preview"),
@@ -54,7 +39,13 @@ def load_with_snapshots(settings: Settings, list_def: ListDefinition, spec: str,
 @click.pass_context
 def preview(ctx: click.Context, issue_spec: str, list_slug: str | None, out_dir: Path, require_fresh: bool) -> None:
     """Write the HTML and text an issue would send, for a sample recipient; PNG screenshots at 375 and
-    640 px wide when Chromium is installed."""
+    640 px wide when Chromium is installed.
+
+    Example:
+
+    \b
+        mailer preview --issue latest --out var/preview
+    """
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
     content = load_with_snapshots(settings, list_def, issue_spec, require_fresh)
@@ -65,11 +56,11 @@ def preview(ctx: click.Context, issue_spec: str, list_slug: str | None, out_dir:
     if browser is None:
         click.echo("no chromium on PATH: screenshots skipped (apt-get install chromium)", err=True)
         return
-    for width in SCREENSHOT_WIDTHS:
-        click.echo(f"wrote {screenshot(paths[0], width, paths[0].with_suffix(f'.{width}.png'), browser)}")
+    for path in screenshots(paths[0], browser):
+        click.echo(f"wrote {path}")
 
 
-@cli.command("lint")
+@click.command("lint")
 @issue_option
 @list_option
 @fresh_option
@@ -77,14 +68,20 @@ def preview(ctx: click.Context, issue_spec: str, list_slug: str | None, out_dir:
 def lint_command(ctx: click.Context, issue_spec: str, list_slug: str | None, require_fresh: bool) -> None:
     """Check an issue before sending: subject, scaffold prompts left, MAILER_BASE_URL, clip size,
     unsubscribe link, https links, alt text, leftovers, empty sections, MJML. Exit code 1 when there is
-    an error; `mailer send` runs the same checks first."""
+    an error; `mailer send` runs the same checks first.
+
+    Example:
+
+    \b
+        mailer lint --issue today
+    """
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
     content = load_with_snapshots(settings, list_def, issue_spec, require_fresh)
     findings = lint_issue(settings, list_def, content)
     for finding in findings:
         click.echo(f"{content.path}: {finding.line()}")
-    errors = sum(f.level == "error" for f in findings)
+    errors = error_count(findings)
     click.echo(f"{content.path}: {errors} error(s), {len(findings) - errors} warning(s)")
     if errors:
         sys.exit(1)

@@ -1,29 +1,26 @@
-"""`mailer send` and `mailer status`: thin wrappers over mailer.campaign."""
+"""`mailer send` and `mailer status`: thin wrappers over mailer.send (launch, campaign)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 import threading
+from typing import Callable
 
 import click
 
 from mailer.content.load import load_issue_for
-from mailer.send import campaign
 from mailer.cli.options import fresh_option, issue_option, list_option, open_db, pick_list, settings_of
-from mailer.content.model import IssueContent
-from mailer.render.lint import lint_issue
-from mailer.send.pacing import default_pool_size, effective_rate
-from mailer.transports import make_transport
-
-STALE_AFTER_DAYS = 2  # an issue dated further from today than this (either way) is sent only when confirmed
+from mailer.render.lint import Finding
+from mailer.send import campaign, launch
+from mailer.store.models import DeliveryState
 
 
 class Progress:
     """A progress bar on a terminal (stderr); otherwise a log line every `every` messages. Only a row
     that reached its final state counts as done: a requeued row (a retry) is shown apart, so progress
-    never runs past the total however often a message is retried."""
+    never runs past the total however often a message is retried. A context manager: `launch_send`
+    opens it for the run and closes it after."""
 
     def __init__(self, total: int):
         self.total, self.every, self.done, self.counts = total, max(1, min(500, total // 10)), 0, {}
@@ -36,7 +33,7 @@ class Progress:
 
     def __call__(self, state: str) -> None:
         with self._lock:
-            if state == "queued":
+            if state == DeliveryState.QUEUED:
                 self.retries += 1
                 return
             self.done += 1
@@ -52,6 +49,12 @@ class Progress:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
 
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
 
 class Refused(click.ClickException):
     """A send that needs the operator's yes and could not ask for it: one line, exit code 2."""
@@ -59,27 +62,14 @@ class Refused(click.ClickException):
     exit_code = 2
 
 
-def _lint_gate(settings, list_def, content: IssueContent, force: bool) -> None:
-    """The lint before a real send: its findings printed (errors on stderr, warnings on stdout, so that
-    a failing send's stderr is its errors alone); errors stop the send unless --force."""
-    findings = lint_issue(settings, list_def, content)
-    for finding in findings:
-        click.echo(f"{content.path}: {finding.line()}", err=finding.level == "error")
-    errors = sum(f.level == "error" for f in findings)
-    if errors and not force:
-        raise click.ClickException(f"{content.path}: {errors} lint error(s), nothing sent: fix them and rerun "
-                                   "(`mailer lint` shows them), or use --force to send anyway")
+def _finding_printer(issue_path: str) -> Callable[[Finding], None]:
+    """Errors on stderr, warnings on stdout, so that a failing send's stderr is its errors alone."""
+    def echo(finding: Finding) -> None:
+        click.echo(f"{issue_path}: {finding.line()}", err=finding.level == "error")
+    return echo
 
 
-def _date_question(issue_date: dt.date, today: dt.date) -> str | None:
-    days = (issue_date - today).days
-    if abs(days) <= STALE_AFTER_DAYS:
-        return None
-    return f"send an issue dated {issue_date}, {abs(days)} days {'after' if days > 0 else 'before'} today ({today})"
-
-
-def _confirm(questions: list[str]) -> None:
-    question = " and ".join(questions)
+def _confirm(question: str) -> None:
     if not sys.stdin.isatty():
         raise Refused(f"would {question}; pass --yes to confirm without a prompt")
     click.confirm(question[0].upper() + question[1:] + "?", abort=True, err=True)
@@ -99,7 +89,7 @@ def _confirm(questions: list[str]) -> None:
 @click.option("--to", "to_address", metavar="ADDR", help="Send one test message to ADDR (not counted) and stop.")
 @click.option("--limit", type=click.IntRange(min=0), help="A canary: send at most N messages, then stop.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation before sending to a real list "
-              f"or an issue dated more than {STALE_AFTER_DAYS} days from today.")
+              f"or an issue dated more than {launch.STALE_AFTER_DAYS} days from today.")
 @click.option("--force", is_flag=True, help="Send even when the lint finds errors (they are still printed).")
 @click.option("--no-guardrail", is_flag=True,
               help="Resume a send the bounce/complaint guardrail paused (after checking why); no automatic pause.")
@@ -109,49 +99,30 @@ def send(ctx: click.Context, issue_spec: str, list_slug: str | None, rate: float
          processes: int, worker: bool, resend_unknown: bool, dry_run: bool, to_address: str | None, limit: int | None,
          yes: bool, force: bool, no_guardrail: bool, require_fresh: bool) -> None:
     """Plan and send an issue to every confirmed subscriber; run again to resume. Never sends twice.
-    Runs `mailer lint` first and stops on its errors (--force sends anyway)."""
+    Runs `mailer lint` first and stops on its errors (--force sends anyway).
+
+    Example:
+
+    \b
+        mailer send --issue today --yes
+    """
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
     factory = open_db(settings)
     content = load_issue_for(settings, list_def, issue_spec, factory=factory, require_fresh=require_fresh)
     if to_address:
-        transport = make_transport(settings)
-        try:
-            message_id = campaign.send_test(settings, list_def, content, transport, to_address)
-        finally:
-            transport.close()
+        message_id = launch.send_test_message(settings, list_def, content, to_address)
         click.echo(f"test message sent to {to_address} ({message_id}); the list was not touched")
         return
-    if not dry_run:
-        _lint_gate(settings, list_def, content, force)
-    plan = campaign.preview_plan(factory, settings, list_def, content)
-    pending = plan.counts.get("queued", 0) + (plan.counts.get("unknown", 0) if resend_unknown else 0)
     if dry_run:
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(plan.counts.items())) or "no recipients"
-        click.echo(f"dry run: {list_def.name} {content.date}: {'planned' if plan.already_planned else 'would plan'}"
-                   f" {sum(plan.counts.values())} recipients ({counts}); {pending} would be sent now; "
-                   f"message size ~{plan.sample_bytes // 1024} KB; nothing sent, nothing changed")
+        click.echo(launch.dry_run(factory, settings, list_def, content, resend_unknown))
         return
-    pool = concurrency or default_pool_size(effective_rate(rate or settings.send_rate, None))
-    transport = make_transport(settings, pool_size=pool)
-    try:
-        count = min(pending, limit) if limit is not None else pending
-        questions = [] if transport.name == "file" else [
-            f"send to {count} recipients of {list_def.slug} through {transport.name}"]
-        stale = _date_question(content.date, dt.date.today())
-        questions += [stale] if stale else []
-        if pending and questions and not (yes or worker):
-            _confirm(questions)
-        progress = Progress(pending if limit is None else min(pending, limit))
-        options = campaign.SendOptions(rate=rate, concurrency=concurrency, limit=limit,
-                                       resend_unknown=resend_unknown, guardrail=not no_guardrail,
-                                       processes=processes)
-        try:
-            summary = campaign.run_send(factory, settings, list_def, content, transport, options, on_outcome=progress)
-        finally:
-            progress.close()
-    finally:
-        transport.close()
+    options = campaign.SendOptions(rate=rate, concurrency=concurrency, limit=limit,
+                                   resend_unknown=resend_unknown, guardrail=not no_guardrail,
+                                   processes=processes)
+    summary = launch.launch_send(factory, settings, list_def, content, options, force=force,
+                                 on_finding=_finding_printer(content.path),
+                                 confirm=None if yes or worker else _confirm, progress=Progress)
     click.echo(summary.line())
     if not summary.finished:
         click.echo("the send did not finish: rerun the same command to resume", err=True)
@@ -164,7 +135,13 @@ def send(ctx: click.Context, issue_spec: str, list_slug: str | None, rate: float
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.pass_context
 def status(ctx: click.Context, issue_spec: str, list_slug: str | None, as_json: bool) -> None:
-    """Counts by state and the pause reason of an issue's send."""
+    """Counts by state and the pause reason of an issue's send.
+
+    Example:
+
+    \b
+        mailer status --issue today --json
+    """
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
     info = campaign.send_status(open_db(settings), settings, list_def, issue_spec)

@@ -1,25 +1,29 @@
-"""`mailer subscribers show|export|erase|unsubscribe-mail` and `mailer serve`, registered on the groups in cli.py."""
+"""`mailer subscribers import|show|export|erase|unsubscribe-mail`: the audience, by hand or by an
+MTA pipe; registered in mailer/cli/__init__.py."""
 
 from __future__ import annotations
 
-import csv
-import dataclasses
 import sys
 from pathlib import Path
 
 import click
 
 from mailer.audience import lifecycle
-from mailer.audience.importing.importer import import_rows, iter_csv
-from mailer.cli import cli
+from mailer.audience.export import write_export
+from mailer.audience.importing.importer import import_csv
 from mailer.cli.options import email_argument, list_option, open_db, output_file, pick_list, settings_of
-from mailer.store.db import transaction
 from mailer.errors import MailerError
 
 
 @click.group()
 def subscribers() -> None:
-    """Subscriber commands."""
+    """Subscriber commands.
+
+    Example:
+
+    \b
+        mailer subscribers import lists/ai-morning-post.sample.csv
+    """
 
 
 @subscribers.command("import")
@@ -35,19 +39,17 @@ def subscribers() -> None:
 def subscribers_import(ctx: click.Context, csv_file: Path, list_slug: str | None, default_status: str,
                        encoding: str | None, strict: bool) -> None:
     """Import subscribers from CSV_FILE (header: email[,name][,status]; delimiter `,` `;` or tab). Safe to
-    run again."""
+    run again.
+
+    Example:
+
+    \b
+        mailer subscribers import lists/ai-morning-post.sample.csv --list ai-morning-post
+    """
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
-    factory = open_db(settings)
-    problems: list[str] = []
-    rows = iter_csv(csv_file, problems, default_status, encoding=encoding)
-    for warning in rows.warnings:
-        click.echo(warning, err=True)
-    with transaction(factory) as session:
-        from mailer.store.queries import ensure_list
-
-        list_id = ensure_list(session, list_def)
-    report = import_rows(factory, list_id, rows, problems, source=csv_file.name)
+    report = import_csv(open_db(settings), list_def, csv_file, default_status, encoding=encoding,
+                        on_warning=lambda warning: click.echo(warning, err=True))
     for problem in report.problems:
         click.echo(f"{csv_file}: {problem}", err=True)
     click.echo(f"imported into {list_def.slug}: {report.summary}")
@@ -65,7 +67,13 @@ def _when(value) -> str:
 @click.argument("email")
 @click.pass_context
 def subscribers_show(ctx: click.Context, email: str) -> None:
-    """Print a subscriber's lists and consent history (oldest first)."""
+    """Print a subscriber's lists and consent history (oldest first).
+
+    Example:
+
+    \b
+        mailer subscribers show reader@example.com
+    """
     with open_db(settings_of(ctx))() as session:
         found = lifecycle.history(session, email_argument(email))
     click.echo(f"{found.email}  name={found.name!r}  id={found.subscriber_id}  since {_when(found.created_at)}")
@@ -86,17 +94,17 @@ def subscribers_show(ctx: click.Context, email: str) -> None:
               help="Write to this file instead of standard output.")
 @click.pass_context
 def subscribers_export(ctx: click.Context, list_slug: str | None, out_file: Path | None) -> None:
-    """Export subscriptions as CSV (cells that a spreadsheet would run as formulas are escaped)."""
+    """Export subscriptions as CSV (cells that a spreadsheet would run as formulas are escaped).
+
+    Example:
+
+    \b
+        mailer subscribers export --list ai-morning-post --out subscribers.csv
+    """
     factory = open_db(settings_of(ctx))
     handle = output_file(out_file) if out_file else sys.stdout
     try:
-        writer = csv.writer(handle, lineterminator="\r\n")
-        writer.writerow(lifecycle.EXPORT_COLUMNS)
-        with factory() as session:
-            count = 0
-            for row in lifecycle.export_rows(session, list_slug):
-                writer.writerow(row)
-                count += 1
+        count = write_export(factory, handle, list_slug)
     finally:
         if out_file:
             handle.close()
@@ -109,7 +117,13 @@ def subscribers_export(ctx: click.Context, list_slug: str | None, out_file: Path
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def subscribers_erase(ctx: click.Context, email: str, yes: bool) -> None:
-    """Erase a person's data (GDPR art. 17); a salted hash stays so that nobody re-adds the address."""
+    """Erase a person's data (GDPR art. 17); a salted hash stays so that nobody re-adds the address.
+
+    Example:
+
+    \b
+        mailer subscribers erase reader@example.com --yes
+    """
     address = email_argument(email)
     if not yes:
         click.confirm(f"erase {address} for good?", abort=True)
@@ -125,7 +139,6 @@ def subscribers_erase(ctx: click.Context, email: str, yes: bool) -> None:
 
 
 EX_TEMPFAIL = 75  # sysexits.h: an MTA's pipe transport keeps the mail and retries later
-MAX_REQUEST_MAIL = 10 * 1024 * 1024
 
 
 @subscribers.command("unsubscribe-mail")
@@ -134,62 +147,24 @@ MAX_REQUEST_MAIL = 10 * 1024 * 1024
 def subscribers_unsubscribe_mail(ctx: click.Context, message_file) -> None:
     """Apply one mail sent to the unsubscribe mailbox (the List-Unsubscribe mailto), read from
     MESSAGE_FILE or standard input: for an MTA pipe, e.g. a Postfix alias "|mailer subscribers
-    unsubscribe-mail". Exits 75 (try again later) when the database is unreachable."""
+    unsubscribe-mail". Exits 75 (try again later) when the database is unreachable.
+
+    Example:
+
+    \b
+        mailer subscribers unsubscribe-mail - < request.eml
+    """
     from sqlalchemy.exc import OperationalError
 
-    from mailer.track.mail_unsubscribe import MailUnsubscriber
+    from mailer.track.mail_unsubscribe import apply_request_mail, read_request_mail
 
     settings = settings_of(ctx)
-    raw = message_file.read(MAX_REQUEST_MAIL + 1)
-    if len(raw) > MAX_REQUEST_MAIL:
-        raise click.ClickException(f"{message_file.name}: over {MAX_REQUEST_MAIL // 1024 // 1024} MB; "
-                                   "an unsubscribe request is a few lines")
+    raw = read_request_mail(message_file)
     # Anything wrong on our side (settings, database) exits 75: the MTA keeps the mail and retries,
     # where any other failure would bounce the reader's request back to them.
     try:
-        unsubscriber = MailUnsubscriber(settings.require_secret_key(), settings.old_secret_keys)
-        with transaction(open_db(settings)) as session:
-            request = unsubscriber(session, raw)
+        request = apply_request_mail(open_db(settings), settings, raw)
     except (MailerError, OperationalError) as exc:
         click.echo(f"not applied, the mail should be delivered again later: {exc}", err=True)
         ctx.exit(EX_TEMPFAIL)
-    what = {"unsubscribed": "unsubscribed", "already-unsubscribed": "already unsubscribed: nothing changed",
-            "no-token": "ignored: no unsubscribe token in the subject or body",
-            "invalid-token": "ignored: the unsubscribe token is not valid (tampered, or signed with another key)",
-            "unknown-list": f"ignored: list {request.list_slug!r} is not in this database"}[request.outcome]
-    who = f"subscriber {request.subscriber_id} from {request.list_slug}: " if request.subscriber_id else ""
-    click.echo(who + what)
-
-
-def _link_host(host: str) -> str:
-    """The host for links to a server listening on `host`: a wildcard address is reached on loopback."""
-    if host in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
-
-
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--demo", is_flag=True,
-              help="Local trial: links (and confirmation mails) point at --host/--port; without "
-                   "MAILER_SECRET_KEY an ephemeral key, so links die with the process.")
-@click.pass_context
-def serve(ctx: click.Context, host: str, port: int, demo: bool) -> None:
-    """Run the web app locally (production: gunicorn 'mailer.web:create_app()')."""
-    from mailer.web import create_app
-
-    settings = settings_of(ctx)
-    if demo:
-        # The links this server puts in pages and confirmation mails must reach this server, wherever
-        # MAILER_BASE_URL points (a production setting).
-        settings = dataclasses.replace(settings, base_url=f"http://{_link_host(host)}:{port}")
-        if not settings.secret_key:
-            click.echo("demo mode: no MAILER_SECRET_KEY, so an ephemeral key: links stop working when the server "
-                       "stops, and links in mails from `make demo` do not work (paste the lines it prints first)",
-                       err=True)
-    app = create_app(settings, demo=demo)
-    click.echo(f"serving on http://{_link_host(host)}:{port} (Ctrl-C stops)", err=True)
-    app.run(host=host, port=port, threaded=True, load_dotenv=False)
+    click.echo(request.line())

@@ -1,19 +1,66 @@
-"""Commands about what happened after sending: reports and the suppression list."""
+"""`mailer events poll`, `mailer report` and `mailer reconcile`: what happened after sending.
+
+Each command parses its options, makes one library call (mailer.track) and prints the outcome.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 
 import click
 
-from mailer.content.load import load_issue_for
-from mailer.cli.options import email_argument, issue_option, list_option, open_db, pick_list, settings_of
-from mailer.store.db import transaction
-from mailer.errors import MailerError
-from mailer.track.report import build_report, find_send
-from mailer.store.queries import ensure_list, list_suppressions, suppress, unsuppress
+from mailer.cli.options import issue_option, list_option, open_db, pick_list, settings_of
+from mailer.content.resolve import resolve_issue_date
+from mailer.track.queue import PollOutcome, poll_events
+from mailer.track.reconcile import reconcile_issue
+from mailer.track.report import report_issue
 
-REASONS = ("hard-bounce", "soft-bounce", "complaint", "manual", "erased")
+
+def _echo_poll(outcome: PollOutcome) -> None:
+    if outcome.mirrored is not None:
+        click.echo(f"mirrored {outcome.mirrored} suppression(s) to the SES account suppression "
+                   "list")
+    click.echo(outcome.result.summary())
+
+
+@click.group()
+def events() -> None:
+    """SES bounce, complaint and delivery events.
+
+    Example:
+
+    \b
+        mailer events poll --once
+    """
+
+
+@events.command("poll")
+@click.option("--once", is_flag=True,
+              help="Stop when the queue has nothing new (default: run until Ctrl-C).")
+@click.option("--wait-seconds", type=click.IntRange(0, 20), default=20, show_default=True,
+              help="SQS long-poll wait per receive.")
+@click.option("--mirror-to-ses", is_flag=True,
+              help="Also add new hard bounces and complaints to the SES account-level "
+                   "suppression list.")
+@click.pass_context
+def events_poll(ctx: click.Context, once: bool, wait_seconds: int, mirror_to_ses: bool) -> None:
+    """Receive SES events from MAILER_SQS_QUEUE_URL: record, commit, then delete each message.
+
+    Example:
+
+    \b
+        mailer events poll --once --wait-seconds 5
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = settings_of(ctx)
+    try:
+        outcome = poll_events(settings, open_db(settings), once=once, wait_seconds=wait_seconds,
+                              mirror=mirror_to_ses)
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+        return
+    _echo_poll(outcome)
 
 
 @click.command()
@@ -22,67 +69,49 @@ REASONS = ("hard-bounce", "soft-bounce", "complaint", "manual", "erased")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def report(ctx: click.Context, issue_spec: str, list_slug: str | None, as_json: bool) -> None:
-    """Sent, delivered, bounced (hard/soft), complained, unsubscribed, failed and unknown, with rates."""
+    """Sent, delivered, bounced (hard/soft), complained, unsubscribed, failed and unknown, with
+    rates.
+
+    Example:
+
+    \b
+        mailer report --issue today --json
+    """
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
-    content = load_issue_for(settings, list_def, issue_spec)
-    with transaction(open_db(settings)) as session:
-        result = build_report(session, find_send(session, ensure_list(session, list_def), content.date))
+    issue_date = resolve_issue_date(issue_spec, settings.issues_path, list_def.slug)
+    result = report_issue(open_db(settings), list_def.slug, issue_date)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
-    else:
-        click.echo(f"{list_def.name} {content.date}")
-        for line in result.lines():
-            click.echo(line)
+        return
+    click.echo(f"{list_def.name} {issue_date}")
+    for line in result.lines():
+        click.echo(line)
 
 
-@click.group()
-def suppressions() -> None:
-    """The suppression list: addresses that are never mailed."""
-
-
-@suppressions.command("list")
-@click.option("--reason", type=click.Choice(REASONS), help="Only suppressions with this reason.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+@click.command()
+@issue_option
+@list_option
+@click.option("--poll/--no-poll", default=None,
+              help="Poll the SQS queue once first (default: when MAILER_SQS_QUEUE_URL is set).")
 @click.pass_context
-def suppressions_list(ctx: click.Context, reason: str | None, as_json: bool) -> None:
-    """List suppressed addresses (erased ones show as their hash only)."""
-    with transaction(open_db(settings_of(ctx))) as session:
-        rows = list_suppressions(session, reason)
-    for row in rows:
-        shown = row.email or f"(erased) {row.email_hash[:16]}…"
-        if as_json:
-            click.echo(json.dumps({"email": row.email, "hash": row.email_hash, "reason": row.reason,
-                                   "detail": row.detail, "created_at": row.created_at.isoformat()}))
-        else:
-            click.echo(f"{row.created_at:%Y-%m-%d %H:%M}  {row.reason:<12} {shown}"
-                       + (f"  ({row.detail})" if row.detail else ""))
-    if not as_json:
-        click.echo(f"{len(rows)} suppressed address(es)", err=True)
+def reconcile(ctx: click.Context, issue_spec: str, list_slug: str | None,
+              poll: bool | None) -> None:
+    """Settle 'unknown' deliveries of an issue's send from the SES events received for them.
 
+    Example:
 
-@suppressions.command("add")
-@click.argument("email")
-@click.option("--reason", type=click.Choice(REASONS), default="manual", show_default=True,
-              help="Why the address is suppressed.")
-@click.option("--detail", help="A note kept with the suppression.")
-@click.pass_context
-def suppressions_add(ctx: click.Context, email: str, reason: str, detail: str | None) -> None:
-    """Never mail EMAIL again (on every list)."""
-    address = email_argument(email)
-    with transaction(open_db(settings_of(ctx))) as session:
-        added = suppress(session, address, reason, detail)
-    click.echo(f"{address}: " + ("suppressed" if added else "was already suppressed"))
-
-
-@suppressions.command("remove")
-@click.argument("email")
-@click.pass_context
-def suppressions_remove(ctx: click.Context, email: str) -> None:
-    """Allow EMAIL to be mailed again (it still needs a confirmed subscription)."""
-    address = email_argument(email)
-    with transaction(open_db(settings_of(ctx))) as session:
-        removed = unsuppress(session, address)
-    if not removed:
-        raise MailerError(f"{address} is not on the suppression list; see `mailer suppressions list`")
-    click.echo(f"{address}: removed from the suppression list")
+    \b
+        mailer reconcile --issue latest --no-poll
+    """
+    settings = settings_of(ctx)
+    list_def = pick_list(settings, list_slug)
+    issue_date = resolve_issue_date(issue_spec, settings.issues_path, list_def.slug)
+    factory = open_db(settings)
+    if poll or (poll is None and settings.sqs_queue_url):
+        _echo_poll(poll_events(settings, factory, once=True, wait_seconds=1))
+    result = reconcile_issue(factory, list_def.slug, issue_date)
+    click.echo(result.summary())
+    advice = result.advice(issue_date)
+    if advice:
+        click.echo(advice, err=True)

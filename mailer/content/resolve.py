@@ -1,4 +1,4 @@
-"""Turn `--issue today|latest|YYYY-MM-DD|path` into an issue file path."""
+"""Turn `--issue today|latest|YYYY-MM-DD|path` into an issue file path, or the date it names."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+from mailer.content.issue_file import front_matter_date
 from mailer.errors import NotFoundError
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -51,3 +52,13 @@ def resolve_issue(spec: str, issues_path: Sequence[Path], list_slug: str, today:
             f"write issues/{list_slug}/{day}.md or scaffold it with `mailer issue new --date {day}`"
         )
     return files[day]
+
+
+def resolve_issue_date(spec: str, issues_path: Sequence[Path], list_slug: str,
+                       today: dt.date | None = None) -> dt.date:
+    """The date `--issue` names, without parsing the issue: its file name, else its front matter's
+    `date:`. What a reader of the ledger (report, reconcile) needs to find the send."""
+    path = resolve_issue(spec, issues_path, list_slug, today)
+    if _DATE_RE.match(path.stem):
+        return dt.date.fromisoformat(path.stem)
+    return front_matter_date(path)

@@ -17,12 +17,14 @@ import requests
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.config import Settings
+from mailer.content.lists import ListDefinition
 from mailer.store.db import transaction
 from mailer.content import github
 from mailer.content import huggingface
 from mailer.content.snapshots import Snapshot, latest_snapshot, snapshot_on, store_snapshot
 from mailer.content.source_errors import SourceError
-from mailer.content.trending_config import TrendingConfig
+from mailer.content.trending_config import TrendingConfig, trending_config
+from mailer.errors import MailerError
 
 Fetcher = Callable[[], list[dict[str, Any]]]
 
@@ -83,3 +85,26 @@ def fetch_and_store(factory: sessionmaker[Session], fetchers: dict[str, Fetcher]
             snapshot, written = store_snapshot(session, source, today, entries, replace=refresh)
         results.append(FetchResult(source, snapshot, written=written))
     return results
+
+
+def fetch_trending(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition,
+                   today: dt.date, refresh: bool = False) -> list[FetchResult]:
+    """`mailer trending fetch`: every source of the list's [sources] tables, stored as today's
+    snapshots; the GitHub answers cached next to the outbox (var/cache/github)."""
+    config = trending_config(list_def)
+    if not config.enabled:
+        raise MailerError(f"{list_def.path}: no [sources.huggingface] or [sources.github] table; "
+                          "nothing to fetch")
+    fetchers = make_fetchers(config, settings, today,
+                             cache_dir=settings.outbox_dir.parent / "cache" / "github")
+    return fetch_and_store(factory, fetchers, today, refresh=refresh)
+
+
+def raise_for_failures(results: list[FetchResult], require_fresh: bool = False) -> None:
+    """A MailerError when a source failed and issues cannot do without it: it has no earlier
+    snapshot to fall back on, or `require_fresh` refuses the fallback."""
+    failed = [r for r in results if r.error is not None]
+    if failed and (require_fresh or any(r.usable is None for r in failed)):
+        reason = "--require-fresh" if require_fresh else "no earlier snapshot to fall back on"
+        raise MailerError(f"{len(failed)} of {len(results)} source(s) failed ({reason}): "
+                          + "; ".join(str(r.error) for r in failed))

@@ -247,3 +247,8 @@ def lint_issue(settings: Settings, list_def: ListDefinition, issue: IssueContent
     sources = render_sources(issue, list_def, settings.base_url)
     rendered = render_issue(issue, list_def, settings.base_url, strict=False)
     return lint(issue, list_def, settings.base_url, sources, rendered, local_outbox=settings.transport == "file")
+
+
+def error_count(findings: list[Finding]) -> int:
+    """How many findings are errors (what stops `mailer lint` and a send); the rest are warnings."""
+    return sum(finding.level == "error" for finding in findings)

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailer.content.lists import BouncePolicy
+from mailer.store.events import event_recipients
 from mailer.store.models import ACCEPTED, Delivery, EventKind, Send
-from mailer.store.queries import event_recipients
 
 
 # A send smaller than min_sent_for_rate is judged on fewer events than that minimum was meant to

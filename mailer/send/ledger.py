@@ -41,7 +41,8 @@ from mailer.store.models import (
     Suppression,
     utcnow,
 )
-from mailer.store.queries import dialect_insert, ensure_list
+from mailer.audience.lists import ensure_list
+from mailer.store.queries import dialect_insert
 
 NOT_PLANNED = "not planned"  # the status of a send the database does not have (yet)
 

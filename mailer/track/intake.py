@@ -1,5 +1,5 @@
 """Where SES notifications come in: an SQS queue (`mailer events poll`) or SNS posting to
-`POST /webhooks/ses`. Both check where a message comes from, then hand it to `mailer.track`.
+`POST /webhooks/ses`. Both check where a message comes from, then hand it to `mailer.track.record`.
 """
 
 from __future__ import annotations

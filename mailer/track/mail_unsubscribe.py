@@ -26,18 +26,21 @@ import re
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from typing import BinaryIO
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.audience import lifecycle
 from mailer.config import Settings
 from mailer.errors import ConfigError, MailerError
+from mailer.store.db import transaction
 from mailer.tokens import TokenError, read_token
 
 # itsdangerous URL-safe timed tokens: payload.timestamp.signature, base64url characters.
 _TOKEN = r"[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+"
 _REQUEST_RE = re.compile(r"\bunsubscribe(?:\s|%20)+(" + _TOKEN + ")", re.IGNORECASE)
 _BODY_LIMIT = 64 * 1024  # a request is one line; never scan a huge attachment
+MAX_REQUEST_MAIL = 10 * 1024 * 1024  # bytes an MTA may pipe in; a request is a few lines
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,23 @@ class MailRequest:
     @property
     def changed(self) -> bool:
         return self.outcome == "unsubscribed"
+
+    def line(self) -> str:
+        """What happened, for the operator (`mailer subscribers unsubscribe-mail`)."""
+        what = _OUTCOME_LINES[self.outcome].format(list_slug=self.list_slug)
+        if not self.subscriber_id:
+            return what
+        return f"subscriber {self.subscriber_id} from {self.list_slug}: {what}"
+
+
+_OUTCOME_LINES = {
+    "unsubscribed": "unsubscribed",
+    "already-unsubscribed": "already unsubscribed: nothing changed",
+    "no-token": "ignored: no unsubscribe token in the subject or body",
+    "invalid-token": ("ignored: the unsubscribe token is not valid (tampered, or signed with "
+                      "another key)"),
+    "unknown-list": "ignored: list {list_slug!r} is not in this database",
+}
 
 
 def received_mail(message_json: str) -> bytes | None:
@@ -92,7 +112,7 @@ def _plain_text(msg: EmailMessage) -> str:
 
 
 class MailUnsubscriber:
-    """Applies request mails; callable as `inbound(session, raw)` by `mailer.track`."""
+    """Applies request mails; callable as `inbound(session, raw)` by `mailer.track.record`."""
 
     def __init__(self, secret_key: str, old_keys: tuple[str, ...] = ()):
         self.secret_key = secret_key
@@ -127,3 +147,22 @@ def unsubscriber_for(settings: Settings) -> MailUnsubscriber | None:
         return MailUnsubscriber(settings.require_secret_key(), settings.old_secret_keys)
     except ConfigError:
         return None
+
+
+def read_request_mail(stream: BinaryIO) -> bytes:
+    """The mail an MTA pipes in; a MailerError naming the file when it is over MAX_REQUEST_MAIL."""
+    raw = stream.read(MAX_REQUEST_MAIL + 1)
+    if len(raw) > MAX_REQUEST_MAIL:
+        name = getattr(stream, "name", "-")
+        raise MailerError(f"{name}: over {MAX_REQUEST_MAIL // 1024 // 1024} MB; "
+                          "an unsubscribe request is a few lines")
+    return raw
+
+
+def apply_request_mail(factory: sessionmaker[Session], settings: Settings,
+                       raw: bytes) -> MailRequest:
+    """One request mail as an MTA pipes it in (`mailer subscribers unsubscribe-mail`), applied in
+    its own transaction. A ConfigError without MAILER_SECRET_KEY."""
+    unsubscriber = MailUnsubscriber(settings.require_secret_key(), settings.old_secret_keys)
+    with transaction(factory) as session:
+        return unsubscriber(session, raw)

@@ -7,19 +7,33 @@ Bounce or Complaint event for that tag proves SES accepted it, whatever our ledg
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.store.models import Delivery, Event, Suppression, utcnow
+from mailer.store.db import transaction
+from mailer.store.models import (
+    Delivery,
+    DeliveryState,
+    Event,
+    EventKind,
+    Suppression,
+    SuppressionReason,
+    utcnow,
+)
+from mailer.track.report import find_send
 
 log = logging.getLogger(__name__)
 
 # The furthest state an event proves, strongest first.
-_PROVES = (("complaint", "complained"), ("bounce", "bounced"), ("delivery", "delivered"), ("send", "sent"))
-_FAILS = ("reject", "rendering_failure")
+_PROVES = ((EventKind.COMPLAINT, DeliveryState.COMPLAINED),
+           (EventKind.BOUNCE, DeliveryState.BOUNCED),
+           (EventKind.DELIVERY, DeliveryState.DELIVERED),
+           (EventKind.SEND, DeliveryState.SENT))
+_FAILS = (EventKind.REJECT, EventKind.RENDERING_FAILURE)
 
 
 @dataclass(frozen=True)
@@ -28,18 +42,36 @@ class ReconcileResult:
     failed: int
     still_unknown: int
 
+    def summary(self) -> str:
+        return (f"{self.settled} unknown deliveries settled as sent, {self.failed} as failed; "
+                f"{self.still_unknown} still unknown")
+
+    def advice(self, issue_date) -> str | None:
+        """What to do about rows no event settled (None when there are none)."""
+        if not self.still_unknown:
+            return None
+        return (f"no SES event proves those were accepted yet; wait for events, or send them again "
+                f"with `mailer send --issue {issue_date} --resend-unknown` (they may arrive twice)")
+
 
 def _state_from(kinds: set[str]) -> str | None:
     for kind, state in _PROVES:
         if kind in kinds:
             return state
-    return "failed" if kinds & set(_FAILS) else None
+    return DeliveryState.FAILED if kinds & set(_FAILS) else None
+
+
+def reconcile_issue(factory: sessionmaker[Session], list_slug: str,
+                    issue_date: dt.date) -> ReconcileResult:
+    """`mailer reconcile`: settle the unknown rows of (list, date)'s send in one transaction."""
+    with transaction(factory) as session:
+        return reconcile_send(session, find_send(session, list_slug, issue_date).id)
 
 
 def reconcile_send(session: Session, send_id: int) -> ReconcileResult:
     """Move each unknown row of a send to what its stored events prove. Caller commits."""
-    unknown = session.scalars(select(Delivery.id).where(Delivery.send_id == send_id,
-                                                        Delivery.state == "unknown")).all()
+    unknown = session.scalars(select(Delivery.id).where(
+        Delivery.send_id == send_id, Delivery.state == DeliveryState.UNKNOWN)).all()
     settled = failed = 0
     for delivery_id in unknown:
         events = session.execute(select(Event.event_type, Event.ses_message_id)
@@ -49,18 +81,19 @@ def reconcile_send(session: Session, send_id: int) -> ReconcileResult:
             continue
         message_id = next((e.ses_message_id for e in events if e.ses_message_id), None)
         values = {"state": state, "updated_at": utcnow(), "provider_message_id": message_id}
-        if state != "failed":
+        if state != DeliveryState.FAILED:
             values["sent_at"] = utcnow()
             values["last_error"] = None
-        session.execute(update(Delivery).where(Delivery.id == delivery_id, Delivery.state == "unknown")
+        session.execute(update(Delivery)
+                        .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.UNKNOWN)
                         .values(**values))
-        failed += state == "failed"
-        settled += state != "failed"
+        failed += state == DeliveryState.FAILED
+        settled += state != DeliveryState.FAILED
     return ReconcileResult(settled=settled, failed=failed, still_unknown=len(unknown) - settled - failed)
 
 
 # SES account-level suppression list reasons (sesv2 PutSuppressedDestination).
-_SES_REASONS = {"hard-bounce": "BOUNCE", "complaint": "COMPLAINT"}
+_SES_REASONS = {SuppressionReason.HARD_BOUNCE: "BOUNCE", SuppressionReason.COMPLAINT: "COMPLAINT"}
 
 
 def mirror_to_ses(session: Session, sesv2_client, addresses: list[str]) -> int:

@@ -1,4 +1,5 @@
-"""Applying SES events to the database (they arrive through `mailer.intake`: SQS poll or SNS webhook).
+"""Applying SES events to the database (they arrive through `track.intake`: SQS poll or SNS
+webhook).
 
 Every event is stored once (UNIQUE dedup_key, ON CONFLICT DO NOTHING); only a newly stored
 event has effects, so a notification delivered twice changes nothing the second time.
@@ -18,21 +19,39 @@ from sqlalchemy.orm import Session
 from mailer.addresses import email_key
 from mailer.content.lists import BouncePolicy
 from mailer.errors import MailerError
-from mailer.store.models import ConsentEvent, Delivery, Event, MailingList, Send, Subscriber, Subscription, utcnow
+from mailer.store.models import (
+    ConsentAction,
+    ConsentEvent,
+    Delivery,
+    DeliveryState,
+    Event,
+    EventKind,
+    MailingList,
+    Send,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    SuppressionReason,
+    utcnow,
+)
 from mailer.track.mail_unsubscribe import received_mail
-from mailer.track.ses_events import ERASED_RAW, SesEvent, parse_ses_message, stored_dedup_key
-from mailer.store.queries import dialect_insert, is_erased, suppress, suppression_salt
+from mailer.audience.suppressions import is_erased, suppress, suppression_salt
+from mailer.store.events import ERASED_RAW, stored_dedup_key
+from mailer.store.queries import dialect_insert
+from mailer.track.ses_events import SesEvent, parse_ses_message
 
 log = logging.getLogger("mailer.track")
 
 # event type -> (ledger states it may move a delivery from, the state it moves it to)
+_IN_FLIGHT = frozenset({DeliveryState.SENDING, DeliveryState.SENT, DeliveryState.UNKNOWN})
 _TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
-    "send": (frozenset({"unknown"}), "sent"),
-    "delivery": (frozenset({"sending", "sent", "unknown"}), "delivered"),
-    "bounce": (frozenset({"sending", "sent", "unknown", "delivered"}), "bounced"),
-    "complaint": (frozenset({"sending", "sent", "unknown", "delivered", "bounced"}), "complained"),
-    "reject": (frozenset({"sending", "sent", "unknown"}), "failed"),
-    "rendering_failure": (frozenset({"sending", "sent", "unknown"}), "failed"),
+    EventKind.SEND: (frozenset({DeliveryState.UNKNOWN}), DeliveryState.SENT),
+    EventKind.DELIVERY: (_IN_FLIGHT, DeliveryState.DELIVERED),
+    EventKind.BOUNCE: (_IN_FLIGHT | {DeliveryState.DELIVERED}, DeliveryState.BOUNCED),
+    EventKind.COMPLAINT: (_IN_FLIGHT | {DeliveryState.DELIVERED, DeliveryState.BOUNCED},
+                          DeliveryState.COMPLAINED),
+    EventKind.REJECT: (_IN_FLIGHT, DeliveryState.FAILED),
+    EventKind.RENDERING_FAILURE: (_IN_FLIGHT, DeliveryState.FAILED),
 }
 _SOFT_BOUNCE_TYPES = ("Transient", "Undetermined")
 
@@ -57,6 +76,16 @@ class TrackResult:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.suppressed.extend(other.suppressed)
         self.unsubscribed.extend(other.unsubscribed)
+
+    def summary(self) -> str:
+        """One line for the operator: what a poll handled and what it changed."""
+        by_mail = (f", {self.mail_unsubscribed} by request mail ({self.mail_ignored} ignored)"
+                   if self.mail_unsubscribed or self.mail_ignored else "")
+        return (f"{self.messages_deleted} message(s) handled, {self.messages_left} left for the "
+                f"dead-letter queue; {self.recorded} event(s) recorded, "
+                f"{self.duplicates} duplicate(s), "
+                f"{self.deliveries_updated} deliveries updated, {len(self.suppressed)} suppressed, "
+                f"{len(self.unsubscribed)} unsubscribed by complaint{by_mail}")
 
 
 @dataclass(frozen=True)
@@ -135,9 +164,9 @@ def _advance(session: Session, row: _Ledger, event: SesEvent) -> bool:
     values: dict[str, Any] = {"state": target, "updated_at": now}
     if row.provider_message_id is None:
         values["provider_message_id"] = event.ses_message_id
-    if event.event_type == "send":
+    if event.event_type == EventKind.SEND:
         values["sent_at"] = func.coalesce(Delivery.sent_at, event.occurred_at or now)
-    if target in ("bounced", "failed"):
+    if target in (DeliveryState.BOUNCED, DeliveryState.FAILED):
         values["last_error"] = _describe(event)
     result = session.execute(update(Delivery).where(Delivery.id == row.id, Delivery.state.in_(allowed))
                              .values(**values))
@@ -160,17 +189,17 @@ def _apply_policy(session: Session, event: SesEvent, row: _Ledger | None, policy
     addresses = [a for a in _addresses(event, row) if a]  # an erased ledger row has no address left
     if not addresses:
         return
-    if event.event_type == "bounce" and event.bounce_type == "Permanent":
-        _suppress_all(session, addresses, "hard-bounce", _describe(event), result)
-    elif event.event_type == "bounce":
+    if event.event_type == EventKind.BOUNCE and event.bounce_type == "Permanent":
+        _suppress_all(session, addresses, SuppressionReason.HARD_BOUNCE, _describe(event), result)
+    elif event.event_type == EventKind.BOUNCE:
         count = soft_bounce_count(session, addresses[0], policy, event.occurred_at)
         if count >= policy.soft_bounce_limit:
             detail = f"{count} soft bounces within {policy.soft_bounce_window_days} days; last: {_describe(event)}"
-            _suppress_all(session, addresses, "soft-bounce", detail, result)
-    elif event.event_type == "complaint":
+            _suppress_all(session, addresses, SuppressionReason.SOFT_BOUNCE, detail, result)
+    elif event.event_type == EventKind.COMPLAINT:
         _unsubscribe_everywhere(session, event, row, addresses, result)
         detail = f"complaint ({event.complaint_feedback_type or 'no feedback type'}) {event.feedback_id or ''}"
-        _suppress_all(session, addresses, "complaint", detail.strip(), result)
+        _suppress_all(session, addresses, SuppressionReason.COMPLAINT, detail.strip(), result)
 
 
 def _addresses(event: SesEvent, row: _Ledger | None) -> list[str]:
@@ -197,7 +226,7 @@ def soft_bounce_count(session: Session, email: str, policy: BouncePolicy,
     since = (at or utcnow()) - dt.timedelta(days=policy.soft_bounce_window_days)
     return session.scalar(
         select(func.count(func.distinct(Event.ses_message_id))).where(
-            Event.event_type == "bounce",
+            Event.event_type == EventKind.BOUNCE,
             Event.bounce_type.in_(_SOFT_BOUNCE_TYPES),
             func.lower(Event.recipient) == email.lower(),
             Event.occurred_at >= since,
@@ -217,19 +246,21 @@ def _unsubscribe_everywhere(session: Session, event: SesEvent, row: _Ledger | No
     for subscriber_id in subscriber_ids:
         changed = session.execute(
             update(Subscription)
-            .where(Subscription.subscriber_id == subscriber_id, Subscription.status != "unsubscribed")
-            .values(status="unsubscribed", unsubscribed_at=now)
+            .where(Subscription.subscriber_id == subscriber_id,
+                   Subscription.status != SubscriptionStatus.UNSUBSCRIBED)
+            .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=now)
             .returning(Subscription.list_id)
         ).scalars().all()
         for list_id in changed:
-            session.add(ConsentEvent(subscriber_id=subscriber_id, list_id=list_id, action="unsubscribe",
-                                     source="complaint", detail=detail))
+            session.add(ConsentEvent(subscriber_id=subscriber_id, list_id=list_id,
+                                     action=ConsentAction.UNSUBSCRIBE, source="complaint",
+                                     detail=detail))
         if changed:
             result.unsubscribed.append(subscriber_id)
     session.flush()
 
 
-# An SES Received notification's raw mail -> what it did (mailer.inbound.MailUnsubscriber).
+# An SES Received notification's raw mail -> what it did (mail_unsubscribe.MailUnsubscriber).
 Inbound = Callable[[Session, bytes], Any]
 
 

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import distinct, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.errors import NotFoundError
-from mailer.store.models import ConsentEvent, Delivery, Issue, Send
-from mailer.store.queries import event_recipients
-
-# Every state a delivery reaches after SES accepted it counts as sent.
-ACCEPTED = ("sent", "delivered", "bounced", "complained")
+from mailer.store.db import transaction
+from mailer.store.events import event_recipients
+from mailer.store.models import (
+    ACCEPTED,
+    ConsentAction,
+    ConsentEvent,
+    Delivery,
+    DeliveryState,
+    EventKind,
+    Issue,
+    MailingList,
+    Send,
+)
 
 
 @dataclass(frozen=True)
@@ -54,12 +63,20 @@ class SendReport:
         return out
 
 
-def find_send(session: Session, list_id: int, issue_date) -> Send:
+def find_send(session: Session, list_slug: str, issue_date: dt.date) -> Send:
+    """The send of a list's issue, by the list's slug: a read, so no list row is created for it."""
     send = session.scalar(select(Send).join(Issue, Issue.id == Send.issue_id)
-                          .where(Issue.list_id == list_id, Issue.issue_date == issue_date))
+                          .join(MailingList, MailingList.id == Issue.list_id)
+                          .where(MailingList.slug == list_slug, Issue.issue_date == issue_date))
     if send is None:
         raise NotFoundError(f"no send of the {issue_date} issue yet; start it with `mailer send --issue {issue_date}`")
     return send
+
+
+def report_issue(factory: sessionmaker[Session], list_slug: str, issue_date: dt.date) -> SendReport:
+    """`mailer report`: the report of the send of (list, date)."""
+    with transaction(factory) as session:
+        return build_report(session, find_send(session, list_slug, issue_date))
 
 
 def build_report(session: Session, send: Send) -> SendReport:
@@ -69,16 +86,20 @@ def build_report(session: Session, send: Send) -> SendReport:
         select(func.count(distinct(ConsentEvent.subscriber_id)))
         .join(Delivery, Delivery.subscriber_id == ConsentEvent.subscriber_id)
         .where(Delivery.send_id == send.id, Delivery.state.in_(ACCEPTED),
-               ConsentEvent.action == "unsubscribe", ConsentEvent.list_id == send.list_id,
+               ConsentEvent.action == ConsentAction.UNSUBSCRIBE,
+               ConsentEvent.list_id == send.list_id,
                ConsentEvent.created_at >= Delivery.sent_at)
     ) or 0
+    state = DeliveryState
     return SendReport(
         send_id=send.id, state=send.state, pause_reason=send.pause_reason, planned=sum(states.values()),
         sent=sum(states.get(s, 0) for s in ACCEPTED),
-        delivered=event_recipients(session, send.id, "delivery"),
-        bounced_hard=event_recipients(session, send.id, "bounce", "Permanent"),
-        bounced_soft=event_recipients(session, send.id, "bounce", "Transient"),
-        complained=event_recipients(session, send.id, "complaint"),
-        unsubscribed=unsubscribed, failed=states.get("failed", 0), unknown=states.get("unknown", 0),
-        queued=states.get("queued", 0) + states.get("sending", 0), skipped=states.get("skipped", 0),
+        delivered=event_recipients(session, send.id, EventKind.DELIVERY),
+        bounced_hard=event_recipients(session, send.id, EventKind.BOUNCE, "Permanent"),
+        bounced_soft=event_recipients(session, send.id, EventKind.BOUNCE, "Transient"),
+        complained=event_recipients(session, send.id, EventKind.COMPLAINT),
+        unsubscribed=unsubscribed, failed=states.get(state.FAILED, 0),
+        unknown=states.get(state.UNKNOWN, 0),
+        queued=states.get(state.QUEUED, 0) + states.get(state.SENDING, 0),
+        skipped=states.get(state.SKIPPED, 0),
     )

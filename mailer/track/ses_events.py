@@ -16,35 +16,34 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
 
-from mailer.addresses import InvalidAddress, address_hash, normalise_email
+from mailer.addresses import InvalidAddress, normalise_email
 from mailer.errors import MailerError
+from mailer.store.events import DEDUP_KEY_MAX
+from mailer.store.models import EventKind
 
 # Sent once, as plain text, when a configuration set's SNS destination is created.
 VALIDATION_TEXT = "Successfully validated SNS topic for Amazon SES event publishing."
 # Sent as JSON when an identity's notification topic is set; nothing to record.
 _IGNORED_NOTIFICATIONS = frozenset({"AmazonSnsSubscriptionSucceeded"})
 
+# SES's spelling (eventType / notificationType) -> ours.
 _TYPE_NAMES = {
-    "Bounce": "bounce",
-    "Complaint": "complaint",
-    "Delivery": "delivery",
-    "Send": "send",
-    "Reject": "reject",
-    "DeliveryDelay": "delivery_delay",
-    "Rendering Failure": "rendering_failure",
-    "Open": "open",
-    "Click": "click",
-    "Subscription": "subscription",
+    "Bounce": EventKind.BOUNCE,
+    "Complaint": EventKind.COMPLAINT,
+    "Delivery": EventKind.DELIVERY,
+    "Send": EventKind.SEND,
+    "Reject": EventKind.REJECT,
+    "DeliveryDelay": EventKind.DELIVERY_DELAY,
+    "Rendering Failure": EventKind.RENDERING_FAILURE,
+    "Open": EventKind.OPEN,
+    "Click": EventKind.CLICK,
+    "Subscription": EventKind.SUBSCRIPTION,
 }
 # One event of these kinds per (message, recipient): the SES message id identifies it, so the
 # same event published through both formats (identity and configuration set) collapses too.
-_ONCE_PER_MESSAGE = frozenset({"delivery", "send", "reject", "rendering_failure"})
+_ONCE_PER_MESSAGE = frozenset({EventKind.DELIVERY, EventKind.SEND, EventKind.REJECT,
+                               EventKind.RENDERING_FAILURE})
 _BOUNCE_TYPES = frozenset({"Permanent", "Transient", "Undetermined"})
-_DEDUP_KEY_MAX = 300
-
-
-# What events.raw holds once the person the event is about was erased (the SES JSON names them).
-ERASED_RAW = '{"erased": true}'
 
 
 class EventParseError(MailerError):
@@ -123,10 +122,12 @@ def _events(kind: str, data: dict, raw: str, sns_id: str | None) -> list[SesEven
 
 
 def _detail_object(kind: str, data: dict) -> dict:
-    key = {"rendering_failure": "failure", "delivery_delay": "deliveryDelay"}.get(kind, kind)
+    # The object that details the event is named after its kind, but for these two.
+    key = {EventKind.RENDERING_FAILURE: "failure",
+           EventKind.DELIVERY_DELAY: "deliveryDelay"}.get(kind, kind)
     value = data.get(key)
     if value is None:
-        if kind in ("bounce", "complaint", "delivery"):
+        if kind in (EventKind.BOUNCE, EventKind.COMPLAINT, EventKind.DELIVERY):
             raise EventParseError(f"SES {kind} notification has no '{key}' object")
         return {}
     if not isinstance(value, dict):
@@ -135,29 +136,29 @@ def _detail_object(kind: str, data: dict) -> dict:
 
 
 def _kind_fields(kind: str, obj: dict) -> dict[str, Any]:
-    if kind == "bounce":
+    if kind == EventKind.BOUNCE:
         bounce_type = obj.get("bounceType")
         return {
             "bounce_type": bounce_type if bounce_type in _BOUNCE_TYPES else "Undetermined",
             "bounce_subtype": _clip(_str(obj.get("bounceSubType")), 64),
         }
-    if kind == "complaint":
+    if kind == EventKind.COMPLAINT:
         return {"complaint_feedback_type": _clip(_str(obj.get("complaintFeedbackType")), 64)}
-    if kind == "delivery":
+    if kind == EventKind.DELIVERY:
         return {"detail": _str(obj.get("smtpResponse"))}
-    if kind == "reject":
+    if kind == EventKind.REJECT:
         return {"detail": _str(obj.get("reason"))}
-    if kind == "rendering_failure":
+    if kind == EventKind.RENDERING_FAILURE:
         return {"detail": _str(obj.get("errorMessage"))}
-    if kind == "delivery_delay":
+    if kind == EventKind.DELIVERY_DELAY:
         return {"detail": _str(obj.get("delayType"))}
     return {}
 
 
 def _recipients(kind: str, obj: dict, mail: dict) -> list[tuple[str | None, str | None]]:
     """(address, per-recipient detail) for every recipient the event is about."""
-    listed = {"bounce": "bouncedRecipients", "complaint": "complainedRecipients",
-              "delivery_delay": "delayedRecipients"}.get(kind)
+    listed = {EventKind.BOUNCE: "bouncedRecipients", EventKind.COMPLAINT: "complainedRecipients",
+              EventKind.DELIVERY_DELAY: "delayedRecipients"}.get(kind)
     if listed:
         entries = obj.get(listed) or []
         if not isinstance(entries, list):
@@ -169,7 +170,7 @@ def _recipients(kind: str, obj: dict, mail: dict) -> list[tuple[str | None, str 
             detail = _str(entry.get("diagnosticCode")) or _str(entry.get("status"))
             out.append((_address(entry.get("emailAddress")), detail))
         return _unique(out)
-    source = obj.get("recipients") if kind == "delivery" else mail.get("destination")
+    source = obj.get("recipients") if kind == EventKind.DELIVERY else mail.get("destination")
     if source is None:
         return []
     if not isinstance(source, list):
@@ -200,7 +201,7 @@ def _address(value: Any) -> str | None:
 
 
 def _dedup_ident(kind: str, common: dict, obj: dict, sns_id: str | None) -> str:
-    if kind in ("bounce", "complaint") and common["feedback_id"]:
+    if kind in (EventKind.BOUNCE, EventKind.COMPLAINT) and common["feedback_id"]:
         return common["feedback_id"]
     if kind in _ONCE_PER_MESSAGE:
         return common["ses_message_id"]
@@ -211,18 +212,8 @@ def _dedup_ident(kind: str, common: dict, obj: dict, sns_id: str | None) -> str:
 
 def _dedup_key(kind: str, ident: str, recipient: str | None) -> str:
     key = f"{kind}:{ident}:{(recipient or '-').lower()}"
-    if len(key) > _DEDUP_KEY_MAX:
+    if len(key) > DEDUP_KEY_MAX:
         key = f"{kind}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
-    return key
-
-
-def stored_dedup_key(scope: str, event_type: str, recipient: str | None, salt: str) -> str:
-    """What events.dedup_key holds: the event's identity (`scope`, kind:ident) and the recipient as its
-    salted hash (as a suppression keeps it), so that the key names nobody and an erased person's events
-    still deduplicate. (Migration 0004 rewrote older keys, which held the address, the same way.)"""
-    key = f"{scope}:{address_hash(recipient, salt) if recipient else '-'}"
-    if len(key) > _DEDUP_KEY_MAX:
-        key = f"{event_type[:32]}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
     return key
 
 

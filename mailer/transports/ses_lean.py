@@ -13,7 +13,7 @@ path keeps what must stay boto3's and replaces only the per-call machinery:
   strings (the base64 alphabet needs no JSON escaping); the address and tags go through `json.dumps`;
 - keep-alive HTTP/1.1 connections from urllib3's pool (`http_pool.OriginPool`: TLS verified with the
   CA bundle boto3 uses, answers over 1 MiB refused), no retries (the send loop retries and counts);
-- the answer is classified exactly like a botocore ClientError (`ses.classify_error`).
+- the answer is classified exactly like a botocore ClientError (`ses_errors.classify_error`).
 
 Used only when the endpoint is reached directly: with a proxy configured for it the transport keeps the
 boto3 call (see `LeanSendEmail.for_client`). GetAccount/GetSendQuota always use the boto3 client.
@@ -37,6 +37,7 @@ from mailer import __version__
 from mailer.errors import ConfigError, ConnectionFailedError, OutcomeUnknownError, SendPausedError, TransportError
 from mailer.transports.base import OutgoingMessage
 from mailer.transports.http_pool import ConnectFailed, ExchangeFailed, OriginPool
+from mailer.transports.ses_errors import classify_error
 from mailer.transports.sigv4 import SigV4Signer, plain_path
 
 log = logging.getLogger(__name__)
@@ -112,8 +113,9 @@ class LeanSendEmail:
         body = self.body(message)
         try:
             status, answer_headers, data = self._pool.post(self._path, self.signed_headers(body), body)
-        # As in ses.classify for botocore's errors: a connection that could not be made (TLS handshake
-        # included) is retryable, anything after the request left is unknown (http_pool.FAILURES).
+        # As in ses_errors.classify for botocore's errors: a connection that could not be made (TLS
+        # handshake included) is retryable, anything after the request left is unknown
+        # (http_pool.FAILURES).
         except ConnectFailed as exc:
             raise ConnectionFailedError(f"SES endpoint unreachable: {self.url}: {exc}") from exc
         except ExchangeFailed as exc:
@@ -161,8 +163,6 @@ def error_fields(status: int, headers: dict[str, str], data: bytes) -> tuple[str
 
 
 def parse_response(status: int, headers: dict[str, str], data: bytes) -> str:
-    from mailer.transports.ses import classify_error  # one classification for both paths (imported here: ses imports us)
-
     if status == 200:
         try:
             return json.loads(data)["MessageId"]

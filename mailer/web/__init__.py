@@ -1,4 +1,5 @@
-"""The web app (DESIGN: "Web"): subscribe, confirm, unsubscribe (RFC 8058 one-click), manage, archive.
+"""The web app (ARCHITECTURE.md, "Stages"): subscribe, confirm, unsubscribe (RFC 8058 one-click),
+manage, archive.
 
 `create_app()` is the factory for gunicorn (`gunicorn 'mailer.web:create_app()'`) and `mailer serve`.
 It refuses to start without MAILER_SECRET_KEY; only `demo=True` (`mailer serve --demo`) makes up an

@@ -20,7 +20,7 @@ from mailer.store.db import transaction
 from mailer.errors import MailerError
 from mailer.store.models import Issue, MailingList
 from mailer.render.issue import archive_html
-from mailer.store.queries import ensure_list
+from mailer.audience.lists import ensure_list
 from mailer.tokens import CONFIRM_MAX_AGE, RESEND_MAX_AGE, TokenData, TokenError, make_token, read_token
 from mailer.web.confirm_mail import confirmation_message
 from mailer.web.forms import cross_site, form_token, form_token_valid, origin_of

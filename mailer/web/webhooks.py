@@ -1,6 +1,6 @@
 """`POST /webhooks/ses`: SES events delivered by SNS over HTTPS.
 
-Everything is checked by `mailer.intake.handle_sns_webhook` (signature, certificate URL, topic
+Everything is checked by `mailer.track.intake.handle_sns_webhook` (signature, certificate URL, topic
 allow-list, ConfirmSubscription through the API); this route only hands it the raw body. SNS posts
 with Content-Type text/plain, so the body is read raw, never as a form or JSON.
 
@@ -13,22 +13,14 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from mailer.content.lists import list_slugs, load_list
-from mailer.store.db import transaction
-from mailer.track.sns import CertCache, fetch_cert_https
-from mailer.track.mail_unsubscribe import unsubscriber_for
 from mailer.track.intake import handle_sns_webhook
-from mailer.track.record import load_policies
+from mailer.track.mail_unsubscribe import unsubscriber_for
+from mailer.track.queue import bounce_policies, sns_client
+from mailer.track.sns import CertCache, fetch_cert_https
 
 webhooks = Blueprint("webhooks", __name__)
 SNS_MESSAGE_MAX = 256 * 1024
 MAX_SNS_BODY = 2 * SNS_MESSAGE_MAX + 64 * 1024
-
-
-def _sns_client(region: str):
-    import boto3
-
-    return boto3.client("sns", region_name=region)
 
 
 @webhooks.post("/webhooks/ses")
@@ -38,11 +30,10 @@ def ses_events() -> Response:
     settings, factory = ext["settings"], ext["factory"]
     # Certificates are cached per process by URL, failures for a while (see CertCache).
     cache = ext.setdefault("sns_cert_cache", CertCache())
-    with transaction(factory) as session:
-        policies = load_policies(session, [load_list(settings.lists_dir, s) for s in list_slugs(settings.lists_dir)])
     result = handle_sns_webhook(request.get_data(cache=False), allowed_topics=settings.sns_topic_arns,
-                                session_factory=factory, policies_by_list_id=policies,
-                                sns_client_for_region=ext.get("sns_client_for_region", _sns_client),
+                                session_factory=factory,
+                                policies_by_list_id=bounce_policies(factory, settings),
+                                sns_client_for_region=ext.get("sns_client_for_region", sns_client),
                                 fetch_cert=ext.get("sns_fetch_cert", fetch_cert_https), cert_cache=cache,
                                 inbound=unsubscriber_for(settings))
     return Response(result.message, status=result.status, content_type="text/plain; charset=utf-8")

@@ -181,7 +181,7 @@ def test_the_worker_process_reads_the_same_dialect(engine, database_url, factory
     """Files over 4 MB are parsed in a worker process: it must get the encoding and delimiter found."""
     from mailer.content.lists import load_list
     from mailer.store.db import transaction
-    from mailer.store.queries import ensure_list
+    from mailer.audience.lists import ensure_list
     from mailer.audience.importing.importer import import_rows, iter_csv
 
     path = tmp_path / "unicode.txt"

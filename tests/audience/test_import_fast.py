@@ -12,7 +12,8 @@ from mailer.store.db import transaction
 from mailer.errors import ImportFileError
 from mailer.audience.importing.reader import in_process
 from mailer.store.models import ConsentEvent, Subscriber, Subscription
-from mailer.store.queries import ensure_list, suppress
+from mailer.audience.lists import ensure_list
+from mailer.audience.suppressions import suppress
 from mailer.audience.importing.importer import import_rows, iter_csv
 
 from tests.conftest import DB_KINDS, REPO

@@ -14,6 +14,7 @@ from mailer.content.issue_file import load_issue
 from mailer.content.lists import load_list
 from mailer.content.snapshots import latest_snapshot, store_snapshot
 from mailer.content.source_errors import RateLimitedError, SourceUnavailableError
+from mailer.content import trending_fetch
 from mailer.store.db import make_engine, session_factory, transaction, upgrade
 from mailer.errors import MailerError
 from mailer.render.issue import render_issue
@@ -74,7 +75,7 @@ def failing_fetchers(*_args, **_kwargs):
 
 
 def test_failing_sources_fall_back_to_the_newest_snapshot(cli, settings, monkeypatch):
-    monkeypatch.setattr(commands_trending, "make_fetchers", failing_fetchers)
+    monkeypatch.setattr(trending_fetch, "make_fetchers", failing_fetchers)
     with transaction(factory(settings)) as session:
         for source in ("huggingface-models", "github"):
             store_snapshot(session, source, TODAY - dt.timedelta(days=2), WEEK_AGO[source])
@@ -88,7 +89,7 @@ def test_failing_sources_fall_back_to_the_newest_snapshot(cli, settings, monkeyp
 
 
 def test_failing_source_without_any_snapshot_is_an_error(cli, settings, monkeypatch):
-    monkeypatch.setattr(commands_trending, "make_fetchers", failing_fetchers)
+    monkeypatch.setattr(trending_fetch, "make_fetchers", failing_fetchers)
     result = run(cli, settings, "trending", "fetch")
     assert result.exit_code == 1
     assert "no earlier snapshot to fall back on" in str(result.exception)

@@ -28,7 +28,7 @@ from mailer.store.db import transaction
 from mailer.send.message import MessageSkeleton, Recipient
 from mailer.render.qr import qr_target
 from mailer.render.issue import render_issue, render_sources
-from mailer.store.queries import ensure_list
+from mailer.audience.lists import ensure_list
 from mailer.audience.importing.importer import import_rows, read_csv
 from mailer.transports import FileTransport
 

@@ -11,7 +11,7 @@ from mailer.send.campaign import SendOptions, run_send
 from mailer.content.lists import load_list
 from mailer.store.db import transaction
 from mailer.store.models import Delivery
-from mailer.store.queries import ensure_list
+from mailer.audience.lists import ensure_list
 from mailer.audience.importing.importer import ImportRow, import_rows
 from mailer.transports.ses import SesTransport
 

@@ -17,7 +17,7 @@ from mailer.content.lists import load_list
 from mailer.store.db import transaction
 from mailer.store.models import Delivery
 from mailer.track.ses_events import parse_ses_message
-from mailer.store.queries import ensure_list
+from mailer.audience.lists import ensure_list
 from mailer.audience.importing.importer import ImportRow, import_rows
 from mailer.track.record import record_events
 from mailer.transports.file import FileTransport

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select, update
 
 from mailer.audience.importing.importer import ImportRow, import_rows
+from mailer.audience.lists import ensure_list
 from mailer.config import Settings
 from mailer.content.load import load_issue_for
 from mailer.errors import OutcomeUnknownError, PermanentError, RetryableError
@@ -28,7 +29,6 @@ from mailer.store.models import (
     Subscription,
     SubscriptionStatus,
 )
-from mailer.store.queries import ensure_list
 from mailer.transports.base import AccountLimits, OutgoingMessage
 
 from tests.conftest import DB_KINDS, REPO, SECRET, fresh_database

@@ -14,7 +14,7 @@ from mailer.send.campaign import run_send
 from mailer.content.lists import load_list
 from mailer.store.db import transaction
 from mailer.store.models import Delivery, Send, Subscription
-from mailer.store.queries import suppress
+from mailer.audience.suppressions import suppress
 from mailer.audience.importing.importer import import_rows, read_csv
 from mailer.tokens import read_token
 from mailer.transports import FileTransport

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from mailer.store.db import make_engine, upgrade
-from mailer.track.ses_events import stored_dedup_key
+from mailer.store.events import stored_dedup_key
 
 from tests.conftest import DB_KINDS
 from tests.cli.test_cli import mailer, workdir  # noqa: F401  (workdir is a fixture)

@@ -11,7 +11,8 @@ from mailer.content.lists import load_list
 from mailer.store.db import make_engine, require_schema, transaction
 from mailer.errors import ConfigError, ImportFileError
 from mailer.store.models import Base, ConsentEvent, Subscriber, Subscription
-from mailer.store.queries import ensure_list, suppress
+from mailer.audience.lists import ensure_list
+from mailer.audience.suppressions import suppress
 from mailer.audience.importing.importer import import_rows, read_csv
 
 from tests.conftest import DB_KINDS, REPO

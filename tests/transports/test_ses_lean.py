@@ -22,7 +22,8 @@ from mailer.errors import (
     ThrottledError,
 )
 from mailer.transports.base import OutgoingMessage
-from mailer.transports.ses import SesTransport, classify_client_error
+from mailer.transports.ses import SesTransport
+from mailer.transports.ses_errors import classify_client_error
 from mailer.transports.ses_lean import error_fields, parse_response
 
 from tests.send import fakeses

@@ -11,8 +11,8 @@ from mailer.content.load import load_issue_for
 from mailer.send.campaign import run_send
 from mailer.store.db import transaction
 from mailer.store.models import Delivery, Subscriber, Subscription, Suppression
+from mailer.audience.lists import ensure_list
 from mailer.send.ledger import still_eligible
-from mailer.store.queries import ensure_list
 from mailer.transports.file import FileTransport
 from tests.track.sns_signing import TOPIC_ARN, Signer, notification
 from mailer.content.lists import load_list

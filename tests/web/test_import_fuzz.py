@@ -13,7 +13,7 @@ from mailer.addresses import fast_normalise, normalise_email
 from mailer.content.lists import load_list
 from mailer.store.db import transaction
 from mailer.store.models import Subscriber, Subscription
-from mailer.store.queries import ensure_list
+from mailer.audience.lists import ensure_list
 from mailer.audience.importing.importer import MAX_FIELD, import_rows, iter_csv
 
 from tests.conftest import DB_KINDS, REPO

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from mailer.store.models import ConsentEvent, Subscriber, Subscription
-from mailer.store.queries import suppress
+from mailer.audience.suppressions import suppress
 from mailer.tokens import make_token
 
 from tests.conftest import DB_KINDS, SECRET

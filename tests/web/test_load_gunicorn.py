@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from mailer.content.lists import load_list
 from mailer.store.db import session_factory, transaction
 from mailer.store.models import ConsentEvent, Subscription
-from mailer.store.queries import ensure_list
+from mailer.audience.lists import ensure_list
 from mailer.audience.importing.importer import ImportRow, import_rows
 from mailer.tokens import make_token
 

@@ -15,7 +15,7 @@ from mailer.audience import lifecycle
 from mailer.config import Settings
 from mailer.errors import ConfigError
 from mailer.store.models import Issue
-from mailer.store.queries import ensure_list
+from mailer.audience.lists import ensure_list
 from mailer.content.lists import load_list
 from mailer.web import create_app
 

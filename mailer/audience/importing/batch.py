@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from mailer.audience.importing.prep import DIGEST, PreparedBatch, digest, prepare
 from mailer.audience.importing.sqlite import insert_new_people, sqlite_subscriber_ids
-from mailer.store.models import utcnow
-from mailer.store.queries import suppression_salt
+from mailer.store.models import ConsentAction, SubscriptionStatus, utcnow
+from mailer.audience.suppressions import suppression_salt
 
 # Up to this many suppressions are read whole and compared with the batch's hashes in Python; beyond it
 # the database probes its index once per address of the batch (about 2 us per row on SQLite).
@@ -93,9 +93,14 @@ def _people(session: Session) -> str:
     return "(SELECT value AS v FROM json_each(:rows)) AS p"
 
 
+# What an import may move a pending subscription to (it never moves one back to pending).
+_PENDING = SubscriptionStatus.PENDING
+_PAST_PENDING = frozenset({SubscriptionStatus.CONFIRMED, SubscriptionStatus.UNSUBSCRIBED})
+
+
 def _dates(status: str, now) -> dict:
-    return {"status": status, "confirmed": now if status == "confirmed" else None,
-            "unsubscribed": now if status == "unsubscribed" else None}
+    return {"status": status, "confirmed": now if status == SubscriptionStatus.CONFIRMED else None,
+            "unsubscribed": now if status == SubscriptionStatus.UNSUBSCRIBED else None}
 
 
 def _run_dated(session: Session, sql: str, people: list[int], now, **params):
@@ -115,7 +120,8 @@ def _insert_subscriptions(session: Session, list_id: int, status: str, people: l
 def _move_pending(session: Session, list_id: int, status: str, people: list[int], now) -> None:
     """pending -> confirmed/unsubscribed (an import may move pending forward; it never re-subscribes)."""
     _run_dated(session, "UPDATE subscriptions SET status = CAST(:status AS TEXT), confirmed_at = :confirmed, "
-                        "unsubscribed_at = :unsubscribed WHERE list_id = :list_id AND status = 'pending' "
+                        "unsubscribed_at = :unsubscribed WHERE list_id = :list_id "
+                        f"AND status = '{_PENDING}' "
                         f"AND subscriber_id IN (SELECT v >> 32 FROM {_people(session)})",
                people, now, list_id=list_id, **_dates(status, now))
 
@@ -124,7 +130,7 @@ def _record_consent(session: Session, list_id: int, source: str, status: str, pe
     """One consent row per person added or changed, naming the file and line: `people.csv line 7: status
     confirmed`."""
     _run_dated(session, "INSERT INTO consent_events (subscriber_id, list_id, action, source, detail, created_at) "
-                        "SELECT v >> 32, :list_id, 'import', 'import', "
+                        f"SELECT v >> 32, :list_id, '{ConsentAction.IMPORT}', 'import', "
                         "CAST(:detail AS TEXT) || CAST(v & 4294967295 AS TEXT) || CAST(:status_text AS TEXT), :now "
                         f"FROM {_people(session)}",
                people, now, list_id=list_id, detail=f"{source} line ", status_text=f": status {status}")
@@ -173,7 +179,7 @@ def import_batch(session: Session, list_id: int, batch: PreparedBatch | Sequence
             sub_id = known[key]
             now_status = current.get(sub_id)
             if now_status is not None:
-                if now_status == "pending" and status in ("confirmed", "unsubscribed"):
+                if now_status == _PENDING and status in _PAST_PENDING:
                     moved.setdefault(status, []).append(sub_id << 32 | line)
                 continue
         added.setdefault(status, []).append(sub_id << 32 | line)

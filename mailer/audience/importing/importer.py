@@ -5,19 +5,24 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 from sqlalchemy.orm import sessionmaker, Session
 
 from mailer.addresses import InvalidAddress, fast_normalise, clean_display_name, normalise_email
 from mailer.audience.importing.dialect import CsvFormat, detect_format
 from mailer.errors import ImportFileError
+from mailer.store.models import SubscriptionStatus
 from mailer.audience.importing.batch import import_batch
 from mailer.audience.importing.prep import PreparedBatch, known_salt, prepare
 from mailer.audience.importing.reader import in_background, in_process
 from mailer.audience.importing.tuning import import_connection
+from mailer.content.lists import ListDefinition
+from mailer.store.db import transaction
+from mailer.audience.lists import ensure_list
 
-STATUSES = ("confirmed", "pending", "unsubscribed")
+STATUSES = (SubscriptionStatus.CONFIRMED, SubscriptionStatus.PENDING,
+            SubscriptionStatus.UNSUBSCRIBED)
 # Rows per transaction. Each commit rewrites every page of the email index that the batch touched, and
 # with addresses in random order that is most of them: fewer, bigger batches write less.
 BATCH_SIZE = 100_000
@@ -261,3 +266,18 @@ def import_rows(factory: sessionmaker[Session], list_id: int, rows: Iterable[tup
             report.unchanged += unchanged
     report.problems.sort(key=_line_of)
     return report
+
+
+def import_csv(factory: sessionmaker[Session], list_def: ListDefinition, path: Path,
+               default_status: str = "confirmed", *, encoding: str | None = None,
+               on_warning: Callable[[str], None] = lambda _warning: None) -> ImportReport:
+    """`mailer subscribers import`: the CSV file at `path` into the list (created if new). Warnings
+    about the file as a whole go to `on_warning` before any row is imported; the rows skipped are
+    the report's problems."""
+    problems: list[str] = []
+    rows = iter_csv(path, problems, default_status, encoding=encoding)
+    for warning in rows.warnings:
+        on_warning(warning)
+    with transaction(factory) as session:
+        list_id = ensure_list(session, list_def)
+    return import_rows(factory, list_id, rows, problems, source=path.name)

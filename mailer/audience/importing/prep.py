@@ -16,10 +16,11 @@ from typing import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailer.store.models import AppMeta
+from mailer.store.models import AppMeta, SubscriptionStatus
 
 # Status <-> the two low bits of a packed code (line << 2 | status); SQL decodes them with CASE.
-STATUS_CODES = {"confirmed": 0, "pending": 1, "unsubscribed": 2}
+STATUS_CODES = {SubscriptionStatus.CONFIRMED: 0, SubscriptionStatus.PENDING: 1,
+                SubscriptionStatus.UNSUBSCRIBED: 2}
 STATUS_NAMES = {code: status for status, code in STATUS_CODES.items()}
 SEP = "\0"  # between addresses and between names: neither can hold it (validation and clean_display_name)
 DIGEST = 32  # bytes of a SHA-256 digest

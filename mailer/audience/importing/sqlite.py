@@ -16,9 +16,12 @@ from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.orm import Session
 
 from mailer.audience.importing.prep import PreparedBatch
+from mailer.store.models import ConsentAction, SubscriptionStatus
 
 # Codes are line << 2 | status (import_prep.STATUS_CODES); the CASEs turn them back into columns.
-_STATUS = "CASE j.value & 3 WHEN 0 THEN 'confirmed' WHEN 1 THEN 'pending' ELSE 'unsubscribed' END"
+_STATUS = (f"CASE j.value & 3 WHEN 0 THEN '{SubscriptionStatus.CONFIRMED}' "
+           f"WHEN 1 THEN '{SubscriptionStatus.PENDING}' "
+           f"ELSE '{SubscriptionStatus.UNSUBSCRIBED}' END")
 _NEW_SUBSCRIPTIONS = text(
     "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, confirmed_at, unsubscribed_at) "
     f"SELECT :first + j.key, :list_id, {_STATUS}, :now, CASE j.value & 3 WHEN 0 THEN :now END, "
@@ -26,7 +29,8 @@ _NEW_SUBSCRIPTIONS = text(
 ).bindparams(bindparam("now", type_=DateTime(timezone=True)))
 _NEW_CONSENT = text(
     "INSERT INTO consent_events (subscriber_id, list_id, action, source, detail, created_at) "
-    f"SELECT :first + j.key, :list_id, 'import', 'import', :detail || (j.value >> 2) || ': status ' || {_STATUS}, "
+    f"SELECT :first + j.key, :list_id, '{ConsentAction.IMPORT}', 'import', "
+    f":detail || (j.value >> 2) || ': status ' || {_STATUS}, "
     ":now FROM json_each(:codes) AS j"
 ).bindparams(bindparam("now", type_=DateTime(timezone=True)))
 

@@ -11,9 +11,10 @@ suppression needs no merging: it is keyed by the lower-cased address already). W
 mailed in the same send, the ledger keeps one row for it (the furthest state: a complaint or bounce
 over a delivery) and that row takes the other's SES events.
 
-It also takes the addresses out of events.dedup_key: `kind:ident:address` becomes `kind:ident:` and the
-address's salted hash (the salt of the suppression hashes), as mailer.track.ses_events.stored_dedup_key now
-builds every key, so that keys name nobody and an erased person's events still deduplicate.
+It also takes the addresses out of events.dedup_key: `kind:ident:address` becomes `kind:ident:` and
+the address's salted hash (the salt of the suppression hashes), as
+mailer.store.events.stored_dedup_key now builds every key, so that keys name nobody and an erased
+person's events still deduplicate.
 
 Revision ID: 0004
 Revises: 0003
@@ -126,14 +127,14 @@ def _merge(conn, ids: list[int]) -> None:
 
 def _salt(conn) -> str:
     salt = conn.scalar(sa.text("SELECT value FROM app_meta WHERE key = 'suppression_salt'"))
-    if salt is None:  # what mailer.store.queries.suppression_salt does on first use
+    if salt is None:  # what mailer.audience.suppressions.suppression_salt does on first use
         salt = secrets.token_hex(16)
         conn.execute(sa.text("INSERT INTO app_meta (key, value) VALUES ('suppression_salt', :salt)"), {"salt": salt})
     return salt
 
 
 def _hash_dedup_keys(conn) -> None:
-    """mailer.track.ses_events.stored_dedup_key, repeated for the same reason as _key."""
+    """mailer.store.events.stored_dedup_key, repeated for the same reason as _key."""
     rows = conn.execute(sa.text("SELECT id, dedup_key, event_type, recipient FROM events "
                                 "WHERE recipient IS NOT NULL")).all()
     if not rows:
