@@ -26,12 +26,12 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from mailer.addresses import normalise_email  # noqa: E402
+from mailer.audience.importing.importer import import_rows, iter_csv  # noqa: E402
+from mailer.audience.lists import ensure_list  # noqa: E402
+from mailer.audience.suppressions import suppress  # noqa: E402
 from mailer.content.lists import load_list  # noqa: E402
 from mailer.store.db import make_engine, session_factory, transaction, upgrade  # noqa: E402
 from mailer.store.models import ConsentEvent, Subscriber, Subscription, utcnow  # noqa: E402
-from mailer.audience.lists import ensure_list  # noqa: E402
-from mailer.audience.suppressions import suppress  # noqa: E402
-from mailer.audience.importing.importer import import_rows, iter_csv  # noqa: E402
 
 
 def write_csv(path: Path, rows: int) -> None:
@@ -39,7 +39,9 @@ def write_csv(path: Path, rows: int) -> None:
     with path.open("w", encoding="utf-8", newline="") as fh:
         fh.write("email,name,status\n")
         for i in range(rows):
-            fh.write(f"reader.{i}.{rnd.randrange(10**6)}@mail{i % 997}.example.com,Reader {i},confirmed\n")
+            fh.write(
+                f"reader.{i}.{rnd.randrange(10**6)}@mail{i % 997}.example.com,Reader {i},confirmed\n"
+            )
 
 
 def fresh_database(kind: str, folder: Path):
@@ -58,6 +60,7 @@ def fresh_database(kind: str, folder: Path):
             with admin.connect() as conn:
                 conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
             admin.dispose()
+
     engine = make_engine(url)
     upgrade(engine)
     factory = session_factory(engine)
@@ -71,7 +74,9 @@ def fresh_database(kind: str, folder: Path):
 def timed_import(factory, list_id: int, csv_path: Path) -> tuple[float, str]:
     start = time.perf_counter()
     problems: list[str] = []
-    report = import_rows(factory, list_id, iter_csv(csv_path, problems), problems, source=csv_path.name)
+    report = import_rows(
+        factory, list_id, iter_csv(csv_path, problems), problems, source=csv_path.name
+    )
     return time.perf_counter() - start, report.summary
 
 
@@ -88,9 +93,20 @@ def timed_baseline(factory, list_id: int, csv_path: Path, rows: int) -> float:
             sub = Subscriber(email=normalise_email(email), name=name)
             session.add(sub)
             session.flush()
-            session.add(Subscription(subscriber_id=sub.id, list_id=list_id, status=status, confirmed_at=utcnow()))
-            session.add(ConsentEvent(subscriber_id=sub.id, list_id=list_id, action="import", source="import",
-                                     detail=f"baseline line {n + 2}"))
+            session.add(
+                Subscription(
+                    subscriber_id=sub.id, list_id=list_id, status=status, confirmed_at=utcnow()
+                )
+            )
+            session.add(
+                ConsentEvent(
+                    subscriber_id=sub.id,
+                    list_id=list_id,
+                    action="import",
+                    source="import",
+                    detail=f"baseline line {n + 2}",
+                )
+            )
             session.flush()
             if n % 2000 == 1999:
                 session.commit()
@@ -115,7 +131,9 @@ def run(kind: str, csv_path: Path, rows: int, baseline_rows: int, folder: Path) 
         cleanup and cleanup()
     rate, base_rate = rows / seconds, baseline_rows / base_seconds
     print(f"{kind:<10} import {rows:,} rows in {seconds:.1f} s = {rate:,.0f} rows/s ({summary})")
-    print(f"{kind:<10} re-run   {rows:,} rows in {again:.1f} s = {rows / again:,.0f} rows/s ({again_summary})")
+    print(
+        f"{kind:<10} re-run   {rows:,} rows in {again:.1f} s = {rows / again:,.0f} rows/s ({again_summary})"
+    )
     print(f"{kind:<10} baseline {baseline_rows:,} rows row-by-row ORM = {base_rate:,.0f} rows/s")
     print(f"{kind:<10} ratio: {rate / base_rate:.1f}x the row-by-row baseline")
 
@@ -134,7 +152,9 @@ def main() -> None:
         folder = Path(tmp)
         csv_path = folder / "subscribers.csv"
         write_csv(csv_path, args.rows)
-        print(f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}; {SUPPRESSED} suppressed addresses")
+        print(
+            f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}; {SUPPRESSED} suppressed addresses"
+        )
         for kind in kinds:
             run(kind, csv_path, args.rows, min(args.baseline_rows, args.rows), folder)
             print(f"load average now: {os.getloadavg()[0]:.1f}")

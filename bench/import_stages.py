@@ -26,7 +26,9 @@ from mailer.audience.importing import importer as subscribers  # noqa: E402
 from mailer.audience.importing.prep import known_salt, prepare  # noqa: E402
 from mailer.audience.importing.tuning import import_connection  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("bench_import", Path(__file__).with_name("import.py"))
+_spec = importlib.util.spec_from_file_location(
+    "bench_import", Path(__file__).with_name("import.py")
+)
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
 
@@ -116,15 +118,19 @@ def pipelined(csv_path: Path, folder: Path, rows: int) -> None:
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu, start = clock()
     problems: list[str] = []
-    subscribers.import_rows(factory, list_id, subscribers.iter_csv(csv_path, problems), problems, csv_path.name)
+    subscribers.import_rows(
+        factory, list_id, subscribers.iter_csv(csv_path, problems), problems, csv_path.name
+    )
     cpu, seconds = (now - then for now, then in zip(clock(), (cpu, start)))
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     reader_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
     subscribers.in_process = original
     engine.dispose()
-    print(f"pipelined import: {seconds / rows * 1e6:.2f} us/row = {rows / seconds:,.0f} rows/s; the writer "
-          f"waited for the reader {waited / rows * 1e6:.2f} us/row; CPU: writer {cpu / rows * 1e6:.2f}, "
-          f"reader process {reader_cpu / rows * 1e6:.2f} us/row")
+    print(
+        f"pipelined import: {seconds / rows * 1e6:.2f} us/row = {rows / seconds:,.0f} rows/s; the writer "
+        f"waited for the reader {waited / rows * 1e6:.2f} us/row; CPU: writer {cpu / rows * 1e6:.2f}, "
+        f"reader process {reader_cpu / rows * 1e6:.2f} us/row"
+    )
 
 
 def main() -> None:

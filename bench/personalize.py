@@ -15,11 +15,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from mailer.content.load import issue_defaults  # noqa: E402
 from mailer.content.issue_file import load_issue  # noqa: E402
 from mailer.content.lists import load_list  # noqa: E402
-from mailer.send.message import MessageSkeleton, Recipient, build_message, new_message_id, personal_values  # noqa: E402
+from mailer.content.load import issue_defaults  # noqa: E402
 from mailer.render.issue import render_issue  # noqa: E402
+from mailer.send.message import (
+    MessageSkeleton,
+    Recipient,
+    build_message,
+    new_message_id,
+    personal_values,
+)  # noqa: E402
 
 TARGET_BYTES = 77 * 1024
 NAMES = ["Ada Lovelace", "José Núñez", "Lamarr, Hedy", 'Tim "TimBL" Berners-Lee', "王小明", ""]
@@ -34,19 +40,27 @@ def issue_of_size(target: int):
     paragraphs = content.deep_dive.paragraphs
     while len(rendered.html.encode()) < target:
         paragraphs += content.deep_dive.paragraphs[:1]
-        bigger = dataclasses.replace(content, deep_dive=dataclasses.replace(content.deep_dive, paragraphs=paragraphs))
+        bigger = dataclasses.replace(
+            content, deep_dive=dataclasses.replace(content.deep_dive, paragraphs=paragraphs)
+        )
         rendered = render_issue(bigger, list_def, "https://news.example")
     return list_def, rendered
 
 
 def recipients(n: int) -> list[Recipient]:
     token = "WzEyMzQ1LCJhaS1tb3JuaW5nLXBvc3QiXQ.Z0DsXw.Hk2d8Jx0a4rU1pWqv3mZ5cT7yLk"
-    return [Recipient(delivery_id=i, email=f"reader{i}@example.com", name=NAMES[i % len(NAMES)],
-                      unsubscribe_url=f"https://news.example/unsubscribe/{token}{i}",
-                      manage_url=f"https://news.example/manage/{token}{i}",
-                      unsubscribe_mailto=f"mailto:unsubscribe@aimorningpost.example?subject=unsubscribe%20{token}{i}",
-                      message_id=new_message_id("aimorningpost.example"))
-            for i in range(n)]
+    return [
+        Recipient(
+            delivery_id=i,
+            email=f"reader{i}@example.com",
+            name=NAMES[i % len(NAMES)],
+            unsubscribe_url=f"https://news.example/unsubscribe/{token}{i}",
+            manage_url=f"https://news.example/manage/{token}{i}",
+            unsubscribe_mailto=f"mailto:unsubscribe@aimorningpost.example?subject=unsubscribe%20{token}{i}",
+            message_id=new_message_id("aimorningpost.example"),
+        )
+        for i in range(n)
+    ]
 
 
 def rate(fn, people: list[Recipient], rounds: int = 5, min_seconds: float = 0.5) -> float:
@@ -75,8 +89,14 @@ def main() -> None:
 
     def baseline(r: Recipient) -> bytes:
         html, text = rendered.personalize(personal_values(r))
-        return build_message(subject=rendered.subject, html=html, text=text, list_def=list_def, send_id=1,
-                             recipient=r)
+        return build_message(
+            subject=rendered.subject,
+            html=html,
+            text=text,
+            list_def=list_def,
+            send_id=1,
+            recipient=r,
+        )
 
     size = len(fast(people[0]))
     fast_rate = rate(fast, people)

@@ -27,8 +27,8 @@ os.environ.update(AWS_ENV)
 
 from bench.send import endpoint, settings_for  # noqa: E402
 from mailer.content.load import load_issue_for  # noqa: E402
-from mailer.send.campaign import LinkMaker, PreparedIssue, personal_message  # noqa: E402
 from mailer.render.issue import render_issue  # noqa: E402
+from mailer.send.campaign import LinkMaker, PreparedIssue, personal_message  # noqa: E402
 from mailer.transports.base import OutgoingMessage  # noqa: E402
 from mailer.transports.ses import SesTransport  # noqa: E402
 
@@ -40,9 +40,17 @@ def message() -> OutgoingMessage:
     content = load_issue_for(settings, LIST, ISSUE)
     prepared = PreparedIssue(0, 0, content, render_issue(content, LIST, settings.base_url))
     links = LinkMaker(settings, LIST)
-    raw = personal_message(prepared, LIST, 1, links.recipient(1, 1, "reader1@example.com", "Reader"))
-    return OutgoingMessage(delivery_id=1, send_id=1, recipient="reader1@example.com", raw=raw, batch="bench",
-                           tags={"send_id": "1", "delivery_id": "1"})
+    raw = personal_message(
+        prepared, LIST, 1, links.recipient(1, 1, "reader1@example.com", "Reader")
+    )
+    return OutgoingMessage(
+        delivery_id=1,
+        send_id=1,
+        recipient="reader1@example.com",
+        raw=raw,
+        batch="bench",
+        tags={"send_id": "1", "delivery_id": "1"},
+    )
 
 
 def cpu_us(fn, calls: int) -> float:
@@ -75,13 +83,17 @@ def main() -> None:
     finally:
         proc.kill()
         proc.wait()
-    print(f"SES call CPU per message, {len(msg.raw) / 1024:.0f} KB MIME, one thread, {calls} calls x {ROUNDS} "
-          f"rounds (best), load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"SES call CPU per message, {len(msg.raw) / 1024:.0f} KB MIME, one thread, {calls} calls x {ROUNDS} "
+        f"rounds (best), load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"  lean send total  {send_us:7.0f} us")
     print(f"  . body           {body_us:7.0f} us")
     print(f"  . SigV4          {sign_us:7.0f} us")
     print(f"  . HTTP exchange  {send_us - body_us - sign_us:7.0f} us")
-    print(f"  boto3 send_email {boto3_us:7.0f} us (baseline, same run: lean = {send_us / boto3_us:.2f}x)")
+    print(
+        f"  boto3 send_email {boto3_us:7.0f} us (baseline, same run: lean = {send_us / boto3_us:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

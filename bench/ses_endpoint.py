@@ -17,14 +17,21 @@ import json
 import sys
 import uuid
 
-ACCOUNT = json.dumps({"SendQuota": {"Max24HourSend": 1e9, "MaxSendRate": 1e6, "SentLast24Hours": 0.0},
-                      "SendingEnabled": True, "EnforcementStatus": "HEALTHY",
-                      "ProductionAccessEnabled": True}).encode()
+ACCOUNT = json.dumps(
+    {
+        "SendQuota": {"Max24HourSend": 1e9, "MaxSendRate": 1e6, "SentLast24Hours": 0.0},
+        "SendingEnabled": True,
+        "EnforcementStatus": "HEALTHY",
+        "ProductionAccessEnabled": True,
+    }
+).encode()
 
 
 def answer(status: str, body: bytes) -> bytes:
-    return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            f"x-amzn-RequestId: {uuid.uuid4()}\r\n\r\n").encode("latin-1") + body
+    return (
+        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        f"x-amzn-RequestId: {uuid.uuid4()}\r\n\r\n"
+    ).encode("latin-1") + body
 
 
 async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, latency: float) -> None:
@@ -41,10 +48,16 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, late
             method, path = request_line.split(b" ")[:2]
             if method == b"GET" and path.startswith(b"/v2/email/account"):
                 writer.write(answer("200 OK", ACCOUNT))
-            elif method == b"POST" and path.startswith(b"/v2/email/outbound-emails") and b'"ToAddresses"' in body:
+            elif (
+                method == b"POST"
+                and path.startswith(b"/v2/email/outbound-emails")
+                and b'"ToAddresses"' in body
+            ):
                 if latency:
                     await asyncio.sleep(latency)
-                writer.write(answer("200 OK", b'{"MessageId":"%s-bench"}' % uuid.uuid4().hex.encode()))
+                writer.write(
+                    answer("200 OK", b'{"MessageId":"%s-bench"}' % uuid.uuid4().hex.encode())
+                )
             else:
                 writer.write(answer("404 Not Found", b'{"message":"not found"}'))
             await writer.drain()
@@ -55,8 +68,9 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, late
 
 
 async def main(latency: float) -> None:
-    server = await asyncio.start_server(lambda r, w: serve(r, w, latency), "127.0.0.1", 0, backlog=512,
-                                        limit=1 << 20)
+    server = await asyncio.start_server(
+        lambda r, w: serve(r, w, latency), "127.0.0.1", 0, backlog=512, limit=1 << 20
+    )
     port = server.sockets[0].getsockname()[1]
     print(f"http://127.0.0.1:{port}", flush=True)
     async with server:

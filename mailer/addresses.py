@@ -18,8 +18,10 @@ class UndeliverableAddress(InvalidAddress):
 
 # Amazon SES takes raw MIME without SMTPUTF8, and an ASCII-only message has no way to write such a
 # local part (RFC 2047 words are not allowed in an addr-spec). A non-ASCII *domain* is fine: punycode.
-NON_ASCII_LOCAL_PART = ("non-ASCII characters before the @ cannot be delivered by our mail provider; use an "
-                        "address with only ASCII letters, digits and . _ + - before the @")
+NON_ASCII_LOCAL_PART = (
+    "non-ASCII characters before the @ cannot be delivered by our mail provider; use an "
+    "address with only ASCII letters, digits and . _ + - before the @"
+)
 
 
 def check_deliverable(address: str) -> None:
@@ -56,7 +58,9 @@ def fast_normalise(candidate: str) -> str | None:
         return None
     if len(domain) > 63 and max(len(label) for label in domain.split(".")) > 63:
         return None
-    return candidate if lowered == domain else candidate[:at + 1] + lowered  # most are lower-case already
+    return (
+        candidate if lowered == domain else candidate[: at + 1] + lowered
+    )  # most are lower-case already
 
 
 def normalise_email(raw: str) -> str:

@@ -35,8 +35,10 @@ def session() -> Session:
         return Session()
     except ProfileNotFound:
         profile = os.environ.get("AWS_PROFILE", "")
-        raise ConfigError(f"AWS_PROFILE {profile!r} is not a profile in {_config_file()}: "
-                          "add a [profile NAME] section there, or unset AWS_PROFILE") from None
+        raise ConfigError(
+            f"AWS_PROFILE {profile!r} is not a profile in {_config_file()}: "
+            "add a [profile NAME] section there, or unset AWS_PROFILE"
+        ) from None
 
 
 def missing_region(profile: str | None, purpose: str = "the ses transport") -> str:
@@ -44,12 +46,21 @@ def missing_region(profile: str | None, purpose: str = "the ses transport") -> s
     profile's `region` in the config file; AWS_REGION, which the AWS CLI v2 and other SDKs read, it
     ignores."""
     section = "[default]" if profile in (None, "default") else f"[profile {profile}]"
-    return (f"AWS region is not set for {purpose}: set AWS_DEFAULT_REGION (boto3 reads it, not "
-            f"AWS_REGION) or add `region = ...` to the {section} section of {_config_file()}")
+    return (
+        f"AWS region is not set for {purpose}: set AWS_DEFAULT_REGION (boto3 reads it, not "
+        f"AWS_REGION) or add `region = ...` to the {section} section of {_config_file()}"
+    )
 
 
-def client(service: str, *, region: str | None = None, endpoint_url: str | None = None,
-           config: Config | None = None, on: Session | None = None, purpose: str | None = None):
+def client(
+    service: str,
+    *,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    config: Config | None = None,
+    on: Session | None = None,
+    purpose: str | None = None,
+):
     """A boto3 client for `service` on session `on` (default: a new one on the chain). `region`
     overrides the chain's; `purpose` names the client in the missing-region message."""
     on = on or session()
@@ -63,9 +74,13 @@ def ses_send_config(*, connect_timeout: float, read_timeout: float, pool_size: i
     """botocore settings for the ses transport's clients. SDK retries off: the send loop retries and
     counts attempts. One pooled connection per call in flight. Request validation off: we build the
     request ourselves and SES validates it anyway (it costs CPU on every call)."""
-    return Config(retries={"total_max_attempts": 1}, connect_timeout=connect_timeout,
-                  read_timeout=read_timeout, max_pool_connections=pool_size,
-                  parameter_validation=False)
+    return Config(
+        retries={"total_max_attempts": 1},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_pool_connections=pool_size,
+        parameter_validation=False,
+    )
 
 
 def queue_region(queue_url: str | None) -> str | None:

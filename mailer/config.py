@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from mailer.errors import ConfigError
 
@@ -57,12 +58,16 @@ class Settings:
     sqs_queue_url: str | None = None
     send_rate: float = 14.0
     send_timeout: float = 30.0  # seconds to wait for the provider's answer (then: outcome unknown)
-    transport_down_after: float = 60.0  # seconds of failed connections in a row before the send pauses
+    transport_down_after: float = (
+        60.0  # seconds of failed connections in a row before the send pauses
+    )
     smtp_user: str | None = None
     smtp_password: str | None = None
     hf_token: str | None = None
     github_token: str | None = None
-    trusted_proxies: int = 0  # reverse proxies in front of the web app whose X-Forwarded-For is believed
+    trusted_proxies: int = (
+        0  # reverse proxies in front of the web app whose X-Forwarded-For is believed
+    )
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def require_secret_key(self) -> str:
@@ -79,7 +84,7 @@ def normalise_database_url(url: str) -> str:
     to psycopg 3 (the `postgres` extra) whatever SQLAlchemy's default driver is."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -90,7 +95,9 @@ class SmtpTarget:
     implicit_tls: bool  # smtps://
     starttls: bool
     timeout: float
-    starttls_given: bool = False  # starttls= was in the URL (starttls=0 is then a choice, not a default)
+    starttls_given: bool = (
+        False  # starttls= was in the URL (starttls=0 is then a choice, not a default)
+    )
 
 
 def _flag(value: str) -> bool:
@@ -115,14 +122,22 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
     unknown = set(query) - {"starttls", "timeout"}
     if unknown:
-        raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))}; known: starttls, timeout")
+        raise ValueError(
+            f"unknown option(s) {', '.join(sorted(unknown))}; known: starttls, timeout"
+        )
     implicit = parts.scheme == "smtps"
     starttls = _flag(query.get("starttls", "0"))
     timeout = float(query.get("timeout", "30"))
     if timeout <= 0:
         raise ValueError("timeout must be positive")
-    return SmtpTarget(parts.hostname, port or (465 if implicit else 587 if starttls else 25),
-                      implicit, starttls, timeout, starttls_given="starttls" in query)
+    return SmtpTarget(
+        parts.hostname,
+        port or (465 if implicit else 587 if starttls else 25),
+        implicit,
+        starttls,
+        timeout,
+        starttls_given="starttls" in query,
+    )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -134,7 +149,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     known = {key for _, key in _SOURCES.values()}
     for key in data:
         if key not in known:
-            raise ConfigError(f"{path}: unknown setting '{key}'; known settings: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"{path}: unknown setting '{key}'; known settings: {', '.join(sorted(known))}"
+            )
     return data
 
 
@@ -192,7 +209,9 @@ def load_settings(
         file_values = _read_toml(config_file) if config_file.exists() else {}
     else:
         if not config_file.exists():
-            raise ConfigError(f"config file {config_file} does not exist; check --config or MAILER_CONFIG")
+            raise ConfigError(
+                f"config file {config_file} does not exist; check --config or MAILER_CONFIG"
+            )
         file_values = _read_toml(config_file)
 
     values: dict[str, Any] = {}
@@ -202,6 +221,8 @@ def load_settings(
         elif environ.get(env_name):
             values[name] = _convert(name, environ[env_name], f"environment variable {env_name}")
         elif toml_key in file_values:
-            values[name] = _convert(name, file_values[toml_key], f"{config_file}: setting '{toml_key}'")
+            values[name] = _convert(
+                name, file_values[toml_key], f"{config_file}: setting '{toml_key}'"
+            )
     known = {f.name for f in fields(Settings)}
     return Settings(**{k: v for k, v in values.items() if k in known})

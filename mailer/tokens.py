@@ -43,8 +43,13 @@ def _serializer(secret_key: str, old_keys: tuple[str, ...], purpose: str) -> URL
     return URLSafeTimedSerializer([*old_keys, secret_key], salt=f"mailer.{purpose}")
 
 
-def make_token(secret_key: str, purpose: str, subscriber_id: int, list_slug: str,
-               old_keys: tuple[str, ...] = ()) -> str:
+def make_token(
+    secret_key: str,
+    purpose: str,
+    subscriber_id: int,
+    list_slug: str,
+    old_keys: tuple[str, ...] = (),
+) -> str:
     return _serializer(secret_key, old_keys, purpose).dumps([subscriber_id, list_slug])
 
 
@@ -61,7 +66,9 @@ class TokenMaker:
     def __init__(self, secret_key: str, purpose: str, list_slug: str, clock=time.time):
         if purpose not in PURPOSES:
             raise ValueError(f"unknown token purpose {purpose!r}")
-        derived = hashlib.sha1(f"mailer.{purpose}".encode() + b"signer" + secret_key.encode()).digest()
+        derived = hashlib.sha1(
+            f"mailer.{purpose}".encode() + b"signer" + secret_key.encode()
+        ).digest()
         self._mac = hmac.new(derived, digestmod=hashlib.sha1)
         self._slug = json.dumps(list_slug, separators=(",", ":"))
         self._clock = clock
@@ -85,14 +92,24 @@ def _b64(data: bytes) -> bytes:
     return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
-def read_token(secret_key: str, purpose: str, token: str, max_age: int | None = None,
-               old_keys: tuple[str, ...] = ()) -> TokenData:
+def read_token(
+    secret_key: str,
+    purpose: str,
+    token: str,
+    max_age: int | None = None,
+    old_keys: tuple[str, ...] = (),
+) -> TokenData:
     try:
         data = _serializer(secret_key, old_keys, purpose).loads(token, max_age=max_age)
     except SignatureExpired:
         raise TokenError("link expired", expired=True) from None
     except BadData:  # bad signature, bad base64, bad JSON: all the same to the visitor
         raise TokenError("invalid link") from None
-    if not (isinstance(data, list) and len(data) == 2 and type(data[0]) is int and isinstance(data[1], str)):
+    if not (
+        isinstance(data, list)
+        and len(data) == 2
+        and type(data[0]) is int
+        and isinstance(data[1], str)
+    ):
         raise TokenError("invalid link")
     return TokenData(subscriber_id=data[0], list_slug=data[1])

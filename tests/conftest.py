@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -25,8 +25,10 @@ DB_KINDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 def pytest_collection_modifyitems(config, items):
     if PG_URL:
         return
-    skip = pytest.mark.skip(reason="PostgreSQL run skipped: set MAILER_TEST_DATABASE_URL (e.g. "
-                                   "postgresql://postgres@127.0.0.1:5432/test) to run it")
+    skip = pytest.mark.skip(
+        reason="PostgreSQL run skipped: set MAILER_TEST_DATABASE_URL (e.g. "
+        "postgresql://postgres@127.0.0.1:5432/test) to run it"
+    )
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
@@ -89,10 +91,10 @@ def settings(tmp_path, database_url) -> Settings:
 
 def import_sample(factory) -> int:
     """The shipped sample list (25 people, 21 confirmed) imported into a fresh database; its list id."""
+    from mailer.audience.importing.importer import import_rows, read_csv
+    from mailer.audience.lists import ensure_list
     from mailer.content.lists import load_list
     from mailer.store.db import transaction
-    from mailer.audience.lists import ensure_list
-    from mailer.audience.importing.importer import import_rows, read_csv
 
     rows, problems = read_csv(REPO / "lists" / "ai-morning-post.sample.csv")
     with transaction(factory) as session:

@@ -16,8 +16,15 @@ import pytest
 
 AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 SCHEMES = ("light", "dark")
 WCAG_AA = ["wcag2a", "wcag2aa"]
 
@@ -30,8 +37,10 @@ def missing_or_fail(reason: str) -> None:
 
 def axe_source() -> str:
     if not AXE.is_file():
-        missing_or_fail(f"axe-core is not installed ({AXE} is missing): run `make test`, or "
-                        "`npm ci --prefix tests`")
+        missing_or_fail(
+            f"axe-core is not installed ({AXE} is missing): run `make test`, or "
+            "`npm ci --prefix tests`"
+        )
     return AXE.read_text(encoding="utf-8")
 
 
@@ -52,10 +61,13 @@ def sync_playwright():
 def axe_violations(page, source: str) -> list[dict]:
     """axe-core's WCAG 2 A and AA violations on the page as it is now: [{id, nodes: [(target, summary)]}]."""
     page.add_script_tag(content=source)
-    result = page.evaluate("""async (tags) => {
+    result = page.evaluate(
+        """async (tags) => {
         const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});
         return r.violations.map(v => ({id: v.id, nodes: v.nodes.map(n => [n.target.join(' '), n.failureSummary])}));
-    }""", WCAG_AA)
+    }""",
+        WCAG_AA,
+    )
     return result
 
 

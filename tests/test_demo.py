@@ -13,16 +13,25 @@ from tests.conftest import REPO
 def test_demo_on_a_day_without_an_issue(tmp_path):
     for folder in ("scripts", "issues", "lists"):
         shutil.copytree(REPO / folder, tmp_path / folder)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_") and k != "DATABASE_URL"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("MAILER_") and k != "DATABASE_URL"
+    }
     env["MAILER_DEMO_DATE"] = "2027-03-09"
     env["PYTHONPATH"] = str(REPO)
-    result = subprocess.run([sys.executable, "scripts/demo.py"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "scripts/demo.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     scaffolded = tmp_path / "var/demo/issues/ai-morning-post/2027-03-09.md"
     assert "date: 2027-03-09" in scaffolded.read_text()
-    assert sorted(p.name for p in (tmp_path / "issues/ai-morning-post").iterdir()) == \
-        sorted(p.name for p in (REPO / "issues/ai-morning-post").iterdir())  # issues/ untouched
+    assert sorted(p.name for p in (tmp_path / "issues/ai-morning-post").iterdir()) == sorted(
+        p.name for p in (REPO / "issues/ai-morning-post").iterdir()
+    )  # issues/ untouched
     assert len(list((tmp_path / "var/demo/outbox/ai-morning-post/2027-03-09").glob("*.eml"))) == 21
     assert (tmp_path / "var/demo/preview/ai-morning-post-2027-03-09.html").exists()
     assert "messages: var/demo/outbox/ai-morning-post/2027-03-09/*.eml" in result.stdout
@@ -51,10 +60,18 @@ def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("repo")
     for folder in ("scripts", "issues", "lists"):
         shutil.copytree(REPO / folder, root / folder)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_") and k != "DATABASE_URL"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("MAILER_") and k != "DATABASE_URL"
+    }
     env.update(MAILER_DEMO_DATE=DAY, PYTHONPATH=str(REPO))
-    result = subprocess.run([sys.executable, "scripts/demo.py"], cwd=root, env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "scripts/demo.py"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     return root, result.stdout
 
@@ -62,9 +79,11 @@ def demo(tmp_path_factory):
 def pasted(stdout: str) -> str:
     """The lines the demo says to paste into a shell, as printed."""
     lines = [line.strip() for line in stdout.splitlines()]
-    start = next(i for i, line in enumerate(lines) if line.startswith("To run the README's commands"))
+    start = next(
+        i for i, line in enumerate(lines) if line.startswith("To run the README's commands")
+    )
     block = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if line.startswith(("export ", ". ")):
             block.append(line)
         elif block:
@@ -73,20 +92,35 @@ def pasted(stdout: str) -> str:
     return "\n".join(block)
 
 
-def shell(root: Path, stdout: str, command: str, **options) -> subprocess.CompletedProcess | subprocess.Popen:
+def shell(
+    root: Path, stdout: str, command: str, **options
+) -> subprocess.CompletedProcess | subprocess.Popen:
     """`command` in a fresh bash after the pasted lines, in a shell without any mailer settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_") and k != "DATABASE_URL"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("MAILER_") and k != "DATABASE_URL"
+    }
     env["PYTHONPATH"] = str(REPO)
     script = f"{pasted(stdout)}\nexec {command}"
     if options.pop("background", False):
-        return subprocess.Popen(["bash", "-c", script], cwd=root, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
-    return subprocess.run(["bash", "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.Popen(
+            ["bash", "-c", script],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    return subprocess.run(
+        ["bash", "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_the_demo_explains_who_got_the_issue(demo):
     _, stdout = demo
-    assert "21 of 25 subscribers on ai-morning-post were sent the issue: 3 pending, 1 unsubscribed" in stdout
+    assert (
+        "21 of 25 subscribers on ai-morning-post were sent the issue: 3 pending, 1 unsubscribed"
+        in stdout
+    )
 
 
 def test_the_readme_commands_work_on_the_demo_data(demo):
@@ -117,7 +151,12 @@ class Form(html.parser.HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if not self.done and tag == "input" and attrs.get("name") and attrs.get("type") not in ("submit", "checkbox"):
+        if (
+            not self.done
+            and tag == "input"
+            and attrs.get("name")
+            and attrs.get("type") not in ("submit", "checkbox")
+        ):
             self.fields[attrs["name"]] = attrs.get("value") or ""
         if not self.done and tag in ("select",) and attrs.get("name"):
             self.fields.setdefault(attrs["name"], "")
@@ -130,8 +169,12 @@ class Form(html.parser.HTMLParser):
 def served(demo):
     root, stdout = demo
     port = free_port()
-    server = shell(root, stdout, f"{shlex.quote(sys.executable)} -m mailer serve --demo --port {port}",
-                   background=True)
+    server = shell(
+        root,
+        stdout,
+        f"{shlex.quote(sys.executable)} -m mailer serve --demo --port {port}",
+        background=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):  # until it listens (or gave up)
@@ -152,7 +195,9 @@ def test_links_in_the_demo_mails_work_on_serve_demo(served):
     root, url = served
     mail = sorted((root / "var/demo/outbox/ai-morning-post" / DAY).glob("*.eml"))[0]
     message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
-    link = re.search(r"<(https?://[^>]+/unsubscribe/[^>]+)>", str(message["List-Unsubscribe"])).group(1)
+    link = re.search(
+        r"<(https?://[^>]+/unsubscribe/[^>]+)>", str(message["List-Unsubscribe"])
+    ).group(1)
     page = requests.get(url + "/unsubscribe/" + link.rsplit("/unsubscribe/", 1)[1], timeout=10)
     assert page.status_code == 200, page.text[:500]
     assert "bad link" not in page.text.lower() and "not valid" not in page.text.lower()
@@ -177,7 +222,11 @@ def test_a_subscription_on_serve_demo_mails_its_confirmation_to_the_demo_outbox(
         time.sleep(0.1)
     assert len(found) == 1, found
     assert found[0].is_relative_to(root / "var/demo/outbox/confirmations")
-    body = email.message_from_bytes(found[0].read_bytes(), policy=email.policy.default).get_body(("plain",)).get_content()
+    body = (
+        email.message_from_bytes(found[0].read_bytes(), policy=email.policy.default)
+        .get_body(("plain",))
+        .get_content()
+    )
     confirm = re.search(r"(https?://\S+/confirm/\S+)", body).group(1)
     assert confirm.startswith(url + "/confirm/")  # the base URL is the server's --host/--port
     assert requests.get(confirm, timeout=10).status_code == 200

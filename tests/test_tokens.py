@@ -21,7 +21,9 @@ class FrozenClock:
 
 @pytest.mark.parametrize("purpose", PURPOSES)
 @pytest.mark.parametrize("subscriber_id", [0, 1, 255, 256, 12345, 2**31 - 1, 2**53])
-@pytest.mark.parametrize("slug", ["ai-morning-post", "a", "weekend-digest-2026", "the-ai-morning-post-weekly"])
+@pytest.mark.parametrize(
+    "slug", ["ai-morning-post", "a", "weekend-digest-2026", "the-ai-morning-post-weekly"]
+)
 def test_token_maker_writes_what_itsdangerous_writes(monkeypatch, purpose, subscriber_id, slug):
     now = 1_795_000_000.7
     monkeypatch.setattr("time.time", lambda: now)  # itsdangerous reads the clock through time.time
@@ -66,7 +68,9 @@ def test_the_timestamp_follows_the_clock():
         read_token(KEY, "confirm", first, max_age=7 * 24 * 3600)  # 9 days old
     assert expired.value.expired
     assert read_token(KEY, "confirm", later, max_age=7 * 24 * 3600).subscriber_id == 3  # 1 day old
-    assert make_token(KEY, "confirm", 3, "ai-morning-post") != first  # the library path stays available
+    assert (
+        make_token(KEY, "confirm", 3, "ai-morning-post") != first
+    )  # the library path stays available
 
 
 def test_unknown_purposes_are_refused():

@@ -20,7 +20,9 @@ from mailer.store.events import ERASED_RAW
 from mailer.store.models import Event
 
 
-def redact_events(session: Session, key: str, delivery_ids: list[int], message_ids: list[str]) -> int:
+def redact_events(
+    session: Session, key: str, delivery_ids: list[int], message_ids: list[str]
+) -> int:
     """Events about the person with this email_key lose what names them. Returns how many."""
     about = [func.lower(Event.recipient) == key, Event.raw.icontains(key, autoescape=True)]
     if delivery_ids:
@@ -30,7 +32,9 @@ def redact_events(session: Session, key: str, delivery_ids: list[int], message_i
     rows = session.execute(select(Event.id).where(or_(*about))).all()
     ids = [row.id for row in rows]
     if ids:
-        session.execute(update(Event).where(Event.id.in_(ids)).values(recipient=None, raw=ERASED_RAW))
+        session.execute(
+            update(Event).where(Event.id.in_(ids)).values(recipient=None, raw=ERASED_RAW)
+        )
     return len(ids)
 
 

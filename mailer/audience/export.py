@@ -13,8 +13,9 @@ from mailer.audience.lifecycle import EXPORT_COLUMNS, export_rows
 LINE_END = "\r\n"  # RFC 4180, what spreadsheets expect
 
 
-def write_export(factory: sessionmaker[Session], handle: IO[str],
-                 list_slug: str | None = None) -> int:
+def write_export(
+    factory: sessionmaker[Session], handle: IO[str], list_slug: str | None = None
+) -> int:
     """The header and every subscription (of `list_slug`, or of every list) written to `handle`;
     how many subscriptions were written."""
     writer = csv.writer(handle, lineterminator=LINE_END)

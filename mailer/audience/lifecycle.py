@@ -8,15 +8,16 @@ Status changes are compare-and-set UPDATEs, so concurrent or repeated requests c
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.addresses import address_hash, clean_display_name, email_key
 from mailer.audience.erasure import redact_events, scrub_sqlite_file
+from mailer.audience.suppressions import is_suppressed, suppress, suppression_salt
 from mailer.errors import NotFoundError
 from mailer.store.models import (
     ConsentAction,
@@ -30,14 +31,15 @@ from mailer.store.models import (
     SuppressionReason,
     utcnow,
 )
-from mailer.audience.suppressions import is_suppressed, suppress, suppression_salt
 from mailer.store.queries import dialect_insert
 from mailer.transports.file import erase_recipient
 
 # What the subscribe form says; recorded with every web subscription so that we can show what was agreed.
 FORM_VERSION = "web-subscribe-v1"
-CONSENT_TEXT = ("Send me the newsletter by email. I can unsubscribe at any time with the link in every "
-                "issue; my address is used for nothing else.")
+CONSENT_TEXT = (
+    "Send me the newsletter by email. I can unsubscribe at any time with the link in every "
+    "issue; my address is used for nothing else."
+)
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,18 @@ class Visitor:
     user_agent: str | None = None
     source: str = "web"
 
-    def event(self, subscriber_id: int | None, list_id: int | None, action: str, detail: str | None) -> dict:
-        return {"subscriber_id": subscriber_id, "list_id": list_id, "action": action, "source": self.source,
-                "ip": (self.ip or None) and self.ip[:64],
-                "user_agent": (self.user_agent or None) and self.user_agent[:512], "detail": detail}
+    def event(
+        self, subscriber_id: int | None, list_id: int | None, action: str, detail: str | None
+    ) -> dict:
+        return {
+            "subscriber_id": subscriber_id,
+            "list_id": list_id,
+            "action": action,
+            "source": self.source,
+            "ip": (self.ip or None) and self.ip[:64],
+            "user_agent": (self.user_agent or None) and self.user_agent[:512],
+            "detail": detail,
+        }
 
 
 @dataclass(frozen=True)
@@ -69,19 +79,25 @@ def list_id_of(session: Session, slug: str) -> int | None:
 
 
 def _record(session: Session, values: dict) -> int:
-    return session.execute(dialect_insert(session, ConsentEvent).values(values)
-                           .returning(ConsentEvent.id)).scalar_one()
+    return session.execute(
+        dialect_insert(session, ConsentEvent).values(values).returning(ConsentEvent.id)
+    ).scalar_one()
 
 
 def _subscriber_id(session: Session, email: str, name: str) -> int:
     """The person with this address in any letter case; added (spelt as given now) if there is none."""
     key = email_key(email)
-    session.execute(dialect_insert(session, Subscriber).values(email=email, email_key=key, name=name)
-                    .on_conflict_do_nothing(index_elements=["email_key"]))
+    session.execute(
+        dialect_insert(session, Subscriber)
+        .values(email=email, email_key=key, name=name)
+        .on_conflict_do_nothing(index_elements=["email_key"])
+    )
     return session.scalar(select(Subscriber.id).where(Subscriber.email_key == key))
 
 
-def subscribe(session: Session, list_id: int, email: str, name: str, visitor: Visitor) -> Pending | None:
+def subscribe(
+    session: Session, list_id: int, email: str, name: str, visitor: Visitor
+) -> Pending | None:
     """A request to join: pending (again) and a confirmation to send, or None when nothing is mailed.
 
     Confirmed subscribers get no mail (nothing to confirm) and suppressed addresses nothing at all;
@@ -91,84 +107,127 @@ def subscribe(session: Session, list_id: int, email: str, name: str, visitor: Vi
         return None
     name = clean_display_name(name)
     sub_id = _subscriber_id(session, email, name)
-    session.execute(dialect_insert(session, Subscription)
-                    .values(subscriber_id=sub_id, list_id=list_id,
-                            status=SubscriptionStatus.PENDING)
-                    .on_conflict_do_nothing(index_elements=["subscriber_id", "list_id"]))
+    session.execute(
+        dialect_insert(session, Subscription)
+        .values(subscriber_id=sub_id, list_id=list_id, status=SubscriptionStatus.PENDING)
+        .on_conflict_do_nothing(index_elements=["subscriber_id", "list_id"])
+    )
     # Leaving is final until the person confirms again: unsubscribed -> pending, never -> confirmed.
-    session.execute(update(Subscription)
-                    .where(Subscription.subscriber_id == sub_id, Subscription.list_id == list_id,
-                           Subscription.status == SubscriptionStatus.UNSUBSCRIBED)
-                    .values(status=SubscriptionStatus.PENDING, unsubscribed_at=None,
-                            confirmed_at=None))
-    status = session.scalar(select(Subscription.status).where(Subscription.subscriber_id == sub_id,
-                                                               Subscription.list_id == list_id))
+    session.execute(
+        update(Subscription)
+        .where(
+            Subscription.subscriber_id == sub_id,
+            Subscription.list_id == list_id,
+            Subscription.status == SubscriptionStatus.UNSUBSCRIBED,
+        )
+        .values(status=SubscriptionStatus.PENDING, unsubscribed_at=None, confirmed_at=None)
+    )
+    status = session.scalar(
+        select(Subscription.status).where(
+            Subscription.subscriber_id == sub_id, Subscription.list_id == list_id
+        )
+    )
     if status != SubscriptionStatus.PENDING:
         return None
-    consent_id = _record(session, visitor.event(sub_id, list_id, ConsentAction.SUBSCRIBE,
-                                                 f"{FORM_VERSION}: {CONSENT_TEXT}"))
+    consent_id = _record(
+        session,
+        visitor.event(sub_id, list_id, ConsentAction.SUBSCRIBE, f"{FORM_VERSION}: {CONSENT_TEXT}"),
+    )
     # The address as the person first gave it (the same mailbox as `email`, perhaps in other case).
-    stored = session.execute(select(Subscriber.email, Subscriber.name).where(Subscriber.id == sub_id)).one()
+    stored = session.execute(
+        select(Subscriber.email, Subscriber.name).where(Subscriber.id == sub_id)
+    ).one()
     return Pending(sub_id, stored.email or email, stored.name or "", consent_id)
 
 
 def confirm(session: Session, subscriber_id: int, list_id: int, visitor: Visitor) -> bool:
     """pending -> confirmed. True when confirmed now or before; False when the link no longer applies."""
-    changed = session.execute(update(Subscription)
-                              .where(Subscription.subscriber_id == subscriber_id, Subscription.list_id == list_id,
-                                     Subscription.status == SubscriptionStatus.PENDING)
-                              .values(status=SubscriptionStatus.CONFIRMED,
-                                      confirmed_at=utcnow())).rowcount
+    changed = session.execute(
+        update(Subscription)
+        .where(
+            Subscription.subscriber_id == subscriber_id,
+            Subscription.list_id == list_id,
+            Subscription.status == SubscriptionStatus.PENDING,
+        )
+        .values(status=SubscriptionStatus.CONFIRMED, confirmed_at=utcnow())
+    ).rowcount
     if changed:
-        _record(session, visitor.event(subscriber_id, list_id, ConsentAction.CONFIRM,
-                                       "confirmation link"))
+        _record(
+            session,
+            visitor.event(subscriber_id, list_id, ConsentAction.CONFIRM, "confirmation link"),
+        )
         return True
-    status = session.scalar(select(Subscription.status).where(Subscription.subscriber_id == subscriber_id,
-                                                               Subscription.list_id == list_id))
+    status = session.scalar(
+        select(Subscription.status).where(
+            Subscription.subscriber_id == subscriber_id, Subscription.list_id == list_id
+        )
+    )
     return status == SubscriptionStatus.CONFIRMED
 
 
-def request_new_confirmation(session: Session, subscriber_id: int, list_id: int, visitor: Visitor) -> Pending | None:
+def request_new_confirmation(
+    session: Session, subscriber_id: int, list_id: int, visitor: Visitor
+) -> Pending | None:
     """After an expired link: the person to mail again, if the subscription still waits and may be mailed."""
-    row = session.execute(select(Subscriber.email, Subscriber.name)
-                          .join(Subscription, Subscription.subscriber_id == Subscriber.id)
-                          .where(Subscriber.id == subscriber_id, Subscription.list_id == list_id,
-                                 Subscription.status == SubscriptionStatus.PENDING,
-                                 Subscriber.email.is_not(None))).first()
+    row = session.execute(
+        select(Subscriber.email, Subscriber.name)
+        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+        .where(
+            Subscriber.id == subscriber_id,
+            Subscription.list_id == list_id,
+            Subscription.status == SubscriptionStatus.PENDING,
+            Subscriber.email.is_not(None),
+        )
+    ).first()
     if row is None or is_suppressed(session, row.email):
         return None
-    consent_id = _record(session, visitor.event(subscriber_id, list_id, ConsentAction.RESEND,
-                                                "new confirmation link"))
+    consent_id = _record(
+        session,
+        visitor.event(subscriber_id, list_id, ConsentAction.RESEND, "new confirmation link"),
+    )
     return Pending(subscriber_id, row.email, row.name, consent_id)
 
 
-def unsubscribe(session: Session, subscriber_id: int, list_ids: list[int], visitor: Visitor,
-                detail: str | None = None) -> int:
+def unsubscribe(
+    session: Session,
+    subscriber_id: int,
+    list_ids: list[int],
+    visitor: Visitor,
+    detail: str | None = None,
+) -> int:
     """Leave the given lists. Idempotent: only a change of status is recorded. Returns lists left now."""
     left = 0
     for list_id in list_ids:
-        changed = session.execute(update(Subscription)
-                                  .where(Subscription.subscriber_id == subscriber_id,
-                                         Subscription.list_id == list_id,
-                                         Subscription.status != SubscriptionStatus.UNSUBSCRIBED)
-                                  .values(status=SubscriptionStatus.UNSUBSCRIBED,
-                                          unsubscribed_at=utcnow())).rowcount
+        changed = session.execute(
+            update(Subscription)
+            .where(
+                Subscription.subscriber_id == subscriber_id,
+                Subscription.list_id == list_id,
+                Subscription.status != SubscriptionStatus.UNSUBSCRIBED,
+            )
+            .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=utcnow())
+        ).rowcount
         if changed:
-            _record(session, visitor.event(subscriber_id, list_id, ConsentAction.UNSUBSCRIBE,
-                                           detail))
+            _record(
+                session, visitor.event(subscriber_id, list_id, ConsentAction.UNSUBSCRIBE, detail)
+            )
             left += 1
     return left
 
 
 def subscribed_lists(session: Session, subscriber_id: int) -> list[tuple[int, str, str, str]]:
     """(list id, slug, name, status) of every subscription of one subscriber."""
-    rows = session.execute(select(MailingList.id, MailingList.slug, MailingList.name, Subscription.status)
-                           .join(Subscription, Subscription.list_id == MailingList.id)
-                           .where(Subscription.subscriber_id == subscriber_id).order_by(MailingList.slug))
+    rows = session.execute(
+        select(MailingList.id, MailingList.slug, MailingList.name, Subscription.status)
+        .join(Subscription, Subscription.list_id == MailingList.id)
+        .where(Subscription.subscriber_id == subscriber_id)
+        .order_by(MailingList.slug)
+    )
     return [tuple(row) for row in rows]
 
 
 # --- operator commands: show, erase, export ------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class History:
@@ -176,7 +235,9 @@ class History:
     email: str
     name: str
     created_at: dt.datetime | None
-    subscriptions: list[tuple[str, str, dt.datetime | None, dt.datetime | None]]  # slug, status, confirmed, left
+    subscriptions: list[
+        tuple[str, str, dt.datetime | None, dt.datetime | None]
+    ]  # slug, status, confirmed, left
     events: list[tuple[dt.datetime | None, str, str, str, str | None, str | None, str | None]]
     suppression: str | None
 
@@ -184,26 +245,58 @@ class History:
 def _subscriber(session: Session, email: str) -> Subscriber:
     row = session.scalar(select(Subscriber).where(Subscriber.email_key == email_key(email)))
     if row is None:
-        raise NotFoundError(f"no subscriber {email!r}; check the address (`mailer subscribers export` lists them)")
+        raise NotFoundError(
+            f"no subscriber {email!r}; check the address (`mailer subscribers export` lists them)"
+        )
     return row
 
 
 def history(session: Session, email: str) -> History:
     sub = _subscriber(session, email)
     slugs = dict(session.execute(select(MailingList.id, MailingList.slug)).all())
-    subs = session.execute(select(Subscription.list_id, Subscription.status, Subscription.confirmed_at,
-                                  Subscription.unsubscribed_at).where(Subscription.subscriber_id == sub.id))
-    events = session.execute(select(ConsentEvent.created_at, ConsentEvent.list_id, ConsentEvent.action,
-                                    ConsentEvent.source, ConsentEvent.ip, ConsentEvent.user_agent,
-                                    ConsentEvent.detail)
-                             .where(ConsentEvent.subscriber_id == sub.id).order_by(ConsentEvent.id))
+    subs = session.execute(
+        select(
+            Subscription.list_id,
+            Subscription.status,
+            Subscription.confirmed_at,
+            Subscription.unsubscribed_at,
+        ).where(Subscription.subscriber_id == sub.id)
+    )
+    events = session.execute(
+        select(
+            ConsentEvent.created_at,
+            ConsentEvent.list_id,
+            ConsentEvent.action,
+            ConsentEvent.source,
+            ConsentEvent.ip,
+            ConsentEvent.user_agent,
+            ConsentEvent.detail,
+        )
+        .where(ConsentEvent.subscriber_id == sub.id)
+        .order_by(ConsentEvent.id)
+    )
     digest = address_hash(email, suppression_salt(session))
     reason = session.scalar(select(Suppression.reason).where(Suppression.email_hash == digest))
     return History(
-        subscriber_id=sub.id, email=sub.email or "", name=sub.name, created_at=sub.created_at,
-        subscriptions=[(slugs.get(r.list_id, "?"), r.status, r.confirmed_at, r.unsubscribed_at) for r in subs],
-        events=[(e.created_at, slugs.get(e.list_id, "-"), e.action, e.source, e.ip, e.user_agent, e.detail)
-                for e in events],
+        subscriber_id=sub.id,
+        email=sub.email or "",
+        name=sub.name,
+        created_at=sub.created_at,
+        subscriptions=[
+            (slugs.get(r.list_id, "?"), r.status, r.confirmed_at, r.unsubscribed_at) for r in subs
+        ],
+        events=[
+            (
+                e.created_at,
+                slugs.get(e.list_id, "-"),
+                e.action,
+                e.source,
+                e.ip,
+                e.user_agent,
+                e.detail,
+            )
+            for e in events
+        ],
         suppression=reason,
     )
 
@@ -220,22 +313,43 @@ def erase(session: Session, email: str) -> int:
     sub_id, key = sub.id, sub.email_key or email_key(email)
     salt = suppression_salt(session)
     suppress(session, key, SuppressionReason.ERASED)
-    session.execute(update(Suppression).where(Suppression.email_hash == address_hash(key, salt))
-                    .values(email=None, detail=None, reason=SuppressionReason.ERASED))
-    session.execute(update(ConsentEvent).where(ConsentEvent.subscriber_id == sub_id)
-                    .values(ip=None, user_agent=None, detail=None))
-    ledger = session.execute(select(Delivery.id, Delivery.provider_message_id)
-                             .where(Delivery.subscriber_id == sub_id)).all()
-    redact_events(session, key, [row.id for row in ledger],
-                  [row.provider_message_id for row in ledger if row.provider_message_id])
-    session.execute(update(Delivery).where(Delivery.subscriber_id == sub_id)
-                    .values(email="", name="", last_error=None))
-    session.execute(update(Subscription)
-                    .where(Subscription.subscriber_id == sub_id,
-                           Subscription.status != SubscriptionStatus.UNSUBSCRIBED)
-                    .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=utcnow()))
-    session.execute(update(Subscriber).where(Subscriber.id == sub_id)
-                    .values(email=None, email_key=None, name="", erased_at=utcnow()))
+    session.execute(
+        update(Suppression)
+        .where(Suppression.email_hash == address_hash(key, salt))
+        .values(email=None, detail=None, reason=SuppressionReason.ERASED)
+    )
+    session.execute(
+        update(ConsentEvent)
+        .where(ConsentEvent.subscriber_id == sub_id)
+        .values(ip=None, user_agent=None, detail=None)
+    )
+    ledger = session.execute(
+        select(Delivery.id, Delivery.provider_message_id).where(Delivery.subscriber_id == sub_id)
+    ).all()
+    redact_events(
+        session,
+        key,
+        [row.id for row in ledger],
+        [row.provider_message_id for row in ledger if row.provider_message_id],
+    )
+    session.execute(
+        update(Delivery)
+        .where(Delivery.subscriber_id == sub_id)
+        .values(email="", name="", last_error=None)
+    )
+    session.execute(
+        update(Subscription)
+        .where(
+            Subscription.subscriber_id == sub_id,
+            Subscription.status != SubscriptionStatus.UNSUBSCRIBED,
+        )
+        .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=utcnow())
+    )
+    session.execute(
+        update(Subscriber)
+        .where(Subscriber.id == sub_id)
+        .values(email=None, email_key=None, name="", erased_at=utcnow())
+    )
     _record(session, Visitor(source="cli").event(sub_id, None, ConsentAction.ERASE, None))
     return sub_id
 
@@ -266,26 +380,51 @@ def erase_person(factory: sessionmaker[Session], email: str, outbox: Path | None
     return Erasure(sub_id, removed, scrubbed)
 
 
-EXPORT_COLUMNS = ("email", "name", "list", "status", "subscribed_at", "confirmed_at", "unsubscribed_at")
+EXPORT_COLUMNS = (
+    "email",
+    "name",
+    "list",
+    "status",
+    "subscribed_at",
+    "confirmed_at",
+    "unsubscribed_at",
+)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_safe(value: object) -> str:
     """A cell a spreadsheet will not run as a formula (OWASP CSV injection): prefix a quote."""
-    text = "" if value is None else (value.isoformat() if isinstance(value, dt.datetime) else str(value))
+    text = (
+        ""
+        if value is None
+        else (value.isoformat() if isinstance(value, dt.datetime) else str(value))
+    )
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def export_rows(session: Session, list_slug: str | None = None, chunk: int = 5000) -> Iterator[tuple[str, ...]]:
-    query = (select(Subscriber.email, Subscriber.name, MailingList.slug, Subscription.status,
-                    Subscription.created_at, Subscription.confirmed_at, Subscription.unsubscribed_at)
-             .join(Subscription, Subscription.subscriber_id == Subscriber.id)
-             .join(MailingList, MailingList.id == Subscription.list_id)
-             .where(Subscriber.email.is_not(None))
-             .order_by(MailingList.slug, Subscriber.id))
+def export_rows(
+    session: Session, list_slug: str | None = None, chunk: int = 5000
+) -> Iterator[tuple[str, ...]]:
+    query = (
+        select(
+            Subscriber.email,
+            Subscriber.name,
+            MailingList.slug,
+            Subscription.status,
+            Subscription.created_at,
+            Subscription.confirmed_at,
+            Subscription.unsubscribed_at,
+        )
+        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+        .join(MailingList, MailingList.id == Subscription.list_id)
+        .where(Subscriber.email.is_not(None))
+        .order_by(MailingList.slug, Subscriber.id)
+    )
     if list_slug is not None:
         if list_id_of(session, list_slug) is None:
-            raise NotFoundError(f"no list '{list_slug}' in the database; import subscribers into it first")
+            raise NotFoundError(
+                f"no list '{list_slug}' in the database; import subscribers into it first"
+            )
         query = query.where(MailingList.slug == list_slug)
     for row in session.execute(query.execution_options(yield_per=chunk)):
         yield tuple(csv_safe(value) for value in row)

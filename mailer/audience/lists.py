@@ -15,9 +15,11 @@ def ensure_list(session: Session, list_def: ListDefinition) -> int:
     commands that only read the ledger find the list by its slug instead."""
     row = session.scalar(select(MailingList).where(MailingList.slug == list_def.slug))
     if row is None:
-        session.execute(dialect_insert(session, MailingList)
-                        .values(slug=list_def.slug, name=list_def.name)
-                        .on_conflict_do_nothing(index_elements=["slug"]))
+        session.execute(
+            dialect_insert(session, MailingList)
+            .values(slug=list_def.slug, name=list_def.name)
+            .on_conflict_do_nothing(index_elements=["slug"])
+        )
         row = session.scalar(select(MailingList).where(MailingList.slug == list_def.slug))
     elif row.name != list_def.name:
         row.name = list_def.name

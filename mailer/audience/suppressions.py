@@ -21,9 +21,11 @@ def suppression_salt(session: Session) -> str:
     """Per-installation salt for address hashes, created on first use."""
     salt = session.scalar(select(AppMeta.value).where(AppMeta.key == "suppression_salt"))
     if salt is None:
-        session.execute(dialect_insert(session, AppMeta)
-                        .values(key="suppression_salt", value=secrets.token_hex(16))
-                        .on_conflict_do_nothing(index_elements=["key"]))
+        session.execute(
+            dialect_insert(session, AppMeta)
+            .values(key="suppression_salt", value=secrets.token_hex(16))
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
         salt = session.scalar(select(AppMeta.value).where(AppMeta.key == "suppression_salt"))
     return salt
 
@@ -44,8 +46,9 @@ def is_suppressed(session: Session, email: str) -> bool:
 def is_erased(session: Session, email: str) -> bool:
     """Whether this address (in any letter case) belongs to someone who was erased."""
     digest = address_hash(email, suppression_salt(session))
-    query = select(Suppression.id).where(Suppression.email_hash == digest,
-                                         Suppression.reason == SuppressionReason.ERASED)
+    query = select(Suppression.id).where(
+        Suppression.email_hash == digest, Suppression.reason == SuppressionReason.ERASED
+    )
     return session.scalar(query) is not None
 
 
@@ -53,9 +56,12 @@ def suppress(session: Session, email: str, reason: str, detail: str | None = Non
     """Add an address to the suppression list; False when it was already there."""
     digest = address_hash(email, suppression_salt(session))
     row = dict(email_hash=digest, email=email_key(email), reason=reason, detail=detail)
-    result = session.execute(dialect_insert(session, Suppression).values(**row)
-                             .on_conflict_do_nothing(index_elements=["email_hash"])
-                             .returning(Suppression.id))
+    result = session.execute(
+        dialect_insert(session, Suppression)
+        .values(**row)
+        .on_conflict_do_nothing(index_elements=["email_hash"])
+        .returning(Suppression.id)
+    )
     # RETURNING, not rowcount: psycopg's rowcount is unreliable for ON CONFLICT DO NOTHING.
     return result.scalar() is not None
 

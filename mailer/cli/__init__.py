@@ -33,13 +33,21 @@ class MailerGroup(click.Group):
             # an operator gets the path and the reason in one line, not a traceback.
             if exc.filename is None:
                 raise
-            raise click.ClickException(f"{exc.filename}: {exc.strerror}; check the path and its permissions") from exc
+            raise click.ClickException(
+                f"{exc.filename}: {exc.strerror}; check the path and its permissions"
+            ) from exc
 
 
 @click.group(cls=MailerGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_file", type=click.Path(path_type=Path),
-              help="Settings file (default: ./mailer.toml, or $MAILER_CONFIG).")
-@click.option("--database-url", help="Database URL (default: $DATABASE_URL, else sqlite:///var/mailer.db).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    help="Settings file (default: ./mailer.toml, or $MAILER_CONFIG).",
+)
+@click.option(
+    "--database-url", help="Database URL (default: $DATABASE_URL, else sqlite:///var/mailer.db)."
+)
 @click.version_option(package_name="mailer")
 @click.pass_context
 def cli(ctx: click.Context, config_file: Path | None, database_url: str | None) -> None:
@@ -54,8 +62,21 @@ def cli(ctx: click.Context, config_file: Path | None, database_url: str | None) 
 
 
 # Every command, in the order of the stages (`mailer --help` lists them by name).
-COMMANDS = (db, serve, subscribers, trending, issue, preview, lint_command, send, status, events,
-            report, reconcile, suppressions)
+COMMANDS = (
+    db,
+    serve,
+    subscribers,
+    trending,
+    issue,
+    preview,
+    lint_command,
+    send,
+    status,
+    events,
+    report,
+    reconcile,
+    suppressions,
+)
 for command in COMMANDS:
     cli.add_command(command)
 

@@ -50,16 +50,23 @@ def _echo_result(result: FetchResult) -> None:
     if result.error is not None:
         click.echo(f"{result.source}: FAILED {result.error}", err=True)
         if result.fallback:
-            click.echo(f"{result.source}: issues will use the snapshot of {result.fallback.taken_on} "
-                       f"and show it as of that date", err=True)
+            click.echo(
+                f"{result.source}: issues will use the snapshot of {result.fallback.taken_on} "
+                f"and show it as of that date",
+                err=True,
+            )
         return
     snapshot = result.snapshot
-    state = "fetched" if result.written else "already fetched today, kept (use --refresh to replace)"
+    state = (
+        "fetched" if result.written else "already fetched today, kept (use --refresh to replace)"
+    )
     click.echo(f"{result.source} {snapshot.taken_on}: {len(snapshot.entries)} entries, {state}")
     rows = [_row(e) for e in snapshot.entries[:SHOWN_ROWS]]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for rank, row in enumerate(rows, 1):
-        click.echo(f"  {rank:>2}  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        click.echo(
+            f"  {rank:>2}  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+        )
     if len(snapshot.entries) > SHOWN_ROWS:
         click.echo(f"      ... and {len(snapshot.entries) - SHOWN_ROWS} more stored")
 
@@ -67,7 +74,9 @@ def _echo_result(result: FetchResult) -> None:
 @trending.command("fetch")
 @click.option("--list", "slug", help="List whose [sources] to fetch (default: the only list).")
 @click.option("--refresh", is_flag=True, help="Replace today's snapshot if there already is one.")
-@click.option("--require-fresh", is_flag=True, help="Fail if any source could not be fetched today.")
+@click.option(
+    "--require-fresh", is_flag=True, help="Fail if any source could not be fetched today."
+)
 def fetch(slug: str | None, refresh: bool, require_fresh: bool) -> None:
     """Fetch today's trending data, store it as a snapshot and print what came in.
 
@@ -96,17 +105,41 @@ def issue() -> None:
 
 
 @issue.command("new")
-@click.option("--date", "date_spec", default="today", show_default=True, help="today or YYYY-MM-DD.")
-@click.option("--from", "from_spec", default="latest", show_default=True,
-              help="Issue to take headings from: latest, YYYY-MM-DD, a path, or 'none'.")
+@click.option(
+    "--date", "date_spec", default="today", show_default=True, help="today or YYYY-MM-DD."
+)
+@click.option(
+    "--from",
+    "from_spec",
+    default="latest",
+    show_default=True,
+    help="Issue to take headings from: latest, YYYY-MM-DD, a path, or 'none'.",
+)
 @click.option("--list", "slug", help="List (default: the only list).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder to write <list>/<date>.md into (default: the first issues path).")
-@click.option("--copy-text", is_flag=True, help="Copy the source issue's text as-is instead of TODO prompts.")
-@click.option("--require-fresh", is_flag=True, help="Fail unless every source has a snapshot of the issue date.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write <list>/<date>.md into (default: the first issues path).",
+)
+@click.option(
+    "--copy-text", is_flag=True, help="Copy the source issue's text as-is instead of TODO prompts."
+)
+@click.option(
+    "--require-fresh",
+    is_flag=True,
+    help="Fail unless every source has a snapshot of the issue date.",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing issue file.")
-def new(date_spec: str, from_spec: str, slug: str | None, out_dir: Path | None, copy_text: bool,
-        require_fresh: bool, force: bool) -> None:
+def new(
+    date_spec: str,
+    from_spec: str,
+    slug: str | None,
+    out_dir: Path | None,
+    copy_text: bool,
+    require_fresh: bool,
+    force: bool,
+) -> None:
     """Write issues/<list>/<date>.md with the editorial sections to fill and trending attached.
 
     Example:
@@ -118,12 +151,27 @@ def new(date_spec: str, from_spec: str, slug: str | None, out_dir: Path | None, 
     list_def = pick_list(settings, slug)
     day = _parse_day(date_spec)
     folder = output_folder(out_dir) if out_dir else settings.issues_path[0]
-    written = new_issue(open_db(settings), settings, list_def, day, from_spec, folder,
-                        copy_text=copy_text, require_fresh=require_fresh, force=force,
-                        today=today())
+    written = new_issue(
+        open_db(settings),
+        settings,
+        list_def,
+        day,
+        from_spec,
+        folder,
+        copy_text=copy_text,
+        require_fresh=require_fresh,
+        force=force,
+        today=today(),
+    )
     click.echo(f"wrote {written.path}")
     for name, snapshot in written.snapshots.items():
-        click.echo(f"  {name}: " + (f"snapshot of {snapshot.taken_on}" if snapshot else
-                                    "no snapshot yet (run `mailer trending fetch`); section left empty"))
+        click.echo(
+            f"  {name}: "
+            + (
+                f"snapshot of {snapshot.taken_on}"
+                if snapshot
+                else "no snapshot yet (run `mailer trending fetch`); section left empty"
+            )
+        )
     if written.content.trending_as_of:
         click.echo(f"  trending data is as of {written.content.trending_as_of}; the issue says so")

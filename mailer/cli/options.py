@@ -10,15 +10,27 @@ import click
 from mailer.addresses import InvalidAddress, normalise_email
 from mailer.config import Settings, load_settings
 from mailer.content.lists import ListDefinition, list_slugs, load_list
-from mailer.store.db import make_engine, require_schema, session_factory
 from mailer.errors import MailerError
+from mailer.store.db import make_engine, require_schema, session_factory
 
-list_option = click.option("--list", "list_slug", metavar="SLUG",
-                           help="List slug (a file lists/SLUG.toml); optional when there is only one list.")
-issue_option = click.option("--issue", "issue_spec", required=True, metavar="ISSUE",
-                            help="today, latest, a date (YYYY-MM-DD) or the path of an issue file.")
-fresh_option = click.option("--require-fresh", is_flag=True,
-                            help="Fail instead of using an older trending snapshot (shown as 'as of DATE').")
+list_option = click.option(
+    "--list",
+    "list_slug",
+    metavar="SLUG",
+    help="List slug (a file lists/SLUG.toml); optional when there is only one list.",
+)
+issue_option = click.option(
+    "--issue",
+    "issue_spec",
+    required=True,
+    metavar="ISSUE",
+    help="today, latest, a date (YYYY-MM-DD) or the path of an issue file.",
+)
+fresh_option = click.option(
+    "--require-fresh",
+    is_flag=True,
+    help="Fail instead of using an older trending snapshot (shown as 'as of DATE').",
+)
 
 
 def settings_of(ctx: click.Context) -> Settings:
@@ -56,10 +68,14 @@ def output_folder(path: Path, option: str = "--out") -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
-        raise MailerError(f"{option} {path}: that is a file, not a folder; choose a folder") from None
+        raise MailerError(
+            f"{option} {path}: that is a file, not a folder; choose a folder"
+        ) from None
     except OSError as exc:
-        raise MailerError(f"{option} {path}: cannot create this folder ({exc.strerror}); "
-                          "choose a folder you can write to") from None
+        raise MailerError(
+            f"{option} {path}: cannot create this folder ({exc.strerror}); "
+            "choose a folder you can write to"
+        ) from None
     return path
 
 
@@ -69,5 +85,7 @@ def output_file(path: Path, option: str = "--out") -> IO[str]:
     try:
         return path.open("w", newline="", encoding="utf-8")
     except OSError as exc:
-        raise MailerError(f"{option} {path}: cannot write this file ({exc.strerror}); "
-                          "choose a file in a folder you can write to") from None
+        raise MailerError(
+            f"{option} {path}: cannot write this file ({exc.strerror}); "
+            "choose a file in a folder you can write to"
+        ) from None

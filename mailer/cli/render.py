@@ -7,20 +7,28 @@ from pathlib import Path
 
 import click
 
-from mailer.content.load import load_issue_for
-from mailer.render.preview import write_preview
-from mailer.cli.options import (fresh_option, issue_option, list_option, open_db, output_folder,
-                                pick_list, settings_of)
+from mailer.cli.options import (
+    fresh_option,
+    issue_option,
+    list_option,
+    open_db,
+    output_folder,
+    pick_list,
+    settings_of,
+)
 from mailer.config import Settings
 from mailer.content.lists import ListDefinition
+from mailer.content.load import load_issue_for
 from mailer.content.model import IssueContent
 from mailer.errors import ConfigError
 from mailer.render.lint import error_count, lint_issue
+from mailer.render.preview import write_preview
 from mailer.render.screenshots import chromium, screenshots
 
 
-def load_with_snapshots(settings: Settings, list_def: ListDefinition, spec: str,
-                        require_fresh: bool) -> IssueContent:
+def load_with_snapshots(
+    settings: Settings, list_def: ListDefinition, spec: str, require_fresh: bool
+) -> IssueContent:
     """The issue as a send would render it; before `mailer db upgrade` exists, without snapshots."""
     try:
         factory = open_db(settings)
@@ -33,11 +41,19 @@ def load_with_snapshots(settings: Settings, list_def: ListDefinition, spec: str,
 @click.command()
 @issue_option
 @list_option
-@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("var/preview"),
-              show_default=True, help="Folder for the HTML, text and PNG files.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("var/preview"),
+    show_default=True,
+    help="Folder for the HTML, text and PNG files.",
+)
 @fresh_option
 @click.pass_context
-def preview(ctx: click.Context, issue_spec: str, list_slug: str | None, out_dir: Path, require_fresh: bool) -> None:
+def preview(
+    ctx: click.Context, issue_spec: str, list_slug: str | None, out_dir: Path, require_fresh: bool
+) -> None:
     """Write the HTML and text an issue would send, for a sample recipient; PNG screenshots at 375 and
     640 px wide when Chromium is installed.
 
@@ -65,7 +81,9 @@ def preview(ctx: click.Context, issue_spec: str, list_slug: str | None, out_dir:
 @list_option
 @fresh_option
 @click.pass_context
-def lint_command(ctx: click.Context, issue_spec: str, list_slug: str | None, require_fresh: bool) -> None:
+def lint_command(
+    ctx: click.Context, issue_spec: str, list_slug: str | None, require_fresh: bool
+) -> None:
     """Check an issue before sending: subject, scaffold prompts left, MAILER_BASE_URL, clip size,
     unsubscribe link, https links, alt text, leftovers, empty sections, MJML. Exit code 1 when there is
     an error; `mailer send` runs the same checks first.

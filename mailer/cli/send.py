@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import click
 
+from mailer.cli.options import (
+    fresh_option,
+    issue_option,
+    list_option,
+    open_db,
+    pick_list,
+    settings_of,
+)
 from mailer.content.load import load_issue_for
-from mailer.cli.options import fresh_option, issue_option, list_option, open_db, pick_list, settings_of
 from mailer.render.lint import Finding
 from mailer.send import campaign, launch
 from mailer.store.models import DeliveryState
@@ -28,7 +35,9 @@ class Progress:
         self._lock = threading.Lock()
         self.bar = None
         if sys.stderr.isatty() and total:
-            self.bar = click.progressbar(length=total, label="sending", file=sys.stderr, show_pos=True)
+            self.bar = click.progressbar(
+                length=total, label="sending", file=sys.stderr, show_pos=True
+            )
             self.bar.__enter__()
 
     def __call__(self, state: str) -> None:
@@ -64,8 +73,10 @@ class Refused(click.ClickException):
 
 def _finding_printer(issue_path: str) -> Callable[[Finding], None]:
     """Errors on stderr, warnings on stdout, so that a failing send's stderr is its errors alone."""
+
     def echo(finding: Finding) -> None:
         click.echo(f"{issue_path}: {finding.line()}", err=finding.level == "error")
+
     return echo
 
 
@@ -78,26 +89,77 @@ def _confirm(question: str) -> None:
 @click.command()
 @issue_option
 @list_option
-@click.option("--rate", type=click.FloatRange(min=0.01), help="Messages per second (default: $MAILER_SEND_RATE, "
-              "never above the account's MaxSendRate).")
-@click.option("--concurrency", type=click.IntRange(min=1, max=1024), help="Calls in flight (default: from the rate).")
-@click.option("--processes", type=click.IntRange(min=1, max=64), default=1, show_default=True,
-              help="Sender processes sharing the send on this machine (rate and concurrency are split).")
-@click.option("--worker", is_flag=True, help="Join a send other processes work on too (PostgreSQL); no prompt.")
-@click.option("--resend-unknown", is_flag=True, help="Send again to rows whose outcome is unknown (may double).")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.01),
+    help="Messages per second (default: $MAILER_SEND_RATE, never above the account's MaxSendRate).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1, max=1024),
+    help="Calls in flight (default: from the rate).",
+)
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1, max=64),
+    default=1,
+    show_default=True,
+    help="Sender processes sharing the send on this machine (rate and concurrency are split).",
+)
+@click.option(
+    "--worker",
+    is_flag=True,
+    help="Join a send other processes work on too (PostgreSQL); no prompt.",
+)
+@click.option(
+    "--resend-unknown",
+    is_flag=True,
+    help="Send again to rows whose outcome is unknown (may double).",
+)
 @click.option("--dry-run", is_flag=True, help="Render and plan, send nothing, change nothing.")
-@click.option("--to", "to_address", metavar="ADDR", help="Send one test message to ADDR (not counted) and stop.")
-@click.option("--limit", type=click.IntRange(min=0), help="A canary: send at most N messages, then stop.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation before sending to a real list "
-              f"or an issue dated more than {launch.STALE_AFTER_DAYS} days from today.")
-@click.option("--force", is_flag=True, help="Send even when the lint finds errors (they are still printed).")
-@click.option("--no-guardrail", is_flag=True,
-              help="Resume a send the bounce/complaint guardrail paused (after checking why); no automatic pause.")
+@click.option(
+    "--to",
+    "to_address",
+    metavar="ADDR",
+    help="Send one test message to ADDR (not counted) and stop.",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=0), help="A canary: send at most N messages, then stop."
+)
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Do not ask for confirmation before sending to a real list "
+    f"or an issue dated more than {launch.STALE_AFTER_DAYS} days from today.",
+)
+@click.option(
+    "--force", is_flag=True, help="Send even when the lint finds errors (they are still printed)."
+)
+@click.option(
+    "--no-guardrail",
+    is_flag=True,
+    help="Resume a send the bounce/complaint guardrail paused (after checking why); no automatic pause.",
+)
 @fresh_option
 @click.pass_context
-def send(ctx: click.Context, issue_spec: str, list_slug: str | None, rate: float | None, concurrency: int | None,
-         processes: int, worker: bool, resend_unknown: bool, dry_run: bool, to_address: str | None, limit: int | None,
-         yes: bool, force: bool, no_guardrail: bool, require_fresh: bool) -> None:
+def send(
+    ctx: click.Context,
+    issue_spec: str,
+    list_slug: str | None,
+    rate: float | None,
+    concurrency: int | None,
+    processes: int,
+    worker: bool,
+    resend_unknown: bool,
+    dry_run: bool,
+    to_address: str | None,
+    limit: int | None,
+    yes: bool,
+    force: bool,
+    no_guardrail: bool,
+    require_fresh: bool,
+) -> None:
     """Plan and send an issue to every confirmed subscriber; run again to resume. Never sends twice.
     Runs `mailer lint` first and stops on its errors (--force sends anyway).
 
@@ -109,7 +171,9 @@ def send(ctx: click.Context, issue_spec: str, list_slug: str | None, rate: float
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
     factory = open_db(settings)
-    content = load_issue_for(settings, list_def, issue_spec, factory=factory, require_fresh=require_fresh)
+    content = load_issue_for(
+        settings, list_def, issue_spec, factory=factory, require_fresh=require_fresh
+    )
     if to_address:
         message_id = launch.send_test_message(settings, list_def, content, to_address)
         click.echo(f"test message sent to {to_address} ({message_id}); the list was not touched")
@@ -117,12 +181,25 @@ def send(ctx: click.Context, issue_spec: str, list_slug: str | None, rate: float
     if dry_run:
         click.echo(launch.dry_run(factory, settings, list_def, content, resend_unknown))
         return
-    options = campaign.SendOptions(rate=rate, concurrency=concurrency, limit=limit,
-                                   resend_unknown=resend_unknown, guardrail=not no_guardrail,
-                                   processes=processes)
-    summary = launch.launch_send(factory, settings, list_def, content, options, force=force,
-                                 on_finding=_finding_printer(content.path),
-                                 confirm=None if yes or worker else _confirm, progress=Progress)
+    options = campaign.SendOptions(
+        rate=rate,
+        concurrency=concurrency,
+        limit=limit,
+        resend_unknown=resend_unknown,
+        guardrail=not no_guardrail,
+        processes=processes,
+    )
+    summary = launch.launch_send(
+        factory,
+        settings,
+        list_def,
+        content,
+        options,
+        force=force,
+        on_finding=_finding_printer(content.path),
+        confirm=None if yes or worker else _confirm,
+        progress=Progress,
+    )
     click.echo(summary.line())
     if not summary.finished:
         click.echo("the send did not finish: rerun the same command to resume", err=True)
@@ -148,8 +225,10 @@ def status(ctx: click.Context, issue_spec: str, list_slug: str | None, as_json: 
     if as_json:
         click.echo(json.dumps(info, indent=2, sort_keys=True))
         return
-    click.echo(f"{info['list']} {info['issue']}: {info['state']}"
-               + (f" ({info['pause_reason']})" if info["pause_reason"] else ""))
+    click.echo(
+        f"{info['list']} {info['issue']}: {info['state']}"
+        + (f" ({info['pause_reason']})" if info["pause_reason"] else "")
+    )
     for state, count in sorted(info["counts"].items()):
         click.echo(f"  {state:<10} {count}")
     if info["counts"]:

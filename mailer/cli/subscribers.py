@@ -11,7 +11,14 @@ import click
 from mailer.audience import lifecycle
 from mailer.audience.export import write_export
 from mailer.audience.importing.importer import import_csv
-from mailer.cli.options import email_argument, list_option, open_db, output_file, pick_list, settings_of
+from mailer.cli.options import (
+    email_argument,
+    list_option,
+    open_db,
+    output_file,
+    pick_list,
+    settings_of,
+)
 from mailer.errors import MailerError
 
 
@@ -29,15 +36,34 @@ def subscribers() -> None:
 @subscribers.command("import")
 @click.argument("csv_file", type=click.Path(path_type=Path, dir_okay=False))
 @list_option
-@click.option("--status", "default_status", type=click.Choice(["confirmed", "pending"]), default="confirmed",
-              show_default=True, help="Status for rows without a status column.")
-@click.option("--encoding", metavar="NAME",
-              help="The file's encoding when it is not UTF-8, e.g. cp1252 (Excel or other Windows programs). "
-                   "Default: UTF-8, or UTF-16 when the file starts with its BOM.")
-@click.option("--strict", is_flag=True, help="Exit with status 1 when any row was skipped (the rest is imported).")
+@click.option(
+    "--status",
+    "default_status",
+    type=click.Choice(["confirmed", "pending"]),
+    default="confirmed",
+    show_default=True,
+    help="Status for rows without a status column.",
+)
+@click.option(
+    "--encoding",
+    metavar="NAME",
+    help="The file's encoding when it is not UTF-8, e.g. cp1252 (Excel or other Windows programs). "
+    "Default: UTF-8, or UTF-16 when the file starts with its BOM.",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit with status 1 when any row was skipped (the rest is imported).",
+)
 @click.pass_context
-def subscribers_import(ctx: click.Context, csv_file: Path, list_slug: str | None, default_status: str,
-                       encoding: str | None, strict: bool) -> None:
+def subscribers_import(
+    ctx: click.Context,
+    csv_file: Path,
+    list_slug: str | None,
+    default_status: str,
+    encoding: str | None,
+    strict: bool,
+) -> None:
     """Import subscribers from CSV_FILE (header: email[,name][,status]; delimiter `,` `;` or tab). Safe to
     run again.
 
@@ -48,14 +74,23 @@ def subscribers_import(ctx: click.Context, csv_file: Path, list_slug: str | None
     """
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
-    report = import_csv(open_db(settings), list_def, csv_file, default_status, encoding=encoding,
-                        on_warning=lambda warning: click.echo(warning, err=True))
+    report = import_csv(
+        open_db(settings),
+        list_def,
+        csv_file,
+        default_status,
+        encoding=encoding,
+        on_warning=lambda warning: click.echo(warning, err=True),
+    )
     for problem in report.problems:
         click.echo(f"{csv_file}: {problem}", err=True)
     click.echo(f"imported into {list_def.slug}: {report.summary}")
     if strict and report.problems:
-        click.echo(f"--strict: {len(report.problems)} row(s) of {csv_file} skipped (listed above); "
-                   "the other rows were imported", err=True)
+        click.echo(
+            f"--strict: {len(report.problems)} row(s) of {csv_file} skipped (listed above); "
+            "the other rows were imported",
+            err=True,
+        )
         ctx.exit(1)
 
 
@@ -76,22 +111,37 @@ def subscribers_show(ctx: click.Context, email: str) -> None:
     """
     with open_db(settings_of(ctx))() as session:
         found = lifecycle.history(session, email_argument(email))
-    click.echo(f"{found.email}  name={found.name!r}  id={found.subscriber_id}  since {_when(found.created_at)}")
+    click.echo(
+        f"{found.email}  name={found.name!r}  id={found.subscriber_id}  since {_when(found.created_at)}"
+    )
     if found.suppression:
         click.echo(f"suppressed: {found.suppression} (never mailed)")
     for slug, status, confirmed, left in found.subscriptions:
-        click.echo(f"list {slug}: {status}  confirmed {_when(confirmed)}  unsubscribed {_when(left)}")
+        click.echo(
+            f"list {slug}: {status}  confirmed {_when(confirmed)}  unsubscribed {_when(left)}"
+        )
     click.echo("consent history:")
     for when, slug, action, source, ip, agent, detail in found.events:
-        extra = "  ".join(part for part in (f"ip={ip}" if ip else "", f"agent={agent!r}" if agent else "",
-                                            detail or "") if part)
+        extra = "  ".join(
+            part
+            for part in (
+                f"ip={ip}" if ip else "",
+                f"agent={agent!r}" if agent else "",
+                detail or "",
+            )
+            if part
+        )
         click.echo(f"  {_when(when)}  {action:<11} {slug:<16} via {source:<9} {extra}".rstrip())
 
 
 @subscribers.command("export")
 @click.option("--list", "list_slug", metavar="SLUG", help="Only this list (default: every list).")
-@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write to this file instead of standard output.")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write to this file instead of standard output.",
+)
 @click.pass_context
 def subscribers_export(ctx: click.Context, list_slug: str | None, out_file: Path | None) -> None:
     """Export subscriptions as CSV (cells that a spreadsheet would run as formulas are escaped).
@@ -129,13 +179,18 @@ def subscribers_erase(ctx: click.Context, email: str, yes: bool) -> None:
         click.confirm(f"erase {address} for good?", abort=True)
     settings = settings_of(ctx)
     done = lifecycle.erase_person(open_db(settings), address, settings.outbox_dir)
-    click.echo(f"erased subscriber {done.subscriber_id}: address, name, IP addresses, user agents and SES "
-               f"event data removed, {done.outbox_files} mail(s) deleted from the outbox; "
-               "the address is blocked from future imports and sign-ups")
+    click.echo(
+        f"erased subscriber {done.subscriber_id}: address, name, IP addresses, user agents and SES "
+        f"event data removed, {done.outbox_files} mail(s) deleted from the outbox; "
+        "the address is blocked from future imports and sign-ups"
+    )
     if done.file_scrubbed is False:
-        click.echo("note: another process holds the database open, so old pages stay in its write-ahead "
-                   "log until its next checkpoint; stop `mailer serve` and run `mailer subscribers erase` "
-                   "again to clear them now", err=True)
+        click.echo(
+            "note: another process holds the database open, so old pages stay in its write-ahead "
+            "log until its next checkpoint; stop `mailer serve` and run `mailer subscribers erase` "
+            "again to clear them now",
+            err=True,
+        )
 
 
 EX_TEMPFAIL = 75  # sysexits.h: an MTA's pipe transport keeps the mail and retries later

@@ -43,19 +43,35 @@ def suppressions_list(ctx: click.Context, reason: str | None, as_json: bool) -> 
     for row in rows:
         shown = row.email or f"(erased) {row.email_hash[:16]}…"
         if as_json:
-            click.echo(json.dumps({"email": row.email, "hash": row.email_hash, "reason": row.reason,
-                                   "detail": row.detail, "created_at": row.created_at.isoformat()}))
+            click.echo(
+                json.dumps(
+                    {
+                        "email": row.email,
+                        "hash": row.email_hash,
+                        "reason": row.reason,
+                        "detail": row.detail,
+                        "created_at": row.created_at.isoformat(),
+                    }
+                )
+            )
         else:
-            click.echo(f"{row.created_at:%Y-%m-%d %H:%M}  {row.reason:<12} {shown}"
-                       + (f"  ({row.detail})" if row.detail else ""))
+            click.echo(
+                f"{row.created_at:%Y-%m-%d %H:%M}  {row.reason:<12} {shown}"
+                + (f"  ({row.detail})" if row.detail else "")
+            )
     if not as_json:
         click.echo(f"{len(rows)} suppressed address(es)", err=True)
 
 
 @suppressions.command("add")
 @click.argument("email")
-@click.option("--reason", type=click.Choice(REASONS), default=SuppressionReason.MANUAL.value,
-              show_default=True, help="Why the address is suppressed.")
+@click.option(
+    "--reason",
+    type=click.Choice(REASONS),
+    default=SuppressionReason.MANUAL.value,
+    show_default=True,
+    help="Why the address is suppressed.",
+)
 @click.option("--detail", help="A note kept with the suppression.")
 @click.pass_context
 def suppressions_add(ctx: click.Context, email: str, reason: str, detail: str | None) -> None:
@@ -87,6 +103,7 @@ def suppressions_remove(ctx: click.Context, email: str) -> None:
     with transaction(open_db(settings_of(ctx))) as session:
         removed = unsuppress(session, address)
     if not removed:
-        raise MailerError(f"{address} is not on the suppression list; "
-                          "see `mailer suppressions list`")
+        raise MailerError(
+            f"{address} is not on the suppression list; see `mailer suppressions list`"
+        )
     click.echo(f"{address}: removed from the suppression list")

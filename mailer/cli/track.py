@@ -19,8 +19,9 @@ from mailer.track.report import report_issue
 
 def _echo_poll(outcome: PollOutcome) -> None:
     if outcome.mirrored is not None:
-        click.echo(f"mirrored {outcome.mirrored} suppression(s) to the SES account suppression "
-                   "list")
+        click.echo(
+            f"mirrored {outcome.mirrored} suppression(s) to the SES account suppression list"
+        )
     click.echo(outcome.result.summary())
 
 
@@ -36,13 +37,21 @@ def events() -> None:
 
 
 @events.command("poll")
-@click.option("--once", is_flag=True,
-              help="Stop when the queue has nothing new (default: run until Ctrl-C).")
-@click.option("--wait-seconds", type=click.IntRange(0, 20), default=20, show_default=True,
-              help="SQS long-poll wait per receive.")
-@click.option("--mirror-to-ses", is_flag=True,
-              help="Also add new hard bounces and complaints to the SES account-level "
-                   "suppression list.")
+@click.option(
+    "--once", is_flag=True, help="Stop when the queue has nothing new (default: run until Ctrl-C)."
+)
+@click.option(
+    "--wait-seconds",
+    type=click.IntRange(0, 20),
+    default=20,
+    show_default=True,
+    help="SQS long-poll wait per receive.",
+)
+@click.option(
+    "--mirror-to-ses",
+    is_flag=True,
+    help="Also add new hard bounces and complaints to the SES account-level suppression list.",
+)
 @click.pass_context
 def events_poll(ctx: click.Context, once: bool, wait_seconds: int, mirror_to_ses: bool) -> None:
     """Receive SES events from MAILER_SQS_QUEUE_URL: record, commit, then delete each message.
@@ -55,8 +64,9 @@ def events_poll(ctx: click.Context, once: bool, wait_seconds: int, mirror_to_ses
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = settings_of(ctx)
     try:
-        outcome = poll_events(settings, open_db(settings), once=once, wait_seconds=wait_seconds,
-                              mirror=mirror_to_ses)
+        outcome = poll_events(
+            settings, open_db(settings), once=once, wait_seconds=wait_seconds, mirror=mirror_to_ses
+        )
     except KeyboardInterrupt:
         click.echo("stopped", err=True)
         return
@@ -92,11 +102,15 @@ def report(ctx: click.Context, issue_spec: str, list_slug: str | None, as_json: 
 @click.command()
 @issue_option
 @list_option
-@click.option("--poll/--no-poll", default=None,
-              help="Poll the SQS queue once first (default: when MAILER_SQS_QUEUE_URL is set).")
+@click.option(
+    "--poll/--no-poll",
+    default=None,
+    help="Poll the SQS queue once first (default: when MAILER_SQS_QUEUE_URL is set).",
+)
 @click.pass_context
-def reconcile(ctx: click.Context, issue_spec: str, list_slug: str | None,
-              poll: bool | None) -> None:
+def reconcile(
+    ctx: click.Context, issue_spec: str, list_slug: str | None, poll: bool | None
+) -> None:
     """Settle 'unknown' deliveries of an issue's send from the SES events received for them.
 
     Example:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
@@ -34,7 +35,7 @@ DEFAULT_CACHE_DIR = Path("var/cache/github")
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class EtagCache:
@@ -62,16 +63,24 @@ class EtagCache:
 
 
 class GitHubClient:
-    def __init__(self, token: str | None = None, timeout: float = 15.0, cache_dir: Path | None = DEFAULT_CACHE_DIR,
-                 session: requests.Session | None = None, clock: Callable[[], dt.datetime] = _utcnow):
+    def __init__(
+        self,
+        token: str | None = None,
+        timeout: float = 15.0,
+        cache_dir: Path | None = DEFAULT_CACHE_DIR,
+        session: requests.Session | None = None,
+        clock: Callable[[], dt.datetime] = _utcnow,
+    ):
         self.token, self.timeout, self.clock = token, timeout, clock
         self.cache = EtagCache(cache_dir) if cache_dir else None
         self.session = session or requests.Session()
-        self.session.headers.update({
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": API_VERSION,
-            "User-Agent": USER_AGENT,
-        })
+        self.session.headers.update(
+            {
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": API_VERSION,
+                "User-Agent": USER_AGENT,
+            }
+        )
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
 
@@ -80,20 +89,27 @@ class GitHubClient:
         cached = self.cache.get(url) if self.cache else None
         headers = {"If-None-Match": cached[0]} if cached else {}
         try:
-            response = self.session.get(url, headers=headers, timeout=(min(self.timeout, 5.0), self.timeout))
+            response = self.session.get(
+                url, headers=headers, timeout=(min(self.timeout, 5.0), self.timeout)
+            )
         except requests.Timeout:
             raise SourceUnavailableError(
-                SOURCE, f"no answer from api.github.com within {self.timeout:g} s; check the network or try again later"
+                SOURCE,
+                f"no answer from api.github.com within {self.timeout:g} s; check the network or try again later",
             ) from None
         except requests.ConnectionError as exc:
-            raise SourceUnavailableError(SOURCE, f"cannot reach api.github.com ({_reason(exc)}); check the network") from None
+            raise SourceUnavailableError(
+                SOURCE, f"cannot reach api.github.com ({_reason(exc)}); check the network"
+            ) from None
         if response.status_code == 304 and cached:
             return cached[1]
         self._raise_for_status(response)
         try:
             body = response.json()
         except ValueError as exc:
-            raise SourceDataError(SOURCE, f"GitHub's answer is not valid JSON ({exc}); try again later") from None
+            raise SourceDataError(
+                SOURCE, f"GitHub's answer is not valid JSON ({exc}); try again later"
+            ) from None
         if self.cache and response.headers.get("ETag"):
             self.cache.put(url, response.headers["ETag"], body)
         return body
@@ -102,25 +118,40 @@ class GitHubClient:
         status = response.status_code
         if status < 400:
             return
-        if status in (403, 429) and (response.headers.get("x-ratelimit-remaining") == "0"
-                                     or "retry-after" in response.headers):
+        if status in (403, 429) and (
+            response.headers.get("x-ratelimit-remaining") == "0"
+            or "retry-after" in response.headers
+        ):
             resets_at = self._resets_at(response.headers)
             secondary = response.headers.get("x-ratelimit-remaining") != "0"
-            what = "secondary rate limit hit (too many searches in a short time)" if secondary else "rate limit exhausted"
+            what = (
+                "secondary rate limit hit (too many searches in a short time)"
+                if secondary
+                else "rate limit exhausted"
+            )
             hint = "" if self.token else "; set GITHUB_TOKEN for a higher limit"
-            raise RateLimitedError(SOURCE, f"GitHub {what}; {describe_reset(resets_at, self.clock())}{hint}", resets_at)
+            raise RateLimitedError(
+                SOURCE, f"GitHub {what}; {describe_reset(resets_at, self.clock())}{hint}", resets_at
+            )
         message = _api_message(response)
         if status == 401:
-            raise SourceError(SOURCE, f"GitHub rejected GITHUB_TOKEN (401: {message}); renew it or unset it")
+            raise SourceError(
+                SOURCE, f"GitHub rejected GITHUB_TOKEN (401: {message}); renew it or unset it"
+            )
         if status >= 500:
-            raise SourceUnavailableError(SOURCE, f"api.github.com answered HTTP {status} (server error); try again later")
-        raise SourceError(SOURCE, f"GitHub answered HTTP {status} ({message}); check [sources.github] in the list file")
+            raise SourceUnavailableError(
+                SOURCE, f"api.github.com answered HTTP {status} (server error); try again later"
+            )
+        raise SourceError(
+            SOURCE,
+            f"GitHub answered HTTP {status} ({message}); check [sources.github] in the list file",
+        )
 
     def _resets_at(self, headers: Any) -> dt.datetime | None:
         if headers.get("retry-after", "").strip().isdigit():
             return self.clock() + dt.timedelta(seconds=int(headers["retry-after"]))
         if headers.get("x-ratelimit-reset", "").strip().isdigit():
-            return dt.datetime.fromtimestamp(int(headers["x-ratelimit-reset"]), dt.timezone.utc)
+            return dt.datetime.fromtimestamp(int(headers["x-ratelimit-reset"]), dt.UTC)
         return None
 
 
@@ -151,11 +182,15 @@ def repo_entry(item: dict[str, Any]) -> dict[str, Any]:
 
 def _items(body: Any, topic: str) -> list[dict[str, Any]]:
     if not isinstance(body, dict) or not isinstance(body.get("items"), list):
-        raise SourceDataError(SOURCE, f"search for topic '{topic}' did not return an 'items' list; try again later")
+        raise SourceDataError(
+            SOURCE, f"search for topic '{topic}' did not return an 'items' list; try again later"
+        )
     try:
         return [repo_entry(item) for item in body["items"]]
     except (KeyError, TypeError, ValueError) as exc:
-        raise SourceDataError(SOURCE, f"a repository in the search for topic '{topic}' lacks {exc}; try again later") from None
+        raise SourceDataError(
+            SOURCE, f"a repository in the search for topic '{topic}' lacks {exc}; try again later"
+        ) from None
 
 
 def search_query(topic: str, today: dt.date, pushed_within_days: int) -> str:
@@ -163,15 +198,24 @@ def search_query(topic: str, today: dt.date, pushed_within_days: int) -> str:
     return f"topic:{topic} pushed:>={since.isoformat()} archived:false"
 
 
-def fetch_repositories(config: GitHubConfig, today: dt.date, client: GitHubClient) -> list[dict[str, Any]]:
+def fetch_repositories(
+    config: GitHubConfig, today: dt.date, client: GitHubClient
+) -> list[dict[str, Any]]:
     """Repositories of every configured topic, merged, most stars first, at most `config.scan`."""
     merged: dict[str, dict[str, Any]] = {}
     for topic in config.topics:
-        params = {"q": search_query(topic, today, config.pushed_within_days), "sort": "stars",
-                  "order": "desc", "per_page": config.scan}
+        params = {
+            "q": search_query(topic, today, config.pushed_within_days),
+            "sort": "stars",
+            "order": "desc",
+            "per_page": config.scan,
+        }
         for entry in _items(client.get_json("/search/repositories", params), topic):
             merged.setdefault(entry["name"], entry)
     if not merged:
-        raise EmptyResultError(SOURCE, f"no repositories with topics {', '.join(config.topics)} were pushed in the "
-                                       f"last {config.pushed_within_days} days; keeping the newest snapshot")
+        raise EmptyResultError(
+            SOURCE,
+            f"no repositories with topics {', '.join(config.topics)} were pushed in the "
+            f"last {config.pushed_within_days} days; keeping the newest snapshot",
+        )
     return sorted(merged.values(), key=lambda e: (-e["stars"], e["name"]))[: config.scan]

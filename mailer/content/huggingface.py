@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import httpx2
 import huggingface_hub
@@ -39,21 +40,35 @@ from mailer.content.source_errors import (
 
 MODELS = "huggingface-models"
 DATASETS = "huggingface-datasets"
-MODEL_FIELDS = ["pipeline_tag", "likes", "downloads", "library_name", "createdAt", "lastModified",
-                "trendingScore", "gguf", "safetensors"]
+MODEL_FIELDS = [
+    "pipeline_tag",
+    "likes",
+    "downloads",
+    "library_name",
+    "createdAt",
+    "lastModified",
+    "trendingScore",
+    "gguf",
+    "safetensors",
+]
 DATASET_FIELDS = ["likes", "downloads", "createdAt", "lastModified", "trendingScore", "tags"]
 _TOKEN_HINT = "check HF_TOKEN (or unset it: trending lists need no token)"
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class FailFastTransport(httpx2.BaseTransport):
     """Wraps the real transport: timeouts, network errors, 429 and 5xx raise at once, unretried."""
 
-    def __init__(self, source: str, timeout: float, inner: httpx2.BaseTransport | None = None,
-                 clock: Callable[[], dt.datetime] = _utcnow):
+    def __init__(
+        self,
+        source: str,
+        timeout: float,
+        inner: httpx2.BaseTransport | None = None,
+        clock: Callable[[], dt.datetime] = _utcnow,
+    ):
         self.source, self.timeout, self.clock = source, timeout, clock
         self.inner = inner or httpx2.HTTPTransport()
 
@@ -66,20 +81,28 @@ class FailFastTransport(httpx2.BaseTransport):
             response = self.inner.handle_request(request)
         except httpx2.TimeoutException:
             raise SourceUnavailableError(
-                self.source, f"no answer from {host} within {self.timeout:g} s; check the network or try again later"
+                self.source,
+                f"no answer from {host} within {self.timeout:g} s; check the network or try again later",
             ) from None
         except httpx2.TransportError as exc:
-            raise SourceUnavailableError(self.source, f"cannot reach {host} ({exc}); check the network") from None
+            raise SourceUnavailableError(
+                self.source, f"cannot reach {host} ({exc}); check the network"
+            ) from None
         if response.status_code == 429:
             response.close()
             resets_at = self._resets_at(response.headers)
             raise RateLimitedError(
-                self.source, f"Hugging Face rate limit reached; {describe_reset(resets_at, self.clock())}; "
-                "set HF_TOKEN for a higher limit", resets_at)
+                self.source,
+                f"Hugging Face rate limit reached; {describe_reset(resets_at, self.clock())}; "
+                "set HF_TOKEN for a higher limit",
+                resets_at,
+            )
         if response.status_code >= 500:
             response.close()
             raise SourceUnavailableError(
-                self.source, f"{host} answered HTTP {response.status_code} (server error); try again later")
+                self.source,
+                f"{host} answered HTTP {response.status_code} (server error); try again later",
+            )
         return response
 
     def _resets_at(self, headers: httpx2.Headers) -> dt.datetime | None:
@@ -94,7 +117,9 @@ class FailFastTransport(httpx2.BaseTransport):
 
 
 @contextmanager
-def bounded_hub_client(source: str, timeout: float, transport: httpx2.BaseTransport | None = None) -> Iterator[None]:
+def bounded_hub_client(
+    source: str, timeout: float, transport: httpx2.BaseTransport | None = None
+) -> Iterator[None]:
     """Point huggingface_hub's shared client at a bounded, fail-fast one for the `with` block."""
     previous = getattr(hf_http, "_GLOBAL_CLIENT_FACTORY", hf_http.default_client_factory)
 
@@ -117,7 +142,7 @@ def bounded_hub_client(source: str, timeout: float, transport: httpx2.BaseTransp
 
 
 def _iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
 def _params(info: Any) -> int | None:
@@ -157,43 +182,79 @@ def dataset_entry(info: Any) -> dict[str, Any]:
     }
 
 
-def _collect(source: str, listing: Callable[[], Iterable[Any]], to_entry: Callable[[Any], dict],
-             timeout: float, transport: httpx2.BaseTransport | None) -> list[dict[str, Any]]:
+def _collect(
+    source: str,
+    listing: Callable[[], Iterable[Any]],
+    to_entry: Callable[[Any], dict],
+    timeout: float,
+    transport: httpx2.BaseTransport | None,
+) -> list[dict[str, Any]]:
     if constants.is_offline_mode():
-        raise SourceUnavailableError(source, "HF_HUB_OFFLINE is set; unset it to fetch from the Hub")
+        raise SourceUnavailableError(
+            source, "HF_HUB_OFFLINE is set; unset it to fetch from the Hub"
+        )
     try:
         with bounded_hub_client(source, timeout, transport):
             entries = [to_entry(info) for info in listing()]
     except SourceError:
         raise
     except OfflineModeIsEnabled:
-        raise SourceUnavailableError(source, "HF_HUB_OFFLINE is set; unset it to fetch from the Hub") from None
+        raise SourceUnavailableError(
+            source, "HF_HUB_OFFLINE is set; unset it to fetch from the Hub"
+        ) from None
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "?"
         hint = _TOKEN_HINT if status in (401, 403) else "the request was refused"
         raise SourceError(source, f"Hugging Face answered HTTP {status}; {hint}") from None
     except json.JSONDecodeError as exc:
-        raise SourceDataError(source, f"the Hub's answer is not valid JSON ({exc.msg} at char {exc.pos}); "
-                                      "try again later") from None
+        raise SourceDataError(
+            source,
+            f"the Hub's answer is not valid JSON ({exc.msg} at char {exc.pos}); try again later",
+        ) from None
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise SourceDataError(source, f"the Hub's answer does not have the documented shape "
-                                      f"({type(exc).__name__}: {exc}); try again later") from None
+        raise SourceDataError(
+            source,
+            f"the Hub's answer does not have the documented shape "
+            f"({type(exc).__name__}: {exc}); try again later",
+        ) from None
     if not entries:
-        raise EmptyResultError(source, "the Hub returned no trending entries; keeping the newest snapshot")
+        raise EmptyResultError(
+            source, "the Hub returned no trending entries; keeping the newest snapshot"
+        )
     return entries
 
 
-def fetch_models(scan: int, *, token: str | None = None, timeout: float = 15.0,
-                 transport: httpx2.BaseTransport | None = None) -> list[dict[str, Any]]:
+def fetch_models(
+    scan: int,
+    *,
+    token: str | None = None,
+    timeout: float = 15.0,
+    transport: httpx2.BaseTransport | None = None,
+) -> list[dict[str, Any]]:
     """The `scan` top models by trending score, as plain dicts for a snapshot."""
     api = HfApi(token=token or None)
-    return _collect(MODELS, lambda: api.list_models(sort="trending_score", limit=scan, expand=MODEL_FIELDS),
-                    model_entry, timeout, transport)
+    return _collect(
+        MODELS,
+        lambda: api.list_models(sort="trending_score", limit=scan, expand=MODEL_FIELDS),
+        model_entry,
+        timeout,
+        transport,
+    )
 
 
-def fetch_datasets(scan: int, *, token: str | None = None, timeout: float = 15.0,
-                   transport: httpx2.BaseTransport | None = None) -> list[dict[str, Any]]:
+def fetch_datasets(
+    scan: int,
+    *,
+    token: str | None = None,
+    timeout: float = 15.0,
+    transport: httpx2.BaseTransport | None = None,
+) -> list[dict[str, Any]]:
     """The `scan` top datasets by trending score, as plain dicts for a snapshot."""
     api = HfApi(token=token or None)
-    return _collect(DATASETS, lambda: api.list_datasets(sort="trending_score", limit=scan, expand=DATASET_FIELDS),
-                    dataset_entry, timeout, transport)
+    return _collect(
+        DATASETS,
+        lambda: api.list_datasets(sort="trending_score", limit=scan, expand=DATASET_FIELDS),
+        dataset_entry,
+        timeout,
+        transport,
+    )

@@ -57,7 +57,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mailer.errors import ContentError
 from mailer.content.model import (
     Article,
     CallToAction,
@@ -69,8 +68,18 @@ from mailer.content.model import (
     TrendingModel,
     TrendingRepo,
 )
+from mailer.errors import ContentError
 
-FRONT_MATTER_KEYS = {"list", "date", "subject", "preheader", "masthead", "tagline", "opinion_heading", "as_of"}
+FRONT_MATTER_KEYS = {
+    "list",
+    "date",
+    "subject",
+    "preheader",
+    "masthead",
+    "tagline",
+    "opinion_heading",
+    "as_of",
+}
 REQUIRED_FRONT_MATTER = ("list", "date", "subject", "preheader")
 # section keyword (lower-case) -> may it appear more than once?
 SECTION_KINDS = {
@@ -124,11 +133,19 @@ class _Reader:
             key, sep, value = raw.partition(":")
             key = key.strip().lower()
             if not sep or not value.strip():
-                raise self.error(lineno, f"front matter line must be 'key: value', got {raw.strip()!r}")
+                raise self.error(
+                    lineno, f"front matter line must be 'key: value', got {raw.strip()!r}"
+                )
             if key not in FRONT_MATTER_KEYS:
-                raise self.error(lineno, f"unknown front matter key '{key}'; known: {', '.join(sorted(FRONT_MATTER_KEYS))}")
+                raise self.error(
+                    lineno,
+                    f"unknown front matter key '{key}'; known: {', '.join(sorted(FRONT_MATTER_KEYS))}",
+                )
             if key in values:
-                raise self.error(lineno, f"front matter key '{key}' appears twice (first on line {values[key][0]})")
+                raise self.error(
+                    lineno,
+                    f"front matter key '{key}' appears twice (first on line {values[key][0]})",
+                )
             values[key] = (lineno, value.strip())
         raise self.error(len(self.lines), "front matter is not closed: add a '---' line after it")
 
@@ -160,14 +177,20 @@ class _Reader:
                     raise self.error(lineno, "a second '# ' headline; an issue has one headline")
                 current.keys["headline"] = (lineno, line[2:].strip())
             elif line.startswith("#"):
-                raise self.error(lineno, f"unexpected heading {line!r}; sections start with '## Kind: Title'")
+                raise self.error(
+                    lineno, f"unexpected heading {line!r}; sections start with '## Kind: Title'"
+                )
             elif line.startswith("> ") or line == ">":
                 flush()
                 if current is not top:
-                    raise self.error(lineno, "a '> ' dek belongs under the '# ' headline, not in a section")
+                    raise self.error(
+                        lineno, "a '> ' dek belongs under the '# ' headline, not in a section"
+                    )
                 prev = current.keys.get("dek")
                 text = line[1:].strip()
-                current.keys["dek"] = (prev[0], f"{prev[1]} {text}".strip()) if prev else (lineno, text)
+                current.keys["dek"] = (
+                    (prev[0], f"{prev[1]} {text}".strip()) if prev else (lineno, text)
+                )
             elif line.startswith("- "):
                 flush()
                 cells = [cell.strip() for cell in line[2:].split("|")]
@@ -186,8 +209,11 @@ class _Reader:
             raise self.error(lineno, f"section heading must be '## Kind: Title', got {line!r}")
         kind = match.group(1).strip().lower()
         if kind not in SECTION_KINDS:
-            raise self.error(lineno, f"unknown section kind '{match.group(1).strip()}'; known: "
-                             + ", ".join(k.title() for k in SECTION_KINDS))
+            raise self.error(
+                lineno,
+                f"unknown section kind '{match.group(1).strip()}'; known: "
+                + ", ".join(k.title() for k in SECTION_KINDS),
+            )
         return _Block(kind=kind, title=match.group(2), line=lineno)
 
 
@@ -204,7 +230,9 @@ def _int_cell(reader: _Reader, lineno: int, value: str, what: str) -> int:
     return int(cleaned)
 
 
-def _cells(reader: _Reader, lineno: int, cells: list[str], low: int, high: int, shape: str) -> list[str]:
+def _cells(
+    reader: _Reader, lineno: int, cells: list[str], low: int, high: int, shape: str
+) -> list[str]:
     if not low <= len(cells) <= high or not all(cells):
         raise reader.error(lineno, f"list item must be '- {shape}' (cells separated by ' | ')")
     return cells + [""] * (high - len(cells))
@@ -214,13 +242,16 @@ def _items(reader: _Reader, block: _Block) -> tuple[Item, ...]:
     out = []
     for lineno, cells in block.items:
         title, text, url = _cells(reader, lineno, cells, 1, 3, "Title | description | https://link")
-        out.append(Item(title=title, text=text, url=_https_url(reader, lineno, url) if url else None))
+        out.append(
+            Item(title=title, text=text, url=_https_url(reader, lineno, url) if url else None)
+        )
     return tuple(out)
 
 
 def _figures(reader: _Reader, block: _Block) -> tuple[Figure, ...]:
     return tuple(
-        Figure(*_cells(reader, lineno, cells, 2, 2, "value | label")) for lineno, cells in block.items
+        Figure(*_cells(reader, lineno, cells, 2, 2, "value | label"))
+        for lineno, cells in block.items
     )
 
 
@@ -229,7 +260,10 @@ def _models(reader: _Reader, block: _Block) -> tuple[TrendingModel, ...]:
     for lineno, cells in block.items:
         ident, task = _cells(reader, lineno, cells, 1, 2, "owner/model | task-tag")
         if not _MODEL_RE.match(ident):
-            raise reader.error(lineno, f"{ident!r} is not a Hugging Face id like 'owner/name' or 'datasets/owner/name'")
+            raise reader.error(
+                lineno,
+                f"{ident!r} is not a Hugging Face id like 'owner/name' or 'datasets/owner/name'",
+            )
         kind = "dataset" if ident.startswith("datasets/") else "model"
         out.append(TrendingModel(id=ident.removeprefix("datasets/"), task=task, kind=kind))
     return tuple(out)
@@ -238,11 +272,20 @@ def _models(reader: _Reader, block: _Block) -> tuple[TrendingModel, ...]:
 def _repos(reader: _Reader, block: _Block) -> tuple[TrendingRepo, ...]:
     out = []
     for lineno, cells in block.items:
-        name, description, stars = _cells(reader, lineno, cells, 1, 3, "owner/repo | description | stars")
+        name, description, stars = _cells(
+            reader, lineno, cells, 1, 3, "owner/repo | description | stars"
+        )
         if not _REPO_RE.match(name):
-            raise reader.error(lineno, f"{name!r} is not a GitHub repository name like 'owner/repo'")
-        out.append(TrendingRepo(name=name, description=description,
-                                stars=_int_cell(reader, lineno, stars, "stars") if stars else None))
+            raise reader.error(
+                lineno, f"{name!r} is not a GitHub repository name like 'owner/repo'"
+            )
+        out.append(
+            TrendingRepo(
+                name=name,
+                description=description,
+                stars=_int_cell(reader, lineno, stars, "stars") if stars else None,
+            )
+        )
     return tuple(out)
 
 
@@ -253,39 +296,66 @@ def _movers(reader: _Reader, block: _Block) -> tuple[Mover, ...]:
         if metric not in ("likes", "stars"):
             raise reader.error(lineno, f"mover metric must be 'likes' or 'stars', got {metric!r}")
         source = "github" if metric == "stars" else "huggingface"
-        url = f"https://github.com/{name}" if source == "github" else f"https://huggingface.co/{name}"
-        out.append(Mover(name=name, source=source, gain=_int_cell(reader, lineno, gain, "gain"),
-                         metric=metric, url=url))
+        url = (
+            f"https://github.com/{name}" if source == "github" else f"https://huggingface.co/{name}"
+        )
+        out.append(
+            Mover(
+                name=name,
+                source=source,
+                gain=_int_cell(reader, lineno, gain, "gain"),
+                metric=metric,
+                url=url,
+            )
+        )
     return tuple(out)
 
 
 def _no_items(reader: _Reader, block: _Block) -> None:
     if block.items:
-        raise reader.error(block.items[0][0], f"the '{block.kind.title()}' section takes paragraphs, not list items")
+        raise reader.error(
+            block.items[0][0],
+            f"the '{block.kind.title()}' section takes paragraphs, not list items",
+        )
 
 
 def _intro(reader: _Reader, block: _Block) -> Section:
     if len(block.paragraphs) > 1:
-        raise reader.error(block.line, f"the '{block.kind.title()}' section takes at most one intro line")
+        raise reader.error(
+            block.line, f"the '{block.kind.title()}' section takes at most one intro line"
+        )
     return Section(title=block.title, intro=block.paragraphs[0] if block.paragraphs else "")
 
 
 def _article(reader: _Reader, block: _Block) -> Article:
     _no_items(reader, block)
     if not block.paragraphs:
-        raise reader.error(block.line, f"the '{block.kind.title()}' section '{block.title}' has no paragraphs")
+        raise reader.error(
+            block.line, f"the '{block.kind.title()}' section '{block.title}' has no paragraphs"
+        )
     return Article(title=block.title, paragraphs=tuple(block.paragraphs))
 
 
 def _cta(reader: _Reader, block: _Block) -> CallToAction:
     if len(block.items) != 1:
-        raise reader.error(block.line, "the Subscribe section needs exactly one '- Button label | https://link' item")
+        raise reader.error(
+            block.line,
+            "the Subscribe section needs exactly one '- Button label | https://link' item",
+        )
     lineno, cells = block.items[0]
     label, url = _cells(reader, lineno, cells, 1, 2, "Button label | https://link")
     if "qr" not in block.keys:
-        raise reader.error(block.line, "the Subscribe section needs a 'qr: caption' line (e.g. 'qr: Scan to subscribe on mobile')")
-    return CallToAction(title=block.title, text=" ".join(block.paragraphs), button_label=label,
-                        button_url=_https_url(reader, lineno, url) if url else "", qr_caption=block.keys["qr"][1])
+        raise reader.error(
+            block.line,
+            "the Subscribe section needs a 'qr: caption' line (e.g. 'qr: Scan to subscribe on mobile')",
+        )
+    return CallToAction(
+        title=block.title,
+        text=" ".join(block.paragraphs),
+        button_label=label,
+        button_url=_https_url(reader, lineno, url) if url else "",
+        qr_caption=block.keys["qr"][1],
+    )
 
 
 def _date(reader: _Reader, lineno: int, value: str, key: str) -> dt.date:
@@ -308,17 +378,23 @@ def parse_issue(path: Path, text: str, defaults: dict[str, str] | None = None) -
     for block in sections:
         if by_kind.get(block.kind) and not SECTION_KINDS[block.kind]:
             first = by_kind[block.kind][0].line
-            raise reader.error(block.line, f"a second '{block.kind.title()}' section (first on line {first})")
+            raise reader.error(
+                block.line, f"a second '{block.kind.title()}' section (first on line {first})"
+            )
         by_kind.setdefault(block.kind, []).append(block)
     missing = [kind.title() for kind in SECTION_KINDS if kind not in by_kind]
     if missing:
-        raise reader.error(None, f"missing section(s): {', '.join('## ' + m + ': ...' for m in missing)}")
+        raise reader.error(
+            None, f"missing section(s): {', '.join('## ' + m + ': ...' for m in missing)}"
+        )
     if "headline" not in top.keys:
         raise reader.error(top.line, "the issue needs a '# Headline' line after the front matter")
     if "dek" not in top.keys:
         raise reader.error(top.keys["headline"][0], "the headline needs a '> dek' line under it")
     if not top.paragraphs:
-        raise reader.error(top.keys["headline"][0], "the lead story has no paragraphs under the headline")
+        raise reader.error(
+            top.keys["headline"][0], "the lead story has no paragraphs under the headline"
+        )
     _no_items(reader, top)
 
     def one(kind: str) -> _Block:
@@ -330,10 +406,14 @@ def parse_issue(path: Path, text: str, defaults: dict[str, str] | None = None) -
         return front[key][1] if key in front else defaults.get(key, default)
 
     date_line, date_text = front["date"]
-    as_of = _date(reader, front["as_of"][0], front["as_of"][1], "as_of") if "as_of" in front else None
+    as_of = (
+        _date(reader, front["as_of"][0], front["as_of"][1], "as_of") if "as_of" in front else None
+    )
     for kind in ("metrics", "hugging face", "github", "movers"):
         if one(kind).paragraphs:
-            raise reader.error(one(kind).line, f"the '{kind.title()}' section takes list items only, no paragraphs")
+            raise reader.error(
+                one(kind).line, f"the '{kind.title()}' section takes list items only, no paragraphs"
+            )
     return IssueContent(
         path=str(path),
         list_slug=front["list"][1],
@@ -372,8 +452,9 @@ def front_matter_date(path: Path) -> dt.date:
     try:
         reader = _Reader(path, path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
-        raise ContentError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                           "save it as UTF-8") from None
+        raise ContentError(
+            path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+        ) from None
     front, _ = reader.front_matter()
     if "date" not in front:
         raise reader.error(1, "front matter is missing 'date:'")
@@ -386,7 +467,9 @@ def _read_text(path: Path) -> str:
     except FileNotFoundError:
         raise ContentError(path, None, "no such issue file") from None
     except UnicodeDecodeError as exc:
-        raise ContentError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
+        raise ContentError(
+            path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+        ) from None
 
 
 def issue_front_matter(path: Path) -> tuple[str, dt.date]:
@@ -403,5 +486,9 @@ def load_issue(path: Path, defaults: dict[str, str] | None = None) -> IssueConte
     content = parse_issue(path, _read_text(path), defaults)
     stem_date = path.stem
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", stem_date) and stem_date != content.date.isoformat():
-        raise ContentError(path, None, f"file name says {stem_date} but front matter date is {content.date}; make them agree")
+        raise ContentError(
+            path,
+            None,
+            f"file name says {stem_date} but front matter date is {content.date}; make them agree",
+        )
     return content

@@ -35,13 +35,20 @@ def _items(kind: str, title: str, intro: str, items: tuple[Item, ...]) -> list[s
     out = [f"## {kind}: {cell(title)}", ""]
     if intro:
         out += [intro, ""]
-    out += [_item_line(i.title, i.text or ("" if not i.url else "Link"), i.url or "") for i in items]
+    out += [
+        _item_line(i.title, i.text or ("" if not i.url else "Link"), i.url or "") for i in items
+    ]
     return out + ([""] if items else [])
 
 
 def _front_matter(issue: IssueContent) -> list[str]:
-    out = ["---", f"list: {issue.list_slug}", f"date: {issue.date.isoformat()}",
-           f"subject: {cell(issue.subject)}", f"preheader: {cell(issue.preheader)}"]
+    out = [
+        "---",
+        f"list: {issue.list_slug}",
+        f"date: {issue.date.isoformat()}",
+        f"subject: {cell(issue.subject)}",
+        f"preheader: {cell(issue.preheader)}",
+    ]
     if issue.opinion_heading != DEFAULT_OPINION_HEADING:
         out.append(f"opinion_heading: {cell(issue.opinion_heading)}")
     if issue.trending_as_of:
@@ -54,10 +61,15 @@ def _trending(issue: IssueContent) -> list[str]:
     if issue.trending.intro:
         out += [issue.trending.intro, ""]
     out += [f"## Hugging Face: {cell(issue.hf_heading)}", ""]
-    out += [_item_line(("datasets/" if m.kind == "dataset" else "") + m.id, m.task) for m in issue.hf_models]
+    out += [
+        _item_line(("datasets/" if m.kind == "dataset" else "") + m.id, m.task)
+        for m in issue.hf_models
+    ]
     out += ["", f"## GitHub: {cell(issue.github_heading)}", ""]
-    out += [_item_line(r.name, r.description or "No description", "" if r.stars is None else r.stars)
-            for r in issue.github_repos]
+    out += [
+        _item_line(r.name, r.description or "No description", "" if r.stars is None else r.stars)
+        for r in issue.github_repos
+    ]
     out += ["", f"## Movers: {cell(issue.movers.title)}", ""]
     out += [_item_line(m.name, m.gain, m.metric) for m in issue.mover_items]
     return out + [""]

@@ -56,27 +56,47 @@ class ListDefinition:
         return f"{self.name} <{self.slug}.{self.domain}>"
 
 
-_REQUIRED = ("slug", "name", "from", "reply_to", "template", "postal_address", "unsubscribe_mailbox")
+_REQUIRED = (
+    "slug",
+    "name",
+    "from",
+    "reply_to",
+    "template",
+    "postal_address",
+    "unsubscribe_mailbox",
+)
 _KNOWN = set(_REQUIRED) | {"tagline", "language", "double_opt_in", "bounce_policy", "sources"}
 
 
 def _address(path: Path, key: str, value: str) -> str:
     if not _ADDR_RE.match(value):
-        raise ContentError(path, None, f"field '{key}': {value!r} is not an email address like name@example.com")
+        raise ContentError(
+            path, None, f"field '{key}': {value!r} is not an email address like name@example.com"
+        )
     return value
 
 
 def parse_list(path: Path, data: dict[str, Any]) -> ListDefinition:
     unknown = sorted(set(data) - _KNOWN)
     if unknown:
-        raise ContentError(path, None, f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(_KNOWN))}")
+        raise ContentError(
+            path, None, f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(_KNOWN))}"
+        )
     for key in _REQUIRED:
         if not isinstance(data.get(key), str) or not data[key].strip():
-            raise ContentError(path, None, f"field '{key}' is required and must be a non-empty string")
+            raise ContentError(
+                path, None, f"field '{key}' is required and must be a non-empty string"
+            )
     if not _SLUG_RE.match(data["slug"]):
-        raise ContentError(path, None, f"field 'slug': {data['slug']!r} must be lower-case letters, digits and '-'")
+        raise ContentError(
+            path, None, f"field 'slug': {data['slug']!r} must be lower-case letters, digits and '-'"
+        )
     if data["slug"] != path.stem:
-        raise ContentError(path, None, f"field 'slug' is {data['slug']!r} but the file is named {path.name}; make them agree")
+        raise ContentError(
+            path,
+            None,
+            f"field 'slug' is {data['slug']!r} but the file is named {path.name}; make them agree",
+        )
     from_name, from_address = parseaddr(data["from"])
     _address(path, "from", from_address)
     policy_data = data.get("bounce_policy", {})
@@ -108,7 +128,9 @@ def load_list(lists_dir: Path, slug: str) -> ListDefinition:
     path = lists_dir / f"{slug}.toml"
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in lists_dir.glob("*.toml"))) or "none"
-        raise NotFoundError(f"no list '{slug}': {path} does not exist (lists in {lists_dir}: {known})")
+        raise NotFoundError(
+            f"no list '{slug}': {path} does not exist (lists in {lists_dir}: {known})"
+        )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

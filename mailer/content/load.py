@@ -31,9 +31,14 @@ def issue_defaults(list_def: ListDefinition) -> dict[str, str]:
     return {"masthead": list_def.name, "tagline": list_def.tagline}
 
 
-def load_issue_for(settings: Settings, list_def: ListDefinition, spec: str,
-                   today: dt.date | None = None, factory: sessionmaker[Session] | None = None,
-                   require_fresh: bool = False) -> IssueContent:
+def load_issue_for(
+    settings: Settings,
+    list_def: ListDefinition,
+    spec: str,
+    today: dt.date | None = None,
+    factory: sessionmaker[Session] | None = None,
+    require_fresh: bool = False,
+) -> IssueContent:
     """The issue file for `spec`, with trending sections from the stored snapshots when a database
     is given (sections the editor wrote always win; nothing is fetched here)."""
     path = resolve_issue(spec, settings.issues_path, list_def.slug, today)
@@ -46,8 +51,9 @@ def load_issue_for(settings: Settings, list_def: ListDefinition, spec: str,
     return content
 
 
-def issue_date_for(settings: Settings, list_def: ListDefinition, spec: str,
-                   today: dt.date | None = None) -> dt.date:
+def issue_date_for(
+    settings: Settings, list_def: ListDefinition, spec: str, today: dt.date | None = None
+) -> dt.date:
     """The date of the issue `spec` names (today, latest, a date or a path), read from the front
     matter alone: the same file is found, and the same list and date checks made, as load_issue_for,
     but the body is not parsed."""
@@ -55,12 +61,16 @@ def issue_date_for(settings: Settings, list_def: ListDefinition, spec: str,
     list_slug, day = issue_front_matter(path)
     _require_list(path, list_slug, list_def)
     if _DATE_STEM.fullmatch(path.stem) and path.stem != day.isoformat():
-        raise ContentError(path, None, f"file name says {path.stem} but front matter date is "
-                                       f"{day}; make them agree")
+        raise ContentError(
+            path,
+            None,
+            f"file name says {path.stem} but front matter date is {day}; make them agree",
+        )
     return day
 
 
 def _require_list(path: Path, list_slug: str, list_def: ListDefinition) -> None:
     if list_slug != list_def.slug:
-        raise SendError(f"{path}: front matter says list '{list_slug}' "
-                        f"but the send is for '{list_def.slug}'")
+        raise SendError(
+            f"{path}: front matter says list '{list_slug}' but the send is for '{list_def.slug}'"
+        )

@@ -29,10 +29,19 @@ class NewIssue:
     snapshots: dict[str, Snapshot | None]  # by source name: None where there is no snapshot yet
 
 
-def new_issue(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition,
-              day: dt.date, from_spec: str, folder: Path, *, copy_text: bool = False,
-              require_fresh: bool = False, force: bool = False,
-              today: dt.date | None = None) -> NewIssue:
+def new_issue(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    list_def: ListDefinition,
+    day: dt.date,
+    from_spec: str,
+    folder: Path,
+    *,
+    copy_text: bool = False,
+    require_fresh: bool = False,
+    force: bool = False,
+    today: dt.date | None = None,
+) -> NewIssue:
     """Write `folder`/<list>/<day>.md, scaffolded from the issue `from_spec` names, or NO_SOURCE."""
     defaults = {"masthead": list_def.name, "tagline": list_def.tagline}
     source = None
@@ -40,8 +49,15 @@ def new_issue(factory: sessionmaker[Session], settings: Settings, list_def: List
         path = resolve_issue(from_spec, settings.issues_path, list_def.slug, today)
         source = load_issue(path, defaults)
     with transaction(factory) as session:
-        content, snapshots = scaffold_issue(session, list_def, day, source, copy_text=copy_text,
-                                            require_fresh=require_fresh, today=today)
+        content, snapshots = scaffold_issue(
+            session,
+            list_def,
+            day,
+            source,
+            copy_text=copy_text,
+            require_fresh=require_fresh,
+            today=today,
+        )
     path = write_issue_file(content, folder, force=force)
     load_issue(path, defaults)  # what we wrote must read back: a bug must not reach the editor
     return NewIssue(path, content, snapshots)

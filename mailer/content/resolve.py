@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from mailer.content.issue_file import front_matter_date
 from mailer.errors import NotFoundError
@@ -23,7 +23,9 @@ def issue_files(issues_path: Sequence[Path], list_slug: str) -> dict[dt.date, Pa
     return found
 
 
-def resolve_issue(spec: str, issues_path: Sequence[Path], list_slug: str, today: dt.date | None = None) -> Path:
+def resolve_issue(
+    spec: str, issues_path: Sequence[Path], list_slug: str, today: dt.date | None = None
+) -> Path:
     today = today or dt.date.today()
     where = ", ".join(str(folder / list_slug) for folder in issues_path)
     if spec not in ("today", "latest") and not _DATE_RE.match(spec):
@@ -32,7 +34,9 @@ def resolve_issue(spec: str, issues_path: Sequence[Path], list_slug: str, today:
             if not path.is_file():
                 raise NotFoundError(f"--issue {spec}: no such file")
             return path
-        raise NotFoundError(f"--issue {spec!r}: use today, latest, a date like 2026-11-18, or the path of an issue file")
+        raise NotFoundError(
+            f"--issue {spec!r}: use today, latest, a date like 2026-11-18, or the path of an issue file"
+        )
     files = issue_files(issues_path, list_slug)
     if spec == "latest":
         if not files:
@@ -54,8 +58,9 @@ def resolve_issue(spec: str, issues_path: Sequence[Path], list_slug: str, today:
     return files[day]
 
 
-def resolve_issue_date(spec: str, issues_path: Sequence[Path], list_slug: str,
-                       today: dt.date | None = None) -> dt.date:
+def resolve_issue_date(
+    spec: str, issues_path: Sequence[Path], list_slug: str, today: dt.date | None = None
+) -> dt.date:
     """The date `--issue` names, without parsing the issue: its file name, else its front matter's
     `date:`. What a reader of the ledger (report, reconcile) needs to find the send."""
     path = resolve_issue(spec, issues_path, list_slug, today)

@@ -30,19 +30,30 @@ def _plain(row: TrendingSnapshot) -> Snapshot:
     try:
         entries = json.loads(row.payload)
     except ValueError as exc:
-        raise MailerError(f"trending snapshot {row.source} of {row.taken_on} is not valid JSON ({exc}); "
-                          f"fetch it again with `mailer trending fetch --refresh`") from None
+        raise MailerError(
+            f"trending snapshot {row.source} of {row.taken_on} is not valid JSON ({exc}); "
+            f"fetch it again with `mailer trending fetch --refresh`"
+        ) from None
     if not isinstance(entries, list):
-        raise MailerError(f"trending snapshot {row.source} of {row.taken_on} is not a JSON list; "
-                          f"fetch it again with `mailer trending fetch --refresh`")
+        raise MailerError(
+            f"trending snapshot {row.source} of {row.taken_on} is not a JSON list; "
+            f"fetch it again with `mailer trending fetch --refresh`"
+        )
     return Snapshot(row.source, row.taken_on, row.fetched_at, tuple(entries))
 
 
-def store_snapshot(session: Session, source: str, taken_on: dt.date, entries: list[dict[str, Any]],
-                   replace: bool = False) -> tuple[Snapshot, bool]:
+def store_snapshot(
+    session: Session,
+    source: str,
+    taken_on: dt.date,
+    entries: list[dict[str, Any]],
+    replace: bool = False,
+) -> tuple[Snapshot, bool]:
     """Save a day's entries; returns (the snapshot now stored, whether this call wrote it)."""
     row = session.scalars(
-        select(TrendingSnapshot).where(TrendingSnapshot.source == source, TrendingSnapshot.taken_on == taken_on)
+        select(TrendingSnapshot).where(
+            TrendingSnapshot.source == source, TrendingSnapshot.taken_on == taken_on
+        )
     ).one_or_none()
     payload = json.dumps(entries, sort_keys=True, ensure_ascii=False)
     if row is not None and not replace:
@@ -57,7 +68,9 @@ def store_snapshot(session: Session, source: str, taken_on: dt.date, entries: li
 
 def snapshot_on(session: Session, source: str, day: dt.date) -> Snapshot | None:
     row = session.scalars(
-        select(TrendingSnapshot).where(TrendingSnapshot.source == source, TrendingSnapshot.taken_on == day)
+        select(TrendingSnapshot).where(
+            TrendingSnapshot.source == source, TrendingSnapshot.taken_on == day
+        )
     ).one_or_none()
     return _plain(row) if row else None
 
@@ -75,4 +88,6 @@ def latest_snapshot(session: Session, source: str, on_or_before: dt.date) -> Sna
 
 def week_before(session: Session, snapshot: Snapshot, min_days: int = 7) -> Snapshot | None:
     """The snapshot movers compare against: the newest one at least `min_days` older."""
-    return latest_snapshot(session, snapshot.source, snapshot.taken_on - dt.timedelta(days=min_days))
+    return latest_snapshot(
+        session, snapshot.source, snapshot.taken_on - dt.timedelta(days=min_days)
+    )

@@ -1,12 +1,12 @@
 """Errors of the trending sources (Hugging Face Hub, GitHub), each one line saying what to do.
 
-    MailerError
-    └── SourceError              a trending source could not be used this time
-        ├── SourceUnavailableError  timeout, network down, 5xx: try later (the newest snapshot is used)
-        ├── RateLimitedError        429 / exhausted quota; says when it resets
-        ├── SourceDataError         the answer is not what the API documents (malformed JSON, shape)
-        └── EmptyResultError        the source answered with nothing to show
-    StaleTrendingError           --require-fresh and the newest snapshot is older than the issue
+MailerError
+└── SourceError              a trending source could not be used this time
+    ├── SourceUnavailableError  timeout, network down, 5xx: try later (the newest snapshot is used)
+    ├── RateLimitedError        429 / exhausted quota; says when it resets
+    ├── SourceDataError         the answer is not what the API documents (malformed JSON, shape)
+    └── EmptyResultError        the source answered with nothing to show
+StaleTrendingError           --require-fresh and the newest snapshot is older than the issue
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def describe_reset(resets_at: dt.datetime | None, now: dt.datetime) -> str:
     else:
         wait = f"in {seconds / 3600:.1f} h"
     # Rounded up to the minute: never tell the operator to retry before the limit has reset.
-    shown = resets_at.astimezone(dt.timezone.utc)
+    shown = resets_at.astimezone(dt.UTC)
     if shown.second or shown.microsecond:
         shown = shown.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
     return f"it resets at {shown:%H:%M} UTC ({wait})"

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -37,20 +38,32 @@ def configured_sources(config: TrendingConfig) -> list[str]:
     return sources
 
 
-def select_hf(snapshot: Snapshot | None, kind: str, count: int, tasks: Iterable[str]) -> tuple[TrendingModel, ...]:
+def select_hf(
+    snapshot: Snapshot | None, kind: str, count: int, tasks: Iterable[str]
+) -> tuple[TrendingModel, ...]:
     if snapshot is None:
         return ()
     wanted = set(tasks)
     chosen = [e for e in snapshot.entries if not wanted or e.get("task") in wanted][:count]
-    return tuple(TrendingModel(id=e["id"], task=e.get("task") or "", kind=kind,
-                               likes=e.get("likes"), downloads=e.get("downloads")) for e in chosen)
+    return tuple(
+        TrendingModel(
+            id=e["id"],
+            task=e.get("task") or "",
+            kind=kind,
+            likes=e.get("likes"),
+            downloads=e.get("downloads"),
+        )
+        for e in chosen
+    )
 
 
 def select_repos(snapshot: Snapshot | None, count: int) -> tuple[TrendingRepo, ...]:
     if snapshot is None:
         return ()
-    return tuple(TrendingRepo(name=e["name"], description=e.get("description") or "", stars=e.get("stars"))
-                 for e in snapshot.entries[:count])
+    return tuple(
+        TrendingRepo(name=e["name"], description=e.get("description") or "", stars=e.get("stars"))
+        for e in snapshot.entries[:count]
+    )
 
 
 def _mover_identity(source: str, entry: dict[str, Any]) -> tuple[str, str, str, str]:
@@ -75,7 +88,9 @@ def compute_movers(pairs: Iterable[tuple[Snapshot, Snapshot]], count: int) -> tu
             old, new = before.get(entry[key]), entry.get(metric_key)
             if isinstance(old, int) and isinstance(new, int) and new > old:
                 name, provider, metric, url = _mover_identity(current.source, entry)
-                movers.append(Mover(name=name, source=provider, gain=new - old, metric=metric, url=url))
+                movers.append(
+                    Mover(name=name, source=provider, gain=new - old, metric=metric, url=url)
+                )
     movers.sort(key=lambda m: (-m.gain, m.name))
     return tuple(movers[:count])
 
@@ -95,8 +110,12 @@ def model_figures(snapshot: Snapshot) -> list[Figure]:
     sized = [e["params"] for e in entries if isinstance(e.get("params"), int)]
     if sized:
         small = sum(1 for p in sized if p < SMALL_MODEL_PARAMS)
-        figures.append(Figure(_percent(small, len(sized)),
-                              f"of trending models with a known size are under {SMALL_MODEL_PARAMS // 10**9}B parameters"))
+        figures.append(
+            Figure(
+                _percent(small, len(sized)),
+                f"of trending models with a known size are under {SMALL_MODEL_PARAMS // 10**9}B parameters",
+            )
+        )
     gguf = sum(1 for e in entries if e.get("gguf"))
     figures.append(Figure(_percent(gguf, total), "of trending models ship GGUF weights"))
     return figures
@@ -104,8 +123,11 @@ def model_figures(snapshot: Snapshot) -> list[Figure]:
 
 def repo_figures(snapshot: Snapshot) -> list[Figure]:
     since = snapshot.taken_on - dt.timedelta(days=7)
-    new = sum(1 for e in snapshot.entries
-              if e.get("created_at") and dt.date.fromisoformat(e["created_at"][:10]) > since)
+    new = sum(
+        1
+        for e in snapshot.entries
+        if e.get("created_at") and dt.date.fromisoformat(e["created_at"][:10]) > since
+    )
     if not new:  # a reader is never shown "0 ..."
         return []
     noun = "repository" if new == 1 else "repositories"
@@ -122,20 +144,28 @@ def compute_figures(snapshots: dict[str, Snapshot | None]) -> list[Figure]:
     return figures
 
 
-def load_snapshots(session: Session, sources: Iterable[str], on_or_before: dt.date) -> dict[str, Snapshot | None]:
+def load_snapshots(
+    session: Session, sources: Iterable[str], on_or_before: dt.date
+) -> dict[str, Snapshot | None]:
     return {source: latest_snapshot(session, source, on_or_before) for source in sources}
 
 
 def require_fresh_snapshots(snapshots: dict[str, Snapshot | None], fresh_day: dt.date) -> None:
-    stale = [f"{source} ({snap.taken_on if snap else 'no snapshot'})" for source, snap in snapshots.items()
-             if snap is None or snap.taken_on < fresh_day]
+    stale = [
+        f"{source} ({snap.taken_on if snap else 'no snapshot'})"
+        for source, snap in snapshots.items()
+        if snap is None or snap.taken_on < fresh_day
+    ]
     if stale:
         raise StaleTrendingError(
             f"trending data is not from {fresh_day}: {', '.join(stale)}; run `mailer trending fetch` "
-            "(or drop --require-fresh to use the newest snapshot and show it as of its date)")
+            "(or drop --require-fresh to use the newest snapshot and show it as of its date)"
+        )
 
 
-def movers_for(session: Session, snapshots: dict[str, Snapshot | None], count: int) -> tuple[Mover, ...]:
+def movers_for(
+    session: Session, snapshots: dict[str, Snapshot | None], count: int
+) -> tuple[Mover, ...]:
     pairs = []
     for snapshot in snapshots.values():
         previous = week_before(session, snapshot) if snapshot else None
@@ -144,7 +174,9 @@ def movers_for(session: Session, snapshots: dict[str, Snapshot | None], count: i
     return compute_movers(pairs, count)
 
 
-def trending_sections(session: Session, config: TrendingConfig, snapshots: dict[str, Snapshot | None]) -> dict[str, Any]:
+def trending_sections(
+    session: Session, config: TrendingConfig, snapshots: dict[str, Snapshot | None]
+) -> dict[str, Any]:
     """Every computed section from the given snapshots (what `issue new` writes and attach fills)."""
     hf = config.huggingface
     models = select_hf(snapshots.get(MODELS), "model", hf.models, hf.tasks) if hf else ()
@@ -158,13 +190,20 @@ def trending_sections(session: Session, config: TrendingConfig, snapshots: dict[
     }
 
 
-def _as_of(snapshots: dict[str, Snapshot | None], sources: Iterable[str], issue_date: dt.date) -> dt.date | None:
+def _as_of(
+    snapshots: dict[str, Snapshot | None], sources: Iterable[str], issue_date: dt.date
+) -> dt.date | None:
     days = [snapshots[s].taken_on for s in sources if snapshots.get(s)]
     return min(days) if days and min(days) < issue_date else None
 
 
-def attach_trending(issue: IssueContent, session: Session, list_def: ListDefinition,
-                    today: dt.date | None = None, require_fresh: bool = False) -> IssueContent:
+def attach_trending(
+    issue: IssueContent,
+    session: Session,
+    list_def: ListDefinition,
+    today: dt.date | None = None,
+    require_fresh: bool = False,
+) -> IssueContent:
     """Fill the trending sections the editor left empty; add computed figures after the editor's.
 
     Reads the newest snapshot of each configured source taken on or before the issue date (or

@@ -1,20 +1,20 @@
 """The `[sources]` table of a list file: what each trending section pulls.
 
-    [sources]
-    timeout = 15                 # seconds per HTTP request, for every source
-    movers = 5                   # biggest movers shown
+[sources]
+timeout = 15                 # seconds per HTTP request, for every source
+movers = 5                   # biggest movers shown
 
-    [sources.huggingface]
-    models = 8                   # trending models shown
-    datasets = 4                 # trending datasets shown
-    tasks = ["text-generation"]  # pipeline tags to show (empty or absent: any task)
-    scan = 50                    # entries kept per snapshot; movers compare these week over week
+[sources.huggingface]
+models = 8                   # trending models shown
+datasets = 4                 # trending datasets shown
+tasks = ["text-generation"]  # pipeline tags to show (empty or absent: any task)
+scan = 50                    # entries kept per snapshot; movers compare these week over week
 
-    [sources.github]
-    topics = ["machine-learning", "llm"]
-    count = 6
-    pushed_within_days = 7
-    scan = 50
+[sources.github]
+topics = ["machine-learning", "llm"]
+count = 6
+pushed_within_days = 7
+scan = 50
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from mailer.errors import ContentError
 from mailer.content.lists import ListDefinition
+from mailer.errors import ContentError
 
 _TOPIC_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -67,12 +67,18 @@ class _Fields:
             raise self.error("", "must be a table")
         unknown = sorted(set(data) - known)
         if unknown:
-            raise self.error("", f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise self.error(
+                "", f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         self.data = data
 
     def error(self, key: str, message: str) -> ContentError:
         name = f"{self.table}.{key}" if key else self.table
-        return ContentError(self.path, None, f"[{self.table}]" + (f" field '{name}'" if key else "") + f": {message}")
+        return ContentError(
+            self.path,
+            None,
+            f"[{self.table}]" + (f" field '{name}'" if key else "") + f": {message}",
+        )
 
     def int(self, key: str, default: int, low: int, high: int) -> int:
         value = self.data.get(key, default)
@@ -82,14 +88,24 @@ class _Fields:
 
     def number(self, key: str, default: float, low: float, high: float) -> float:
         value = self.data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not low <= value <= high
+        ):
             raise self.error(key, f"must be a number from {low} to {high}, got {value!r}")
         return float(value)
 
-    def names(self, key: str, default: tuple[str, ...], pattern: re.Pattern, what: str) -> tuple[str, ...]:
+    def names(
+        self, key: str, default: tuple[str, ...], pattern: re.Pattern, what: str
+    ) -> tuple[str, ...]:
         value = self.data.get(key, list(default))
-        if not isinstance(value, list) or not all(isinstance(v, str) and pattern.match(v) for v in value):
-            raise self.error(key, f"must be a list of {what} like [\"machine-learning\"], got {value!r}")
+        if not isinstance(value, list) or not all(
+            isinstance(v, str) and pattern.match(v) for v in value
+        ):
+            raise self.error(
+                key, f'must be a list of {what} like ["machine-learning"], got {value!r}'
+            )
         return tuple(value)
 
 
@@ -98,22 +114,34 @@ def _huggingface(path: str, data: Any) -> HuggingFaceConfig:
     models, datasets = f.int("models", 8, 0, 50), f.int("datasets", 4, 0, 50)
     scan = f.int("scan", 50, 1, 100)
     if scan < max(models, datasets):
-        raise f.error("scan", f"must be at least models and datasets ({max(models, datasets)}), got {scan}")
-    return HuggingFaceConfig(models=models, datasets=datasets, scan=scan,
-                             tasks=f.names("tasks", (), _TAG_RE, "task tags"))
+        raise f.error(
+            "scan", f"must be at least models and datasets ({max(models, datasets)}), got {scan}"
+        )
+    return HuggingFaceConfig(
+        models=models,
+        datasets=datasets,
+        scan=scan,
+        tasks=f.names("tasks", (), _TAG_RE, "task tags"),
+    )
 
 
 def _github(path: str, data: Any) -> GitHubConfig:
     f = _Fields(path, "sources.github", data, {"topics", "count", "pushed_within_days", "scan"})
     topics = f.names("topics", (), _TOPIC_RE, "GitHub topics")
     if not topics:
-        raise f.error("topics", "needs at least one GitHub topic, e.g. topics = [\"machine-learning\"]")
+        raise f.error(
+            "topics", 'needs at least one GitHub topic, e.g. topics = ["machine-learning"]'
+        )
     count = f.int("count", 6, 1, 50)
     scan = f.int("scan", 50, 1, 100)
     if scan < count:
         raise f.error("scan", f"must be at least count ({count}), got {scan}")
-    return GitHubConfig(topics=topics, count=count, scan=scan,
-                        pushed_within_days=f.int("pushed_within_days", 7, 1, 365))
+    return GitHubConfig(
+        topics=topics,
+        count=count,
+        scan=scan,
+        pushed_within_days=f.int("pushed_within_days", 7, 1, 365),
+    )
 
 
 def trending_config(list_def: ListDefinition) -> TrendingConfig:
@@ -121,7 +149,9 @@ def trending_config(list_def: ListDefinition) -> TrendingConfig:
     raw = list_def.sources or {}
     f = _Fields(list_def.path, "sources", raw, {"timeout", "movers", "huggingface", "github"})
     return TrendingConfig(
-        huggingface=_huggingface(list_def.path, raw["huggingface"]) if "huggingface" in raw else None,
+        huggingface=_huggingface(list_def.path, raw["huggingface"])
+        if "huggingface" in raw
+        else None,
         github=_github(list_def.path, raw["github"]) if "github" in raw else None,
         timeout=f.number("timeout", 15.0, 1.0, 120.0),
         movers=f.int("movers", 5, 0, 20),

@@ -10,10 +10,10 @@ import html as html_lib
 import logging
 import re
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping
 
 import jinja2
 import mjml
@@ -44,8 +44,14 @@ LINE_LIMIT = 78  # RFC 5322's recommended line length: what plain-text readers a
 def _wrap(text: str, width: int = TEXT_WIDTH, indent: str = "", first: str = "") -> str:
     """Wrapped at spaces only: a URL (no spaces) is never broken, and one too long for a line gets a
     line of its own."""
-    return textwrap.fill(text, width, initial_indent=first, subsequent_indent=indent,
-                         break_long_words=False, break_on_hyphens=False)
+    return textwrap.fill(
+        text,
+        width,
+        initial_indent=first,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def _underlined(title: str, char: str = "-") -> str:
@@ -65,8 +71,9 @@ def _labelled_url(label: str, url: str) -> str:
 def _environment(folder: str) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(folder),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "mjml", "mjml.j2", "html.j2"),
-                                            default_for_string=True),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html", "mjml", "mjml.j2", "html.j2"), default_for_string=True
+        ),
         undefined=jinja2.StrictUndefined,  # a typo in a template is an error, not an empty string
         trim_blocks=False,
         keep_trailing_newline=True,
@@ -135,18 +142,25 @@ def _hf_figure(models: tuple) -> Figure | None:
     """Named after what the list holds: models, datasets, or both (then there are at least two)."""
     kinds = {m.kind for m in models}
     if kinds == {"dataset"}:
-        return _counted(len(models), "Hugging Face dataset trending", "Hugging Face datasets trending")
+        return _counted(
+            len(models), "Hugging Face dataset trending", "Hugging Face datasets trending"
+        )
     if kinds == {"model"}:
         return _counted(len(models), "Hugging Face model trending", "Hugging Face models trending")
-    return _counted(len(models), "Hugging Face model or dataset trending",
-                    "Hugging Face models & datasets trending")
+    return _counted(
+        len(models),
+        "Hugging Face model or dataset trending",
+        "Hugging Face models & datasets trending",
+    )
 
 
 def default_figures(issue: IssueContent) -> tuple[Figure, ...]:
     """When the editor wrote no figures, count what this issue itself reports (zero counts left out)."""
     figures = (
         _hf_figure(issue.hf_models),
-        _counted(len(issue.github_repos), "GitHub repository trending", "GitHub repositories trending"),
+        _counted(
+            len(issue.github_repos), "GitHub repository trending", "GitHub repositories trending"
+        ),
         _counted(len(issue.tool_items), "tool of the week", "tools of the week"),
     )
     return tuple(f for f in figures if f is not None)
@@ -219,17 +233,33 @@ def render_sources(issue: IssueContent, list_def: ListDefinition, base_url: str)
         mjml_source = env.get_template(f"{name}.mjml.j2").render(context)
         text = env.get_template(f"{name}.txt.j2").render(context)
     except jinja2.TemplateNotFound as exc:
-        raise ContentError(list_def.path, None, f"field 'template': no template {exc.name} in {templates_dir() / 'email'}") from None
+        raise ContentError(
+            list_def.path,
+            None,
+            f"field 'template': no template {exc.name} in {templates_dir() / 'email'}",
+        ) from None
     except jinja2.TemplateError as exc:
         raise ContentError(f"template {name}", getattr(exc, "lineno", None), str(exc)) from None
-    return Sources(mjml=mjml_source, text=re.sub(r"\n{3,}", "\n\n", text).strip() + "\n", template=f"{name}.mjml.j2")
+    return Sources(
+        mjml=mjml_source,
+        text=re.sub(r"\n{3,}", "\n\n", text).strip() + "\n",
+        template=f"{name}.mjml.j2",
+    )
 
 
-def render_issue(issue: IssueContent, list_def: ListDefinition, base_url: str, strict: bool = True) -> RenderedIssue:
+def render_issue(
+    issue: IssueContent, list_def: ListDefinition, base_url: str, strict: bool = True
+) -> RenderedIssue:
     """strict: refuse unknown %%PLACEHOLDERS%% (an editor's typo would reach every inbox)."""
     sources = render_sources(issue, list_def, base_url)
     html = _inline_css(_compile_mjml(sources.mjml, sources.template))
     unknown = unknown_placeholders(html + sources.text)
     if strict and unknown:
-        raise ContentError(issue.path, None, f"unknown placeholder(s) {', '.join('%%' + u + '%%' for u in unknown)}")
-    return RenderedIssue(subject=issue.subject, preheader=issue.preheader, html=html, text=sources.text)
+        raise ContentError(
+            issue.path,
+            None,
+            f"unknown placeholder(s) {', '.join('%%' + u + '%%' for u in unknown)}",
+        )
+    return RenderedIssue(
+        subject=issue.subject, preheader=issue.preheader, html=html, text=sources.text
+    )

@@ -16,8 +16,16 @@ from mailer.config import Settings
 from mailer.content.lists import ListDefinition
 from mailer.content.model import IssueContent
 from mailer.content.scaffold import PROMPTS
+from mailer.render.issue import (
+    PLACEHOLDERS,
+    RenderedIssue,
+    Sources,
+    default_figures,
+    neutral_values,
+    render_issue,
+    render_sources,
+)
 from mailer.render.qr import QR_CID
-from mailer.render.issue import PLACEHOLDERS, RenderedIssue, Sources, default_figures, neutral_values, render_issue, render_sources
 
 CLIP_LIMIT = 102 * 1024  # Gmail clips larger HTML bodies behind "[Message clipped]"
 CLIP_MARGIN = 90 * 1024
@@ -28,16 +36,77 @@ _PROMPT_TEXTS = {text.casefold() for text in PROMPTS.values()}
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 _MJ_TAG_RE = re.compile(r"<(mj-[a-z-]+)((?:\s+[a-z-]+=\"[^\"]*\")*)\s*/?>")
 _MJ_ATTR_RE = re.compile(r"([a-z-]+)=\"")
-_COMMON = {"css-class", "mj-class", "padding", "padding-top", "padding-bottom", "padding-left",
-           "padding-right", "background-color", "border", "border-top", "border-bottom", "align",
-           "color", "font-family", "font-size", "font-weight", "font-style", "line-height", "width",
-           "height", "href", "src", "alt", "title", "rel", "target", "inner-border", "vertical-align",
-           "direction", "text-align", "border-radius", "letter-spacing", "text-transform", "inline", "lang",
-           "inner-padding", "background-url", "full-width", "container-background-color", "owa", "name"}
-_KNOWN_TAGS = {"mj-head", "mj-body", "mj-title", "mj-preview", "mj-attributes", "mj-all", "mj-class",
-               "mj-raw", "mj-style", "mj-font", "mj-breakpoint", "mj-section", "mj-column", "mj-group",
-               "mj-wrapper", "mj-text", "mj-image", "mj-button", "mj-divider", "mj-spacer", "mj-table",
-               "mj-social", "mj-social-element", "mj-navbar", "mj-navbar-link", "mj-hero"}
+_COMMON = {
+    "css-class",
+    "mj-class",
+    "padding",
+    "padding-top",
+    "padding-bottom",
+    "padding-left",
+    "padding-right",
+    "background-color",
+    "border",
+    "border-top",
+    "border-bottom",
+    "align",
+    "color",
+    "font-family",
+    "font-size",
+    "font-weight",
+    "font-style",
+    "line-height",
+    "width",
+    "height",
+    "href",
+    "src",
+    "alt",
+    "title",
+    "rel",
+    "target",
+    "inner-border",
+    "vertical-align",
+    "direction",
+    "text-align",
+    "border-radius",
+    "letter-spacing",
+    "text-transform",
+    "inline",
+    "lang",
+    "inner-padding",
+    "background-url",
+    "full-width",
+    "container-background-color",
+    "owa",
+    "name",
+}
+_KNOWN_TAGS = {
+    "mj-head",
+    "mj-body",
+    "mj-title",
+    "mj-preview",
+    "mj-attributes",
+    "mj-all",
+    "mj-class",
+    "mj-raw",
+    "mj-style",
+    "mj-font",
+    "mj-breakpoint",
+    "mj-section",
+    "mj-column",
+    "mj-group",
+    "mj-wrapper",
+    "mj-text",
+    "mj-image",
+    "mj-button",
+    "mj-divider",
+    "mj-spacer",
+    "mj-table",
+    "mj-social",
+    "mj-social-element",
+    "mj-navbar",
+    "mj-navbar-link",
+    "mj-hero",
+}
 
 
 @dataclass(frozen=True)
@@ -76,8 +145,11 @@ def check_size(html: str) -> list[Finding]:
 
 
 def check_unsubscribe(rendered: RenderedIssue) -> list[Finding]:
-    return [Finding("error", "unsubscribe", f"the {part} part has no %%UNSUBSCRIBE_URL%% link")
-            for part, body in (("HTML", rendered.html), ("text", rendered.text)) if "%%UNSUBSCRIBE_URL%%" not in body]
+    return [
+        Finding("error", "unsubscribe", f"the {part} part has no %%UNSUBSCRIBE_URL%% link")
+        for part, body in (("HTML", rendered.html), ("text", rendered.text))
+        if "%%UNSUBSCRIBE_URL%%" not in body
+    ]
 
 
 def check_links(html: str, base_url: str = "") -> list[Finding]:
@@ -93,7 +165,11 @@ def check_links(html: str, base_url: str = "") -> list[Finding]:
         if ours and (url + "/").startswith(ours):
             continue
         kind = "not https" if url.startswith("http://") else "relative or unsupported"
-        findings.append(Finding("error", "links", f"{where} {url[:100]!r} is {kind}: links must be absolute https"))
+        findings.append(
+            Finding(
+                "error", "links", f"{where} {url[:100]!r} is {kind}: links must be absolute https"
+            )
+        )
     return findings
 
 
@@ -105,8 +181,14 @@ def check_images(html: str) -> list[Finding]:
         alt = (image.get("alt") or "").strip()
         decorative = image.get("role") == "presentation" or image.get("aria-hidden") == "true"
         if not alt and not decorative:
-            findings.append(Finding("error", "alt", f"image {str(image.get('src'))[:80]!r} has no alt text "
-                                    "(decorative images need role=\"presentation\")"))
+            findings.append(
+                Finding(
+                    "error",
+                    "alt",
+                    f"image {str(image.get('src'))[:80]!r} has no alt text "
+                    '(decorative images need role="presentation")',
+                )
+            )
     return findings
 
 
@@ -116,22 +198,35 @@ def check_leftovers(rendered: RenderedIssue, html: str, text: str) -> list[Findi
         unknown = sorted(set(_PLACEHOLDER_RE.findall(raw)) - {f"%%{p}%%" for p in PLACEHOLDERS})
         unknown += sorted(set(_PLACEHOLDER_RE.findall(body)) - set(unknown))
         if unknown:
-            findings.append(Finding("error", "placeholders", f"{part} part has unresolved placeholder(s) {unknown}"))
+            findings.append(
+                Finding(
+                    "error", "placeholders", f"{part} part has unresolved placeholder(s) {unknown}"
+                )
+            )
         if _TEMPLATE_RE.search(body):
-            snippet = body[max(0, _TEMPLATE_RE.search(body).start() - 30):][:70]
-            findings.append(Finding("error", "template", f"{part} part has template syntax left: {snippet!r}"))
+            snippet = body[max(0, _TEMPLATE_RE.search(body).start() - 30) :][:70]
+            findings.append(
+                Finding("error", "template", f"{part} part has template syntax left: {snippet!r}")
+            )
     return findings
 
 
 def check_sections(issue: IssueContent) -> list[Finding]:
     """A heading with nothing under it, in a section the editor writes. The computed sections (figures,
     trending, movers) are left out of the mail when empty: check_left_out warns about those."""
-    sections = [(issue.headline, issue.lead), (issue.deep_dive.title, issue.deep_dive.paragraphs),
-                (issue.opinion_heading, issue.opinions), (issue.tools.title, issue.tool_items),
-                (issue.reading.title, issue.reading_items)]
+    sections = [
+        (issue.headline, issue.lead),
+        (issue.deep_dive.title, issue.deep_dive.paragraphs),
+        (issue.opinion_heading, issue.opinions),
+        (issue.tools.title, issue.tool_items),
+        (issue.reading.title, issue.reading_items),
+    ]
     sections += [(op.title, op.paragraphs) for op in issue.opinions]
-    return [Finding("error", "empty-section", f"section {title!r} has a heading and nothing under it")
-            for title, body in sections if title and not body]
+    return [
+        Finding("error", "empty-section", f"section {title!r} has a heading and nothing under it")
+        for title, body in sections
+        if title and not body
+    ]
 
 
 def check_base_url(base_url: str, local_outbox: bool) -> list[Finding]:
@@ -148,10 +243,18 @@ def check_base_url(base_url: str, local_outbox: bool) -> list[Finding]:
         problem = "is not https (mailbox providers and browsers flag plain http links)"
     else:
         return []
-    fix = "set MAILER_BASE_URL to the public https URL of the web app (e.g. https://news.example.com)"
+    fix = (
+        "set MAILER_BASE_URL to the public https URL of the web app (e.g. https://news.example.com)"
+    )
     if local_outbox:
-        return [Finding("warning", "base-url", f"MAILER_BASE_URL {base_url!r} {problem}; fine for the local "
-                                               f"outbox, but before a real send {fix}")]
+        return [
+            Finding(
+                "warning",
+                "base-url",
+                f"MAILER_BASE_URL {base_url!r} {problem}; fine for the local "
+                f"outbox, but before a real send {fix}",
+            )
+        ]
     return [Finding("error", "base-url", f"MAILER_BASE_URL {base_url!r} {problem}: {fix}")]
 
 
@@ -163,9 +266,15 @@ def check_subject(issue: IssueContent) -> list[Finding]:
 
 def _editorial_texts(issue: IssueContent) -> list[tuple[str, str]]:
     """(what, text) of everything the editor writes fresh for each issue (the scaffold's prompts)."""
-    texts = [("subject", issue.subject), ("preheader", issue.preheader), ("headline", issue.headline),
-             ("summary", issue.dek), *(("lead", p) for p in issue.lead),
-             ("deep dive title", issue.deep_dive.title), *(("deep dive", p) for p in issue.deep_dive.paragraphs)]
+    texts = [
+        ("subject", issue.subject),
+        ("preheader", issue.preheader),
+        ("headline", issue.headline),
+        ("summary", issue.dek),
+        *(("lead", p) for p in issue.lead),
+        ("deep dive title", issue.deep_dive.title),
+        *(("deep dive", p) for p in issue.deep_dive.paragraphs),
+    ]
     for opinion in issue.opinions:
         texts += [("opinion title", opinion.title), *(("opinion", p) for p in opinion.paragraphs)]
     for item in (*issue.tool_items, *issue.reading_items):
@@ -185,7 +294,9 @@ def check_scaffold(issue: IssueContent) -> list[Finding]:
     """What `mailer issue new` asks the editor to write, still there: a "TODO", or a prompt's text
     kept after its "TODO:" was deleted."""
     try:
-        source_lines = Path(issue.path).read_text(encoding="utf-8").splitlines() if issue.path else []
+        source_lines = (
+            Path(issue.path).read_text(encoding="utf-8").splitlines() if issue.path else []
+        )
     except OSError:
         source_lines = []
     findings, seen = [], set()
@@ -196,8 +307,14 @@ def check_scaffold(issue: IssueContent) -> list[Finding]:
         seen.add(text)
         line = _line_of(source_lines, text)
         where = f"line {line}: " if line else ""
-        findings.append(Finding("error", "scaffold", f"{where}{what} {text.strip()[:70]!r} is a prompt left from "
-                                                     "`mailer issue new`: write it or delete it"))
+        findings.append(
+            Finding(
+                "error",
+                "scaffold",
+                f"{where}{what} {text.strip()[:70]!r} is a prompt left from "
+                "`mailer issue new`: write it or delete it",
+            )
+        )
     return findings
 
 
@@ -210,12 +327,20 @@ def check_left_out(issue: IssueContent) -> list[Finding]:
     if not issue.hf_models and not issue.github_repos:
         empty.append(issue.trending.title)
     else:
-        empty += [title for title, items in ((issue.hf_heading, issue.hf_models),
-                                              (issue.github_heading, issue.github_repos)) if not items]
+        empty += [
+            title
+            for title, items in (
+                (issue.hf_heading, issue.hf_models),
+                (issue.github_heading, issue.github_repos),
+            )
+            if not items
+        ]
     if not issue.mover_items:
         empty.append(issue.movers.title)
-    return [Finding("warning", "left-out", f"section {title!r} has no data and is left out of the mail")
-            for title in empty]
+    return [
+        Finding("warning", "left-out", f"section {title!r} has no data and is left out of the mail")
+        for title in empty
+    ]
 
 
 def check_mjml(source: str) -> list[Finding]:
@@ -232,21 +357,43 @@ def check_mjml(source: str) -> list[Finding]:
     return findings
 
 
-def lint(issue: IssueContent, list_def: ListDefinition, base_url: str, sources: Sources,
-         rendered: RenderedIssue, local_outbox: bool = False) -> list[Finding]:
+def lint(
+    issue: IssueContent,
+    list_def: ListDefinition,
+    base_url: str,
+    sources: Sources,
+    rendered: RenderedIssue,
+    local_outbox: bool = False,
+) -> list[Finding]:
     """`local_outbox`: the messages go to the file transport's outbox only (a local base URL is fine)."""
     html, text = rendered.personalize(neutral_values(base_url, list_def.slug))
-    return [*check_subject(issue), *check_scaffold(issue), *check_base_url(base_url, local_outbox),
-            *check_size(html), *check_unsubscribe(rendered), *check_links(html, base_url), *check_images(html),
-            *check_leftovers(rendered, html, text), *check_sections(issue), *check_left_out(issue),
-            *check_mjml(sources.mjml)]
+    return [
+        *check_subject(issue),
+        *check_scaffold(issue),
+        *check_base_url(base_url, local_outbox),
+        *check_size(html),
+        *check_unsubscribe(rendered),
+        *check_links(html, base_url),
+        *check_images(html),
+        *check_leftovers(rendered, html, text),
+        *check_sections(issue),
+        *check_left_out(issue),
+        *check_mjml(sources.mjml),
+    ]
 
 
 def lint_issue(settings: Settings, list_def: ListDefinition, issue: IssueContent) -> list[Finding]:
     """The lint of an issue as the configured transport would send it (`mailer lint`, the send gate)."""
     sources = render_sources(issue, list_def, settings.base_url)
     rendered = render_issue(issue, list_def, settings.base_url, strict=False)
-    return lint(issue, list_def, settings.base_url, sources, rendered, local_outbox=settings.transport == "file")
+    return lint(
+        issue,
+        list_def,
+        settings.base_url,
+        sources,
+        rendered,
+        local_outbox=settings.transport == "file",
+    )
 
 
 def error_count(findings: list[Finding]) -> int:

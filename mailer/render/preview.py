@@ -16,16 +16,19 @@ from mailer.render.qr import with_data_uris
 PREVIEW_READER = "Ada Lovelace"
 
 
-def write_preview(settings: Settings, list_def: ListDefinition, content: IssueContent,
-                  out_dir: Path) -> list[Path]:
+def write_preview(
+    settings: Settings, list_def: ListDefinition, content: IssueContent, out_dir: Path
+) -> list[Path]:
     """The HTML and text a sample recipient would get, with working-looking personal links. The QR
     code is a data: URI in the preview (a browser cannot resolve the mail's cid: reference)."""
     rendered = render_issue(content, list_def, settings.base_url)
-    html, text = rendered.personalize({
-        "GREETING": greeting_for(PREVIEW_READER),
-        "UNSUBSCRIBE_URL": f"{settings.base_url}/unsubscribe/PREVIEW",
-        "MANAGE_URL": f"{settings.base_url}/manage/PREVIEW",
-    })
+    html, text = rendered.personalize(
+        {
+            "GREETING": greeting_for(PREVIEW_READER),
+            "UNSUBSCRIBE_URL": f"{settings.base_url}/unsubscribe/PREVIEW",
+            "MANAGE_URL": f"{settings.base_url}/manage/PREVIEW",
+        }
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{content.list_slug}-{content.date.isoformat()}"
     paths = [out_dir / f"{stem}.html", out_dir / f"{stem}.txt"]

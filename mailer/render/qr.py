@@ -22,7 +22,9 @@ from functools import lru_cache
 import segno
 
 QR_CID = "qr-subscribe@mailer"
-_QR_LINK_RE = re.compile(r'<a\b[^>]*\bhref="([^"]+)"[^>]*>\s*<img\b[^>]*\bsrc="cid:' + re.escape(QR_CID) + '"')
+_QR_LINK_RE = re.compile(
+    r'<a\b[^>]*\bhref="([^"]+)"[^>]*>\s*<img\b[^>]*\bsrc="cid:' + re.escape(QR_CID) + '"'
+)
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,9 @@ class InlineImage:
 def qr_png(url: str, scale: int = 5) -> bytes:
     """Black on white with a quiet zone: readable in dark mode too (it is a picture, not text)."""
     buffer = io.BytesIO()
-    segno.make(url, error="m", micro=False).save(buffer, kind="png", scale=scale, border=3,
-                                                 dark="#000000", light="#ffffff")
+    segno.make(url, error="m", micro=False).save(
+        buffer, kind="png", scale=scale, border=3, dark="#000000", light="#ffffff"
+    )
     return buffer.getvalue()
 
 

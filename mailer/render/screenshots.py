@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
-CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync",
-                 "--hide-scrollbars")
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
 SCREENSHOT_WIDTHS = (375, 640)  # a phone, and the width mail clients give a desktop message
 
 
@@ -20,9 +27,18 @@ def chromium() -> str | None:
 
 
 def screenshot(html_path: Path, width: int, out: Path, browser: str, height: int = 6000) -> Path:
-    subprocess.run([browser, *CHROMIUM_ARGS, f"--window-size={width},{height}",
-                    f"--screenshot={out}", html_path.resolve().as_uri()],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            browser,
+            *CHROMIUM_ARGS,
+            f"--window-size={width},{height}",
+            f"--screenshot={out}",
+            html_path.resolve().as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return out
 
 

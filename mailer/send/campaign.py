@@ -11,9 +11,9 @@ import dataclasses
 import datetime as dt
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,8 +48,12 @@ class RunEnd(StrEnum):
 
 
 # What the send row says after a run that ended so.
-_STORED_STATE = {RunEnd.DONE: SendState.DONE, RunEnd.PAUSED: SendState.PAUSED,
-                 RunEnd.CANARY: SendState.PAUSED, RunEnd.RUNNING: SendState.SENDING}
+_STORED_STATE = {
+    RunEnd.DONE: SendState.DONE,
+    RunEnd.PAUSED: SendState.PAUSED,
+    RunEnd.CANARY: SendState.PAUSED,
+    RunEnd.RUNNING: SendState.SENDING,
+}
 
 
 @dataclass(frozen=True)
@@ -87,11 +91,15 @@ class SendSummary:
         head = f"{self.list_name} {self.issue_date}: "
         skipped, failed = c[DeliveryState.SKIPPED], c[DeliveryState.FAILED]
         if self.sent_now == 0 and self.state == RunEnd.DONE:
-            return (head + f"nothing to send: all {done} of {self.total} recipients were already sent"
-                    f" ({skipped} skipped, {failed} failed); no message sent twice")
-        text = (head + f"sent {self.sent_now} now, {done} of {self.total} in total; "
-                f"{skipped} skipped, {failed} failed, {c[DeliveryState.UNKNOWN]} unknown, "
-                f"{c[DeliveryState.QUEUED]} queued -> {self.destination}")
+            return (
+                head + f"nothing to send: all {done} of {self.total} recipients were already sent"
+                f" ({skipped} skipped, {failed} failed); no message sent twice"
+            )
+        text = (
+            head + f"sent {self.sent_now} now, {done} of {self.total} in total; "
+            f"{skipped} skipped, {failed} failed, {c[DeliveryState.UNKNOWN]} unknown, "
+            f"{c[DeliveryState.QUEUED]} queued -> {self.destination}"
+        )
         if c[DeliveryState.SENDING]:
             text += f", {c[DeliveryState.SENDING]} being sent by other workers"
         if self.state in (RunEnd.PAUSED, RunEnd.CANARY):
@@ -105,8 +113,9 @@ class SendSummary:
         return self.state in (RunEnd.DONE, RunEnd.CANARY, RunEnd.RUNNING)
 
 
-def _renderer(settings: Settings, list_def: ListDefinition,
-              content: IssueContent) -> Callable[[], RenderedIssue]:
+def _renderer(
+    settings: Settings, list_def: ListDefinition, content: IssueContent
+) -> Callable[[], RenderedIssue]:
     return lambda: render_issue(content, list_def, settings.base_url)
 
 
@@ -114,16 +123,24 @@ def _prepared(content: IssueContent, stored: StoredIssue) -> PreparedIssue:
     return PreparedIssue(stored.issue_id, stored.list_id, content, stored.rendered)
 
 
-def store_issue(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition,
-                content: IssueContent) -> PreparedIssue:
+def store_issue(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    list_def: ListDefinition,
+    content: IssueContent,
+) -> PreparedIssue:
     """Render and store the issue (no send planned). Once a send has started, its stored render is
     what goes out."""
     stored = Ledger(factory).store_issue(list_def, content, _renderer(settings, list_def, content))
     return _prepared(content, stored)
 
 
-def plan_issue(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition,
-               content: IssueContent) -> tuple[PreparedIssue, PlannedSend]:
+def plan_issue(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    list_def: ListDefinition,
+    content: IssueContent,
+) -> tuple[PreparedIssue, PlannedSend]:
     """The issue rendered and stored and its send planned (its ledger frozen), once: a later call,
     or another process, finds what the first one planned."""
     render = _renderer(settings, list_def, content)
@@ -131,10 +148,14 @@ def plan_issue(factory: sessionmaker[Session], settings: Settings, list_def: Lis
     return _prepared(content, stored), planned
 
 
-def personal_message(prepared: PreparedIssue, list_def: ListDefinition, send_id: int, recipient: Recipient) -> bytes:
+def personal_message(
+    prepared: PreparedIssue, list_def: ListDefinition, send_id: int, recipient: Recipient
+) -> bytes:
     skeleton = prepared.skeletons.get(send_id)
     if skeleton is None:
-        skeleton = prepared.skeletons[send_id] = MessageSkeleton(prepared.rendered, list_def, send_id)
+        skeleton = prepared.skeletons[send_id] = MessageSkeleton(
+            prepared.rendered, list_def, send_id
+        )
     return skeleton.message(recipient)
 
 
@@ -147,15 +168,26 @@ class SendOptions:
     lease_seconds: float = 120.0
     max_retry_wait: float = MAX_RETRY_WAIT
     guardrail: bool = True  # pause when bounce/complaint rates cross the list's thresholds
-    processes: int = 1  # sender processes sharing the send (rate, pool and quota are split between them)
+    processes: int = (
+        1  # sender processes sharing the send (rate, pool and quota are split between them)
+    )
 
 
 def _builder(prepared: PreparedIssue, list_def: ListDefinition, links: LinkMaker, send_id: int):
     def build(claim: ClaimedDelivery) -> OutgoingMessage:
-        recipient = links.recipient(claim.id, claim.subscriber_id, claim.email, claim.name, claim.message_id)
+        recipient = links.recipient(
+            claim.id, claim.subscriber_id, claim.email, claim.name, claim.message_id
+        )
         raw = personal_message(prepared, list_def, send_id, recipient)
-        return OutgoingMessage(delivery_id=claim.id, send_id=send_id, recipient=claim.email, raw=raw,
-                               batch=prepared.batch, tags={"send_id": str(send_id), "delivery_id": str(claim.id)})
+        return OutgoingMessage(
+            delivery_id=claim.id,
+            send_id=send_id,
+            recipient=claim.email,
+            raw=raw,
+            batch=prepared.batch,
+            tags={"send_id": str(send_id), "delivery_id": str(claim.id)},
+        )
+
     return build
 
 
@@ -169,14 +201,25 @@ def _was_sent(transport: Transport, batch: str) -> Callable[[int], bool | None]:
     return lambda delivery_id: transport.was_sent(batch, delivery_id)
 
 
-def _start(ledger: Ledger, settings: Settings, list_def: ListDefinition, content: IssueContent,
-           transport: Transport, options: SendOptions) -> tuple[PreparedIssue, int, int]:
+def _start(
+    ledger: Ledger,
+    settings: Settings,
+    list_def: ListDefinition,
+    content: IssueContent,
+    transport: Transport,
+    options: SendOptions,
+) -> tuple[PreparedIssue, int, int]:
     """(the prepared issue, its send's id, how many recipients the send planned)."""
     stored, planned = ledger.plan(list_def, content, _renderer(settings, list_def, content))
     prepared = _prepared(content, stored)
     lease = dt.timedelta(seconds=options.lease_seconds)
-    ledger.prepare_run(planned.send_id, list_def.domain, lease, _was_sent(transport, prepared.batch),
-                       resend_unknown=options.resend_unknown)
+    ledger.prepare_run(
+        planned.send_id,
+        list_def.domain,
+        lease,
+        _was_sent(transport, prepared.batch),
+        resend_unknown=options.resend_unknown,
+    )
     return prepared, planned.send_id, planned.planned_count
 
 
@@ -192,7 +235,9 @@ def _final_state(counts: dict[str, int], result: RunResult) -> tuple[RunEnd, str
         return RunEnd.PAUSED, result.pause_reason
     if counts.get(DeliveryState.QUEUED):
         if result.stopped_by_limit:
-            reason = f"stopped after {result.handed_over} messages (--limit); rerun to send the rest"
+            reason = (
+                f"stopped after {result.handed_over} messages (--limit); rerun to send the rest"
+            )
             return RunEnd.CANARY, reason
         return RunEnd.PAUSED, "messages are still queued; rerun to resume"
     if counts.get(DeliveryState.SENDING):
@@ -200,9 +245,15 @@ def _final_state(counts: dict[str, int], result: RunResult) -> tuple[RunEnd, str
     return RunEnd.DONE, None
 
 
-def run_send(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition, content: IssueContent,
-             transport: Transport, options: SendOptions | None = None,
-             on_outcome: Callable[[str], None] | None = None) -> SendSummary:
+def run_send(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    list_def: ListDefinition,
+    content: IssueContent,
+    transport: Transport,
+    options: SendOptions | None = None,
+    on_outcome: Callable[[str], None] | None = None,
+) -> SendSummary:
     """Plan (once) and send; resumes whatever an earlier or crashed run left. Safe to run in several
     processes at once on PostgreSQL (`mailer send --worker`)."""
     options = options or SendOptions()
@@ -210,7 +261,9 @@ def run_send(factory: sessionmaker[Session], settings: Settings, list_def: ListD
     limits = transport.limits()  # before planning: a paused account or a bad credential stops here
     ledger = Ledger(factory)
     prepared, send_id, planned = _start(ledger, settings, list_def, content, transport, options)
-    configured = options.rate or (settings.send_rate if getattr(transport, "paced", True) else UNPACED_RATE)
+    configured = options.rate or (
+        settings.send_rate if getattr(transport, "paced", True) else UNPACED_RATE
+    )
     rate = effective_rate(configured, limits.max_send_rate if limits else None)
     pool = options.concurrency or default_pool_size(rate)
     processes = options.processes if options.limit is None and hasattr(transport, "clone") else 1
@@ -219,29 +272,50 @@ def run_send(factory: sessionmaker[Session], settings: Settings, list_def: ListD
         guard = None
         if options.guardrail:
             guard = _guard(ledger, send_id, list_def, math.ceil(planned / share))
-        return Pipeline(ledger, transport.clone() if share > 1 else transport, send_id=send_id,
-                        list_id=prepared.list_id, worker=worker_name(), bucket=TokenBucket(rate / share),
-                        pool_size=max(1, math.ceil(pool / share)), limits=_share_limits(limits, share),
-                        build=_builder(prepared, list_def, LinkMaker(settings, list_def), send_id),
-                        lease_seconds=options.lease_seconds, down_after=settings.transport_down_after,
-                        guard=guard, **kwargs)
+        return Pipeline(
+            ledger,
+            transport.clone() if share > 1 else transport,
+            send_id=send_id,
+            list_id=prepared.list_id,
+            worker=worker_name(),
+            bucket=TokenBucket(rate / share),
+            pool_size=max(1, math.ceil(pool / share)),
+            limits=_share_limits(limits, share),
+            build=_builder(prepared, list_def, LinkMaker(settings, list_def), send_id),
+            lease_seconds=options.lease_seconds,
+            down_after=settings.transport_down_after,
+            guard=guard,
+            **kwargs,
+        )
 
     ledger.set_state(send_id, SendState.SENDING)
     if processes > 1:
-        result = run_in_processes(processes, lambda: make(processes), ledger, send_id,
-                                  options.max_retry_wait, on_outcome)
+        result = run_in_processes(
+            processes, lambda: make(processes), ledger, send_id, options.max_retry_wait, on_outcome
+        )
         # rows of a sender process that died
-        ledger.settle_abandoned(send_id, dt.timedelta(seconds=options.lease_seconds),
-                                _was_sent(transport, prepared.batch))
+        ledger.settle_abandoned(
+            send_id,
+            dt.timedelta(seconds=options.lease_seconds),
+            _was_sent(transport, prepared.batch),
+        )
     else:
-        result = make(on_outcome=on_outcome).run(limit=options.limit, max_retry_wait=options.max_retry_wait)
+        result = make(on_outcome=on_outcome).run(
+            limit=options.limit, max_retry_wait=options.max_retry_wait
+        )
     counts = ledger.counts(send_id)
     state, reason = _final_state(counts, result)
     ledger.set_state(send_id, _STORED_STATE[state], reason)
-    return SendSummary(send_id=send_id, list_name=list_def.name, issue_date=content.date,
-                       counts=counts, sent_now=result.by_state.get(DeliveryState.SENT, 0),
-                       state=state, pause_reason=reason,
-                       destination=transport.describe(prepared.batch))
+    return SendSummary(
+        send_id=send_id,
+        list_name=list_def.name,
+        issue_date=content.date,
+        counts=counts,
+        sent_now=result.by_state.get(DeliveryState.SENT, 0),
+        state=state,
+        pause_reason=reason,
+        destination=transport.describe(prepared.batch),
+    )
 
 
 @dataclass(frozen=True)
@@ -251,19 +325,29 @@ class PlanPreview:
     sample_bytes: int  # size of one personalised message
 
 
-def preview_plan(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition,
-                 content: IssueContent) -> PlanPreview:
+def preview_plan(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    list_def: ListDefinition,
+    content: IssueContent,
+) -> PlanPreview:
     """Render and plan inside a transaction that is rolled back: what a send would do, changing nothing."""
     settings.require_secret_key()
-    stored, planned, counts = Ledger(factory).preview(list_def, content,
-                                                      _renderer(settings, list_def, content))
+    stored, planned, counts = Ledger(factory).preview(
+        list_def, content, _renderer(settings, list_def, content)
+    )
     sample = LinkMaker(settings, list_def).recipient(0, 0, "reader@example.com", "Sample Reader")
     size = len(personal_message(_prepared(content, stored), list_def, planned.send_id, sample))
     return PlanPreview(counts=counts, already_planned=not planned.newly_planned, sample_bytes=size)
 
 
-def send_test(settings: Settings, list_def: ListDefinition, content: IssueContent, transport: Transport,
-              address: str) -> str:
+def send_test(
+    settings: Settings,
+    list_def: ListDefinition,
+    content: IssueContent,
+    transport: Transport,
+    address: str,
+) -> str:
     """One message to `address`, outside the ledger (not counted, no state changed). Its links carry
     a subscriber id of 0, so they lead nowhere."""
     settings.require_secret_key()
@@ -271,12 +355,25 @@ def send_test(settings: Settings, list_def: ListDefinition, content: IssueConten
     prepared = PreparedIssue(issue_id=0, list_id=0, content=content, rendered=rendered)
     recipient = LinkMaker(settings, list_def).recipient(0, 0, address, "")
     raw = personal_message(prepared, list_def, 0, recipient)
-    return transport.send(OutgoingMessage(delivery_id=0, send_id=0, recipient=address, raw=raw,
-                                          batch=f"{prepared.batch}/test", tags={"send_id": "test"}))
+    return transport.send(
+        OutgoingMessage(
+            delivery_id=0,
+            send_id=0,
+            recipient=address,
+            raw=raw,
+            batch=f"{prepared.batch}/test",
+            tags={"send_id": "test"},
+        )
+    )
 
 
-def send_status(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition,
-                spec: str, today: dt.date | None = None) -> dict:
+def send_status(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    list_def: ListDefinition,
+    spec: str,
+    today: dt.date | None = None,
+) -> dict:
     """Counts by state and the pause reason of the send of the issue `spec` names, as plain data
     (for text or JSON). Reads only: the issue's body is not parsed, and a list or send the database
     does not have yet is "not planned"."""

@@ -8,7 +8,7 @@ hard (Permanent) bounces only, as SES's reputation dashboard does.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,11 +17,12 @@ from mailer.content.lists import BouncePolicy
 from mailer.store.events import event_recipients
 from mailer.store.models import ACCEPTED, Delivery, EventKind, Send
 
-
 # A send smaller than min_sent_for_rate is judged on fewer events than that minimum was meant to
 # wait for, so it needs two of a kind: one typo'd address in 16 is 6 %, and one complaint is one person.
 SMALL_SEND_MIN_EVENTS = 2
-EVERY_MESSAGE_UNTIL = 100  # the first messages of every send are checked one by one (cheap: few rows yet)
+EVERY_MESSAGE_UNTIL = (
+    100  # the first messages of every send are checked one by one (cheap: few rows yet)
+)
 MAX_BETWEEN_CHECKS = 50
 
 
@@ -43,7 +44,9 @@ class Cadence:
         self._checked_at: int | None = None
 
     def __call__(self, handed_over: int) -> str | None:
-        if self._checked_at is not None and handed_over - self._checked_at < check_interval(handed_over, self.total):
+        if self._checked_at is not None and handed_over - self._checked_at < check_interval(
+            handed_over, self.total
+        ):
             return None
         self._checked_at = handed_over
         self.evaluations += 1
@@ -69,27 +72,37 @@ def breach(session: Session, send_id: int, policy: BouncePolicy) -> str | None:
         return None
     planned = session.scalar(select(Send.planned_count).where(Send.id == send_id)) or 0
     least = SMALL_SEND_MIN_EVENTS if planned < policy.min_sent_for_rate else 1
-    enough = max(1, policy.min_sent_for_rate, _clears(bounced, policy.bounce_rate_threshold),
-                 _clears(complained, policy.complaint_rate_threshold))
+    enough = max(
+        1,
+        policy.min_sent_for_rate,
+        _clears(bounced, policy.bounce_rate_threshold),
+        _clears(complained, policy.complaint_rate_threshold),
+    )
     sent = _accepted_up_to(session, send_id, enough)
     judged = max(sent, min(policy.min_sent_for_rate, planned))
     if not judged:
         return None
     resume = "resume with `mailer send --issue ... --no-guardrail`"
     if bounced >= least and bounced / judged > policy.bounce_rate_threshold:
-        return (f"guardrail: bounce rate {_rate(bounced, sent, judged, 1)} is over the list's "
-                f"{100 * policy.bounce_rate_threshold:g} %; check the list, then {resume}")
+        return (
+            f"guardrail: bounce rate {_rate(bounced, sent, judged, 1)} is over the list's "
+            f"{100 * policy.bounce_rate_threshold:g} %; check the list, then {resume}"
+        )
     if complained >= least and complained / judged > policy.complaint_rate_threshold:
-        return (f"guardrail: complaint rate {_rate(complained, sent, judged, 2)} is over the list's "
-                f"{100 * policy.complaint_rate_threshold:g} %; check the content and audience, then {resume}")
+        return (
+            f"guardrail: complaint rate {_rate(complained, sent, judged, 2)} is over the list's "
+            f"{100 * policy.complaint_rate_threshold:g} %; check the content and audience, then {resume}"
+        )
     return None
 
 
 def _rate(events: int, sent: int, judged: int, digits: int) -> str:
     if judged == sent:
         return f"{100 * events / sent:.{digits}f} % ({events} of {sent} sent)"
-    return (f"{100 * events / judged:.{digits}f} % or more ({events} of the first {judged} messages, "
-            f"{sent} accepted so far)")
+    return (
+        f"{100 * events / judged:.{digits}f} % or more ({events} of the first {judged} messages, "
+        f"{sent} accepted so far)"
+    )
 
 
 def _clears(count: int, threshold: float) -> int:
@@ -104,6 +117,10 @@ def _clears(count: int, threshold: float) -> int:
 
 def _accepted_up_to(session: Session, send_id: int, cap: int) -> int:
     """The send's accepted deliveries, counted up to `cap`: beyond it the verdict cannot change."""
-    accepted = (select(Delivery.id).where(Delivery.send_id == send_id, Delivery.state.in_(ACCEPTED))
-                .limit(cap).subquery())
+    accepted = (
+        select(Delivery.id)
+        .where(Delivery.send_id == send_id, Delivery.state.in_(ACCEPTED))
+        .limit(cap)
+        .subquery()
+    )
     return session.scalar(select(func.count()).select_from(accepted)) or 0

@@ -9,7 +9,8 @@ callables, so that this module decides what happens and the CLI only how it look
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable, ContextManager
+from collections.abc import Callable
+from typing import ContextManager
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,20 +40,28 @@ def pending_count(counts: dict[str, int], resend_unknown: bool) -> int:
     return counts.get(DeliveryState.QUEUED, 0) + unknown
 
 
-def dry_run(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition,
-            content: IssueContent, resend_unknown: bool = False) -> str:
+def dry_run(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    list_def: ListDefinition,
+    content: IssueContent,
+    resend_unknown: bool = False,
+) -> str:
     """The line `mailer send --dry-run` prints: the plan a send would make, changing nothing."""
     plan = campaign.preview_plan(factory, settings, list_def, content)
     pending = pending_count(plan.counts, resend_unknown)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(plan.counts.items())) or "no recipients"
-    return (f"dry run: {list_def.name} {content.date}: "
-            f"{'planned' if plan.already_planned else 'would plan'} {sum(plan.counts.values())} "
-            f"recipients ({counts}); {pending} would be sent now; "
-            f"message size ~{plan.sample_bytes // 1024} KB; nothing sent, nothing changed")
+    return (
+        f"dry run: {list_def.name} {content.date}: "
+        f"{'planned' if plan.already_planned else 'would plan'} {sum(plan.counts.values())} "
+        f"recipients ({counts}); {pending} would be sent now; "
+        f"message size ~{plan.sample_bytes // 1024} KB; nothing sent, nothing changed"
+    )
 
 
-def send_test_message(settings: Settings, list_def: ListDefinition, content: IssueContent,
-                      address: str) -> str:
+def send_test_message(
+    settings: Settings, list_def: ListDefinition, content: IssueContent, address: str
+) -> str:
     """One message to `address` through the configured transport, outside the ledger; its id."""
     transport = make_transport(settings)
     try:
@@ -61,16 +70,23 @@ def send_test_message(settings: Settings, list_def: ListDefinition, content: Iss
         transport.close()
 
 
-def lint_gate(settings: Settings, list_def: ListDefinition, content: IssueContent, force: bool,
-              on_finding: Callable[[Finding], None]) -> None:
+def lint_gate(
+    settings: Settings,
+    list_def: ListDefinition,
+    content: IssueContent,
+    force: bool,
+    on_finding: Callable[[Finding], None],
+) -> None:
     """The lint before a real send: each finding to `on_finding`; errors stop it unless `force`."""
     findings = lint_issue(settings, list_def, content)
     for finding in findings:
         on_finding(finding)
     errors = error_count(findings)
     if errors and not force:
-        raise SendError(f"{content.path}: {errors} lint error(s), nothing sent: fix them and rerun "
-                        "(`mailer lint` shows them), or use --force to send anyway")
+        raise SendError(
+            f"{content.path}: {errors} lint error(s), nothing sent: fix them and rerun "
+            "(`mailer lint` shows them), or use --force to send anyway"
+        )
 
 
 def stale_date_question(issue_date: dt.date, today: dt.date) -> str | None:
@@ -81,11 +97,15 @@ def stale_date_question(issue_date: dt.date, today: dt.date) -> str | None:
     return f"send an issue dated {issue_date}, {abs(days)} days {side} today ({today})"
 
 
-def questions_for(transport_name: str, count: int, list_def: ListDefinition, issue_date: dt.date,
-                  today: dt.date) -> list[str]:
+def questions_for(
+    transport_name: str, count: int, list_def: ListDefinition, issue_date: dt.date, today: dt.date
+) -> list[str]:
     """What the operator must confirm: a send to real readers, and an issue dated far from today."""
-    questions = [] if transport_name == LOCAL_TRANSPORT else [
-        f"send to {count} recipients of {list_def.slug} through {transport_name}"]
+    questions = (
+        []
+        if transport_name == LOCAL_TRANSPORT
+        else [f"send to {count} recipients of {list_def.slug} through {transport_name}"]
+    )
     stale = stale_date_question(issue_date, today)
     return questions + ([stale] if stale else [])
 
@@ -96,10 +116,19 @@ def pool_size(settings: Settings, options: SendOptions) -> int:
     return options.concurrency or default_pool_size(rate)
 
 
-def launch_send(factory: sessionmaker[Session], settings: Settings, list_def: ListDefinition,
-                content: IssueContent, options: SendOptions, *, force: bool = False,
-                on_finding: Callable[[Finding], None], confirm: Callable[[str], None] | None,
-                progress: Progress, today: dt.date | None = None) -> SendSummary:
+def launch_send(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    list_def: ListDefinition,
+    content: IssueContent,
+    options: SendOptions,
+    *,
+    force: bool = False,
+    on_finding: Callable[[Finding], None],
+    confirm: Callable[[str], None] | None,
+    progress: Progress,
+    today: dt.date | None = None,
+) -> SendSummary:
     """Lint, ask, send: `confirm` gets the question when there is one (None: already confirmed,
     as by --yes or --worker) and raises to refuse; `progress` gets the count this run will send."""
     lint_gate(settings, list_def, content, force, on_finding)
@@ -113,7 +142,8 @@ def launch_send(factory: sessionmaker[Session], settings: Settings, list_def: Li
         if pending and questions and confirm is not None:
             confirm(" and ".join(questions))
         with progress(count) as on_outcome:
-            return campaign.run_send(factory, settings, list_def, content, transport, options,
-                                     on_outcome=on_outcome)
+            return campaign.run_send(
+                factory, settings, list_def, content, transport, options, on_outcome=on_outcome
+            )
     finally:
         transport.close()

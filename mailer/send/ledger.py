@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
 
 from sqlalchemy import String, and_, bindparam, exists, false, func, literal, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.audience.lists import ensure_list
 from mailer.content.lists import BouncePolicy, ListDefinition
 from mailer.content.model import IssueContent
 from mailer.render.issue import RenderedIssue
@@ -41,14 +42,16 @@ from mailer.store.models import (
     Suppression,
     utcnow,
 )
-from mailer.audience.lists import ensure_list
 from mailer.store.queries import dialect_insert
 
 NOT_PLANNED = "not planned"  # the status of a send the database does not have (yet)
 
 # What a settling transport answer (transport.was_sent) means for an abandoned row.
-_SETTLED_BY_ANSWER = {True: DeliveryState.SENT, False: DeliveryState.QUEUED,
-                      None: DeliveryState.UNKNOWN}
+_SETTLED_BY_ANSWER = {
+    True: DeliveryState.SENT,
+    False: DeliveryState.QUEUED,
+    None: DeliveryState.UNKNOWN,
+}
 
 
 # -- what crosses the ledger's edge ----------------------------------------------------------------
@@ -135,8 +138,12 @@ def _has_send(session: Session, issue_id: int) -> bool:
     return session.scalar(select(Send.id).where(Send.issue_id == issue_id)) is not None
 
 
-def store_issue(session: Session, list_def: ListDefinition, content: IssueContent,
-                render: Callable[[], RenderedIssue]) -> StoredIssue:
+def store_issue(
+    session: Session,
+    list_def: ListDefinition,
+    content: IssueContent,
+    render: Callable[[], RenderedIssue],
+) -> StoredIssue:
     """Render (`render()`) and store the issue, under the planning lock. Once a send has started,
     its stored render is what goes out, and `render` is not called."""
     hold_planning_lock(session, list_def.slug, content.date)
@@ -144,17 +151,25 @@ def store_issue(session: Session, list_def: ListDefinition, content: IssueConten
     this_issue = (Issue.list_id == list_id, Issue.issue_date == content.date)
     row = session.scalar(select(Issue).where(*this_issue))
     if row is not None and _has_send(session, row.id):  # started
-        stored = RenderedIssue(subject=row.subject, preheader=content.preheader, html=row.html,
-                               text=row.text)
+        stored = RenderedIssue(
+            subject=row.subject, preheader=content.preheader, html=row.html, text=row.text
+        )
         return StoredIssue(row.id, list_id, stored)
     rendered = render()
-    values = dict(subject=rendered.subject, source_path=content.path,
-                  content_hash=_content_hash(rendered), html=rendered.html, text=rendered.text)
+    values = dict(
+        subject=rendered.subject,
+        source_path=content.path,
+        content_hash=_content_hash(rendered),
+        html=rendered.html,
+        text=rendered.text,
+    )
     # ON CONFLICT: a writer that did not take the planning lock cannot make this fail
     if row is None:
-        session.execute(dialect_insert(session, Issue)
-                        .values(list_id=list_id, issue_date=content.date, **values)
-                        .on_conflict_do_nothing(index_elements=["list_id", "issue_date"]))
+        session.execute(
+            dialect_insert(session, Issue)
+            .values(list_id=list_id, issue_date=content.date, **values)
+            .on_conflict_do_nothing(index_elements=["list_id", "issue_date"])
+        )
     else:
         session.execute(update(Issue).where(Issue.id == row.id).values(**values))
     return StoredIssue(session.scalar(select(Issue.id).where(*this_issue)), list_id, rendered)
@@ -182,7 +197,8 @@ def plan_deliveries(session: Session, send_id: int, list_id: int) -> int:
     UNIQUE(send_id, subscriber_id) plus ON CONFLICT DO NOTHING makes a repeated plan harmless.
     """
     audience = eligible_subscribers(list_id).add_columns(
-        literal(send_id), literal(DeliveryState.QUEUED.value), literal(0))
+        literal(send_id), literal(DeliveryState.QUEUED.value), literal(0)
+    )
     stmt = (
         dialect_insert(session, Delivery)
         .from_select(["subscriber_id", "email", "name", "send_id", "state", "attempts"], audience)
@@ -190,8 +206,9 @@ def plan_deliveries(session: Session, send_id: int, list_id: int) -> int:
     )
     session.execute(stmt)
     # Counted, not taken from rowcount: psycopg reports -1 for INSERT ... SELECT ... ON CONFLICT.
-    return session.scalar(select(func.count()).select_from(Delivery)
-                          .where(Delivery.send_id == send_id))
+    return session.scalar(
+        select(func.count()).select_from(Delivery).where(Delivery.send_id == send_id)
+    )
 
 
 def plan_send(session: Session, issue: StoredIssue) -> PlannedSend:
@@ -200,9 +217,11 @@ def plan_send(session: Session, issue: StoredIssue) -> PlannedSend:
     existing = session.execute(select(Send.id, Send.planned_count).where(this_send)).first()
     if existing is not None:
         return PlannedSend(existing.id, existing.planned_count, newly_planned=False)
-    insert = (dialect_insert(session, Send)
-              .values(issue_id=issue.issue_id, list_id=issue.list_id, state=SendState.PLANNED)
-              .on_conflict_do_nothing(index_elements=["issue_id"]))
+    insert = (
+        dialect_insert(session, Send)
+        .values(issue_id=issue.issue_id, list_id=issue.list_id, state=SendState.PLANNED)
+        .on_conflict_do_nothing(index_elements=["issue_id"])
+    )
     send_id = session.scalar(insert.returning(Send.id))
     if send_id is None:  # another writer created it (and planned it) first
         existing = session.execute(select(Send.id, Send.planned_count).where(this_send)).one()
@@ -236,10 +255,13 @@ def assign_message_ids(session: Session, send_id: int, domain: str) -> None:
     """
     value = literal("<", String) + _random_hex(session) + literal(f"@{domain}>", String)
     to_go = (DeliveryState.QUEUED, DeliveryState.UNKNOWN)
-    session.execute(update(Delivery)
-                    .where(Delivery.send_id == send_id, Delivery.state.in_(to_go),
-                           Delivery.message_id.is_(None))
-                    .values(message_id=value))
+    session.execute(
+        update(Delivery)
+        .where(
+            Delivery.send_id == send_id, Delivery.state.in_(to_go), Delivery.message_id.is_(None)
+        )
+        .values(message_id=value)
+    )
 
 
 # -- claiming and settling -------------------------------------------------------------------------
@@ -251,11 +273,16 @@ def claim_batch(session: Session, send_id: int, limit: int, worker: str) -> list
     time.
     """
     now = utcnow()
-    due = select(Delivery.id).where(
-        Delivery.send_id == send_id,
-        Delivery.state == DeliveryState.QUEUED,
-        (Delivery.not_before.is_(None)) | (Delivery.not_before <= now),
-    ).order_by(Delivery.id).limit(limit)
+    due = (
+        select(Delivery.id)
+        .where(
+            Delivery.send_id == send_id,
+            Delivery.state == DeliveryState.QUEUED,
+            (Delivery.not_before.is_(None)) | (Delivery.not_before <= now),
+        )
+        .order_by(Delivery.id)
+        .limit(limit)
+    )
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     ids = list(session.scalars(due))
@@ -264,10 +291,21 @@ def claim_batch(session: Session, send_id: int, limit: int, worker: str) -> list
     rows = session.execute(
         update(Delivery)
         .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.QUEUED)
-        .values(state=DeliveryState.SENDING, claimed_at=now, claimed_by=worker, updated_at=now,
-                attempts=Delivery.attempts + 1)
-        .returning(Delivery.id, Delivery.subscriber_id, Delivery.email, Delivery.name,
-                   Delivery.attempts, Delivery.message_id)
+        .values(
+            state=DeliveryState.SENDING,
+            claimed_at=now,
+            claimed_by=worker,
+            updated_at=now,
+            attempts=Delivery.attempts + 1,
+        )
+        .returning(
+            Delivery.id,
+            Delivery.subscriber_id,
+            Delivery.email,
+            Delivery.name,
+            Delivery.attempts,
+            Delivery.message_id,
+        )
     ).all()
     return sorted((ClaimedDelivery(*row) for row in rows), key=lambda c: c.id)
 
@@ -281,9 +319,16 @@ def still_eligible(session: Session, list_id: int, subscriber_ids: list[int]) ->
     return {row.id for row in session.execute(query)}
 
 
-def finish_delivery(session: Session, delivery_id: int, state: DeliveryState, *,
-                    message_id: str | None = None, error: str | None = None,
-                    not_before: dt.datetime | None = None, worker: str | None = None) -> bool:
+def finish_delivery(
+    session: Session,
+    delivery_id: int,
+    state: DeliveryState,
+    *,
+    message_id: str | None = None,
+    error: str | None = None,
+    not_before: dt.datetime | None = None,
+    worker: str | None = None,
+) -> bool:
     """Record the outcome of a claimed row. Only a row still 'sending' (and, given `worker`, still
     claimed by it) changes, so a late answer never overwrites a recovered row. True when it
     changed."""
@@ -305,17 +350,24 @@ def _finish_statement(requeue: bool):
     """finish_delivery as one cached statement for executemany: per-row ORM updates cost more CPU
     than the SES call itself. The same compare-and-set: still 'sending', still ours."""
     table = Delivery.__table__
-    values = {"state": bindparam("b_state"), "updated_at": bindparam("b_now"),
-              "last_error": bindparam("b_error"),
-              "provider_message_id": func.coalesce(bindparam("b_message_id"),
-                                                   table.c.provider_message_id),
-              "sent_at": func.coalesce(bindparam("b_sent_at"), table.c.sent_at)}
+    values = {
+        "state": bindparam("b_state"),
+        "updated_at": bindparam("b_now"),
+        "last_error": bindparam("b_error"),
+        "provider_message_id": func.coalesce(
+            bindparam("b_message_id"), table.c.provider_message_id
+        ),
+        "sent_at": func.coalesce(bindparam("b_sent_at"), table.c.sent_at),
+    }
     if requeue:
         values["not_before"] = bindparam("b_not_before")
         # A claim counts an attempt; one that never reached the transport gives it back.
         values["attempts"] = table.c.attempts - bindparam("b_given_back")
-    where = and_(table.c.id == bindparam("b_id"), table.c.state == DeliveryState.SENDING.value,
-                 table.c.claimed_by == bindparam("b_worker"))
+    where = and_(
+        table.c.id == bindparam("b_id"),
+        table.c.state == DeliveryState.SENDING.value,
+        table.c.claimed_by == bindparam("b_worker"),
+    )
     return update(table).where(where).values(**values)
 
 
@@ -326,11 +378,21 @@ def finish_many(session: Session, outcomes: Sequence[Outcome], worker: str) -> N
     """Record many outcomes of this worker's claims: two executemany statements at most."""
     now = utcnow()
     for requeue in (False, True):
-        params = [{"b_id": o.claim.id, "b_worker": worker, "b_state": o.state, "b_now": now,
-                   "b_error": o.error, "b_message_id": o.message_id,
-                   "b_sent_at": now if o.state == DeliveryState.SENT else None,
-                   "b_not_before": o.not_before, "b_given_back": 0 if o.handed_over else 1}
-                  for o in outcomes if (o.state == DeliveryState.QUEUED) == requeue]
+        params = [
+            {
+                "b_id": o.claim.id,
+                "b_worker": worker,
+                "b_state": o.state,
+                "b_now": now,
+                "b_error": o.error,
+                "b_message_id": o.message_id,
+                "b_sent_at": now if o.state == DeliveryState.SENT else None,
+                "b_not_before": o.not_before,
+                "b_given_back": 0 if o.handed_over else 1,
+            }
+            for o in outcomes
+            if (o.state == DeliveryState.QUEUED) == requeue
+        ]
         if params:
             session.execute(_FINISH[requeue], params)
 
@@ -339,33 +401,43 @@ def release_claims(session: Session, delivery_ids: list[int], worker: str) -> No
     """Claimed rows that were never handed to the transport go back to the queue, attempt
     uncounted."""
     if delivery_ids:
-        session.execute(update(Delivery)
-                        .where(Delivery.id.in_(delivery_ids),
-                               Delivery.state == DeliveryState.SENDING,
-                               Delivery.claimed_by == worker)
-                        .values(state=DeliveryState.QUEUED, attempts=Delivery.attempts - 1,
-                                updated_at=utcnow()))
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id.in_(delivery_ids),
+                Delivery.state == DeliveryState.SENDING,
+                Delivery.claimed_by == worker,
+            )
+            .values(state=DeliveryState.QUEUED, attempts=Delivery.attempts - 1, updated_at=utcnow())
+        )
 
 
 def heartbeat(session: Session, send_id: int, worker: str) -> None:
     """Renew this worker's lease on the rows it is sending."""
-    session.execute(update(Delivery)
-                    .where(Delivery.send_id == send_id, Delivery.state == DeliveryState.SENDING,
-                           Delivery.claimed_by == worker)
-                    .values(claimed_at=utcnow()))
+    session.execute(
+        update(Delivery)
+        .where(
+            Delivery.send_id == send_id,
+            Delivery.state == DeliveryState.SENDING,
+            Delivery.claimed_by == worker,
+        )
+        .values(claimed_at=utcnow())
+    )
 
 
 def seconds_until_next_due(session: Session, send_id: int) -> float | None:
     """None when no queued row is left; otherwise how long until the earliest retry is due."""
     count, earliest = session.execute(
-        select(func.count(), func.min(Delivery.not_before))
-        .where(Delivery.send_id == send_id, Delivery.state == DeliveryState.QUEUED)).one()
+        select(func.count(), func.min(Delivery.not_before)).where(
+            Delivery.send_id == send_id, Delivery.state == DeliveryState.QUEUED
+        )
+    ).one()
     if not count:
         return None
     if earliest is None:
         return 0.0
     if earliest.tzinfo is None:  # SQLite hands back naive datetimes (stored as UTC)
-        earliest = earliest.replace(tzinfo=dt.timezone.utc)
+        earliest = earliest.replace(tzinfo=dt.UTC)
     return max(0.0, (earliest - utcnow()).total_seconds())
 
 
@@ -374,35 +446,50 @@ def abandoned_claims(session: Session, send_id: int, lease: dt.timedelta) -> lis
     """Rows 'sending' whose worker is gone (workers.claim_is_abandoned): known dead or silent for a
     lease. A live worker renews its lease (heartbeat), so its rows are never taken from it."""
     now = utcnow()
-    rows = session.execute(select(Delivery.id, Delivery.claimed_by, Delivery.claimed_at)
-                           .where(Delivery.send_id == send_id,
-                                  Delivery.state == DeliveryState.SENDING)).all()
-    return [Claim(row.id, row.claimed_by) for row in rows
-            if claim_is_abandoned(row.claimed_by, row.claimed_at, lease, now)]
+    rows = session.execute(
+        select(Delivery.id, Delivery.claimed_by, Delivery.claimed_at).where(
+            Delivery.send_id == send_id, Delivery.state == DeliveryState.SENDING
+        )
+    ).all()
+    return [
+        Claim(row.id, row.claimed_by)
+        for row in rows
+        if claim_is_abandoned(row.claimed_by, row.claimed_at, lease, now)
+    ]
 
 
 def settle_abandoned(session: Session, claim: Claim, state: DeliveryState) -> None:
     """Settle a row of a dead worker (compare-and-set: still 'sending', still claimed by that
     worker)."""
     error = "interrupted run; outcome unknown" if state == DeliveryState.UNKNOWN else None
-    holder = (Delivery.claimed_by == claim.claimed_by if claim.claimed_by
-              else Delivery.claimed_by.is_(None))
+    holder = (
+        Delivery.claimed_by == claim.claimed_by
+        if claim.claimed_by
+        else Delivery.claimed_by.is_(None)
+    )
     where = (Delivery.id == claim.id, Delivery.state == DeliveryState.SENDING, holder)
-    session.execute(update(Delivery).where(*where)
-                    .values(state=state, updated_at=utcnow(), last_error=error))
+    session.execute(
+        update(Delivery).where(*where).values(state=state, updated_at=utcnow(), last_error=error)
+    )
 
 
 def requeue_unknown(session: Session, send_id: int) -> int:
     """The operator's explicit choice (--resend-unknown): unknown rows go out again."""
-    return session.execute(update(Delivery)
-                           .where(Delivery.send_id == send_id,
-                                  Delivery.state == DeliveryState.UNKNOWN)
-                           .values(state=DeliveryState.QUEUED, not_before=None, updated_at=utcnow(),
-                                   last_error="requeued by --resend-unknown")).rowcount
+    return session.execute(
+        update(Delivery)
+        .where(Delivery.send_id == send_id, Delivery.state == DeliveryState.UNKNOWN)
+        .values(
+            state=DeliveryState.QUEUED,
+            not_before=None,
+            updated_at=utcnow(),
+            last_error="requeued by --resend-unknown",
+        )
+    ).rowcount
 
 
-def _settle_all_abandoned(session: Session, send_id: int, lease: dt.timedelta,
-                          was_sent: Callable[[int], bool | None]) -> int:
+def _settle_all_abandoned(
+    session: Session, send_id: int, lease: dt.timedelta, was_sent: Callable[[int], bool | None]
+) -> int:
     stuck = abandoned_claims(session, send_id, lease)
     for claim in stuck:
         settle_abandoned(session, claim, _SETTLED_BY_ANSWER[was_sent(claim.id)])
@@ -410,8 +497,9 @@ def _settle_all_abandoned(session: Session, send_id: int, lease: dt.timedelta,
 
 
 # -- reading ---------------------------------------------------------------------------------------
-def ledger_counts(session: Session, send_id: int,
-                  states: Iterable[DeliveryState] | None = None) -> dict[str, int]:
+def ledger_counts(
+    session: Session, send_id: int, states: Iterable[DeliveryState] | None = None
+) -> dict[str, int]:
     """Rows by state (only `states`, when given)."""
     query = select(Delivery.state, func.count()).where(Delivery.send_id == send_id)
     if states is not None:
@@ -426,15 +514,25 @@ def _iso(value: dt.datetime | None) -> str | None:
 def send_status(session: Session, list_slug: str, issue_date: dt.date) -> dict:
     """Counts by state and the pause reason of the send of (list, date), as plain data; a list,
     issue or send that does not exist is "not planned". Reads only."""
-    send = session.scalar(select(Send).join(Issue, Issue.id == Send.issue_id)
-                          .join(MailingList, MailingList.id == Issue.list_id)
-                          .where(MailingList.slug == list_slug, Issue.issue_date == issue_date))
+    send = session.scalar(
+        select(Send)
+        .join(Issue, Issue.id == Send.issue_id)
+        .join(MailingList, MailingList.id == Issue.list_id)
+        .where(MailingList.slug == list_slug, Issue.issue_date == issue_date)
+    )
     base = {"list": list_slug, "issue": issue_date.isoformat()}
     if send is None:
         return {**base, "state": NOT_PLANNED, "pause_reason": None, "planned": 0, "counts": {}}
-    return {**base, "send_id": send.id, "state": send.state, "pause_reason": send.pause_reason,
-            "planned": send.planned_count, "counts": ledger_counts(session, send.id),
-            "started_at": _iso(send.started_at), "finished_at": _iso(send.finished_at)}
+    return {
+        **base,
+        "send_id": send.id,
+        "state": send.state,
+        "pause_reason": send.pause_reason,
+        "planned": send.planned_count,
+        "counts": ledger_counts(session, send.id),
+        "started_at": _iso(send.started_at),
+        "finished_at": _iso(send.finished_at),
+    }
 
 
 # -- the transactions ------------------------------------------------------------------------------
@@ -449,23 +547,25 @@ class Ledger:
         self.factory.kw["bind"].dispose(close=False)
 
     # -- planning (campaign) ---------------------------------------------------------------------
-    def store_issue(self, list_def: ListDefinition, content: IssueContent,
-                    render: Callable[[], RenderedIssue]) -> StoredIssue:
+    def store_issue(
+        self, list_def: ListDefinition, content: IssueContent, render: Callable[[], RenderedIssue]
+    ) -> StoredIssue:
         """The issue's render stored (as a send stores it), no send planned."""
         with transaction(self.factory) as session:
             return store_issue(session, list_def, content, render)
 
-    def plan(self, list_def: ListDefinition, content: IssueContent,
-             render: Callable[[], RenderedIssue]) -> tuple[StoredIssue, PlannedSend]:
+    def plan(
+        self, list_def: ListDefinition, content: IssueContent, render: Callable[[], RenderedIssue]
+    ) -> tuple[StoredIssue, PlannedSend]:
         """Under the planning lock: the render stored, the send row and its ledger rows written
         (by whichever process gets there first; the others find them)."""
         with transaction(self.factory) as session:
             issue = store_issue(session, list_def, content, render)
             return issue, plan_send(session, issue)
 
-    def preview(self, list_def: ListDefinition, content: IssueContent,
-                render: Callable[[], RenderedIssue]
-                ) -> tuple[StoredIssue, PlannedSend, dict[str, int]]:
+    def preview(
+        self, list_def: ListDefinition, content: IssueContent, render: Callable[[], RenderedIssue]
+    ) -> tuple[StoredIssue, PlannedSend, dict[str, int]]:
         """What `plan` would do and the ledger it would leave, inside a transaction rolled back."""
         session = self.factory()
         try:
@@ -476,8 +576,14 @@ class Ledger:
             session.rollback()
             session.close()
 
-    def prepare_run(self, send_id: int, domain: str, lease: dt.timedelta,
-                    was_sent: Callable[[int], bool | None], resend_unknown: bool = False) -> int:
+    def prepare_run(
+        self,
+        send_id: int,
+        domain: str,
+        lease: dt.timedelta,
+        was_sent: Callable[[int], bool | None],
+        resend_unknown: bool = False,
+    ) -> int:
         """Before a run claims anything: rows of workers that are gone settled (`was_sent(delivery
         id)` is the transport's word on them), unknown rows requeued when the operator asks, and
         every row still to go given its Message-ID. How many abandoned rows were settled."""
@@ -488,8 +594,9 @@ class Ledger:
             assign_message_ids(session, send_id, domain)
         return settled
 
-    def settle_abandoned(self, send_id: int, lease: dt.timedelta,
-                         was_sent: Callable[[int], bool | None]) -> int:
+    def settle_abandoned(
+        self, send_id: int, lease: dt.timedelta, was_sent: Callable[[int], bool | None]
+    ) -> int:
         """Rows of workers that are gone (a sender process that died), settled as in prepare_run."""
         with transaction(self.factory) as session:
             return _settle_all_abandoned(session, send_id, lease, was_sent)
@@ -512,8 +619,12 @@ class Ledger:
             eligible = still_eligible(session, list_id, [c.subscriber_id for c in claims])
             for claim in claims:
                 if claim.subscriber_id not in eligible:
-                    finish_delivery(session, claim.id, DeliveryState.SKIPPED,
-                                    error="unsubscribed or suppressed since planning")
+                    finish_delivery(
+                        session,
+                        claim.id,
+                        DeliveryState.SKIPPED,
+                        error="unsubscribed or suppressed since planning",
+                    )
         ready = [c for c in claims if c.subscriber_id in eligible]
         return ClaimedBatch(ready, skipped=len(claims) - len(ready))
 

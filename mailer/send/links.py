@@ -21,14 +21,22 @@ class LinkMaker:
     settings: Settings
     list_def: ListDefinition
 
-    def recipient(self, delivery_id: int, subscriber_id: int, email: str, name: str,
-                  message_id: str | None = None) -> Recipient:
+    def recipient(
+        self,
+        delivery_id: int,
+        subscriber_id: int,
+        email: str,
+        name: str,
+        message_id: str | None = None,
+    ) -> Recipient:
         """`message_id`: the ledger row's; None for a message outside the ledger, which gets a new one."""
         key = self.settings.require_secret_key()
         unsub = _token_maker(key, "unsubscribe", self.list_def.slug).token(subscriber_id)
         manage = _token_maker(key, "manage", self.list_def.slug).token(subscriber_id)
         return Recipient(
-            delivery_id=delivery_id, email=email, name=name,
+            delivery_id=delivery_id,
+            email=email,
+            name=name,
             unsubscribe_url=f"{self.settings.base_url}/unsubscribe/{unsub}",
             manage_url=f"{self.settings.base_url}/manage/{manage}",
             unsubscribe_mailto=f"mailto:{self.list_def.unsubscribe_mailbox}?subject=unsubscribe%20{unsub}",

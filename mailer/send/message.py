@@ -31,10 +31,10 @@ from email.utils import format_datetime
 from mailer.addresses import check_deliverable, clean_display_name
 from mailer.content.lists import ListDefinition
 from mailer.errors import PermanentError
-from mailer.store.models import utcnow
-from mailer.render.qr import InlineImage, inline_images
 from mailer.render.greeting import greeting_for
 from mailer.render.issue import RenderedIssue
+from mailer.render.qr import InlineImage, inline_images
+from mailer.store.models import utcnow
 
 # SMTP policy: CRLF line ends and folding at 78; max_line_length keeps every line within RFC 5322's 998.
 POLICY = SMTP.clone(max_line_length=998)
@@ -59,7 +59,9 @@ class Recipient:
     unsubscribe_url: str
     manage_url: str
     unsubscribe_mailto: str
-    message_id: str  # `<...@domain>`: the ledger row's (ledger.assign_message_ids) or new_message_id()
+    message_id: (
+        str  # `<...@domain>`: the ledger row's (ledger.assign_message_ids) or new_message_id()
+    )
 
 
 def new_message_id(domain: str) -> str:
@@ -69,11 +71,16 @@ def new_message_id(domain: str) -> str:
 
 def personal_values(recipient: Recipient) -> dict[str, str]:
     """The placeholder values of one recipient (plain text; the HTML part escapes them)."""
-    return {"GREETING": greeting_for(_clean(recipient.name)),
-            "UNSUBSCRIBE_URL": recipient.unsubscribe_url, "MANAGE_URL": recipient.manage_url}
+    return {
+        "GREETING": greeting_for(_clean(recipient.name)),
+        "UNSUBSCRIBE_URL": recipient.unsubscribe_url,
+        "MANAGE_URL": recipient.manage_url,
+    }
 
 
-def _fixed_headers(msg: EmailMessage, subject: str | None, list_def: ListDefinition, send_id: int) -> None:
+def _fixed_headers(
+    msg: EmailMessage, subject: str | None, list_def: ListDefinition, send_id: int
+) -> None:
     """The headers every message of a send shares; `subject` None leaves Subject to subject_header."""
     msg["From"] = list_def.from_header
     msg["Reply-To"] = list_def.reply_to
@@ -86,9 +93,17 @@ def _fixed_headers(msg: EmailMessage, subject: str | None, list_def: ListDefinit
     msg["Precedence"] = "bulk"
 
 
-def build_message(*, subject: str, html: str, text: str, list_def: ListDefinition, send_id: int,
-                  recipient: Recipient, date: dt.datetime | None = None,
-                  images: tuple[InlineImage, ...] | None = None) -> bytes:
+def build_message(
+    *,
+    subject: str,
+    html: str,
+    text: str,
+    list_def: ListDefinition,
+    send_id: int,
+    recipient: Recipient,
+    date: dt.datetime | None = None,
+    images: tuple[InlineImage, ...] | None = None,
+) -> bytes:
     """One message with the email package. `html`/`text` are already personalised."""
     msg = EmailMessage(policy=POLICY)
     msg["To"] = _to_address(header_name(recipient.name), recipient.email)
@@ -102,12 +117,19 @@ def build_message(*, subject: str, html: str, text: str, list_def: ListDefinitio
     if images:
         html_part = msg.get_payload()[1]
         for image in images:
-            html_part.add_related(image.data, "image", image.subtype, cid=f"<{image.cid}>",
-                                  disposition="inline", filename=image.filename)
+            html_part.add_related(
+                image.data,
+                "image",
+                image.subtype,
+                cid=f"<{image.cid}>",
+                disposition="inline",
+                filename=image.filename,
+            )
     return msg.as_bytes(policy=POLICY)
 
 
 # --- the fast path -------------------------------------------------------------------------------
+
 
 def _qp(data: str) -> bytes:
     """Quoted-printable with CRLF line ends, ending in a soft line break, so that encoded pieces can be
@@ -124,19 +146,23 @@ def _soft_lines(data: bytes) -> bytes:
         return data + SOFT_BREAK
     if len(data) <= 150:  # most URLs: one split, no list
         return data[:75] + SOFT_BREAK + data[75:] + SOFT_BREAK
-    return SOFT_BREAK.join([data[i:i + 75] for i in range(0, len(data), 75)]) + SOFT_BREAK
+    return SOFT_BREAK.join([data[i : i + 75] for i in range(0, len(data), 75)]) + SOFT_BREAK
 
 
 def _encode_value(value: str) -> tuple[bytes, bytes]:
     """(text part bytes, HTML part bytes) of one placeholder value, each ending in a soft line break.
     The value is one line (names are cleaned, URLs checked), so b2a_qp's output never ends in a newline."""
-    if _NEUTRAL_RE.fullmatch(value) and value[-1] != " ":  # the common case: encodings change nothing
+    if (
+        _NEUTRAL_RE.fullmatch(value) and value[-1] != " "
+    ):  # the common case: encodings change nothing
         encoded = _soft_lines(value.encode("ascii"))
         return encoded, encoded
     text = binascii.b2a_qp(value.encode("utf-8"), istext=True).replace(b"\n", CRLF) + SOFT_BREAK
     if not _HTML_SPECIAL_RE.search(value):
         return text, text
-    return text, binascii.b2a_qp(html_lib.escape(value).encode("utf-8"), istext=True).replace(b"\n", CRLF) + SOFT_BREAK
+    return text, binascii.b2a_qp(html_lib.escape(value).encode("utf-8"), istext=True).replace(
+        b"\n", CRLF
+    ) + SOFT_BREAK
 
 
 # URL characters that quoted-printable and HTML escaping both leave alone: _URL_RE's set without & ' =
@@ -207,8 +233,12 @@ def _phrase_words(name: str) -> list[str]:
     a space between adjacent encoded-words of a phrase: a name whose run needs more than one word (more
     than 45 bytes without a plain word, e.g. a long name in CJK script) reads there with extra spaces.
     """
-    if name.isascii() and "=?" not in name:  # atoms, and quoted strings for the words that need them
-        return [word if _ATOM_WORD_RE.fullmatch(word) else _quoted(word) for word in name.split(" ")]
+    if (
+        name.isascii() and "=?" not in name
+    ):  # atoms, and quoted strings for the words that need them
+        return [
+            word if _ATOM_WORD_RE.fullmatch(word) else _quoted(word) for word in name.split(" ")
+        ]
     words: list[str] = []
     run: list[str] = []
     for word in name.split(" "):
@@ -304,8 +334,18 @@ def _merge(pieces: list[bytes | str]) -> list[bytes | str]:
     return merged
 
 
-_SLOT_ORDER = ("TO", "DATE", "MSGID", "LISTUNSUB", "T:GREETING", "H:GREETING", "T:UNSUBSCRIBE_URL",
-               "H:UNSUBSCRIBE_URL", "T:MANAGE_URL", "H:MANAGE_URL")
+_SLOT_ORDER = (
+    "TO",
+    "DATE",
+    "MSGID",
+    "LISTUNSUB",
+    "T:GREETING",
+    "H:GREETING",
+    "T:UNSUBSCRIBE_URL",
+    "H:UNSUBSCRIBE_URL",
+    "T:MANAGE_URL",
+    "H:MANAGE_URL",
+)
 
 
 class MessageSkeleton:
@@ -317,16 +357,24 @@ class MessageSkeleton:
         _fixed_headers(fixed, None, list_def, send_id)
         fixed["MIME-Version"] = "1.0"
         fixed["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
-        pieces: list[bytes | str] = [fixed.as_bytes(policy=POLICY).split(CRLF + CRLF, 1)[0] + CRLF,
-                                     subject_header(clean_display_name(rendered.subject, limit=500)),
-                                     "TO", "DATE", "MSGID", "LISTUNSUB", CRLF]
+        pieces: list[bytes | str] = [
+            fixed.as_bytes(policy=POLICY).split(CRLF + CRLF, 1)[0] + CRLF,
+            subject_header(clean_display_name(rendered.subject, limit=500)),
+            "TO",
+            "DATE",
+            "MSGID",
+            "LISTUNSUB",
+            CRLF,
+        ]
         pieces += [f"--{boundary}\r\n".encode(), *self._part_head("plain")]
         pieces += self._body(rendered.text_parts(), "T:")
         images = inline_images(rendered.html)
         related = "=_related_" + secrets.token_hex(12)
         if images:
-            pieces.append(f'\r\n--{boundary}\r\nContent-Type: multipart/related; boundary="{related}"\r\n\r\n'
-                          f"--{related}\r\n".encode())
+            pieces.append(
+                f'\r\n--{boundary}\r\nContent-Type: multipart/related; boundary="{related}"\r\n\r\n'
+                f"--{related}\r\n".encode()
+            )
         else:
             pieces.append(f"\r\n--{boundary}\r\n".encode())
         pieces += [*self._part_head("html"), *self._body(rendered.html_parts(), "H:")]
@@ -336,14 +384,18 @@ class MessageSkeleton:
             pieces.append(f"\r\n--{related}--\r\n".encode())
         pieces.append(f"\r\n--{boundary}--\r\n".encode())
         self._pieces = pieces = _merge(pieces)
-        self._slots = [(i, _SLOT_ORDER.index(p)) for i, p in enumerate(pieces) if isinstance(p, str)]
+        self._slots = [
+            (i, _SLOT_ORDER.index(p)) for i, p in enumerate(pieces) if isinstance(p, str)
+        ]
         self._date_second = -1
         self._date_line = b""
 
     @staticmethod
     def _part_head(subtype: str) -> list[bytes]:
-        return [f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-                "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode()]
+        return [
+            f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode()
+        ]
 
     @staticmethod
     def _body(parts: tuple[str, ...], prefix: str) -> list[bytes | str]:
@@ -355,19 +407,28 @@ class MessageSkeleton:
     @staticmethod
     def _image(boundary: str, image: InlineImage) -> bytes:
         data = binascii.b2a_base64(image.data, newline=False)
-        lines = CRLF.join(data[i:i + 76] for i in range(0, len(data), 76))
-        return (f"\r\n--{boundary}\r\nContent-Type: image/{image.subtype}\r\n"
+        lines = CRLF.join(data[i : i + 76] for i in range(0, len(data), 76))
+        return (
+            (
+                f"\r\n--{boundary}\r\nContent-Type: image/{image.subtype}\r\n"
                 "Content-Transfer-Encoding: base64\r\n"
                 f'Content-Disposition: inline; filename="{image.filename}"\r\n'
-                f"Content-ID: <{image.cid}>\r\n\r\n").encode() + lines + CRLF
+                f"Content-ID: <{image.cid}>\r\n\r\n"
+            ).encode()
+            + lines
+            + CRLF
+        )
 
     def _date(self, now: dt.datetime | None) -> bytes:
         if now is not None:
             return f"Date: {format_datetime(now)}\r\n".encode()
         second = int(time.time())
         if second != self._date_second:
-            current = dt.datetime.fromtimestamp(second, dt.timezone.utc)
-            self._date_second, self._date_line = second, f"Date: {format_datetime(current)}\r\n".encode()
+            current = dt.datetime.fromtimestamp(second, dt.UTC)
+            self._date_second, self._date_line = (
+                second,
+                f"Date: {format_datetime(current)}\r\n".encode(),
+            )
         return self._date_line
 
     def message(self, recipient: Recipient, date: dt.datetime | None = None) -> bytes:
@@ -381,7 +442,12 @@ class MessageSkeleton:
             self._date(date),
             f"Message-ID: {recipient.message_id}\r\n".encode(),
             f"List-Unsubscribe: <{unsubscribe}>, <{mailto}>\r\n".encode(),
-            greeting_t, greeting_h, unsubscribe_t, unsubscribe_h, manage_t, manage_h,
+            greeting_t,
+            greeting_h,
+            unsubscribe_t,
+            unsubscribe_h,
+            manage_t,
+            manage_h,
         )
         pieces = self._pieces.copy()
         for index, slot in self._slots:

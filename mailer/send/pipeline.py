@@ -19,9 +19,10 @@ import queue
 import random
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 from mailer.errors import (
     ConnectionFailedError,
@@ -71,12 +72,23 @@ class RunResult:
 
 
 class Pipeline:
-    def __init__(self, ledger: SendLedger, transport: Transport, *, send_id: int, list_id: int,
-                 worker: str, bucket: TokenBucket, pool_size: int,
-                 build: Callable[[ClaimedDelivery], OutgoingMessage],
-                 limits: AccountLimits | None = None, lease_seconds: float = 120.0,
-                 on_outcome: Callable[[str], None] | None = None,
-                 guard: Callable[[int], str | None] | None = None, down_after: float = 60.0):
+    def __init__(
+        self,
+        ledger: SendLedger,
+        transport: Transport,
+        *,
+        send_id: int,
+        list_id: int,
+        worker: str,
+        bucket: TokenBucket,
+        pool_size: int,
+        build: Callable[[ClaimedDelivery], OutgoingMessage],
+        limits: AccountLimits | None = None,
+        lease_seconds: float = 120.0,
+        on_outcome: Callable[[str], None] | None = None,
+        guard: Callable[[int], str | None] | None = None,
+        down_after: float = 60.0,
+    ):
         self.ledger, self.transport, self.build = ledger, transport, build
         self.send_id, self.list_id, self.worker = send_id, list_id, worker
         self.bucket, self.pool_size = bucket, pool_size
@@ -119,10 +131,14 @@ class Pipeline:
             if self._down_since is None:
                 self._down_since = now
             down_for = now - self._down_since
-            self.result.handed_over -= 1  # nothing was handed over (--limit and the guardrail count these)
+            self.result.handed_over -= (
+                1  # nothing was handed over (--limit and the guardrail count these)
+            )
         if down_for >= self.down_after:
-            self.pause(f"the transport has been unreachable for {down_for:.0f}s ({error}); "
-                       "check it, then rerun to resume")
+            self.pause(
+                f"the transport has been unreachable for {down_for:.0f}s ({error}); "
+                "check it, then rerun to resume"
+            )
 
     def _transport_answered(self) -> None:
         self._down_since = None
@@ -144,8 +160,10 @@ class Pipeline:
             self.pause(limits.paused_reason)
         self._quota_left = limits.remaining_24h
         if self._quota_left is not None and self._quota_left < 1:
-            self.pause(f"the 24-hour sending quota is used up ({limits.sent_24h:.0f} of {limits.max_24h:.0f}); "
-                       "rerun when it has recovered")
+            self.pause(
+                f"the 24-hour sending quota is used up ({limits.sent_24h:.0f} of {limits.max_24h:.0f}); "
+                "rerun when it has recovered"
+            )
 
     def _spend_quota(self) -> bool:
         if time.monotonic() - self._limits_read_at > LIMITS_REFRESH:
@@ -214,7 +232,9 @@ class Pipeline:
             if not self._spend_quota():
                 self.ledger.release([c.id for c in claims[index:]], self.worker)
                 return
-            with self._cv:  # under the lock: a pool thread gives back a call that never reached the transport
+            with (
+                self._cv
+            ):  # under the lock: a pool thread gives back a call that never reached the transport
                 self._inflight += 1
                 self.result.handed_over += 1
             pool.submit(self._deliver, claim)
@@ -241,7 +261,9 @@ class Pipeline:
     def _deliver(self, claim: ClaimedDelivery) -> None:
         try:
             message = self.build(claim)
-        except PermanentError as exc:  # this row's data makes no message (an address stored before the rules)
+        except (
+            PermanentError
+        ) as exc:  # this row's data makes no message (an address stored before the rules)
             self._outcomes.put(Outcome(claim, DeliveryState.FAILED, error=f"not sent: {exc}"))
             return
         except Exception as exc:  # a bug before the call: nothing went out
@@ -267,7 +289,7 @@ class Pipeline:
             if claim.attempts >= MAX_ATTEMPTS:
                 error = f"gave up after {claim.attempts} attempts: {exc}"
                 return Outcome(claim, DeliveryState.FAILED, error=error)
-            delay = exc.retry_after or min(60.0, 2.0 ** claim.attempts)
+            delay = exc.retry_after or min(60.0, 2.0**claim.attempts)
             return Outcome(claim, DeliveryState.QUEUED, error=str(exc), not_before=_later(delay))
         except PermanentError as exc:
             self._transport_answered()

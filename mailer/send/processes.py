@@ -6,22 +6,30 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from mailer.send.ledger import Ledger
 from mailer.send.pipeline import Pipeline, RunResult
 from mailer.store.models import DeliveryState
 
 
-def run_in_processes(count: int, make: Callable[[], Pipeline], ledger: Ledger, send_id: int,
-                     max_retry_wait: float, on_outcome: Callable[[str], None] | None = None) -> RunResult:
+def run_in_processes(
+    count: int,
+    make: Callable[[], Pipeline],
+    ledger: Ledger,
+    send_id: int,
+    max_retry_wait: float,
+    on_outcome: Callable[[str], None] | None = None,
+) -> RunResult:
     """`count` forked sender processes, each running the Pipeline `make()` builds in it (its own worker
     name, engine connections and transport), sharing the send through the ledger's claims. One process
     runs Python on one core at a time (the GIL); this is how a send uses more than one."""
     ctx = multiprocessing.get_context("fork")
     results = ctx.SimpleQueue()
-    procs = [ctx.Process(target=_child, args=(make, ledger, max_retry_wait, results), daemon=True)
-             for _ in range(count)]
+    procs = [
+        ctx.Process(target=_child, args=(make, ledger, max_retry_wait, results), daemon=True)
+        for _ in range(count)
+    ]
     for proc in procs:
         proc.start()
     progress = _LedgerProgress(ledger, send_id, on_outcome)
@@ -34,7 +42,9 @@ def run_in_processes(count: int, make: Callable[[], Pipeline], ledger: Ledger, s
     for proc in procs:
         proc.join()
         if proc.exitcode != 0 and merged.pause_reason is None:
-            merged.pause_reason = f"a sender process ended with exit code {proc.exitcode}; rerun to resume"
+            merged.pause_reason = (
+                f"a sender process ended with exit code {proc.exitcode}; rerun to resume"
+            )
     progress.report()
     return merged
 
@@ -74,8 +84,12 @@ def _merge(total: RunResult, part: RunResult) -> None:
 class _LedgerProgress:
     """Outcomes of child processes, seen as changes in the ledger's counts, for the progress callback."""
 
-    SETTLED = (DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.UNKNOWN,
-               DeliveryState.SKIPPED)
+    SETTLED = (
+        DeliveryState.SENT,
+        DeliveryState.FAILED,
+        DeliveryState.UNKNOWN,
+        DeliveryState.SKIPPED,
+    )
 
     def __init__(self, ledger: Ledger, send_id: int, on_outcome: Callable[[str], None] | None):
         self.ledger, self.send_id, self.on_outcome = ledger, send_id, on_outcome

@@ -47,10 +47,15 @@ def _is_zombie(pid: int) -> bool:
         return False
 
 
-def claim_is_abandoned(claimed_by: str | None, claimed_at: dt.datetime | None, lease: dt.timedelta,
-                       now: dt.datetime, is_dead=worker_is_dead) -> bool:
+def claim_is_abandoned(
+    claimed_by: str | None,
+    claimed_at: dt.datetime | None,
+    lease: dt.timedelta,
+    now: dt.datetime,
+    is_dead=worker_is_dead,
+) -> bool:
     """Whether a row's claim is its worker's no longer: known dead (same host, process gone), silent
     for a lease, or never named. A live worker renews its lease, so its rows are never taken."""
     if claimed_at is not None and claimed_at.tzinfo is None:  # SQLite: naive, stored as UTC
-        claimed_at = claimed_at.replace(tzinfo=dt.timezone.utc)
+        claimed_at = claimed_at.replace(tzinfo=dt.UTC)
     return claimed_at is None or claimed_at < now - lease or not claimed_by or is_dead(claimed_by)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
@@ -83,13 +83,19 @@ def require_schema(engine: Engine) -> None:
     try:
         tables = set(inspect(engine).get_table_names())
     except OperationalError as exc:
-        raise ConfigError(f"cannot open database {engine.url!r}: {exc.orig}; check DATABASE_URL") from exc
+        raise ConfigError(
+            f"cannot open database {engine.url!r}: {exc.orig}; check DATABASE_URL"
+        ) from exc
     if "deliveries" not in tables:
-        raise ConfigError(f"database {engine.url!r} has no schema yet; run `mailer db upgrade` first")
+        raise ConfigError(
+            f"database {engine.url!r} has no schema yet; run `mailer db upgrade` first"
+        )
     current, head = schema_revisions(engine)
     if current != head:
-        raise ConfigError(f"database {engine.url!r} is at schema revision {current or 'none'}, this version of "
-                          f"mailer needs {head}; run `mailer db upgrade` first")
+        raise ConfigError(
+            f"database {engine.url!r} is at schema revision {current or 'none'}, this version of "
+            f"mailer needs {head}; run `mailer db upgrade` first"
+        )
 
 
 def schema_revisions(engine: Engine) -> tuple[str | None, str]:

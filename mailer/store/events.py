@@ -29,13 +29,16 @@ def stored_dedup_key(scope: str, event_type: str, recipient: str | None, salt: s
     return key
 
 
-def event_recipients(session: Session, send_id: int, event_type: str,
-                     bounce_type: str | None = None) -> int:
+def event_recipients(
+    session: Session, send_id: int, event_type: str, bounce_type: str | None = None
+) -> int:
     """Ledger rows of a send with at least one event of this kind; for bounces, `bounce_type`
     "Permanent" counts hard bounces and any other value the soft ones."""
-    query = (select(func.count(distinct(Event.delivery_id)))
-             .join(Delivery, Delivery.id == Event.delivery_id)
-             .where(Delivery.send_id == send_id, Event.event_type == event_type))
+    query = (
+        select(func.count(distinct(Event.delivery_id)))
+        .join(Delivery, Delivery.id == Event.delivery_id)
+        .where(Delivery.send_id == send_id, Event.event_type == event_type)
+    )
     if bounce_type == "Permanent":
         query = query.where(Event.bounce_type == "Permanent")
     elif bounce_type:

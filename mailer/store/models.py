@@ -38,7 +38,7 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 # The vocabulary: every state, kind and reason the database stores, one StrEnum each (a member is the
@@ -49,10 +49,16 @@ def utcnow() -> dt.datetime:
 class DeliveryState(StrEnum):
     """The state of one ledger row (one recipient of one send)."""
 
-    QUEUED = "queued"  # planned, not yet handed to the transport (also: requeued after a 4xx/throttle)
-    SENDING = "sending"  # claimed by a worker; the call is in flight or its outcome not yet committed
+    QUEUED = (
+        "queued"  # planned, not yet handed to the transport (also: requeued after a 4xx/throttle)
+    )
+    SENDING = (
+        "sending"  # claimed by a worker; the call is in flight or its outcome not yet committed
+    )
     SENT = "sent"  # the provider accepted the message (SES message id / SMTP 250)
-    FAILED = "failed"  # refused for good (5xx, MessageRejected, no message can be built); never retried
+    FAILED = (
+        "failed"  # refused for good (5xx, MessageRejected, no message can be built); never retried
+    )
     UNKNOWN = "unknown"  # the request may have arrived (timeout, drop after the final dot); never resent blindly
     SKIPPED = "skipped"  # unsubscribed or suppressed between planning and sending
     DELIVERED = "delivered"  # an SES Delivery event arrived for it
@@ -61,7 +67,12 @@ class DeliveryState(StrEnum):
 
 
 # The provider took the message: sent, and every state an SES event can move a sent row to.
-ACCEPTED = (DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.BOUNCED, DeliveryState.COMPLAINED)
+ACCEPTED = (
+    DeliveryState.SENT,
+    DeliveryState.DELIVERED,
+    DeliveryState.BOUNCED,
+    DeliveryState.COMPLAINED,
+)
 
 
 class SendState(StrEnum):
@@ -69,7 +80,9 @@ class SendState(StrEnum):
 
     PLANNED = "planned"  # rendered and its ledger written; nothing handed over yet
     SENDING = "sending"  # workers are delivering (or died; a rerun resumes)
-    PAUSED = "paused"  # stopped with a pause_reason (quota, guardrail, transport down); a rerun resumes
+    PAUSED = (
+        "paused"  # stopped with a pause_reason (quota, guardrail, transport down); a rerun resumes
+    )
     DONE = "done"  # every ledger row is settled
 
 
@@ -82,7 +95,9 @@ class EventKind(StrEnum):
     SEND = "send"  # SES accepted the call (configuration-set events only)
     REJECT = "reject"  # SES refused to send it (virus)
     DELIVERY_DELAY = "delivery_delay"  # the receiving server has not accepted it yet
-    RENDERING_FAILURE = "rendering_failure"  # an SES template failed (we send raw MIME: not expected)
+    RENDERING_FAILURE = (
+        "rendering_failure"  # an SES template failed (we send raw MIME: not expected)
+    )
     OPEN = "open"  # SES open tracking (we never enable it; recorded if a configuration set does)
     CLICK = "click"  # SES click tracking (likewise)
     SUBSCRIPTION = "subscription"  # an SES subscription-management event
@@ -134,7 +149,9 @@ class MailingList(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
 
 
 def _email_key_of_row(context) -> str | None:
@@ -150,10 +167,13 @@ class Subscriber(Base):
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
     # Who the person is (addresses.email_key: the whole address lower-cased): every lookup uses it, so
     # Alan@Example.com and alan@example.com are one subscriber. NULL once erased.
-    email_key: Mapped[str | None] = mapped_column(String(320), unique=True, index=True,
-                                                  default=_email_key_of_row)
+    email_key: Mapped[str | None] = mapped_column(
+        String(320), unique=True, index=True, default=_email_key_of_row
+    )
     name: Mapped[str] = mapped_column(String(200), default="", server_default="")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
     erased_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -164,7 +184,9 @@ class Subscription(Base):
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(16))  # pending | confirmed | unsubscribed
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -178,12 +200,16 @@ class ConsentEvent(Base):
         ForeignKey("subscribers.id", ondelete="SET NULL"), index=True
     )
     list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id", ondelete="SET NULL"))
-    action: Mapped[str] = mapped_column(String(32))  # subscribe | confirm | unsubscribe | import | erase
+    action: Mapped[str] = mapped_column(
+        String(32)
+    )  # subscribe | confirm | unsubscribe | import | erase
     source: Mapped[str] = mapped_column(String(32))  # web | import | cli | one-click | complaint
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     detail: Mapped[str | None] = mapped_column(Text)  # the form text version, file name, ...
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
 
 
 class Suppression(Base):
@@ -193,9 +219,13 @@ class Suppression(Base):
     email_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # Lower-cased in full: "never mail" errs on the safe side of local-part case.
     email: Mapped[str | None] = mapped_column(String(320), index=True)
-    reason: Mapped[str] = mapped_column(String(32))  # hard-bounce | complaint | manual | erased | soft-bounce
+    reason: Mapped[str] = mapped_column(
+        String(32)
+    )  # hard-bounce | complaint | manual | erased | soft-bounce
     detail: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
 
 
 class Issue(Base):
@@ -211,7 +241,9 @@ class Issue(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     html: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
 
 
 class Send(Base):
@@ -223,7 +255,9 @@ class Send(Base):
     state: Mapped[str] = mapped_column(String(16))  # planned | sending | paused | done
     pause_reason: Mapped[str | None] = mapped_column(Text)
     planned_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -238,7 +272,9 @@ class Delivery(Base):
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     send_id: Mapped[int] = mapped_column(ForeignKey("sends.id", ondelete="CASCADE"))
-    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     # queued | sending | sent | delivered | bounced | complained | failed | unknown | skipped
@@ -266,14 +302,20 @@ class Event(Base):
     dedup_key: Mapped[str] = mapped_column(String(300), unique=True)
     sns_message_id: Mapped[str | None] = mapped_column(String(100))
     ses_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
-    event_type: Mapped[str] = mapped_column(String(32))  # bounce | complaint | delivery | send | reject | ...
+    event_type: Mapped[str] = mapped_column(
+        String(32)
+    )  # bounce | complaint | delivery | send | reject | ...
     recipient: Mapped[str | None] = mapped_column(String(320))
     bounce_type: Mapped[str | None] = mapped_column(String(32))
     bounce_subtype: Mapped[str | None] = mapped_column(String(64))
-    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="SET NULL"), index=True)
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL"), index=True
+    )
     occurred_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     raw: Mapped[str] = mapped_column(Text)
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    received_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
 
 
 class TrendingSnapshot(Base):
@@ -282,9 +324,13 @@ class TrendingSnapshot(Base):
     __tablename__ = "trending_snapshots"
     __table_args__ = (UniqueConstraint("source", "taken_on"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    source: Mapped[str] = mapped_column(String(64))  # huggingface-models | huggingface-datasets | github
+    source: Mapped[str] = mapped_column(
+        String(64)
+    )  # huggingface-models | huggingface-datasets | github
     taken_on: Mapped[dt.date] = mapped_column(Date)
-    fetched_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    fetched_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
     payload: Mapped[str] = mapped_column(Text)  # JSON list of entries
 
 
@@ -296,5 +342,7 @@ class RateLimitWindow(Base):
 
     __tablename__ = "rate_limit_windows"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    window: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch seconds // window length
+    window: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True
+    )  # epoch seconds // window length
     hits: Mapped[int] = mapped_column(Integer)

@@ -14,4 +14,6 @@ def dialect_insert(session: Session, table):
         return postgresql.insert(table)
     if name == "sqlite":
         return sqlite.insert(table)
-    raise NotImplementedError(f"database dialect {name!r} is not supported; use SQLite or PostgreSQL")
+    raise NotImplementedError(
+        f"database dialect {name!r} is not supported; use SQLite or PostgreSQL"
+    )

@@ -65,8 +65,9 @@ _OUTCOME_LINES = {
     "unsubscribed": "unsubscribed",
     "already-unsubscribed": "already unsubscribed: nothing changed",
     "no-token": "ignored: no unsubscribe token in the subject or body",
-    "invalid-token": ("ignored: the unsubscribe token is not valid (tampered, or signed with "
-                      "another key)"),
+    "invalid-token": (
+        "ignored: the unsubscribe token is not valid (tampered, or signed with another key)"
+    ),
     "unknown-list": "ignored: list {list_slug!r} is not in this database",
 }
 
@@ -81,14 +82,18 @@ def received_mail(message_json: str) -> bytes | None:
         return None
     content = data.get("content")
     if not isinstance(content, str):
-        raise MailerError("an SES Received notification without content: give the receipt rule an SNS "
-                          "action (encoding Base64), not an S3 action, for the unsubscribe mailbox")
+        raise MailerError(
+            "an SES Received notification without content: give the receipt rule an SNS "
+            "action (encoding Base64), not an S3 action, for the unsubscribe mailbox"
+        )
     action = (data.get("receipt") or {}).get("action") or {}
     if str(action.get("encoding", "")).upper() == "BASE64":
         try:
             return base64.b64decode(content, validate=False)
         except (binascii.Error, ValueError) as exc:
-            raise MailerError(f"an SES Received notification with bad Base64 content: {exc}") from None
+            raise MailerError(
+                f"an SES Received notification with bad Base64 content: {exc}"
+            ) from None
     return content.encode("utf-8", "surrogateescape")
 
 
@@ -131,8 +136,12 @@ class MailUnsubscriber:
         if list_id is None:
             return MailRequest("unknown-list", data.subscriber_id, data.list_slug)
         visitor = lifecycle.Visitor(source="mailto")
-        left = lifecycle.unsubscribe(session, data.subscriber_id, [list_id], visitor, detail=_detail(msg))
-        return MailRequest("unsubscribed" if left else "already-unsubscribed", data.subscriber_id, data.list_slug)
+        left = lifecycle.unsubscribe(
+            session, data.subscriber_id, [list_id], visitor, detail=_detail(msg)
+        )
+        return MailRequest(
+            "unsubscribed" if left else "already-unsubscribed", data.subscriber_id, data.list_slug
+        )
 
 
 def _detail(msg: EmailMessage) -> str:
@@ -154,13 +163,16 @@ def read_request_mail(stream: BinaryIO) -> bytes:
     raw = stream.read(MAX_REQUEST_MAIL + 1)
     if len(raw) > MAX_REQUEST_MAIL:
         name = getattr(stream, "name", "-")
-        raise MailerError(f"{name}: over {MAX_REQUEST_MAIL // 1024 // 1024} MB; "
-                          "an unsubscribe request is a few lines")
+        raise MailerError(
+            f"{name}: over {MAX_REQUEST_MAIL // 1024 // 1024} MB; "
+            "an unsubscribe request is a few lines"
+        )
     return raw
 
 
-def apply_request_mail(factory: sessionmaker[Session], settings: Settings,
-                       raw: bytes) -> MailRequest:
+def apply_request_mail(
+    factory: sessionmaker[Session], settings: Settings, raw: bytes
+) -> MailRequest:
     """One request mail as an MTA pipes it in (`mailer subscribers unsubscribe-mail`), applied in
     its own transaction. A ConfigError without MAILER_SECRET_KEY."""
     unsubscriber = MailUnsubscriber(settings.require_secret_key(), settings.old_secret_keys)

@@ -40,26 +40,42 @@ def sns_client(region: str):
 
 def require_queue(settings: Settings) -> str:
     if not settings.sqs_queue_url:
-        raise ConfigError("MAILER_SQS_QUEUE_URL is not set: set it to the URL of the SQS queue "
-                          "subscribed to the SES events topic (or use the /webhooks/ses endpoint "
-                          "instead)")
+        raise ConfigError(
+            "MAILER_SQS_QUEUE_URL is not set: set it to the URL of the SQS queue "
+            "subscribed to the SES events topic (or use the /webhooks/ses endpoint "
+            "instead)"
+        )
     return settings.sqs_queue_url
 
 
-def poll_events(settings: Settings, factory: sessionmaker[Session], *, once: bool,
-                wait_seconds: int, mirror: bool = False) -> PollOutcome:
+def poll_events(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    *,
+    once: bool,
+    wait_seconds: int,
+    mirror: bool = False,
+) -> PollOutcome:
     """Poll MAILER_SQS_QUEUE_URL (until it has nothing new when `once`, else until interrupted) and
     record what arrives; with `mirror`, copy new hard bounces and complaints to SES."""
     queue_url = require_queue(settings)
     # The queue URL names its region, which beats a region missing from the chain.
     region = aws.queue_region(queue_url)
-    result = poll_queue(aws.client("sqs", region=region, purpose="SQS"), queue_url, factory,
-                        settings.sns_topic_arns, once=once, wait_seconds=wait_seconds,
-                        policies_by_list_id=bounce_policies(factory, settings),
-                        sns_client_for_region=sns_client, inbound=unsubscriber_for(settings))
+    result = poll_queue(
+        aws.client("sqs", region=region, purpose="SQS"),
+        queue_url,
+        factory,
+        settings.sns_topic_arns,
+        once=once,
+        wait_seconds=wait_seconds,
+        policies_by_list_id=bounce_policies(factory, settings),
+        sns_client_for_region=sns_client,
+        inbound=unsubscriber_for(settings),
+    )
     if not (mirror and result.suppressed):
         return PollOutcome(result)
     with transaction(factory) as session:
-        mirrored = mirror_to_ses(session, aws.client("sesv2", region=region, purpose="SES"),
-                                 result.suppressed)
+        mirrored = mirror_to_ses(
+            session, aws.client("sesv2", region=region, purpose="SES"), result.suppressed
+        )
     return PollOutcome(result, mirrored)

@@ -29,10 +29,12 @@ from mailer.track.report import find_send
 log = logging.getLogger(__name__)
 
 # The furthest state an event proves, strongest first.
-_PROVES = ((EventKind.COMPLAINT, DeliveryState.COMPLAINED),
-           (EventKind.BOUNCE, DeliveryState.BOUNCED),
-           (EventKind.DELIVERY, DeliveryState.DELIVERED),
-           (EventKind.SEND, DeliveryState.SENT))
+_PROVES = (
+    (EventKind.COMPLAINT, DeliveryState.COMPLAINED),
+    (EventKind.BOUNCE, DeliveryState.BOUNCED),
+    (EventKind.DELIVERY, DeliveryState.DELIVERED),
+    (EventKind.SEND, DeliveryState.SENT),
+)
 _FAILS = (EventKind.REJECT, EventKind.RENDERING_FAILURE)
 
 
@@ -43,15 +45,19 @@ class ReconcileResult:
     still_unknown: int
 
     def summary(self) -> str:
-        return (f"{self.settled} unknown deliveries settled as sent, {self.failed} as failed; "
-                f"{self.still_unknown} still unknown")
+        return (
+            f"{self.settled} unknown deliveries settled as sent, {self.failed} as failed; "
+            f"{self.still_unknown} still unknown"
+        )
 
     def advice(self, issue_date) -> str | None:
         """What to do about rows no event settled (None when there are none)."""
         if not self.still_unknown:
             return None
-        return (f"no SES event proves those were accepted yet; wait for events, or send them again "
-                f"with `mailer send --issue {issue_date} --resend-unknown` (they may arrive twice)")
+        return (
+            f"no SES event proves those were accepted yet; wait for events, or send them again "
+            f"with `mailer send --issue {issue_date} --resend-unknown` (they may arrive twice)"
+        )
 
 
 def _state_from(kinds: set[str]) -> str | None:
@@ -61,8 +67,9 @@ def _state_from(kinds: set[str]) -> str | None:
     return DeliveryState.FAILED if kinds & set(_FAILS) else None
 
 
-def reconcile_issue(factory: sessionmaker[Session], list_slug: str,
-                    issue_date: dt.date) -> ReconcileResult:
+def reconcile_issue(
+    factory: sessionmaker[Session], list_slug: str, issue_date: dt.date
+) -> ReconcileResult:
     """`mailer reconcile`: settle the unknown rows of (list, date)'s send in one transaction."""
     with transaction(factory) as session:
         return reconcile_send(session, find_send(session, list_slug, issue_date).id)
@@ -70,12 +77,16 @@ def reconcile_issue(factory: sessionmaker[Session], list_slug: str,
 
 def reconcile_send(session: Session, send_id: int) -> ReconcileResult:
     """Move each unknown row of a send to what its stored events prove. Caller commits."""
-    unknown = session.scalars(select(Delivery.id).where(
-        Delivery.send_id == send_id, Delivery.state == DeliveryState.UNKNOWN)).all()
+    unknown = session.scalars(
+        select(Delivery.id).where(
+            Delivery.send_id == send_id, Delivery.state == DeliveryState.UNKNOWN
+        )
+    ).all()
     settled = failed = 0
     for delivery_id in unknown:
-        events = session.execute(select(Event.event_type, Event.ses_message_id)
-                                 .where(Event.delivery_id == delivery_id)).all()
+        events = session.execute(
+            select(Event.event_type, Event.ses_message_id).where(Event.delivery_id == delivery_id)
+        ).all()
         state = _state_from({e.event_type for e in events})
         if state is None:
             continue
@@ -84,12 +95,16 @@ def reconcile_send(session: Session, send_id: int) -> ReconcileResult:
         if state != DeliveryState.FAILED:
             values["sent_at"] = utcnow()
             values["last_error"] = None
-        session.execute(update(Delivery)
-                        .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.UNKNOWN)
-                        .values(**values))
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.UNKNOWN)
+            .values(**values)
+        )
         failed += state == DeliveryState.FAILED
         settled += state != DeliveryState.FAILED
-    return ReconcileResult(settled=settled, failed=failed, still_unknown=len(unknown) - settled - failed)
+    return ReconcileResult(
+        settled=settled, failed=failed, still_unknown=len(unknown) - settled - failed
+    )
 
 
 # SES account-level suppression list reasons (sesv2 PutSuppressedDestination).
@@ -100,8 +115,11 @@ def mirror_to_ses(session: Session, sesv2_client, addresses: list[str]) -> int:
     """Copy new hard-bounce and complaint suppressions to the SES account suppression list."""
     if not addresses:
         return 0
-    rows = session.execute(select(Suppression.email, Suppression.reason)
-                           .where(Suppression.email.in_([a.lower() for a in addresses]))).all()
+    rows = session.execute(
+        select(Suppression.email, Suppression.reason).where(
+            Suppression.email.in_([a.lower() for a in addresses])
+        )
+    ).all()
     mirrored = 0
     for email, reason in rows:
         if reason in _SES_REASONS:

@@ -10,15 +10,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mailer.addresses import email_key
+from mailer.audience.suppressions import is_erased, suppress, suppression_salt
 from mailer.content.lists import BouncePolicy
 from mailer.errors import MailerError
+from mailer.store.events import ERASED_RAW, stored_dedup_key
 from mailer.store.models import (
     ConsentAction,
     ConsentEvent,
@@ -34,10 +37,8 @@ from mailer.store.models import (
     SuppressionReason,
     utcnow,
 )
-from mailer.track.mail_unsubscribe import received_mail
-from mailer.audience.suppressions import is_erased, suppress, suppression_salt
-from mailer.store.events import ERASED_RAW, stored_dedup_key
 from mailer.store.queries import dialect_insert
+from mailer.track.mail_unsubscribe import received_mail
 from mailer.track.ses_events import SesEvent, parse_ses_message
 
 log = logging.getLogger("mailer.track")
@@ -48,8 +49,10 @@ _TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     EventKind.SEND: (frozenset({DeliveryState.UNKNOWN}), DeliveryState.SENT),
     EventKind.DELIVERY: (_IN_FLIGHT, DeliveryState.DELIVERED),
     EventKind.BOUNCE: (_IN_FLIGHT | {DeliveryState.DELIVERED}, DeliveryState.BOUNCED),
-    EventKind.COMPLAINT: (_IN_FLIGHT | {DeliveryState.DELIVERED, DeliveryState.BOUNCED},
-                          DeliveryState.COMPLAINED),
+    EventKind.COMPLAINT: (
+        _IN_FLIGHT | {DeliveryState.DELIVERED, DeliveryState.BOUNCED},
+        DeliveryState.COMPLAINED,
+    ),
     EventKind.REJECT: (_IN_FLIGHT, DeliveryState.FAILED),
     EventKind.RENDERING_FAILURE: (_IN_FLIGHT, DeliveryState.FAILED),
 }
@@ -64,28 +67,44 @@ class TrackResult:
     uncorrelated: int = 0  # stored, but no ledger row matched
     deliveries_updated: int = 0
     suppressed: list[str] = field(default_factory=list)  # addresses newly suppressed
-    unsubscribed: list[int] = field(default_factory=list)  # subscriber ids unsubscribed by a complaint
+    unsubscribed: list[int] = field(
+        default_factory=list
+    )  # subscriber ids unsubscribed by a complaint
     messages_deleted: int = 0  # poll: SQS messages handled and deleted
     messages_left: int = 0  # poll: left on the queue (unparseable, foreign topic, failed)
     mail_unsubscribed: int = 0  # unsubscribe request mails (SES Received) that unsubscribed someone
     mail_ignored: int = 0  # request mails without a valid token, or for someone already gone
 
-    def merge(self, other: "TrackResult") -> None:
-        for name in ("received", "recorded", "duplicates", "uncorrelated", "deliveries_updated",
-                     "messages_deleted", "messages_left", "mail_unsubscribed", "mail_ignored"):
+    def merge(self, other: TrackResult) -> None:
+        for name in (
+            "received",
+            "recorded",
+            "duplicates",
+            "uncorrelated",
+            "deliveries_updated",
+            "messages_deleted",
+            "messages_left",
+            "mail_unsubscribed",
+            "mail_ignored",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.suppressed.extend(other.suppressed)
         self.unsubscribed.extend(other.unsubscribed)
 
     def summary(self) -> str:
         """One line for the operator: what a poll handled and what it changed."""
-        by_mail = (f", {self.mail_unsubscribed} by request mail ({self.mail_ignored} ignored)"
-                   if self.mail_unsubscribed or self.mail_ignored else "")
-        return (f"{self.messages_deleted} message(s) handled, {self.messages_left} left for the "
-                f"dead-letter queue; {self.recorded} event(s) recorded, "
-                f"{self.duplicates} duplicate(s), "
-                f"{self.deliveries_updated} deliveries updated, {len(self.suppressed)} suppressed, "
-                f"{len(self.unsubscribed)} unsubscribed by complaint{by_mail}")
+        by_mail = (
+            f", {self.mail_unsubscribed} by request mail ({self.mail_ignored} ignored)"
+            if self.mail_unsubscribed or self.mail_ignored
+            else ""
+        )
+        return (
+            f"{self.messages_deleted} message(s) handled, {self.messages_left} left for the "
+            f"dead-letter queue; {self.recorded} event(s) recorded, "
+            f"{self.duplicates} duplicate(s), "
+            f"{self.deliveries_updated} deliveries updated, {len(self.suppressed)} suppressed, "
+            f"{len(self.unsubscribed)} unsubscribed by complaint{by_mail}"
+        )
 
 
 @dataclass(frozen=True)
@@ -100,8 +119,12 @@ class _Ledger:
 
 # --- recording -----------------------------------------------------------------------------
 
-def record_events(session: Session, events: Iterable[SesEvent],
-                  policies_by_list_id: Mapping[int, BouncePolicy] | None = None) -> TrackResult:
+
+def record_events(
+    session: Session,
+    events: Iterable[SesEvent],
+    policies_by_list_id: Mapping[int, BouncePolicy] | None = None,
+) -> TrackResult:
     """Store events and apply their effects. The caller commits (one transaction per batch)."""
     policies = policies_by_list_id or {}
     result = TrackResult()
@@ -128,15 +151,28 @@ def record_events(session: Session, events: Iterable[SesEvent],
 
 def _correlate(session: Session, event: SesEvent) -> _Ledger | None:
     """The ledger row of this event: by SES message id, else by our delivery_id tag."""
-    columns = (Delivery.id, Delivery.send_id, Delivery.subscriber_id, Delivery.email, Delivery.state,
-               Delivery.provider_message_id)
-    rows = [_Ledger(*r) for r in session.execute(
-        select(*columns).where(Delivery.provider_message_id == event.ses_message_id))]
+    columns = (
+        Delivery.id,
+        Delivery.send_id,
+        Delivery.subscriber_id,
+        Delivery.email,
+        Delivery.state,
+        Delivery.provider_message_id,
+    )
+    rows = [
+        _Ledger(*r)
+        for r in session.execute(
+            select(*columns).where(Delivery.provider_message_id == event.ses_message_id)
+        )
+    ]
     if not rows and event.delivery_id is not None:
         tagged = session.execute(select(*columns).where(Delivery.id == event.delivery_id)).first()
         # A tag is trusted only when nothing contradicts it (the row has no other message id).
-        if tagged and tagged.provider_message_id in (None, event.ses_message_id) and (
-                event.send_id is None or tagged.send_id == event.send_id):
+        if (
+            tagged
+            and tagged.provider_message_id in (None, event.ses_message_id)
+            and (event.send_id is None or tagged.send_id == event.send_id)
+        ):
             rows = [_Ledger(*tagged)]
     if event.recipient is None:
         return rows[0] if len(rows) == 1 else None
@@ -144,13 +180,26 @@ def _correlate(session: Session, event: SesEvent) -> _Ledger | None:
     return matching[0] if matching else None
 
 
-def _insert_event(session: Session, event: SesEvent, dedup_key: str, delivery_id: int | None) -> bool:
-    stmt = dialect_insert(session, Event).values(
-        dedup_key=dedup_key, sns_message_id=event.sns_message_id, ses_message_id=event.ses_message_id,
-        event_type=event.event_type[:32], recipient=event.recipient, bounce_type=event.bounce_type,
-        bounce_subtype=event.bounce_subtype, delivery_id=delivery_id, occurred_at=event.occurred_at,
-        raw=event.raw,
-    ).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(Event.id)
+def _insert_event(
+    session: Session, event: SesEvent, dedup_key: str, delivery_id: int | None
+) -> bool:
+    stmt = (
+        dialect_insert(session, Event)
+        .values(
+            dedup_key=dedup_key,
+            sns_message_id=event.sns_message_id,
+            ses_message_id=event.ses_message_id,
+            event_type=event.event_type[:32],
+            recipient=event.recipient,
+            bounce_type=event.bounce_type,
+            bounce_subtype=event.bounce_subtype,
+            delivery_id=delivery_id,
+            occurred_at=event.occurred_at,
+            raw=event.raw,
+        )
+        .on_conflict_do_nothing(index_elements=["dedup_key"])
+        .returning(Event.id)
+    )
     # RETURNING, not rowcount: SQLAlchemy 2.1 with psycopg 3 reports -1 for every INSERT.
     return session.execute(stmt).first() is not None
 
@@ -168,8 +217,9 @@ def _advance(session: Session, row: _Ledger, event: SesEvent) -> bool:
         values["sent_at"] = func.coalesce(Delivery.sent_at, event.occurred_at or now)
     if target in (DeliveryState.BOUNCED, DeliveryState.FAILED):
         values["last_error"] = _describe(event)
-    result = session.execute(update(Delivery).where(Delivery.id == row.id, Delivery.state.in_(allowed))
-                             .values(**values))
+    result = session.execute(
+        update(Delivery).where(Delivery.id == row.id, Delivery.state.in_(allowed)).values(**values)
+    )
     return bool(result.rowcount)
 
 
@@ -184,8 +234,14 @@ def _describe(event: SesEvent) -> str:
 
 # --- policy --------------------------------------------------------------------------------
 
-def _apply_policy(session: Session, event: SesEvent, row: _Ledger | None, policy: BouncePolicy,
-                  result: TrackResult) -> None:
+
+def _apply_policy(
+    session: Session,
+    event: SesEvent,
+    row: _Ledger | None,
+    policy: BouncePolicy,
+    result: TrackResult,
+) -> None:
     addresses = [a for a in _addresses(event, row) if a]  # an erased ledger row has no address left
     if not addresses:
         return
@@ -210,51 +266,75 @@ def _addresses(event: SesEvent, row: _Ledger | None) -> list[str]:
     return out
 
 
-def _suppress_all(session: Session, addresses: list[str], reason: str, detail: str,
-                  result: TrackResult) -> None:
+def _suppress_all(
+    session: Session, addresses: list[str], reason: str, detail: str, result: TrackResult
+) -> None:
     for address in addresses:
         if suppress(session, address, reason, detail):
             result.suppressed.append(address)
 
 
-def soft_bounce_count(session: Session, email: str, policy: BouncePolicy,
-                      at: dt.datetime | None = None) -> int:
+def soft_bounce_count(
+    session: Session, email: str, policy: BouncePolicy, at: dt.datetime | None = None
+) -> int:
     """Distinct messages that soft-bounced for this address in the window ending at `at`.
 
     Older bounces decay: they fall out of the window and stop counting.
     """
     since = (at or utcnow()) - dt.timedelta(days=policy.soft_bounce_window_days)
-    return session.scalar(
-        select(func.count(func.distinct(Event.ses_message_id))).where(
-            Event.event_type == EventKind.BOUNCE,
-            Event.bounce_type.in_(_SOFT_BOUNCE_TYPES),
-            func.lower(Event.recipient) == email.lower(),
-            Event.occurred_at >= since,
+    return (
+        session.scalar(
+            select(func.count(func.distinct(Event.ses_message_id))).where(
+                Event.event_type == EventKind.BOUNCE,
+                Event.bounce_type.in_(_SOFT_BOUNCE_TYPES),
+                func.lower(Event.recipient) == email.lower(),
+                Event.occurred_at >= since,
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
-def _unsubscribe_everywhere(session: Session, event: SesEvent, row: _Ledger | None,
-                            addresses: list[str], result: TrackResult) -> None:
+def _unsubscribe_everywhere(
+    session: Session,
+    event: SesEvent,
+    row: _Ledger | None,
+    addresses: list[str],
+    result: TrackResult,
+) -> None:
     if row is not None:
         subscriber_ids = [row.subscriber_id]
     else:
         keys = [email_key(a) for a in addresses]
-        subscriber_ids = list(session.scalars(select(Subscriber.id).where(Subscriber.email_key.in_(keys))))
+        subscriber_ids = list(
+            session.scalars(select(Subscriber.id).where(Subscriber.email_key.in_(keys)))
+        )
     now = utcnow()
     detail = f"SES complaint feedback {event.feedback_id or '-'} type {event.complaint_feedback_type or '-'}"
     for subscriber_id in subscriber_ids:
-        changed = session.execute(
-            update(Subscription)
-            .where(Subscription.subscriber_id == subscriber_id,
-                   Subscription.status != SubscriptionStatus.UNSUBSCRIBED)
-            .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=now)
-            .returning(Subscription.list_id)
-        ).scalars().all()
+        changed = (
+            session.execute(
+                update(Subscription)
+                .where(
+                    Subscription.subscriber_id == subscriber_id,
+                    Subscription.status != SubscriptionStatus.UNSUBSCRIBED,
+                )
+                .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=now)
+                .returning(Subscription.list_id)
+            )
+            .scalars()
+            .all()
+        )
         for list_id in changed:
-            session.add(ConsentEvent(subscriber_id=subscriber_id, list_id=list_id,
-                                     action=ConsentAction.UNSUBSCRIBE, source="complaint",
-                                     detail=detail))
+            session.add(
+                ConsentEvent(
+                    subscriber_id=subscriber_id,
+                    list_id=list_id,
+                    action=ConsentAction.UNSUBSCRIBE,
+                    source="complaint",
+                    detail=detail,
+                )
+            )
         if changed:
             result.unsubscribed.append(subscriber_id)
     session.flush()
@@ -264,16 +344,24 @@ def _unsubscribe_everywhere(session: Session, event: SesEvent, row: _Ledger | No
 Inbound = Callable[[Session, bytes], Any]
 
 
-def record_notification(session: Session, message_json: str, sns_message_id: str | None,
-                        policies_by_list_id: Mapping[int, BouncePolicy] | None,
-                        inbound: Inbound | None) -> TrackResult:
+def record_notification(
+    session: Session,
+    message_json: str,
+    sns_message_id: str | None,
+    policies_by_list_id: Mapping[int, BouncePolicy] | None,
+    inbound: Inbound | None,
+) -> TrackResult:
     """One SNS notification's worth: SES events, or a mail to the unsubscribe mailbox."""
     raw = received_mail(message_json)
     if raw is None:
-        return record_events(session, parse_ses_message(message_json, sns_message_id), policies_by_list_id)
+        return record_events(
+            session, parse_ses_message(message_json, sns_message_id), policies_by_list_id
+        )
     if inbound is None:
-        raise MailerError("an SES Received notification (a mail to the unsubscribe mailbox) arrived, but its "
-                          "token cannot be checked without MAILER_SECRET_KEY: set it to the web app's key")
+        raise MailerError(
+            "an SES Received notification (a mail to the unsubscribe mailbox) arrived, but its "
+            "token cannot be checked without MAILER_SECRET_KEY: set it to the web app's key"
+        )
     request = inbound(session, raw)
     log.info("unsubscribe request mail: %s", request.outcome)
     result = TrackResult()
@@ -289,5 +377,7 @@ def load_policies(session: Session, list_defs: Iterable[Any]) -> dict[int, Bounc
     by_slug = {d.slug: d.bounce_policy for d in list_defs}
     if not by_slug:
         return {}
-    rows = session.execute(select(MailingList.id, MailingList.slug).where(MailingList.slug.in_(list(by_slug))))
+    rows = session.execute(
+        select(MailingList.id, MailingList.slug).where(MailingList.slug.in_(list(by_slug)))
+    )
     return {row.id: by_slug[row.slug] for row in rows}

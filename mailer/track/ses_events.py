@@ -41,8 +41,9 @@ _TYPE_NAMES = {
 }
 # One event of these kinds per (message, recipient): the SES message id identifies it, so the
 # same event published through both formats (identity and configuration set) collapses too.
-_ONCE_PER_MESSAGE = frozenset({EventKind.DELIVERY, EventKind.SEND, EventKind.REJECT,
-                               EventKind.RENDERING_FAILURE})
+_ONCE_PER_MESSAGE = frozenset(
+    {EventKind.DELIVERY, EventKind.SEND, EventKind.REJECT, EventKind.RENDERING_FAILURE}
+)
 _BOUNCE_TYPES = frozenset({"Permanent", "Transient", "Undetermined"})
 
 
@@ -56,7 +57,9 @@ class SesEvent:
     ses_message_id: str
     recipient: str | None
     occurred_at: dt.datetime | None
-    dedup_key: str  # kind:ident:recipient (what identifies the event; stored with the recipient hashed)
+    dedup_key: (
+        str  # kind:ident:recipient (what identifies the event; stored with the recipient hashed)
+    )
     raw: str
     sns_message_id: str | None = None
     bounce_type: str | None = None  # Permanent | Transient | Undetermined
@@ -115,16 +118,21 @@ def _events(kind: str, data: dict, raw: str, sns_id: str | None) -> list[SesEven
     ident = _dedup_ident(kind, common, detail_obj, sns_id)
     recipients = _recipients(kind, detail_obj, mail) or [(None, None)]
     return [
-        SesEvent(recipient=address, dedup_key=_dedup_key(kind, ident, address), dedup_scope=f"{kind}:{ident}",
-                 **{**common, "detail": _clip(detail or common.get("detail"), 2000)})
+        SesEvent(
+            recipient=address,
+            dedup_key=_dedup_key(kind, ident, address),
+            dedup_scope=f"{kind}:{ident}",
+            **{**common, "detail": _clip(detail or common.get("detail"), 2000)},
+        )
         for address, detail in recipients
     ]
 
 
 def _detail_object(kind: str, data: dict) -> dict:
     # The object that details the event is named after its kind, but for these two.
-    key = {EventKind.RENDERING_FAILURE: "failure",
-           EventKind.DELIVERY_DELAY: "deliveryDelay"}.get(kind, kind)
+    key = {EventKind.RENDERING_FAILURE: "failure", EventKind.DELIVERY_DELAY: "deliveryDelay"}.get(
+        kind, kind
+    )
     value = data.get(key)
     if value is None:
         if kind in (EventKind.BOUNCE, EventKind.COMPLAINT, EventKind.DELIVERY):
@@ -157,8 +165,11 @@ def _kind_fields(kind: str, obj: dict) -> dict[str, Any]:
 
 def _recipients(kind: str, obj: dict, mail: dict) -> list[tuple[str | None, str | None]]:
     """(address, per-recipient detail) for every recipient the event is about."""
-    listed = {EventKind.BOUNCE: "bouncedRecipients", EventKind.COMPLAINT: "complainedRecipients",
-              EventKind.DELIVERY_DELAY: "delayedRecipients"}.get(kind)
+    listed = {
+        EventKind.BOUNCE: "bouncedRecipients",
+        EventKind.COMPLAINT: "complainedRecipients",
+        EventKind.DELIVERY_DELAY: "delayedRecipients",
+    }.get(kind)
     if listed:
         entries = obj.get(listed) or []
         if not isinstance(entries, list):
@@ -166,7 +177,9 @@ def _recipients(kind: str, obj: dict, mail: dict) -> list[tuple[str | None, str 
         out = []
         for entry in entries:
             if not isinstance(entry, dict):
-                raise EventParseError(f"SES {kind} notification: an entry of '{listed}' is not an object")
+                raise EventParseError(
+                    f"SES {kind} notification: an entry of '{listed}' is not an object"
+                )
             detail = _str(entry.get("diagnosticCode")) or _str(entry.get("status"))
             out.append((_address(entry.get("emailAddress")), detail))
         return _unique(out)
@@ -242,7 +255,7 @@ def _timestamp(value: Any) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _str(value: Any) -> str | None:

@@ -18,8 +18,9 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from mailer.errors import MailerError
@@ -30,8 +31,24 @@ UNSUBSCRIBE_CONFIRMATION = "UnsubscribeConfirmation"
 
 _SIGNED_FIELDS: dict[str, tuple[str, ...]] = {
     NOTIFICATION: ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
-    SUBSCRIPTION_CONFIRMATION: ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"),
-    UNSUBSCRIBE_CONFIRMATION: ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"),
+    SUBSCRIPTION_CONFIRMATION: (
+        "Message",
+        "MessageId",
+        "SubscribeURL",
+        "Timestamp",
+        "Token",
+        "TopicArn",
+        "Type",
+    ),
+    UNSUBSCRIBE_CONFIRMATION: (
+        "Message",
+        "MessageId",
+        "SubscribeURL",
+        "Timestamp",
+        "Token",
+        "TopicArn",
+        "Type",
+    ),
 }
 _OPTIONAL_FIELDS = frozenset({"Subject"})
 
@@ -119,8 +136,10 @@ def string_to_sign(envelope: Mapping[str, Any]) -> bytes:
         if not isinstance(value, str):
             raise SignatureError(f"SNS {kind} field {name} is missing or not a string")
         if name != "Message" and ("\n" in value or "\r" in value):
-            raise SignatureError(f"SNS {kind} field {name} contains a line break, which SNS never sends: "
-                                 "refused as a forgery of the signed text")
+            raise SignatureError(
+                f"SNS {kind} field {name} contains a line break, which SNS never sends: "
+                "refused as a forgery of the signed text"
+            )
         lines.append(f"{name}\n{value}\n")
     return "".join(lines).encode("utf-8")
 
@@ -133,7 +152,9 @@ def load_certificate(pem: bytes):
     try:
         cert = x509.load_pem_x509_certificate(pem)
     except ValueError as exc:
-        raise SignatureError(f"the signing certificate is not a PEM X.509 certificate: {exc}") from None
+        raise SignatureError(
+            f"the signing certificate is not a PEM X.509 certificate: {exc}"
+        ) from None
     key = cert.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
         raise SignatureError("the signing certificate does not hold an RSA key")
@@ -149,9 +170,13 @@ def fetch_cert_https(url: str) -> bytes:
     except requests.RequestException as exc:
         raise CertificateFetchError(f"cannot fetch signing certificate {url}: {exc}") from None
     if 400 <= response.status_code < 500:
-        raise CertificateMissingError(f"no signing certificate at {url}: HTTP {response.status_code}")
+        raise CertificateMissingError(
+            f"no signing certificate at {url}: HTTP {response.status_code}"
+        )
     if response.status_code != 200:
-        raise CertificateFetchError(f"cannot fetch signing certificate {url}: HTTP {response.status_code}")
+        raise CertificateFetchError(
+            f"cannot fetch signing certificate {url}: HTTP {response.status_code}"
+        )
     return response.content
 
 
@@ -164,9 +189,13 @@ class CertCache:
     certificate is cached after the first message, so genuine traffic rarely needs a fetch.
     """
 
-    def __init__(self, *, max_fetches: int = MAX_FETCHES, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, max_fetches: int = MAX_FETCHES, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._keys: dict[str, Any] = {}
-        self._failures: dict[str, tuple[float, SignatureError]] = {}  # url -> (until, what went wrong)
+        self._failures: dict[
+            str, tuple[float, SignatureError]
+        ] = {}  # url -> (until, what went wrong)
         self._fetching: dict[str, threading.Event] = {}
         self._slots = threading.BoundedSemaphore(max_fetches)
         self._lock = threading.Lock()
@@ -181,13 +210,17 @@ class CertCache:
                 running = self._fetching.get(url)
                 if running is None:
                     if not self._slots.acquire(blocking=False):
-                        raise CertificateFetchError("too many signing certificate fetches in progress; "
-                                                    f"{url} not fetched now, try again later")
+                        raise CertificateFetchError(
+                            "too many signing certificate fetches in progress; "
+                            f"{url} not fetched now, try again later"
+                        )
                     self._fetching[url] = threading.Event()
                     break
             # Someone else is fetching this URL: take their answer.
             if not running.wait(CERT_FETCH_TIMEOUT * 2):
-                raise CertificateFetchError(f"the signing certificate {url} is still being fetched; try again later")
+                raise CertificateFetchError(
+                    f"the signing certificate {url} is still being fetched; try again later"
+                )
         try:
             key = self._fetch(url, fetch_cert)
         except SignatureError as exc:
@@ -230,7 +263,9 @@ class CertCache:
             now = self._clock()
             if len(self._failures) >= MAX_REMEMBERED_FAILURES:
                 self._failures = {u: f for u, f in self._failures.items() if f[0] > now}
-                while len(self._failures) >= MAX_REMEMBERED_FAILURES:  # oldest first (insertion order)
+                while (
+                    len(self._failures) >= MAX_REMEMBERED_FAILURES
+                ):  # oldest first (insertion order)
                     del self._failures[next(iter(self._failures))]
             self._failures[url] = (now + ttl, exc)
 
@@ -310,8 +345,9 @@ def confirm_subscription(envelope: Mapping[str, Any], sns_client) -> str:
         raise SignatureError(f"not a SubscriptionConfirmation: {envelope.get('Type')!r}")
     # AuthenticateOnUnsubscribe: only the topic owner (signed AWS call) may unsubscribe the
     # endpoint afterwards, not whoever sees the UnsubscribeURL of a notification.
-    response = sns_client.confirm_subscription(TopicArn=envelope["TopicArn"], Token=envelope["Token"],
-                                               AuthenticateOnUnsubscribe="true")
+    response = sns_client.confirm_subscription(
+        TopicArn=envelope["TopicArn"], Token=envelope["Token"], AuthenticateOnUnsubscribe="true"
+    )
     return response.get("SubscriptionArn", "")
 
 
@@ -341,6 +377,13 @@ def parse_sqs_body(body: str) -> InboundMessage:
         message = data.get("Message")
         if not isinstance(message, str):
             raise SignatureError("the SNS envelope has no Message string")
-        return InboundMessage(message=message, sns_type=data["Type"], sns_message_id=data.get("MessageId"),
-                              topic_arn=data.get("TopicArn"), envelope=data)
-    return InboundMessage(message=body, sns_type=None, sns_message_id=None, topic_arn=None, envelope=None)
+        return InboundMessage(
+            message=message,
+            sns_type=data["Type"],
+            sns_message_id=data.get("MessageId"),
+            topic_arn=data.get("TopicArn"),
+            envelope=data,
+        )
+    return InboundMessage(
+        message=body, sns_type=None, sns_message_id=None, topic_arn=None, envelope=None
+    )

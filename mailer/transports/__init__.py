@@ -17,9 +17,12 @@ def make_transport(settings: Settings, pool_size: int = 10) -> Transport:
     if settings.transport == "ses":
         from mailer.transports.ses import SesTransport
 
-        return SesTransport(configuration_set=settings.ses_configuration_set,
-                            endpoint_url=settings.ses_endpoint_url, pool_size=pool_size,
-                            read_timeout=settings.send_timeout)
+        return SesTransport(
+            configuration_set=settings.ses_configuration_set,
+            endpoint_url=settings.ses_endpoint_url,
+            pool_size=pool_size,
+            read_timeout=settings.send_timeout,
+        )
     from mailer.transports.smtp import SmtpTransport
 
     return SmtpTransport.from_settings(settings)

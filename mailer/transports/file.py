@@ -8,7 +8,7 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 from mailer.addresses import email_key
-from mailer.errors import MailerError, PermanentError, SendPausedError
+from mailer.errors import MailerError, SendPausedError
 from mailer.transports.base import AccountLimits, OutgoingMessage
 
 _HEAD_LIMIT = 256 * 1024  # the header block of a message we wrote is a few KB
@@ -21,7 +21,7 @@ class FileTransport:
     def __init__(self, outbox: Path):
         self.outbox = outbox
 
-    def clone(self) -> "FileTransport":
+    def clone(self) -> FileTransport:
         return FileTransport(self.outbox)  # safe in another process: temp files carry the pid
 
     def _path(self, batch: str, delivery_id: int) -> Path:
@@ -40,8 +40,10 @@ class FileTransport:
         except OSError as exc:
             # Never the message's fault: the outbox is missing, read-only or full. Failing each row
             # would fail the whole send; pausing keeps them queued until the outbox is fixed.
-            raise SendPausedError(f"cannot write {path} ({exc.strerror}): check MAILER_OUTBOX "
-                                  f"({self.outbox}), then run the send again") from exc
+            raise SendPausedError(
+                f"cannot write {path} ({exc.strerror}): check MAILER_OUTBOX "
+                f"({self.outbox}), then run the send again"
+            ) from exc
         return f"file:{path.name}"
 
     def was_sent(self, batch: str, delivery_id: int) -> bool | None:
@@ -61,12 +63,16 @@ def _recipients(path: Path) -> set[str]:
     """The email_keys of a message's To, Cc and Bcc addresses (its header block only)."""
     with open(path, "rb") as fh:
         head = fh.read(_HEAD_LIMIT)
-    end = min((i for i in (head.find(b"\r\n\r\n"), head.find(b"\n\n")) if i >= 0), default=len(head))
-    headers = BytesHeaderParser(policy=default_policy).parsebytes(head[:end + 2])
+    end = min(
+        (i for i in (head.find(b"\r\n\r\n"), head.find(b"\n\n")) if i >= 0), default=len(head)
+    )
+    headers = BytesHeaderParser(policy=default_policy).parsebytes(head[: end + 2])
     keys = set()
     for name in ("To", "Cc", "Bcc"):
         for value in headers.get_all(name, []):
-            keys.update(email_key(a.addr_spec) for a in getattr(value, "addresses", ()) if a.addr_spec)
+            keys.update(
+                email_key(a.addr_spec) for a in getattr(value, "addresses", ()) if a.addr_spec
+            )
     return keys
 
 
@@ -82,6 +88,8 @@ def erase_recipient(outbox: Path, address: str) -> int:
                 path.unlink()
                 removed += 1
         except OSError as exc:
-            raise MailerError(f"cannot erase {path} from the outbox: {exc.strerror}; fix its permissions "
-                              "and run the erase again") from exc
+            raise MailerError(
+                f"cannot erase {path} from the outbox: {exc.strerror}; fix its permissions "
+                "and run the erase again"
+            ) from exc
     return removed

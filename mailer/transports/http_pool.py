@@ -73,12 +73,22 @@ def _what(exc: BaseException) -> str:
 
 # (exception, outcome, what the operator reads): the first row the exception is an instance of
 # decides. Order matters: urllib3's ReadTimeoutError and SSLError are HTTPErrors too.
-FAILURES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], type[Exception],
-                      Callable[[BaseException, float], str]], ...] = (
+FAILURES: tuple[
+    tuple[
+        type[BaseException] | tuple[type[BaseException], ...],
+        type[Exception],
+        Callable[[BaseException, float], str],
+    ],
+    ...,
+] = (
     # Raised by our connect(): DNS, refused, connect timeout, TLS handshake, untrusted certificate.
     (_NotConnected, ConnectFailed, lambda exc, timeout: str(exc)),
     # The request was written (a connect timeout would be _NotConnected); no answer came in time.
-    (ReadTimeoutError, ExchangeFailed, lambda exc, timeout: f"Read timeout: no answer within {timeout:g} s"),
+    (
+        ReadTimeoutError,
+        ExchangeFailed,
+        lambda exc, timeout: f"Read timeout: no answer within {timeout:g} s",
+    ),
     # Reset, EOF before or inside the answer, a body shorter than its Content-Length, a status line or
     # header that is not HTTP, too many or too long header lines (urllib3 wraps http.client's errors).
     (ProtocolError, ExchangeFailed, lambda exc, timeout: _what(exc)),
@@ -104,10 +114,25 @@ class OriginPool:
     calls are in flight, and closed after use). Thread-safe. TLS is always verified (certificate and host
     name), against the CA bundle file `ca_certs` (None: the system's); OSError if it cannot be loaded."""
 
-    def __init__(self, scheme: str, host: str, port: int | None, *, connect_timeout: float, read_timeout: float,
-                 maxsize: int, ca_certs: str | None = None, max_answer_bytes: int = MAX_ANSWER_BYTES):
-        options = dict(port=port, maxsize=maxsize, block=False, retries=False,
-                       timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout))
+    def __init__(
+        self,
+        scheme: str,
+        host: str,
+        port: int | None,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        maxsize: int,
+        ca_certs: str | None = None,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+    ):
+        options = dict(
+            port=port,
+            maxsize=maxsize,
+            block=False,
+            retries=False,
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+        )
         if scheme == "https":
             # urllib3's TLS defaults, as botocore uses them, with the CA bundle loaded once here rather than
             # on every new connection: a missing or unreadable bundle raises OSError now, not on each call.
@@ -116,7 +141,9 @@ class OriginPool:
                 context.load_verify_locations(cafile=ca_certs)
             else:
                 context.load_default_certs()
-            self._pool = urllib3.HTTPSConnectionPool(host, cert_reqs="CERT_REQUIRED", ssl_context=context, **options)
+            self._pool = urllib3.HTTPSConnectionPool(
+                host, cert_reqs="CERT_REQUIRED", ssl_context=context, **options
+            )
             self._pool.ConnectionCls = HTTPSConnection
         elif scheme == "http":
             self._pool = urllib3.HTTPConnectionPool(host, **options)
@@ -125,11 +152,20 @@ class OriginPool:
             raise ValueError(f"not an http(s) scheme: {scheme!r}")
         self.max_answer_bytes, self.read_timeout = max_answer_bytes, read_timeout
 
-    def post(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, urllib3.HTTPHeaderDict, bytes]:
+    def post(
+        self, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, urllib3.HTTPHeaderDict, bytes]:
         """(status, headers (case-insensitive), body); raises ConnectFailed or ExchangeFailed."""
         try:
-            answer = self._pool.urlopen("POST", path, body=body, headers=headers, redirect=False,
-                                        preload_content=False, decode_content=False)
+            answer = self._pool.urlopen(
+                "POST",
+                path,
+                body=body,
+                headers=headers,
+                redirect=False,
+                preload_content=False,
+                decode_content=False,
+            )
         except Exception as exc:
             raise classify(exc, self.read_timeout) from exc
         try:
@@ -147,7 +183,9 @@ class OriginPool:
         limit = self.max_answer_bytes
         announced = answer.length_remaining  # None when chunked or read to close
         if announced is not None and announced > limit:
-            raise ExchangeFailed(f"answer larger than {_size(limit)} (Content-Length {announced}): refused unread")
+            raise ExchangeFailed(
+                f"answer larger than {_size(limit)} (Content-Length {announced}): refused unread"
+            )
         # Read until urllib3 reports the end (b""): that last read is where it checks that the body was
         # as long as announced. decode_content off: a compressed answer is not inflated (no zip bomb).
         pieces, size = [], 0
@@ -155,7 +193,9 @@ class OriginPool:
             pieces.append(piece)
             size += len(piece)
             if size > limit:
-                raise ExchangeFailed(f"answer larger than {_size(limit)}: refused after the first {_size(limit)}")
+                raise ExchangeFailed(
+                    f"answer larger than {_size(limit)}: refused after the first {_size(limit)}"
+                )
         return b"".join(pieces)
 
     def close(self) -> None:

@@ -28,31 +28,55 @@ class SesTransport:
     name = "ses"
     paced = True
 
-    def __init__(self, configuration_set: str | None = None, endpoint_url: str | None = None,
-                 pool_size: int = 64, read_timeout: float = 30.0,
-                 session: aws.Session | None = None, lean: bool = True):
+    def __init__(
+        self,
+        configuration_set: str | None = None,
+        endpoint_url: str | None = None,
+        pool_size: int = 64,
+        read_timeout: float = 30.0,
+        session: aws.Session | None = None,
+        lean: bool = True,
+    ):
         self.configuration_set = configuration_set
         self.endpoint_url = endpoint_url
-        self._args = dict(configuration_set=configuration_set, endpoint_url=endpoint_url, pool_size=pool_size,
-                          read_timeout=read_timeout, lean=lean)
+        self._args = dict(
+            configuration_set=configuration_set,
+            endpoint_url=endpoint_url,
+            pool_size=pool_size,
+            read_timeout=read_timeout,
+            lean=lean,
+        )
         session = session or aws.session()
-        self._config = aws.ses_send_config(connect_timeout=CONNECT_TIMEOUT,
-                                           read_timeout=read_timeout, pool_size=max(10, pool_size))
-        where = dict(endpoint_url=endpoint_url, config=self._config, on=session,
-                     purpose="the ses transport")
+        self._config = aws.ses_send_config(
+            connect_timeout=CONNECT_TIMEOUT, read_timeout=read_timeout, pool_size=max(10, pool_size)
+        )
+        where = dict(
+            endpoint_url=endpoint_url, config=self._config, on=session, purpose="the ses transport"
+        )
         try:
             self.client = aws.client("sesv2", **where)
             self._v1 = aws.client("ses", **where)
             # SendEmail through the lean path (ses_lean: same request, a fraction of the CPU) unless asked
             # not to or unable to send exactly what boto3 would (then `lean` is None and boto3 sends).
-            self.lean = LeanSendEmail.for_client(session, self.client, configuration_set=configuration_set,
-                                                 connect_timeout=CONNECT_TIMEOUT, read_timeout=read_timeout,
-                                                 pool_size=max(10, pool_size)) if lean else None
+            self.lean = (
+                LeanSendEmail.for_client(
+                    session,
+                    self.client,
+                    configuration_set=configuration_set,
+                    connect_timeout=CONNECT_TIMEOUT,
+                    read_timeout=read_timeout,
+                    pool_size=max(10, pool_size),
+                )
+                if lean
+                else None
+            )
         except ValueError as exc:  # botocore: "Invalid endpoint: ..."; ses_lean: not http(s)
-            raise ConfigError(f"MAILER_SES_ENDPOINT_URL is not a usable http(s) URL ({exc})") from exc
+            raise ConfigError(
+                f"MAILER_SES_ENDPOINT_URL is not a usable http(s) URL ({exc})"
+            ) from exc
         self.region = self.client.meta.region_name
 
-    def clone(self) -> "SesTransport":
+    def clone(self) -> SesTransport:
         """A new client for a forked sender process (connections must not be shared across a fork)."""
         return SesTransport(**self._args)
 
@@ -82,7 +106,9 @@ class SesTransport:
             account = self.client.get_account()
         except (ClientError, BotoCoreError) as exc:
             if isinstance(exc, (NoCredentialsError, NoRegionError)):
-                raise ConfigError(f"AWS credentials or region missing for the ses transport: {exc}") from exc
+                raise ConfigError(
+                    f"AWS credentials or region missing for the ses transport: {exc}"
+                ) from exc
             log.info("sesv2 GetAccount unavailable (%s); falling back to GetSendQuota", exc)
             return self._v1_limits()
         quota = account.get("SendQuota", {})
@@ -91,17 +117,26 @@ class SesTransport:
             paused = "SES sending is disabled for this account (SendingEnabled=false)"
         elif account.get("EnforcementStatus") == "SHUTDOWN":
             paused = "SES account is suspended (EnforcementStatus=SHUTDOWN)"
-        return AccountLimits(max_send_rate=quota.get("MaxSendRate"), max_24h=quota.get("Max24HourSend"),
-                             sent_24h=quota.get("SentLast24Hours", 0.0), paused_reason=paused)
+        return AccountLimits(
+            max_send_rate=quota.get("MaxSendRate"),
+            max_24h=quota.get("Max24HourSend"),
+            sent_24h=quota.get("SentLast24Hours", 0.0),
+            paused_reason=paused,
+        )
 
     def _v1_limits(self) -> AccountLimits | None:
         try:
             quota = self._v1.get_send_quota()
         except (ClientError, BotoCoreError) as exc:
-            log.warning("cannot read the SES sending quota (%s); pacing at the configured rate only", exc)
+            log.warning(
+                "cannot read the SES sending quota (%s); pacing at the configured rate only", exc
+            )
             return None
-        return AccountLimits(max_send_rate=quota.get("MaxSendRate"), max_24h=quota.get("Max24HourSend"),
-                             sent_24h=quota.get("SentLast24Hours", 0.0))
+        return AccountLimits(
+            max_send_rate=quota.get("MaxSendRate"),
+            max_24h=quota.get("Max24HourSend"),
+            sent_24h=quota.get("SentLast24Hours", 0.0),
+        )
 
     def describe(self, batch: str) -> str:
         return f"SES {self.endpoint_url or self.region}"

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from botocore.exceptions import (
     ClientError,
-    ConnectionError as BotoConnectionError,
     HTTPClientError,
     NoCredentialsError,
     NoRegionError,
     ParamValidationError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
 )
 
 from mailer.errors import (
@@ -30,15 +32,27 @@ from mailer.errors import (
 )
 
 # Error codes: slow down (the row is retried later) ...
-THROTTLED = {"TooManyRequestsException", "Throttling", "ThrottlingException",
-             "LimitExceededException"}
+THROTTLED = {
+    "TooManyRequestsException",
+    "Throttling",
+    "ThrottlingException",
+    "LimitExceededException",
+}
 # ... this one message is refused for good ...
 ROW_REJECTED = {"MessageRejected", "BadRequestException", "InvalidParameterValue"}
 # ... or no message can go out until the operator acts (account, identity, credentials).
-PAUSES = {"SendingPausedException", "AccountSuspendedException",
-          "MailFromDomainNotVerifiedException", "NotFoundException", "AccessDeniedException",
-          "AccessDenied", "UnrecognizedClientException", "InvalidClientTokenId",
-          "SignatureDoesNotMatch", "ExpiredTokenException"}
+PAUSES = {
+    "SendingPausedException",
+    "AccountSuspendedException",
+    "MailFromDomainNotVerifiedException",
+    "NotFoundException",
+    "AccessDeniedException",
+    "AccessDenied",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredTokenException",
+}
 
 
 def _seconds(value: str | None) -> float | None:
@@ -48,8 +62,9 @@ def _seconds(value: str | None) -> float | None:
         return None
 
 
-def classify_error(code: str, text: str, status: int,
-                   retry_after: str | None = None) -> TransportError:
+def classify_error(
+    code: str, text: str, status: int, retry_after: str | None = None
+) -> TransportError:
     """What an SES error answer means for the ledger row (and for the whole send)."""
     reason = f"SES {code or status}: {text}"
     # SES v1 reported the daily quota as `Throttling`, v2 as `LimitExceededException`: both say it
@@ -73,8 +88,12 @@ def classify_client_error(error: ClientError) -> TransportError:
     info = error.response.get("Error", {})
     meta = error.response.get("ResponseMetadata", {})
     retry_after = meta.get("HTTPHeaders", {}).get("retry-after")
-    return classify_error(info.get("Code", ""), info.get("Message", "") or str(error),
-                          meta.get("HTTPStatusCode", 0), retry_after)
+    return classify_error(
+        info.get("Code", ""),
+        info.get("Message", "") or str(error),
+        meta.get("HTTPStatusCode", 0),
+        retry_after,
+    )
 
 
 def classify(exc: Exception) -> TransportError:

@@ -34,7 +34,13 @@ from botocore.httpsession import get_cert_path
 from botocore.utils import get_environ_proxies
 
 from mailer import __version__
-from mailer.errors import ConfigError, ConnectionFailedError, OutcomeUnknownError, SendPausedError, TransportError
+from mailer.errors import (
+    ConfigError,
+    ConnectionFailedError,
+    OutcomeUnknownError,
+    SendPausedError,
+    TransportError,
+)
 from mailer.transports.base import OutgoingMessage
 from mailer.transports.http_pool import ConnectFailed, ExchangeFailed, OriginPool
 from mailer.transports.ses_errors import classify_error
@@ -49,9 +55,20 @@ class LeanSendEmail:
     """`send(message) -> MessageId`, raising the same TransportError subclasses as the boto3 path.
     Thread-safe: the pool hands each call its own connection."""
 
-    def __init__(self, *, url: str, credentials, signing_name: str, region: str, configuration_set: str | None,
-                 connect_timeout: float, read_timeout: float, pool_size: int, user_agent: str,
-                 ca_certs: str | None = None):
+    def __init__(
+        self,
+        *,
+        url: str,
+        credentials,
+        signing_name: str,
+        region: str,
+        configuration_set: str | None,
+        connect_timeout: float,
+        read_timeout: float,
+        pool_size: int,
+        user_agent: str,
+        ca_certs: str | None = None,
+    ):
         self.url = url.rstrip("/") + PATH
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -67,42 +84,98 @@ class LeanSendEmail:
             self._tail += b',"ConfigurationSetName":' + json.dumps(configuration_set).encode()
         self._tail += b"}"
         try:
-            self._pool = OriginPool(parts.scheme, parts.hostname, parts.port, connect_timeout=connect_timeout,
-                                    read_timeout=read_timeout, maxsize=pool_size, ca_certs=ca_certs)
-        except OSError as exc:  # the CA bundle (ssl.SSLError included: not PEM); else every call would fail
-            raise ConfigError(f"cannot load the CA bundle {ca_certs} for the SES endpoint ({exc}): point "
-                              f"AWS_CA_BUNDLE (or ca_bundle in the AWS config) at a PEM file, or unset it") from exc
+            self._pool = OriginPool(
+                parts.scheme,
+                parts.hostname,
+                parts.port,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                maxsize=pool_size,
+                ca_certs=ca_certs,
+            )
+        except (
+            OSError
+        ) as exc:  # the CA bundle (ssl.SSLError included: not PEM); else every call would fail
+            raise ConfigError(
+                f"cannot load the CA bundle {ca_certs} for the SES endpoint ({exc}): point "
+                f"AWS_CA_BUNDLE (or ca_bundle in the AWS config) at a PEM file, or unset it"
+            ) from exc
         self._path = parts.path
-        self._signer = SigV4Signer(service=signing_name, region=region, host=self._host, path=self._path,
-                                   content_type="application/json") if plain_path(self._path) else None
+        self._signer = (
+            SigV4Signer(
+                service=signing_name,
+                region=region,
+                host=self._host,
+                path=self._path,
+                content_type="application/json",
+            )
+            if plain_path(self._path)
+            else None
+        )
 
     @classmethod
-    def for_client(cls, session, client, *, configuration_set: str | None, connect_timeout: float,
-                   read_timeout: float, pool_size: int) -> "LeanSendEmail | None":
+    def for_client(
+        cls,
+        session,
+        client,
+        *,
+        configuration_set: str | None,
+        connect_timeout: float,
+        read_timeout: float,
+        pool_size: int,
+    ) -> LeanSendEmail | None:
         """The lean path for this boto3 client, or None where it would not send what boto3 sends."""
         meta = client.meta
         url = meta.endpoint_url
-        if meta.config.signature_version not in (None, "v4") or meta.config.proxies or get_environ_proxies(url):
-            log.info("SES calls go through boto3's send_email (proxy or non-default signing configured)")
+        if (
+            meta.config.signature_version not in (None, "v4")
+            or meta.config.proxies
+            or get_environ_proxies(url)
+        ):
+            log.info(
+                "SES calls go through boto3's send_email (proxy or non-default signing configured)"
+            )
             return None
         # The CA bundle boto3 would verify with: `ca_bundle` / AWS_CA_BUNDLE, else botocore's default.
         botocore_session = getattr(session, "_session", None)
         bundle = botocore_session.get_config_variable("ca_bundle") if botocore_session else None
-        return cls(url=url, credentials=_CredentialSource(session), signing_name=meta.service_model.signing_name,
-                   region=meta.region_name, configuration_set=configuration_set, connect_timeout=connect_timeout,
-                   read_timeout=read_timeout, pool_size=pool_size, ca_certs=get_cert_path(bundle or True),
-                   user_agent=f"mailer/{__version__} botocore/{botocore.__version__}")
+        return cls(
+            url=url,
+            credentials=_CredentialSource(session),
+            signing_name=meta.service_model.signing_name,
+            region=meta.region_name,
+            configuration_set=configuration_set,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            pool_size=pool_size,
+            ca_certs=get_cert_path(bundle or True),
+            user_agent=f"mailer/{__version__} botocore/{botocore.__version__}",
+        )
 
     def body(self, message: OutgoingMessage) -> bytes:
         """The JSON document boto3 serialises for SendEmail (same members, `Content.Raw.Data` base64)."""
-        tags = ",".join(f'{{"Name":{json.dumps(k)},"Value":{json.dumps(v)}}}' for k, v in message.tags.items())
-        return b"".join((b'{"Content":{"Raw":{"Data":"', base64.b64encode(message.raw),
-                         b'"}},"Destination":{"ToAddresses":[', json.dumps(message.recipient).encode(),
-                         b']},"EmailTags":[', tags.encode(), self._tail))
+        tags = ",".join(
+            f'{{"Name":{json.dumps(k)},"Value":{json.dumps(v)}}}' for k, v in message.tags.items()
+        )
+        return b"".join(
+            (
+                b'{"Content":{"Raw":{"Data":"',
+                base64.b64encode(message.raw),
+                b'"}},"Destination":{"ToAddresses":[',
+                json.dumps(message.recipient).encode(),
+                b']},"EmailTags":[',
+                tags.encode(),
+                self._tail,
+            )
+        )
 
     def signed_headers(self, body: bytes) -> dict[str, str]:
         credentials = self._credentials.frozen()
-        headers = {"Host": self._host, "Content-Type": "application/json", "User-Agent": self._user_agent}
+        headers = {
+            "Host": self._host,
+            "Content-Type": "application/json",
+            "User-Agent": self._user_agent,
+        }
         if self._signer is not None:
             return headers | self._signer.headers(credentials, body)
         request = AWSRequest("POST", self.url, data=body, headers=headers)
@@ -112,15 +185,19 @@ class LeanSendEmail:
     def send(self, message: OutgoingMessage) -> str:
         body = self.body(message)
         try:
-            status, answer_headers, data = self._pool.post(self._path, self.signed_headers(body), body)
+            status, answer_headers, data = self._pool.post(
+                self._path, self.signed_headers(body), body
+            )
         # As in ses_errors.classify for botocore's errors: a connection that could not be made (TLS
         # handshake included) is retryable, anything after the request left is unknown
         # (http_pool.FAILURES).
         except ConnectFailed as exc:
             raise ConnectionFailedError(f"SES endpoint unreachable: {self.url}: {exc}") from exc
         except ExchangeFailed as exc:
-            raise OutcomeUnknownError(f'SES call interrupted after the request was sent: {exc}; endpoint URL: '
-                                      f'"{self.url}"') from exc
+            raise OutcomeUnknownError(
+                f"SES call interrupted after the request was sent: {exc}; endpoint URL: "
+                f'"{self.url}"'
+            ) from exc
         return parse_response(status, answer_headers, data)
 
     def close(self) -> None:
@@ -168,7 +245,9 @@ def parse_response(status: int, headers: dict[str, str], data: bytes) -> str:
             return json.loads(data)["MessageId"]
         except (ValueError, KeyError, TypeError) as exc:
             # SES accepted the request, so the message may well go out: not a failure to retry.
-            raise OutcomeUnknownError(f"SES answered 200 without a MessageId: {data[:200]!r}") from exc
+            raise OutcomeUnknownError(
+                f"SES answered 200 without a MessageId: {data[:200]!r}"
+            ) from exc
     code, text = error_fields(status, headers, data)
     error: TransportError = classify_error(code, text, status, headers.get("retry-after"))
     raise error

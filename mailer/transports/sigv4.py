@@ -17,16 +17,25 @@ import hmac
 import re
 import time
 
-_PLAIN_PATH = re.compile(r"/[A-Za-z0-9/._~\-]*")  # canonical URI == path: nothing to escape or normalise
+_PLAIN_PATH = re.compile(
+    r"/[A-Za-z0-9/._~\-]*"
+)  # canonical URI == path: nothing to escape or normalise
 
 
 def plain_path(path: str) -> bool:
     """Whether this signer handles `path` (else the caller signs with botocore)."""
-    return bool(_PLAIN_PATH.fullmatch(path)) and "//" not in path and "/./" not in path and "/../" not in path
+    return (
+        bool(_PLAIN_PATH.fullmatch(path))
+        and "//" not in path
+        and "/./" not in path
+        and "/../" not in path
+    )
 
 
 class SigV4Signer:
-    def __init__(self, *, service: str, region: str, host: str, path: str, content_type: str, clock=time.time):
+    def __init__(
+        self, *, service: str, region: str, host: str, path: str, content_type: str, clock=time.time
+    ):
         if not plain_path(path):
             raise ValueError(f"path {path!r} needs URI normalisation: sign it with botocore")
         self.service, self.region, self.host, self.path = service, region, host, path
@@ -44,18 +53,35 @@ class SigV4Signer:
             signed["x-amz-security-token"] = " ".join(credentials.token.split())
         names = sorted(signed)
         signed_names = ";".join(names)
-        canonical = "\n".join(("POST", self.path, "", "".join(f"{n}:{signed[n]}\n" for n in names), signed_names,
-                               hashlib.sha256(body).hexdigest()))
+        canonical = "\n".join(
+            (
+                "POST",
+                self.path,
+                "",
+                "".join(f"{n}:{signed[n]}\n" for n in names),
+                signed_names,
+                hashlib.sha256(body).hexdigest(),
+            )
+        )
         scope = f"{day}/{self.region}/{self.service}/aws4_request"
-        to_sign = "\n".join(("AWS4-HMAC-SHA256", amz_date, scope,
-                             hashlib.sha256(canonical.encode("utf-8")).hexdigest()))
-        signature = hmac.new(self._signing_key(credentials.secret_key, day), to_sign.encode("utf-8"),
-                             hashlib.sha256).hexdigest()
+        to_sign = "\n".join(
+            (
+                "AWS4-HMAC-SHA256",
+                amz_date,
+                scope,
+                hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+            )
+        )
+        signature = hmac.new(
+            self._signing_key(credentials.secret_key, day), to_sign.encode("utf-8"), hashlib.sha256
+        ).hexdigest()
         out = {"X-Amz-Date": amz_date}
         if credentials.token:
             out["X-Amz-Security-Token"] = credentials.token
-        out["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
-                                f"SignedHeaders={signed_names}, Signature={signature}")
+        out["Authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
+            f"SignedHeaders={signed_names}, Signature={signature}"
+        )
         return out
 
     def _signing_key(self, secret_key: str, day: str) -> bytes:

@@ -32,7 +32,9 @@ from mailer.transports.base import AccountLimits, OutgoingMessage
 def classify_reply(code: int, text: str) -> TransportError:
     """What an SMTP error reply means for the row; the message was not accepted in any case."""
     reason = f"SMTP {code} {text}"
-    if "daily message quota" in text.lower():  # SES SMTP: "454 Throttling failure: Daily message quota exceeded"
+    if (
+        "daily message quota" in text.lower()
+    ):  # SES SMTP: "454 Throttling failure: Daily message quota exceeded"
         return SendPausedError(reason)
     if code == 454 or "throttl" in text.lower():
         return ThrottledError(reason)
@@ -88,16 +90,23 @@ def require_tls_for_credentials(target: SmtpTarget, setting: str) -> SmtpTarget:
         return replace(target, starttls=True)
     if is_loopback(target.host):
         return target
-    raise ConfigError(f"{setting}: starttls=0 would send MAILER_SMTP_USER's password in clear to {target.host}; "
-                      "remove starttls=0 (STARTTLS is required with a user) or use smtps://")
+    raise ConfigError(
+        f"{setting}: starttls=0 would send MAILER_SMTP_USER's password in clear to {target.host}; "
+        "remove starttls=0 (STARTTLS is required with a user) or use smtps://"
+    )
 
 
 class SmtpTransport:
     name = "smtp"
     paced = True
 
-    def __init__(self, target: SmtpTarget, user: str | None = None, password: str | None = None,
-                 tls_context: ssl.SSLContext | None = None):
+    def __init__(
+        self,
+        target: SmtpTarget,
+        user: str | None = None,
+        password: str | None = None,
+        tls_context: ssl.SSLContext | None = None,
+    ):
         self.target, self.user, self.password = target, user, password
         # The system's trust store (SSL_CERT_FILE / SSL_CERT_DIR are honoured) and hostname checking.
         self.tls_context = tls_context or ssl.create_default_context()
@@ -107,7 +116,7 @@ class SmtpTransport:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "SmtpTransport":
+    def from_settings(cls, settings: Settings) -> SmtpTransport:
         try:
             target = parse_smtp_url(settings.transport)
         except ValueError as exc:
@@ -123,14 +132,18 @@ class SmtpTransport:
         t = self.target
         try:
             if t.implicit_tls:
-                conn: smtplib.SMTP = _SmtpSsl(t.host, t.port, timeout=t.timeout, context=self.tls_context)
+                conn: smtplib.SMTP = _SmtpSsl(
+                    t.host, t.port, timeout=t.timeout, context=self.tls_context
+                )
             else:
                 conn = _Smtp(t.host, t.port, timeout=t.timeout)
         except ssl.SSLCertVerificationError as exc:
             raise SendPausedError(self._untrusted(exc)) from exc
         except smtplib.SMTPConnectError as exc:  # a greeting other than 220, e.g. 421 or 554
-            raise ConnectionFailedError(f"SMTP {t.host}:{t.port} refused the session: {exc.smtp_code} "
-                                        f"{exc.smtp_error.decode(errors='replace')}") from exc
+            raise ConnectionFailedError(
+                f"SMTP {t.host}:{t.port} refused the session: {exc.smtp_code} "
+                f"{exc.smtp_error.decode(errors='replace')}"
+            ) from exc
         except OSError as exc:  # refused, unreachable, timed out, closed before the greeting
             raise ConnectionFailedError(f"cannot connect to SMTP {t.host}:{t.port}: {exc}") from exc
         try:
@@ -152,24 +165,35 @@ class SmtpTransport:
                     raise SendPausedError(
                         f"{self.setting}: the server does not offer STARTTLS, so the connection would not be "
                         "encrypted; use its submission port (587) or smtps:// (465)"
-                        + (", or starttls=0 for a relay on this machine" if is_loopback(t.host) else ""))
+                        + (
+                            ", or starttls=0 for a relay on this machine"
+                            if is_loopback(t.host)
+                            else ""
+                        )
+                    )
                 conn.starttls(context=self.tls_context)
                 conn.ehlo()
             if self.user:
                 if not conn.has_extn("auth"):
-                    raise SendPausedError(f"{self.setting}: the server does not offer AUTH, but MAILER_SMTP_USER "
-                                          "is set; unset MAILER_SMTP_USER or use the server's submission port")
+                    raise SendPausedError(
+                        f"{self.setting}: the server does not offer AUTH, but MAILER_SMTP_USER "
+                        "is set; unset MAILER_SMTP_USER or use the server's submission port"
+                    )
                 conn.login(self.user, self.password or "")
         except ssl.SSLCertVerificationError as exc:
             raise SendPausedError(self._untrusted(exc)) from exc
         except smtplib.SMTPResponseException as exc:
             raise classify_reply(exc.smtp_code, exc.smtp_error.decode(errors="replace")) from exc
         except OSError as exc:  # dropped or timed out while setting up: nothing was handed over
-            raise ConnectionFailedError(f"SMTP {t.host}:{t.port} closed the connection during setup: {exc}") from exc
+            raise ConnectionFailedError(
+                f"SMTP {t.host}:{t.port} closed the connection during setup: {exc}"
+            ) from exc
 
     def _untrusted(self, exc: ssl.SSLCertVerificationError) -> str:
-        return (f"{self.setting}: the server's TLS certificate is not trusted ({exc.verify_message}); fix the "
-                "server's certificate or add its CA to the system trust store (or SSL_CERT_FILE)")
+        return (
+            f"{self.setting}: the server's TLS certificate is not trusted ({exc.verify_message}); fix the "
+            "server's certificate or add its CA to the system trust store (or SSL_CERT_FILE)"
+        )
 
     def _connection(self) -> smtplib.SMTP:
         conn = getattr(self._local, "conn", None)
@@ -216,15 +240,21 @@ class SmtpTransport:
             if code == 250:
                 code, text = conn.rcpt(message.recipient)
             if code in (250, 251):
-                code, text = conn.data(message.raw)  # returns the reply to the final dot, whatever it is
+                code, text = conn.data(
+                    message.raw
+                )  # returns the reply to the final dot, whatever it is
         except smtplib.SMTPDataError as exc:  # the DATA command itself was refused (no 354)
             code, text = exc.smtp_code, exc.smtp_error
         except OSError as exc:  # SMTPServerDisconnected included: lost, reset or timed out
             if conn.final_dot_sent:  # type: ignore[attr-defined]
                 self._discard(conn)
-                raise OutcomeUnknownError(f"SMTP connection lost after the message was sent, before the "
-                                          f"server's answer: {exc}") from exc
-            raise _NothingAccepted(f"SMTP connection lost before the message was sent: {exc}") from exc
+                raise OutcomeUnknownError(
+                    f"SMTP connection lost after the message was sent, before the "
+                    f"server's answer: {exc}"
+                ) from exc
+            raise _NothingAccepted(
+                f"SMTP connection lost before the message was sent: {exc}"
+            ) from exc
         reply = text.decode(errors="replace")
         if code == 250:
             # SES's SMTP interface answers "250 Ok <message id>"; other servers say what they like.

@@ -16,8 +16,8 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mailer.config import Settings, load_settings
-from mailer.store.db import make_engine, require_schema, session_factory
 from mailer.render.issue import templates_dir
+from mailer.store.db import make_engine, require_schema, session_factory
 from mailer.transports import make_transport
 from mailer.web.outbound import OutboundMail
 from mailer.web.ratelimit import RateLimiter
@@ -30,12 +30,18 @@ def demo_settings(settings: Settings) -> Settings:
     """A throwaway signing key: every link it makes dies with the process."""
     if settings.secret_key:
         return settings
-    log.warning("demo mode: using an ephemeral MAILER_SECRET_KEY; links stop working when the server stops")
+    log.warning(
+        "demo mode: using an ephemeral MAILER_SECRET_KEY; links stop working when the server stops"
+    )
     return dataclasses.replace(settings, secret_key=secrets.token_urlsafe(32))
 
 
-def create_app(settings: Settings | None = None, *, demo: bool = False,
-               subscribe_limit: tuple[int, float] = SUBSCRIBE_LIMIT) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    demo: bool = False,
+    subscribe_limit: tuple[int, float] = SUBSCRIBE_LIMIT,
+) -> Flask:
     settings = settings or load_settings()
     if demo:
         settings = demo_settings(settings)
@@ -45,8 +51,12 @@ def create_app(settings: Settings | None = None, *, demo: bool = False,
 
     app = Flask(__name__, template_folder=str(templates_dir() / "web"), static_folder=None)
     # Flask's own cookie session is never used; the key is set only so nothing falls back to a default.
-    app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=64 * 1024,
-                      SESSION_COOKIE_HTTPONLY=True, TEMPLATES_AUTO_RELOAD=False)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=64 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        TEMPLATES_AUTO_RELOAD=False,
+    )
     if settings.trusted_proxies:
         # Behind N proxies the peer is the nearest proxy; the client is the Nth address from the right
         # of X-Forwarded-For. Only those N entries are believed: a client cannot forge its way past.

@@ -51,15 +51,29 @@ def build_confirmation(list_def: ListDefinition, email: str, url: str) -> bytes:
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = make_msgid(domain=list_def.domain)
     msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(TEXT.format(list_name=list_def.name, url=url, postal=list_def.postal_address),
-                    charset="utf-8", cte="quoted-printable")
-    esc = {"list_name": html.escape(list_def.name),
-           "url": html.escape(url, quote=True), "postal": html.escape(list_def.postal_address)}
+    msg.set_content(
+        TEXT.format(list_name=list_def.name, url=url, postal=list_def.postal_address),
+        charset="utf-8",
+        cte="quoted-printable",
+    )
+    esc = {
+        "list_name": html.escape(list_def.name),
+        "url": html.escape(url, quote=True),
+        "postal": html.escape(list_def.postal_address),
+    }
     msg.add_alternative(HTML.format(**esc), subtype="html", charset="utf-8", cte="quoted-printable")
     return msg.as_bytes(policy=POLICY)
 
 
-def confirmation_message(list_def: ListDefinition, email: str, url: str, mail_id: int) -> OutgoingMessage:
+def confirmation_message(
+    list_def: ListDefinition, email: str, url: str, mail_id: int
+) -> OutgoingMessage:
     """mail_id (the consent event's id) names the message in the outbox: unique per request."""
-    return OutgoingMessage(delivery_id=mail_id, send_id=0, recipient=email, raw=build_confirmation(list_def, email, url),
-                           batch=f"confirmations/{list_def.slug}", tags={"kind": "confirmation"})
+    return OutgoingMessage(
+        delivery_id=mail_id,
+        send_id=0,
+        recipient=email,
+        raw=build_confirmation(list_def, email, url),
+        batch=f"confirmations/{list_def.slug}",
+        tags={"kind": "confirmation"},
+    )

@@ -28,7 +28,9 @@ def form_token(secret_key: str, list_slug: str, old_keys: tuple[str, ...] = ()) 
     return _serializer(secret_key, old_keys).dumps(list_slug)
 
 
-def form_token_valid(secret_key: str, raw: str, list_slug: str, old_keys: tuple[str, ...] = ()) -> bool:
+def form_token_valid(
+    secret_key: str, raw: str, list_slug: str, old_keys: tuple[str, ...] = ()
+) -> bool:
     try:
         return _serializer(secret_key, old_keys).loads(raw, max_age=FORM_MAX_AGE) == list_slug
     except BadData:

@@ -20,7 +20,7 @@ import logging
 import os
 import queue
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from mailer.transports import OutgoingMessage, Transport
 
@@ -46,7 +46,9 @@ class OutboundMail:
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until everything queued so far was handed to the transport; False on timeout."""
         with self._queue.all_tasks_done:
-            return self._queue.all_tasks_done.wait_for(lambda: not self._queue.unfinished_tasks, timeout)
+            return self._queue.all_tasks_done.wait_for(
+                lambda: not self._queue.unfinished_tasks, timeout
+            )
 
     def close(self, timeout: float = 30.0) -> None:
         with self._lock:
@@ -63,10 +65,14 @@ class OutboundMail:
         with self._lock:
             if self._thread is not None and self._pid == os.getpid():
                 return
-            if self._pid != os.getpid():  # a forked child: the parent's queue, thread and transport are not ours
+            if (
+                self._pid != os.getpid()
+            ):  # a forked child: the parent's queue, thread and transport are not ours
                 self._queue, self.transport = queue.Queue(), None
             self._pid = os.getpid()
-            self._thread = threading.Thread(target=self._run, name="mailer-web-outbound", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name="mailer-web-outbound", daemon=True
+            )
             self._thread.start()
 
     def _run(self) -> None:
@@ -90,7 +96,13 @@ class OutboundMail:
         except Exception as exc:  # noqa: BLE001 - the thread must outlive one bad mail
             # No address in the log: the message's delivery id (a consent event's id) identifies it.
             delivery = message.delivery_id if message is not None else "?"
-            log.error("mail %s (%s) not sent: %s: %s", delivery, message and message.batch, type(exc).__name__, exc)
+            log.error(
+                "mail %s (%s) not sent: %s: %s",
+                delivery,
+                message and message.batch,
+                type(exc).__name__,
+                exc,
+            )
 
     def _close_transport(self) -> None:
         transport, self.transport = self.transport, None

@@ -37,7 +37,9 @@ def client_network(client: str) -> str:
     """What one client is for the limit: an IPv4 address, or the /64 of an IPv6 one (IPv4-mapped IPv6
     addresses count as their IPv4 address). Anything else (a unix socket's '?') is kept as it is."""
     try:
-        address = ipaddress.ip_address(client.split("%", 1)[0])  # a zone id (fe80::1%eth0) names no client
+        address = ipaddress.ip_address(
+            client.split("%", 1)[0]
+        )  # a zone id (fe80::1%eth0) names no client
     except ValueError:
         return client
     if isinstance(address, ipaddress.IPv6Address):
@@ -48,10 +50,18 @@ def client_network(client: str) -> str:
 
 
 class RateLimiter:
-    def __init__(self, factory: sessionmaker[Session], secret_key: str, limit: int, window: float,
-                 clock=time.time):
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        secret_key: str,
+        limit: int,
+        window: float,
+        clock=time.time,
+    ):
         if limit < 1 or window <= 0:
-            raise ValueError(f"rate limit must be at least 1 per positive window, not {limit} per {window}")
+            raise ValueError(
+                f"rate limit must be at least 1 per positive window, not {limit} per {window}"
+            )
         self.factory = factory
         self.secret = secret_key.encode()
         self.limit = limit
@@ -77,11 +87,20 @@ class RateLimiter:
         key = self.key(client)
         table = RateLimitWindow.__table__
         stmt = dialect_insert(session, RateLimitWindow).values(key=key, window=current, hits=1)
-        hits = session.execute(stmt.on_conflict_do_update(
-            index_elements=[table.c.key, table.c.window], set_={"hits": table.c.hits + 1},
-        ).returning(table.c.hits)).scalar_one()
-        previous = session.scalar(select(RateLimitWindow.hits).where(
-            RateLimitWindow.key == key, RateLimitWindow.window == current - 1)) or 0
+        hits = session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[table.c.key, table.c.window],
+                set_={"hits": table.c.hits + 1},
+            ).returning(table.c.hits)
+        ).scalar_one()
+        previous = (
+            session.scalar(
+                select(RateLimitWindow.hits).where(
+                    RateLimitWindow.key == key, RateLimitWindow.window == current - 1
+                )
+            )
+            or 0
+        )
         if random.random() < _CLEANUP_CHANCE:
             session.execute(delete(RateLimitWindow).where(RateLimitWindow.window < current - 1))
         return hits + previous * (1.0 - elapsed) <= self.limit

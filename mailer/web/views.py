@@ -10,18 +10,35 @@ import datetime as dt
 import re
 from functools import lru_cache
 
-from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import select, text
 
-from mailer.audience import lifecycle
 from mailer.addresses import InvalidAddress, UndeliverableAddress, normalise_email
-from mailer.content.lists import ListDefinition, list_slugs, load_list
-from mailer.store.db import transaction
-from mailer.errors import MailerError
-from mailer.store.models import Issue, MailingList
-from mailer.render.issue import archive_html
+from mailer.audience import lifecycle
 from mailer.audience.lists import ensure_list
-from mailer.tokens import CONFIRM_MAX_AGE, RESEND_MAX_AGE, TokenData, TokenError, make_token, read_token
+from mailer.content.lists import ListDefinition, list_slugs, load_list
+from mailer.errors import MailerError
+from mailer.render.issue import archive_html
+from mailer.store.db import transaction
+from mailer.store.models import Issue, MailingList
+from mailer.tokens import (
+    CONFIRM_MAX_AGE,
+    RESEND_MAX_AGE,
+    TokenData,
+    TokenError,
+    make_token,
+    read_token,
+)
 from mailer.web.confirm_mail import confirmation_message
 from mailer.web.forms import cross_site, form_token, form_token_valid, origin_of
 
@@ -70,17 +87,26 @@ def default_slug() -> str:
 
 def page(template: str, status: int = 200, slug: str | None = None, **values) -> Response:
     chosen = list_def(slug or default_slug())
-    body = render_template(template, masthead=chosen.name, tagline=chosen.tagline,
-                           postal_address=chosen.postal_address, **values)
+    body = render_template(
+        template,
+        masthead=chosen.name,
+        tagline=chosen.tagline,
+        postal_address=chosen.postal_address,
+        **values,
+    )
     return Response(body, status=status, mimetype="text/html")
 
 
-def message(heading: str, *paragraphs: str, status: int = 200, list_slug: str | None = None, **extra) -> Response:
+def message(
+    heading: str, *paragraphs: str, status: int = 200, list_slug: str | None = None, **extra
+) -> Response:
     return page("message.html", status, list_slug, heading=heading, paragraphs=paragraphs, **extra)
 
 
 def visitor(source: str = "web") -> lifecycle.Visitor:
-    return lifecycle.Visitor(ip=request.remote_addr, user_agent=request.headers.get("User-Agent"), source=source)
+    return lifecycle.Visitor(
+        ip=request.remote_addr, user_agent=request.headers.get("User-Agent"), source=source
+    )
 
 
 def verify(purpose: str, raw: str, max_age: int | None = None) -> TokenData:
@@ -95,9 +121,11 @@ def link(purpose: str, subscriber_id: int, slug: str, endpoint: str) -> str:
 
 
 def bad_link() -> Response:
-    return message("This link does not work",
-                   "It may have been copied incompletely. Use the link in your most recent mail from us.",
-                   status=400)
+    return message(
+        "This link does not work",
+        "It may have been copied incompletely. Use the link in your most recent mail from us.",
+        status=400,
+    )
 
 
 def mail_confirmation(slug: str, pending: lifecycle.Pending) -> None:
@@ -113,6 +141,7 @@ def subscribe_url(slug: str) -> str:
 
 # --- health ----------------------------------------------------------------------------------------
 
+
 @bp.get("/healthz")
 def healthz():
     with factory()() as session:
@@ -122,11 +151,23 @@ def healthz():
 
 # --- subscribe -------------------------------------------------------------------------------------
 
-def subscribe_form(slug: str, status: int = 200, error: str | None = None, email: str = "", name: str = ""):
+
+def subscribe_form(
+    slug: str, status: int = 200, error: str | None = None, email: str = "", name: str = ""
+):
     s = settings()
-    return page("subscribe.html", status, slug, list_slug=slug, error=error, email=email, name=name,
-                consent_text=lifecycle.CONSENT_TEXT, form_version=lifecycle.FORM_VERSION,
-                form_token=form_token(s.secret_key, slug, s.old_secret_keys))
+    return page(
+        "subscribe.html",
+        status,
+        slug,
+        list_slug=slug,
+        error=error,
+        email=email,
+        name=name,
+        consent_text=lifecycle.CONSENT_TEXT,
+        form_version=lifecycle.FORM_VERSION,
+        form_token=form_token(s.secret_key, slug, s.old_secret_keys),
+    )
 
 
 @bp.get("/subscribe")
@@ -145,9 +186,12 @@ def subscribe_page(slug: str):
 
 
 def check_your_inbox(slug: str) -> Response:
-    return message("Check your inbox",
-                   "If this address can receive our newsletter, a mail with a confirmation link is on its way. "
-                   "Click the link in it to start your subscription.", list_slug=slug)
+    return message(
+        "Check your inbox",
+        "If this address can receive our newsletter, a mail with a confirmation link is on its way. "
+        "Click the link in it to start your subscription.",
+        list_slug=slug,
+    )
 
 
 def foreign_post(slug: str) -> Response | None:
@@ -155,12 +199,17 @@ def foreign_post(slug: str) -> Response | None:
     s = settings()
     own = {origin_of(s.base_url), origin_of(request.host_url)}
     if cross_site(request.headers, own) is None and form_token_valid(
-            s.secret_key, request.form.get("form_token", ""), slug, s.old_secret_keys):
+        s.secret_key, request.form.get("form_token", ""), slug, s.old_secret_keys
+    ):
         return None
-    return message("Please use the form on our page",
-                   "This request did not come from our subscribe form, or the form was open for more than a day. "
-                   "Open the subscribe page again and send the form from there.",
-                   status=403, list_slug=slug, subscribe_url=subscribe_url(slug))
+    return message(
+        "Please use the form on our page",
+        "This request did not come from our subscribe form, or the form was open for more than a day. "
+        "Open the subscribe page again and send the form from there.",
+        status=403,
+        list_slug=slug,
+        subscribe_url=subscribe_url(slug),
+    )
 
 
 @bp.post("/subscribe")
@@ -183,17 +232,25 @@ def subscribe_post():
     # address or a new one, commits one write, so the database's commit time does not tell them apart.
     with transaction(factory()) as session:
         allowed = _ctx()["limiter"].allow(request.remote_addr or "?", session)
-        honeypot = bool(form.get("website"))  # people never see this field; form-filling bots fill it
+        honeypot = bool(
+            form.get("website")
+        )  # people never see this field; form-filling bots fill it
         if allowed and not honeypot and email is not None:
             list_id = ensure_list(session, definition)
             pending = lifecycle.subscribe(session, list_id, email, name, visitor())
     if not allowed:
-        return message("Too many requests", "Please wait a few minutes and try again.", status=429, list_slug=slug)
+        return message(
+            "Too many requests",
+            "Please wait a few minutes and try again.",
+            status=429,
+            list_slug=slug,
+        )
     if honeypot:
         return check_your_inbox(slug)
     if email is None:
-        return subscribe_form(slug, 400, "Please enter a valid email address, like name@example.com.",
-                              raw_email, name)
+        return subscribe_form(
+            slug, 400, "Please enter a valid email address, like name@example.com.", raw_email, name
+        )
     if pending is not None:
         mail_confirmation(slug, pending)
     return check_your_inbox(slug)
@@ -201,15 +258,19 @@ def subscribe_post():
 
 # --- confirm ---------------------------------------------------------------------------------------
 
+
 def confirm_token(token: str) -> TokenData | Response:
     """The token's data, or the page for an expired or bad link."""
     try:
         return verify("confirm", token, max_age=CONFIRM_MAX_AGE)
     except TokenError as exc:
         if exc.expired:
-            return message("This link has expired",
-                           "Confirmation links work for 7 days. We can send you a new one.",
-                           status=410, resend_url=url_for("web.resend", token=token))
+            return message(
+                "This link has expired",
+                "Confirmation links work for 7 days. We can send you a new one.",
+                status=410,
+                resend_url=url_for("web.resend", token=token),
+            )
         return bad_link()
 
 
@@ -221,8 +282,12 @@ def confirm_page(token: str):
     if isinstance(data, Response):
         return data
     definition = list_def(data.list_slug)
-    return page("confirm.html", slug=data.list_slug, list_name=definition.name,
-                action=url_for("web.confirm", token=token))
+    return page(
+        "confirm.html",
+        slug=data.list_slug,
+        list_name=definition.name,
+        action=url_for("web.confirm", token=token),
+    )
 
 
 @bp.post("/confirm/<token>")
@@ -233,13 +298,22 @@ def confirm(token: str):
     definition = list_def(data.list_slug)
     with transaction(factory()) as session:
         list_id = lifecycle.list_id_of(session, data.list_slug)
-        done = list_id is not None and lifecycle.confirm(session, data.subscriber_id, list_id, visitor())
+        done = list_id is not None and lifecycle.confirm(
+            session, data.subscriber_id, list_id, visitor()
+        )
     if not done:
-        return message("This link is no longer valid",
-                       "To receive the newsletter, subscribe again; we will send a new confirmation link.",
-                       status=410, list_slug=data.list_slug, subscribe_url=subscribe_url(data.list_slug))
-    return message("You're subscribed", f"Welcome to {definition.name}. The next issue will be in your inbox.",
-                   list_slug=data.list_slug)
+        return message(
+            "This link is no longer valid",
+            "To receive the newsletter, subscribe again; we will send a new confirmation link.",
+            status=410,
+            list_slug=data.list_slug,
+            subscribe_url=subscribe_url(data.list_slug),
+        )
+    return message(
+        "You're subscribed",
+        f"Welcome to {definition.name}. The next issue will be in your inbox.",
+        list_slug=data.list_slug,
+    )
 
 
 @bp.post("/confirm/<token>/resend")
@@ -251,13 +325,16 @@ def resend(token: str):
     list_def(data.list_slug)
     with transaction(factory()) as session:
         list_id = lifecycle.list_id_of(session, data.list_slug)
-        pending = list_id and lifecycle.request_new_confirmation(session, data.subscriber_id, list_id, visitor())
+        pending = list_id and lifecycle.request_new_confirmation(
+            session, data.subscriber_id, list_id, visitor()
+        )
     if pending:
         mail_confirmation(data.list_slug, pending)
     return check_your_inbox(data.list_slug)
 
 
 # --- unsubscribe and manage ------------------------------------------------------------------------
+
 
 def _unsubscribe(data: TokenData, everything: bool, source: str) -> int:
     with transaction(factory()) as session:
@@ -272,9 +349,13 @@ def _unsubscribe(data: TokenData, everything: bool, source: str) -> int:
 
 def unsubscribed_page(data: TokenData, everything: bool) -> Response:
     what = "all our lists" if everything else list_def(data.list_slug).name
-    return message("You're unsubscribed", f"You will receive no more mail from {what}.",
-                   "Changed your mind? You can subscribe again at any time.", list_slug=data.list_slug,
-                   subscribe_url=subscribe_url(data.list_slug))
+    return message(
+        "You're unsubscribed",
+        f"You will receive no more mail from {what}.",
+        "Changed your mind? You can subscribe again at any time.",
+        list_slug=data.list_slug,
+        subscribe_url=subscribe_url(data.list_slug),
+    )
 
 
 @bp.get("/unsubscribe/<token>")
@@ -284,8 +365,12 @@ def unsubscribe_get(token: str):
     except TokenError:
         return bad_link()
     definition = list_def(data.list_slug)
-    return page("unsubscribe.html", slug=data.list_slug, list_name=definition.name,
-                action=url_for("web.unsubscribe_post", token=token))
+    return page(
+        "unsubscribe.html",
+        slug=data.list_slug,
+        list_name=definition.name,
+        action=url_for("web.unsubscribe_post", token=token),
+    )
 
 
 @bp.post("/unsubscribe/<token>")
@@ -312,8 +397,13 @@ def manage_get(token: str):
     with factory()() as session:
         rows = lifecycle.subscribed_lists(session, data.subscriber_id)
     lists = [{"name": name, "status": status} for _id, _slug, name, status in rows]
-    return page("manage.html", slug=data.list_slug, list_name=definition.name, lists=lists,
-                action=url_for("web.manage_post", token=token))
+    return page(
+        "manage.html",
+        slug=data.list_slug,
+        list_name=definition.name,
+        lists=lists,
+        action=url_for("web.manage_post", token=token),
+    )
 
 
 @bp.post("/manage/<token>")
@@ -330,6 +420,7 @@ def manage_post(token: str):
 
 # --- archive ---------------------------------------------------------------------------------------
 
+
 @bp.get("/archive/<slug>/<date>")
 def archive(slug: str, date: str):
     list_def(slug)
@@ -338,8 +429,11 @@ def archive(slug: str, date: str):
     except ValueError:
         abort(404)
     with factory()() as session:
-        html = session.scalar(select(Issue.html).join(MailingList, MailingList.id == Issue.list_id)
-                              .where(MailingList.slug == slug, Issue.issue_date == day))
+        html = session.scalar(
+            select(Issue.html)
+            .join(MailingList, MailingList.id == Issue.list_id)
+            .where(MailingList.slug == slug, Issue.issue_date == day)
+        )
     if html is None:
         abort(404)
     # The mail's HTML with neutral values for the personal links, and its QR code as a data: URI
@@ -349,15 +443,20 @@ def archive(slug: str, date: str):
 
 # --- every response --------------------------------------------------------------------------------
 
+
 @bp.after_app_request
 def headers(response: Response) -> Response:
     # Tokens live in URLs: never leak them in a Referer, never cache the pages that show them. The form
     # pages hold no token; there same-origin lets the browser send our Origin with the post (forms.py).
-    response.headers["Referrer-Policy"] = "same-origin" if request.endpoint in FORM_PAGES else "no-referrer"
+    response.headers["Referrer-Policy"] = (
+        "same-origin" if request.endpoint in FORM_PAGES else "no-referrer"
+    )
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
-                                                   "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
     if not request.path.startswith("/archive/"):
         response.headers["Cache-Control"] = "no-store"
     return response
@@ -367,9 +466,14 @@ def register_error_pages(app: Flask) -> None:
     def handler(status: int, heading: str, paragraph: str):
         def render(_exc):
             return message(heading, paragraph, status=status)
+
         return render
 
     app.register_error_handler(404, handler(404, "Not found", "There is no page at this address."))
-    app.register_error_handler(405, handler(405, "Not allowed", "This page does not accept that request."))
+    app.register_error_handler(
+        405, handler(405, "Not allowed", "This page does not accept that request.")
+    )
     app.register_error_handler(413, handler(413, "Too large", "That request was too large."))
-    app.register_error_handler(500, handler(500, "Something went wrong", "Please try again in a minute."))
+    app.register_error_handler(
+        500, handler(500, "Something went wrong", "Please try again in a minute.")
+    )

@@ -26,15 +26,20 @@ MAX_SNS_BODY = 2 * SNS_MESSAGE_MAX + 64 * 1024
 @webhooks.post("/webhooks/ses")
 def ses_events() -> Response:
     request.max_content_length = MAX_SNS_BODY  # larger than the app's cap for forms (a 413 beyond)
-    ext = current_app.extensions["mailer"]  # tests may inject sns_fetch_cert / sns_client_for_region
+    ext = current_app.extensions[
+        "mailer"
+    ]  # tests may inject sns_fetch_cert / sns_client_for_region
     settings, factory = ext["settings"], ext["factory"]
     # Certificates are cached per process by URL, failures for a while (see CertCache).
     cache = ext.setdefault("sns_cert_cache", CertCache())
-    result = handle_sns_webhook(request.get_data(cache=False), allowed_topics=settings.sns_topic_arns,
-                                session_factory=factory,
-                                policies_by_list_id=bounce_policies(factory, settings),
-                                sns_client_for_region=ext.get("sns_client_for_region", sns_client),
-                                fetch_cert=ext.get("sns_fetch_cert", fetch_cert_https), cert_cache=cache,
-                                inbound=unsubscriber_for(settings))
+    result = handle_sns_webhook(
+        request.get_data(cache=False),
+        allowed_topics=settings.sns_topic_arns,
+        session_factory=factory,
+        policies_by_list_id=bounce_policies(factory, settings),
+        sns_client_for_region=ext.get("sns_client_for_region", sns_client),
+        fetch_cert=ext.get("sns_fetch_cert", fetch_cert_https),
+        cert_cache=cache,
+        inbound=unsubscriber_for(settings),
+    )
     return Response(result.message, status=result.status, content_type="text/plain; charset=utf-8")
-

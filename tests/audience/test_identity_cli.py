@@ -37,8 +37,13 @@ def test_three_case_variants_in_one_file_are_one_person_mailed_once(upgraded):
     imported = _import(upgraded, VARIANTS)
     assert imported.returncode == 0, imported.stderr
     assert "1 added" in imported.stdout
-    assert "line 3: duplicate of line 2" in imported.stderr and "line 4: duplicate of line 2" in imported.stderr
-    assert _people(upgraded) == [("ALAN@example.com", "Alan")]  # as first given (domain lower-cased)
+    assert (
+        "line 3: duplicate of line 2" in imported.stderr
+        and "line 4: duplicate of line 2" in imported.stderr
+    )
+    assert _people(upgraded) == [
+        ("ALAN@example.com", "Alan")
+    ]  # as first given (domain lower-cased)
     sent = mailer(upgraded, "send", "--issue", "2026-11-21", "--yes")
     assert sent.returncode == 0, sent.stderr
     files = outbox_files(upgraded)
@@ -49,7 +54,9 @@ def test_three_case_variants_in_one_file_are_one_person_mailed_once(upgraded):
 
 def test_case_variants_in_later_imports_are_the_same_person(upgraded):
     assert _import(upgraded, "email,name\nalan@example.com,Alan\n").returncode == 0
-    again = _import(upgraded, "email,name\nALAN@EXAMPLE.COM,Shouting Alan\nAlan@Example.com,Al\n", "more.csv")
+    again = _import(
+        upgraded, "email,name\nALAN@EXAMPLE.COM,Shouting Alan\nAlan@Example.com,Al\n", "more.csv"
+    )
     assert again.returncode == 0, again.stderr
     assert "0 added, 0 updated, 1 unchanged, 1 skipped" in again.stdout
     assert _people(upgraded) == [("alan@example.com", "Alan")]
@@ -81,7 +88,10 @@ def test_suppressions_add_and_remove_in_another_case(upgraded):
     assert _import(upgraded, "email,name\nalan@example.com,Alan\n").returncode == 0
     added = mailer(upgraded, "suppressions", "add", "ALAN@EXAMPLE.COM")
     assert added.returncode == 0, added.stderr
-    assert "was already suppressed" in mailer(upgraded, "suppressions", "add", "Alan@example.com").stdout
+    assert (
+        "was already suppressed"
+        in mailer(upgraded, "suppressions", "add", "Alan@example.com").stdout
+    )
     sent = mailer(upgraded, "send", "--issue", "2026-11-21", "--yes")
     assert outbox_files(upgraded) == [], sent.stdout
     removed = mailer(upgraded, "suppressions", "remove", "Alan@Example.com")

@@ -14,27 +14,55 @@ import pytest
 from sqlalchemy import select
 
 from mailer.store.models import Subscriber, Subscription
-
 from tests.conftest import DB_KINDS, REPO, SECRET
 
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 
-PEOPLE = [("ada@example.com", "Ada Lovelace", "confirmed"), ("zoe@example.org", "Zoë Ñúñez", "pending"),
-          ("grace@example.net", "Hopper, Grace", "confirmed")]
+PEOPLE = [
+    ("ada@example.com", "Ada Lovelace", "confirmed"),
+    ("zoe@example.org", "Zoë Ñúñez", "pending"),
+    ("grace@example.net", "Hopper, Grace", "confirmed"),
+]
 
 
 def run_import(engine, database_url, path: Path, *options: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_") and k != "DATABASE_URL"}
-    env.update({"DATABASE_URL": database_url, "MAILER_SECRET_KEY": SECRET, "MAILER_LISTS_DIR": str(REPO / "lists")})
-    return subprocess.run([sys.executable, "-m", "mailer", "subscribers", "import", str(path),
-                           "--list", "ai-morning-post", *options],
-                          env=env, capture_output=True, text=True, timeout=120, cwd=path.parent)
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("MAILER_") and k != "DATABASE_URL"
+    }
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "MAILER_SECRET_KEY": SECRET,
+            "MAILER_LISTS_DIR": str(REPO / "lists"),
+        }
+    )
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mailer",
+            "subscribers",
+            "import",
+            str(path),
+            "--list",
+            "ai-morning-post",
+            *options,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=path.parent,
+    )
 
 
 def stored(factory) -> dict[str, tuple[str, str]]:
     with factory() as session:
-        rows = session.execute(select(Subscriber.email, Subscriber.name, Subscription.status)
-                               .join(Subscription, Subscription.subscriber_id == Subscriber.id)).all()
+        rows = session.execute(
+            select(Subscriber.email, Subscriber.name, Subscription.status).join(
+                Subscription, Subscription.subscriber_id == Subscriber.id
+            )
+        ).all()
     return {email: (name, status) for email, name, status in rows}
 
 
@@ -75,7 +103,9 @@ def test_tab_separated(engine, database_url, factory, tmp_path):
     assert stored(factory) == expected()
 
 
-@pytest.mark.parametrize("codec,bom", [("utf-16-le", codecs.BOM_UTF16_LE), ("utf-16-be", codecs.BOM_UTF16_BE)])
+@pytest.mark.parametrize(
+    "codec,bom", [("utf-16-le", codecs.BOM_UTF16_LE), ("utf-16-be", codecs.BOM_UTF16_BE)]
+)
 def test_utf16_unicode_text_with_a_bom(engine, database_url, factory, tmp_path, codec, bom):
     """Excel's "Unicode text" is UTF-16LE with a BOM and tabs."""
     path = tmp_path / "unicode.txt"
@@ -92,7 +122,9 @@ def cp1252_file(path: Path) -> None:
     path.write_bytes("\r\n".join(lines).encode("cp1252") + b"\r\n")
 
 
-def test_a_cp1252_byte_is_an_error_naming_its_line_and_the_option(engine, database_url, factory, tmp_path):
+def test_a_cp1252_byte_is_an_error_naming_its_line_and_the_option(
+    engine, database_url, factory, tmp_path
+):
     path = tmp_path / "windows.csv"
     cp1252_file(path)
     result = run_import(engine, database_url, path)
@@ -130,7 +162,11 @@ def test_an_unterminated_quote_is_reported_where_it_opens(engine, database_url, 
     assert result.returncode == 0, result.stderr
     problems = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(problems) == 1, result.stderr
-    assert problems[0].startswith(f"{path}: line 4:") and "quote" in problems[0] and "10" in problems[0]
+    assert (
+        problems[0].startswith(f"{path}: line 4:")
+        and "quote" in problems[0]
+        and "10" in problems[0]
+    )
     assert set(stored(factory)) == {"p2@example.com", "p3@example.com"}  # nothing from lines 4-10
     assert "2 added" in result.stdout and "1 skipped" in result.stdout
 
@@ -138,16 +174,23 @@ def test_an_unterminated_quote_is_reported_where_it_opens(engine, database_url, 
 def test_unknown_columns_are_listed_in_one_warning(engine, database_url, factory, tmp_path):
     path = tmp_path / "crm.csv"
     people = [(e, n, s, "+44 20 7946 0000", "London") for e, n, s in PEOPLE]
-    path.write_text(table(",", people, ("Email", "Name", "Status", "Phone", "City")), encoding="utf-8")
+    path.write_text(
+        table(",", people, ("Email", "Name", "Status", "Phone", "City")), encoding="utf-8"
+    )
     result = run_import(engine, database_url, path)
     assert result.returncode == 0, result.stderr
     warning = one_line(result.stderr)
-    assert warning.startswith(f"{path}:1:") and "'phone'" in warning.lower() and "'city'" in warning.lower()
+    assert (
+        warning.startswith(f"{path}:1:")
+        and "'phone'" in warning.lower()
+        and "'city'" in warning.lower()
+    )
     assert stored(factory) == expected()
 
 
-def test_strict_exits_1_when_a_row_was_skipped_and_says_what_was_imported(engine, database_url, factory,
-                                                                         tmp_path):
+def test_strict_exits_1_when_a_row_was_skipped_and_says_what_was_imported(
+    engine, database_url, factory, tmp_path
+):
     path = tmp_path / "people.csv"
     people = PEOPLE + [("not-an-address", "Nobody", "confirmed")]
     path.write_text(table(",", people), encoding="utf-8")
@@ -179,10 +222,10 @@ def test_a_single_column_file_and_semicolons_inside_names(engine, database_url, 
 
 def test_the_worker_process_reads_the_same_dialect(engine, database_url, factory, tmp_path):
     """Files over 4 MB are parsed in a worker process: it must get the encoding and delimiter found."""
+    from mailer.audience.importing.importer import import_rows, iter_csv
+    from mailer.audience.lists import ensure_list
     from mailer.content.lists import load_list
     from mailer.store.db import transaction
-    from mailer.audience.lists import ensure_list
-    from mailer.audience.importing.importer import import_rows, iter_csv
 
     path = tmp_path / "unicode.txt"
     people = [(f"p{i}@example.com", f"Zoë {i}", "confirmed") for i in range(500)]
@@ -190,6 +233,8 @@ def test_the_worker_process_reads_the_same_dialect(engine, database_url, factory
     with transaction(factory) as session:
         list_id = ensure_list(session, load_list(REPO / "lists", "ai-morning-post"))
     problems: list[str] = []
-    report = import_rows(factory, list_id, iter_csv(path, problems), problems, path.name, parse_in_process=True)
+    report = import_rows(
+        factory, list_id, iter_csv(path, problems), problems, path.name, parse_in_process=True
+    )
     assert (report.added, report.problems) == (500, [])
     assert stored(factory)["p499@example.com"] == ("Zoë 499", "confirmed")

@@ -7,15 +7,14 @@ import pytest
 from sqlalchemy import select, text
 
 from mailer.audience.importing import batch as batch_module
-from mailer.content.lists import load_list
-from mailer.store.db import transaction
-from mailer.errors import ImportFileError
+from mailer.audience.importing.importer import import_rows, iter_csv
 from mailer.audience.importing.reader import in_process
-from mailer.store.models import ConsentEvent, Subscriber, Subscription
 from mailer.audience.lists import ensure_list
 from mailer.audience.suppressions import suppress
-from mailer.audience.importing.importer import import_rows, iter_csv
-
+from mailer.content.lists import load_list
+from mailer.errors import ImportFileError
+from mailer.store.db import transaction
+from mailer.store.models import ConsentEvent, Subscriber, Subscription
 from tests.conftest import DB_KINDS, REPO
 
 LIST = load_list(REPO / "lists", "ai-morning-post")
@@ -35,65 +34,105 @@ def _import(factory, list_id, path, **options):
 def _stored(factory, list_id) -> tuple[dict, list]:
     """({email: (status, confirmed?, unsubscribed?)}, [(email, consent detail)]) joined through the ids."""
     with factory() as session:
-        subs = session.execute(select(Subscriber.email, Subscription.status, Subscription.confirmed_at,
-                                      Subscription.unsubscribed_at)
-                               .join(Subscription, Subscription.subscriber_id == Subscriber.id)
-                               .where(Subscription.list_id == list_id)).all()
-        consent = session.execute(select(Subscriber.email, ConsentEvent.detail)
-                                  .join(ConsentEvent, ConsentEvent.subscriber_id == Subscriber.id)
-                                  .where(ConsentEvent.action == "import", ConsentEvent.source == "import")
-                                  .order_by(ConsentEvent.id)).all()
-    return ({email: (status, confirmed is not None, left is not None) for email, status, confirmed, left in subs},
-            [tuple(row) for row in consent])
+        subs = session.execute(
+            select(
+                Subscriber.email,
+                Subscription.status,
+                Subscription.confirmed_at,
+                Subscription.unsubscribed_at,
+            )
+            .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+            .where(Subscription.list_id == list_id)
+        ).all()
+        consent = session.execute(
+            select(Subscriber.email, ConsentEvent.detail)
+            .join(ConsentEvent, ConsentEvent.subscriber_id == Subscriber.id)
+            .where(ConsentEvent.action == "import", ConsentEvent.source == "import")
+            .order_by(ConsentEvent.id)
+        ).all()
+    return (
+        {
+            email: (status, confirmed is not None, left is not None)
+            for email, status, confirmed, left in subs
+        },
+        [tuple(row) for row in consent],
+    )
 
 
 def test_a_batch_of_new_people_gets_the_right_ids_subscriptions_and_consent(factory, tmp_path):
     list_id = _list(factory)
     path = tmp_path / "new.csv"
-    people = [(f"p{i:03d}@Example.com", ("confirmed", "pending", "unsubscribed")[i % 3]) for i in range(300)]
-    path.write_text("email,status\n" + "".join(f"{e},{s}\n" for e, s in reversed(people)), encoding="utf-8")
+    people = [
+        (f"p{i:03d}@Example.com", ("confirmed", "pending", "unsubscribed")[i % 3])
+        for i in range(300)
+    ]
+    path.write_text(
+        "email,status\n" + "".join(f"{e},{s}\n" for e, s in reversed(people)), encoding="utf-8"
+    )
     report = _import(factory, list_id, path, batch_size=120)
     assert (report.added, report.updated, report.unchanged, report.problems) == (300, 0, 0, [])
     subs, consent = _stored(factory, list_id)
-    expected = {e.replace("Example", "example"): (s, s == "confirmed", s == "unsubscribed") for e, s in people}
+    expected = {
+        e.replace("Example", "example"): (s, s == "confirmed", s == "unsubscribed")
+        for e, s in people
+    }
     assert subs == expected
     line_of = {e.replace("Example", "example"): 301 - i for i, (e, _) in enumerate(people)}
-    assert sorted(consent) == sorted((e, f"new.csv line {line_of[e]}: status {s}") for e, (s, *_) in expected.items())
+    assert sorted(consent) == sorted(
+        (e, f"new.csv line {line_of[e]}: status {s}") for e, (s, *_) in expected.items()
+    )
 
 
 def test_new_known_duplicate_bad_and_suppressed_rows_in_one_batch(factory, tmp_path):
     list_id = _list(factory)
     first = tmp_path / "first.csv"
-    first.write_text("email,name,status\nwait@example.com,W,pending\nleft@example.com,L,confirmed\n"
-                     "stay@example.com,S,confirmed\n", encoding="utf-8")
+    first.write_text(
+        "email,name,status\nwait@example.com,W,pending\nleft@example.com,L,confirmed\n"
+        "stay@example.com,S,confirmed\n",
+        encoding="utf-8",
+    )
     _import(factory, list_id, first)
     with transaction(factory) as session:
-        session.execute(Subscription.__table__.update()
-                        .where(Subscription.subscriber_id == select(Subscriber.id)
-                               .where(Subscriber.email == "left@example.com").scalar_subquery())
-                        .values(status="unsubscribed"))
+        session.execute(
+            Subscription.__table__.update()
+            .where(
+                Subscription.subscriber_id
+                == select(Subscriber.id)
+                .where(Subscriber.email == "left@example.com")
+                .scalar_subquery()
+            )
+            .values(status="unsubscribed")
+        )
         suppress(session, "bounced@example.com", "hard-bounce")
     second = tmp_path / "second.csv"
-    second.write_text("email,name,status\n"
-                      "zed@example.com,Z,confirmed\n"      # 2 new
-                      "wait@EXAMPLE.com,W,confirmed\n"     # 3 known, pending -> confirmed
-                      "left@example.com,L,confirmed\n"     # 4 known, left: stays unsubscribed
-                      "not an address,X,confirmed\n"       # 5 bad
-                      "bounced@example.com,B,confirmed\n"  # 6 suppressed
-                      "zed@example.com,Z2,pending\n"       # 7 duplicate of 2
-                      "stay@example.com,S,pending\n"       # 8 known, confirmed stays confirmed
-                      "abe@example.com,A,pending\n",       # 9 new
-                      encoding="utf-8")
+    second.write_text(
+        "email,name,status\n"
+        "zed@example.com,Z,confirmed\n"  # 2 new
+        "wait@EXAMPLE.com,W,confirmed\n"  # 3 known, pending -> confirmed
+        "left@example.com,L,confirmed\n"  # 4 known, left: stays unsubscribed
+        "not an address,X,confirmed\n"  # 5 bad
+        "bounced@example.com,B,confirmed\n"  # 6 suppressed
+        "zed@example.com,Z2,pending\n"  # 7 duplicate of 2
+        "stay@example.com,S,pending\n"  # 8 known, confirmed stays confirmed
+        "abe@example.com,A,pending\n",  # 9 new
+        encoding="utf-8",
+    )
     report = _import(factory, list_id, second)
     assert (report.added, report.updated, report.unchanged) == (2, 1, 2)
     assert [p.split(":")[0] for p in report.problems] == ["line 5", "line 6", "line 7"]
     subs, consent = _stored(factory, list_id)
-    assert subs == {"wait@example.com": ("confirmed", True, False), "left@example.com": ("unsubscribed", True, False),
-                    "stay@example.com": ("confirmed", True, False), "zed@example.com": ("confirmed", True, False),
-                    "abe@example.com": ("pending", False, False)}
-    assert sorted(consent[3:]) == [("abe@example.com", "second.csv line 9: status pending"),
-                                   ("wait@example.com", "second.csv line 3: status confirmed"),
-                                   ("zed@example.com", "second.csv line 2: status confirmed")]
+    assert subs == {
+        "wait@example.com": ("confirmed", True, False),
+        "left@example.com": ("unsubscribed", True, False),
+        "stay@example.com": ("confirmed", True, False),
+        "zed@example.com": ("confirmed", True, False),
+        "abe@example.com": ("pending", False, False),
+    }
+    assert sorted(consent[3:]) == [
+        ("abe@example.com", "second.csv line 9: status pending"),
+        ("wait@example.com", "second.csv line 3: status confirmed"),
+        ("zed@example.com", "second.csv line 2: status confirmed"),
+    ]
     again = _import(factory, list_id, second)
     assert (again.added, again.updated, again.unchanged) == (0, 0, 5)
     assert _stored(factory, list_id) == (subs, consent)
@@ -157,8 +196,11 @@ def test_prepared_batches_keep_rows_and_hash_as_suppressions_do(database_url):
     from mailer.addresses import address_hash
     from mailer.audience.importing.prep import digest, prepare
 
-    rows = [(3, "b@example.com", "B, Jr.", "pending"), (2, "a@example.com", "", "unsubscribed"),
-            (4, "Ça@bücher.example", "Zoë", "confirmed")]
+    rows = [
+        (3, "b@example.com", "B, Jr.", "pending"),
+        (2, "a@example.com", "", "unsubscribed"),
+        (4, "Ça@bücher.example", "Zoë", "confirmed"),
+    ]
     batch = prepare(rows, "salt")
     assert batch.rows == sorted(rows, key=lambda row: row[1]) and len(batch) == 3
     assert digest("A@Example.com", "salt").hex() == address_hash("A@Example.com", "salt")

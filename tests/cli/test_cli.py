@@ -22,11 +22,19 @@ def workdir(tmp_path):
 
 
 def mailer(workdir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_") and k != "DATABASE_URL"}
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith("MAILER_") and k != "DATABASE_URL"
+    }
     environ.update({"MAILER_SECRET_KEY": SECRET, "MAILER_BASE_URL": "https://news.example"})
     environ.update(env or {})
-    return subprocess.run([sys.executable, "-m", "mailer", *args], cwd=workdir, env=environ,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "mailer", *args],
+        cwd=workdir,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def outbox_files(workdir: Path) -> list[Path]:
@@ -36,7 +44,14 @@ def outbox_files(workdir: Path) -> list[Path]:
 def test_upgrade_import_send_and_send_again(workdir):
     assert mailer(workdir, "db", "upgrade").returncode == 0
     assert (workdir / "var" / "mailer.db").exists()
-    imported = mailer(workdir, "subscribers", "import", "lists/ai-morning-post.sample.csv", "--list", "ai-morning-post")
+    imported = mailer(
+        workdir,
+        "subscribers",
+        "import",
+        "lists/ai-morning-post.sample.csv",
+        "--list",
+        "ai-morning-post",
+    )
     assert imported.returncode == 0, imported.stderr
     assert "25 added" in imported.stdout
     first = mailer(workdir, "send", "--issue", "2026-11-21", "--yes")
@@ -77,11 +92,22 @@ def test_malformed_issue_file_is_reported_and_nothing_is_sent(workdir):
     bad.write_text(bad.read_text().replace("## Deep Dive:", "## Deep Div:"))
     result = mailer(workdir, "send", "--issue", "2026-11-22")
     assert result.returncode == 1
-    assert "issues/ai-morning-post/2026-11-22.md:" in result.stderr and "unknown section kind 'Deep Div'" in result.stderr
+    assert (
+        "issues/ai-morning-post/2026-11-22.md:" in result.stderr
+        and "unknown section kind 'Deep Div'" in result.stderr
+    )
     assert outbox_files(workdir) == []
-    status = subprocess.run([sys.executable, "-c", "import sqlite3,sys;print(sqlite3.connect(sys.argv[1])"
-                             ".execute('select count(*) from sends').fetchone()[0])", str(workdir / "var/mailer.db")],
-                            capture_output=True, text=True)
+    status = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3,sys;print(sqlite3.connect(sys.argv[1])"
+            ".execute('select count(*) from sends').fetchone()[0])",
+            str(workdir / "var/mailer.db"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert status.stdout.strip() == "0"
 
 
@@ -107,7 +133,9 @@ def test_missing_secret_key_is_named(workdir):
 
 
 def test_malformed_setting_is_named(workdir):
-    result = mailer(workdir, "preview", "--issue", "latest", env={"MAILER_BASE_URL": "news.example"})
+    result = mailer(
+        workdir, "preview", "--issue", "latest", env={"MAILER_BASE_URL": "news.example"}
+    )
     assert result.returncode == 1 and "environment variable MAILER_BASE_URL" in result.stderr
 
 
@@ -117,7 +145,12 @@ def test_usage_error_exits_2(workdir):
 
 
 def test_every_command_has_help(workdir):
-    for args in (["--help"], ["db", "upgrade", "--help"], ["subscribers", "import", "--help"],
-                 ["preview", "--help"], ["send", "--help"]):
+    for args in (
+        ["--help"],
+        ["db", "upgrade", "--help"],
+        ["subscribers", "import", "--help"],
+        ["preview", "--help"],
+        ["send", "--help"],
+    ):
         result = mailer(workdir, *args)
         assert result.returncode == 0 and "Usage:" in result.stdout

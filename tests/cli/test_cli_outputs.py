@@ -13,7 +13,9 @@ import pytest
 
 from tests.conftest import REPO, SECRET
 
-UNWRITABLE_FOLDER = "/proc/mailer-cannot-be-here"  # no one, not even root, creates a folder in /proc
+UNWRITABLE_FOLDER = (
+    "/proc/mailer-cannot-be-here"  # no one, not even root, creates a folder in /proc
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +31,18 @@ def workdir(tmp_path_factory):
 
 
 def mailer(workdir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_") and k != "DATABASE_URL"}
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith("MAILER_") and k != "DATABASE_URL"
+    }
     environ.update({"MAILER_SECRET_KEY": SECRET, **(env or {})})
-    return subprocess.run([sys.executable, "-m", "mailer", *args], cwd=workdir, env=environ,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "mailer", *args],
+        cwd=workdir,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:
@@ -62,12 +72,21 @@ def test_issue_new_into_a_folder_that_cannot_be(workdir, out):
 
 
 def test_a_send_into_an_unwritable_outbox_pauses_and_fails_no_one(workdir):
-    result = mailer(workdir, "send", "--issue", "latest", "--yes", env={"MAILER_OUTBOX": UNWRITABLE_FOLDER})
+    result = mailer(
+        workdir, "send", "--issue", "latest", "--yes", env={"MAILER_OUTBOX": UNWRITABLE_FOLDER}
+    )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "MAILER_OUTBOX" in result.stdout + result.stderr
     status = mailer(workdir, "status", "--issue", "latest")
     assert "failed" not in status.stdout, status.stdout
     assert "paused" in status.stdout
-    fixed = mailer(workdir, "send", "--issue", "latest", "--yes", env={"MAILER_OUTBOX": str(workdir / "outbox")})
+    fixed = mailer(
+        workdir,
+        "send",
+        "--issue",
+        "latest",
+        "--yes",
+        env={"MAILER_OUTBOX": str(workdir / "outbox")},
+    )
     assert fixed.returncode == 0, fixed.stderr
     assert len(list((workdir / "outbox").rglob("*.eml"))) == 21

@@ -13,21 +13,21 @@ from __future__ import annotations
 import inspect
 import re
 import shlex
-from typing import Iterator
+from collections.abc import Iterator
 
 import click
 import pytest
 
 from mailer.cli import cli
-
 from tests.cli.test_cli import mailer
 
 EXAMPLE = re.compile(r"\n\nExample:\n\n\x08\n    (?P<line>mailer [^\n]+)\Z")
 SHELL_REDIRECTS = ("<", ">", "|")  # the shell's, not the command's (an example may read stdin)
 
 
-def walk(command: click.Command,
-         path: tuple[str, ...] = ("mailer",)) -> Iterator[tuple[str, click.Command]]:
+def walk(
+    command: click.Command, path: tuple[str, ...] = ("mailer",)
+) -> Iterator[tuple[str, click.Command]]:
     """(command path, command) for `command` and every command under it, depth first."""
     yield " ".join(path), command
     if isinstance(command, click.Group):
@@ -68,8 +68,15 @@ def leaf_context(args: list[str]) -> click.Context:
 
 
 def test_the_walk_finds_every_command():
-    assert {"mailer", "mailer send", "mailer db upgrade", "mailer subscribers import",
-            "mailer trending fetch", "mailer issue new", "mailer serve"} <= set(COMMANDS)
+    assert {
+        "mailer",
+        "mailer send",
+        "mailer db upgrade",
+        "mailer subscribers import",
+        "mailer trending fetch",
+        "mailer issue new",
+        "mailer serve",
+    } <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("path", sorted(COMMANDS))

@@ -11,7 +11,6 @@ import pytest
 
 from mailer.content.lists import load_list
 from mailer.store.db import make_engine, session_factory, upgrade
-
 from tests.conftest import DB_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,21 +81,53 @@ def list_def():
     return load_list(ROOT / "lists", "ai-morning-post")
 
 
-def model(ident: str, likes: int, task: str = "text-generation", params: int | None = None,
-          gguf: bool = False, downloads: int = 100) -> dict:
-    return {"id": ident, "task": task, "likes": likes, "downloads": downloads, "library": "transformers",
-            "created_at": "2026-11-01T00:00:00Z", "last_modified": "2026-11-20T00:00:00Z",
-            "trending_score": 10, "params": params, "gguf": gguf}
+def model(
+    ident: str,
+    likes: int,
+    task: str = "text-generation",
+    params: int | None = None,
+    gguf: bool = False,
+    downloads: int = 100,
+) -> dict:
+    return {
+        "id": ident,
+        "task": task,
+        "likes": likes,
+        "downloads": downloads,
+        "library": "transformers",
+        "created_at": "2026-11-01T00:00:00Z",
+        "last_modified": "2026-11-20T00:00:00Z",
+        "trending_score": 10,
+        "params": params,
+        "gguf": gguf,
+    }
 
 
 def dataset(ident: str, likes: int, task: str = "text-generation") -> dict:
-    return {"id": ident, "task": task, "likes": likes, "downloads": 10, "created_at": "2026-10-01T00:00:00Z",
-            "last_modified": "2026-11-20T00:00:00Z", "trending_score": 3}
+    return {
+        "id": ident,
+        "task": task,
+        "likes": likes,
+        "downloads": 10,
+        "created_at": "2026-10-01T00:00:00Z",
+        "last_modified": "2026-11-20T00:00:00Z",
+        "trending_score": 3,
+    }
 
 
-def repo(name: str, stars: int, created: str = "2025-01-01T00:00:00Z", description: str = "A repository") -> dict:
-    return {"name": name, "description": description, "stars": stars, "forks": 1, "language": "Python",
-            "topics": ["llm"], "created_at": created, "pushed_at": "2026-11-21T00:00:00Z"}
+def repo(
+    name: str, stars: int, created: str = "2025-01-01T00:00:00Z", description: str = "A repository"
+) -> dict:
+    return {
+        "name": name,
+        "description": description,
+        "stars": stars,
+        "forks": 1,
+        "language": "Python",
+        "topics": ["llm"],
+        "created_at": created,
+        "pushed_at": "2026-11-21T00:00:00Z",
+    }
 
 
 # Two hand-made weeks with known answers (see test_trending.py).
@@ -107,16 +138,18 @@ WEEK_AGO = {
 }
 NOW = {
     "huggingface-models": [
-        model("a/alpha", 160, params=7_000_000_000),             # +60 likes
-        model("b/beta", 450, params=1_500_000_000, gguf=True),   # +400 likes
-        model("n/newcomer", 900, task="text-to-image", params=2_000_000_000, gguf=True),  # no week-ago row
+        model("a/alpha", 160, params=7_000_000_000),  # +60 likes
+        model("b/beta", 450, params=1_500_000_000, gguf=True),  # +400 likes
+        model(
+            "n/newcomer", 900, task="text-to-image", params=2_000_000_000, gguf=True
+        ),  # no week-ago row
         model("c/gamma", 8, task="automatic-speech-recognition"),  # lost likes: never a mover
     ],
     "huggingface-datasets": [dataset("d/data", 35), dataset("e/fresh", 70)],  # +30
     "github": [
-        repo("o/big", 10_900),                                    # +900 stars
-        repo("o/mid", 2_150),                                     # +150
-        repo("o/fresh", 700, created="2026-11-18T09:00:00Z"),     # new this week, no week-ago row
-        repo("o/small", 100),                                     # +0
+        repo("o/big", 10_900),  # +900 stars
+        repo("o/mid", 2_150),  # +150
+        repo("o/fresh", 700, created="2026-11-18T09:00:00Z"),  # new this week, no week-ago row
+        repo("o/small", 100),  # +0
     ],
 }

@@ -21,10 +21,9 @@ from mailer.content.source_errors import (
     SourceError,
     SourceUnavailableError,
 )
-
 from tests.content.conftest import NetworkBlocked
 
-NOW = dt.datetime(2026, 11, 22, 19, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 22, 19, 0, tzinfo=dt.UTC)
 
 
 @pytest.mark.vcr("hf_trending.yaml")
@@ -32,12 +31,24 @@ def test_models_come_from_the_cassette_through_httpx2(vcr):
     entries = hf.fetch_models(50)
     assert vcr.play_count == 1
     assert [e["id"] for e in entries] == [
-        "moonshotai/Kimi-K2-Thinking", "unsloth/Qwen3-4B-Instruct-2507-GGUF", "black-forest-labs/FLUX.2-dev",
-        "openai/whisper-large-v3-turbo", "HuggingFaceTB/SmolLM3-3B"]
+        "moonshotai/Kimi-K2-Thinking",
+        "unsloth/Qwen3-4B-Instruct-2507-GGUF",
+        "black-forest-labs/FLUX.2-dev",
+        "openai/whisper-large-v3-turbo",
+        "HuggingFaceTB/SmolLM3-3B",
+    ]
     assert entries[1] == {
-        "id": "unsloth/Qwen3-4B-Instruct-2507-GGUF", "task": "text-generation", "likes": 388, "downloads": 96512,
-        "library": "gguf", "created_at": "2026-10-28T17:02:44Z", "last_modified": "2026-11-18T09:12:10Z",
-        "trending_score": 455, "params": 4022468096, "gguf": True}
+        "id": "unsloth/Qwen3-4B-Instruct-2507-GGUF",
+        "task": "text-generation",
+        "likes": 388,
+        "downloads": 96512,
+        "library": "gguf",
+        "created_at": "2026-10-28T17:02:44Z",
+        "last_modified": "2026-11-18T09:12:10Z",
+        "trending_score": 455,
+        "params": 4022468096,
+        "gguf": True,
+    }
     assert entries[0]["params"] == 1026408232448 and entries[0]["gguf"] is False
     assert entries[2]["params"] is None  # neither safetensors nor gguf metadata
 
@@ -49,7 +60,8 @@ def test_datasets_take_their_task_from_task_categories_tags(vcr):
     assert [(e["id"], e["task"], e["likes"]) for e in entries] == [
         ("HuggingFaceFW/finepdfs", "text-generation", 512),
         ("nvidia/Nemotron-Post-Training-Dataset-v2", "question-answering", 233),
-        ("someone/untagged-corpus", "", 41)]
+        ("someone/untagged-corpus", "", 41),
+    ]
 
 
 def test_without_a_cassette_the_guard_stops_the_request():
@@ -73,13 +85,17 @@ def test_rate_limit_says_when_it_resets(vcr):
         hf.fetch_models(50, transport=transport)
     assert vcr.play_count == 1  # not retried: huggingface_hub would sleep and retry five times
     assert info.value.resets_at == NOW + dt.timedelta(seconds=212)
-    assert str(info.value) == ("huggingface-models: Hugging Face rate limit reached; it resets at 19:04 UTC "
-                               "(in 4 min); set HF_TOKEN for a higher limit")
+    assert str(info.value) == (
+        "huggingface-models: Hugging Face rate limit reached; it resets at 19:04 UTC "
+        "(in 4 min); set HF_TOKEN for a higher limit"
+    )
 
 
 @pytest.mark.vcr("hf_server_error.yaml")
 def test_server_error_fails_at_once(vcr):
-    with pytest.raises(SourceUnavailableError, match="huggingface.co answered HTTP 503 .*try again later"):
+    with pytest.raises(
+        SourceUnavailableError, match="huggingface.co answered HTTP 503 .*try again later"
+    ):
         hf.fetch_models(50)
     assert vcr.play_count == 1
 
@@ -110,8 +126,10 @@ def test_timeout_is_bounded_and_not_retried():
     with pytest.raises(SourceUnavailableError) as info:
         hf.fetch_models(5, timeout=3, transport=_mock(handler))
     assert len(calls) == 1
-    assert str(info.value) == ("huggingface-models: no answer from huggingface.co within 3 s; "
-                               "check the network or try again later")
+    assert str(info.value) == (
+        "huggingface-models: no answer from huggingface.co within 3 s; "
+        "check the network or try again later"
+    )
 
 
 def test_the_client_carries_our_timeout_and_is_restored_afterwards():
@@ -133,7 +151,10 @@ def test_shape_errors_and_refusals():
     with pytest.raises(SourceDataError, match="documented shape"):
         hf.fetch_models(5, transport=_mock(lambda r: httpx2.Response(200, json={"error": "nope"})))
     with pytest.raises(SourceError, match="HTTP 401; check HF_TOKEN"):
-        hf.fetch_models(5, transport=_mock(lambda r: httpx2.Response(401, json={"error": "Invalid credentials"})))
+        hf.fetch_models(
+            5,
+            transport=_mock(lambda r: httpx2.Response(401, json={"error": "Invalid credentials"})),
+        )
 
 
 def test_offline_mode_is_reported(monkeypatch):

@@ -13,7 +13,6 @@ from mailer.content.snapshots import latest_snapshot, snapshot_on, store_snapsho
 from mailer.content.source_errors import StaleTrendingError
 from mailer.content.trending import attach_trending, compute_figures, movers_for
 from mailer.store.db import transaction
-
 from tests.content.conftest import NOW, ROOT, TODAY, WEEK_AGO, model
 
 WEEK_AGO_DAY = TODAY - dt.timedelta(days=7)
@@ -47,20 +46,28 @@ def test_store_is_write_once_unless_replaced(factory):
         kept, wrote_again = store_snapshot(session, "github", TODAY, [{"name": "o/b", "stars": 2}])
         assert not wrote_again and kept.entries == first.entries
     with transaction(factory) as session:
-        replaced, wrote = store_snapshot(session, "github", TODAY, [{"name": "o/b", "stars": 2}], replace=True)
+        replaced, wrote = store_snapshot(
+            session, "github", TODAY, [{"name": "o/b", "stars": 2}], replace=True
+        )
         assert wrote and replaced.entries == ({"name": "o/b", "stars": 2},)
     with transaction(factory) as session:
         assert snapshot_on(session, "github", TODAY).entries == ({"name": "o/b", "stars": 2},)
 
 
 def test_latest_and_week_before(factory):
-    store_weeks(factory, ((WEEK_AGO_DAY, WEEK_AGO), (TODAY - dt.timedelta(days=3), WEEK_AGO), (TODAY, NOW)))
+    store_weeks(
+        factory, ((WEEK_AGO_DAY, WEEK_AGO), (TODAY - dt.timedelta(days=3), WEEK_AGO), (TODAY, NOW))
+    )
     with transaction(factory) as session:
         assert latest_snapshot(session, "github", TODAY).taken_on == TODAY
-        assert latest_snapshot(session, "github", TODAY - dt.timedelta(days=1)).taken_on == TODAY - dt.timedelta(days=3)
+        assert latest_snapshot(
+            session, "github", TODAY - dt.timedelta(days=1)
+        ).taken_on == TODAY - dt.timedelta(days=3)
         assert latest_snapshot(session, "github", WEEK_AGO_DAY - dt.timedelta(days=1)) is None
         # three days back is not a week: movers compare with the snapshot at least seven days older
-        assert week_before(session, latest_snapshot(session, "github", TODAY)).taken_on == WEEK_AGO_DAY
+        assert (
+            week_before(session, latest_snapshot(session, "github", TODAY)).taken_on == WEEK_AGO_DAY
+        )
 
 
 def test_movers_from_two_weeks(factory):
@@ -80,7 +87,10 @@ def test_no_movers_without_a_week_of_history(factory):
 def test_figures_from_a_snapshot(sqlite_factory):
     store_weeks(sqlite_factory)
     with transaction(sqlite_factory) as session:
-        assert compute_figures({s: latest_snapshot(session, s, TODAY) for s in NOW}) == EXPECTED_FIGURES
+        assert (
+            compute_figures({s: latest_snapshot(session, s, TODAY) for s in NOW})
+            == EXPECTED_FIGURES
+        )
 
 
 def test_no_new_repositories_is_no_figure(sqlite_factory):
@@ -91,11 +101,17 @@ def test_no_new_repositories_is_no_figure(sqlite_factory):
 
 
 def test_figures_without_sizes_skip_the_size_share(sqlite_factory):
-    store_weeks(sqlite_factory, ((TODAY, {"huggingface-models": [model("a/a", 1), model("b/b", 2, task="")]}),))
+    store_weeks(
+        sqlite_factory,
+        ((TODAY, {"huggingface-models": [model("a/a", 1), model("b/b", 2, task="")]}),),
+    )
     with transaction(sqlite_factory) as session:
-        assert compute_figures({"huggingface-models": latest_snapshot(session, "huggingface-models", TODAY)}) == [
+        assert compute_figures(
+            {"huggingface-models": latest_snapshot(session, "huggingface-models", TODAY)}
+        ) == [
             Figure("1", "of the top 2 trending models are text-generation"),
-            Figure("0%", "of trending models ship GGUF weights")]
+            Figure("0%", "of trending models ship GGUF weights"),
+        ]
 
 
 @pytest.mark.parametrize("seed", SEEDS, ids=lambda p: p.stem)
@@ -107,7 +123,9 @@ def test_seed_issues_are_unchanged_without_snapshots(sqlite_factory, list_def, s
 
 def test_attach_fills_only_empty_sections_and_keeps_editor_entries(factory, list_def):
     store_weeks(factory)
-    issue = load_issue(ROOT / "issues" / "ai-morning-post" / "2026-11-22.md")  # GitHub section hand-written
+    issue = load_issue(
+        ROOT / "issues" / "ai-morning-post" / "2026-11-22.md"
+    )  # GitHub section hand-written
     with transaction(factory) as session:
         out = attach_trending(issue, session, list_def, TODAY)
     assert out.github_repos == issue.github_repos
@@ -127,15 +145,24 @@ def test_attach_fills_only_empty_sections_and_keeps_editor_entries(factory, list
 
 def test_editor_figures_come_first_and_duplicates_are_not_added(sqlite_factory, list_def):
     store_weeks(sqlite_factory)
-    issue = replace(load_issue(SEEDS[-1]), figures=(Figure("42", "models I counted"), EXPECTED_FIGURES[2]))
+    issue = replace(
+        load_issue(SEEDS[-1]), figures=(Figure("42", "models I counted"), EXPECTED_FIGURES[2])
+    )
     with transaction(sqlite_factory) as session:
         out = attach_trending(issue, session, list_def, TODAY)
-    assert out.figures == (issue.figures[0], EXPECTED_FIGURES[2], EXPECTED_FIGURES[0], EXPECTED_FIGURES[1])
+    assert out.figures == (
+        issue.figures[0],
+        EXPECTED_FIGURES[2],
+        EXPECTED_FIGURES[0],
+        EXPECTED_FIGURES[1],
+    )
 
 
 def test_task_filter_and_counts_come_from_the_list(sqlite_factory, list_def):
     store_weeks(sqlite_factory)
-    sources = dict(list_def.sources, huggingface={"models": 1, "datasets": 0, "tasks": ["text-to-image"]})
+    sources = dict(
+        list_def.sources, huggingface={"models": 1, "datasets": 0, "tasks": ["text-to-image"]}
+    )
     issue = replace(load_issue(SEEDS[-1]), github_repos=())
     with transaction(sqlite_factory) as session:
         out = attach_trending(issue, session, replace(list_def, sources=sources), TODAY)
@@ -150,10 +177,17 @@ def test_stale_snapshot_is_shown_as_of_its_date_or_refused(sqlite_factory, list_
     with transaction(sqlite_factory) as session:
         out = attach_trending(issue, session, list_def, TODAY + dt.timedelta(days=2))
         assert out.trending_as_of == TODAY and out.hf_models
-        with pytest.raises(StaleTrendingError, match=r"not from 2026-11-24: huggingface-models \(2026-11-22\)"):
-            attach_trending(issue, session, list_def, TODAY + dt.timedelta(days=2), require_fresh=True)
+        with pytest.raises(
+            StaleTrendingError, match=r"not from 2026-11-24: huggingface-models \(2026-11-22\)"
+        ):
+            attach_trending(
+                issue, session, list_def, TODAY + dt.timedelta(days=2), require_fresh=True
+            )
         # an issue dated ahead of today is fresh with today's data
-        assert attach_trending(issue, session, list_def, TODAY, require_fresh=True).trending_as_of == TODAY
+        assert (
+            attach_trending(issue, session, list_def, TODAY, require_fresh=True).trending_as_of
+            == TODAY
+        )
 
 
 def test_pinned_as_of_reads_that_day_even_when_newer_data_exists(sqlite_factory, list_def):

@@ -9,19 +9,27 @@ from pathlib import Path
 import pytest
 
 from mailer.render.issue import archive_html
-
 from tests.render.conftest import ARTIFACTS, BASE_URL, LIST, SEEDS
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
-            pytest.fail("Chromium is required in CI: .ci/run installs it (apt-get install chromium)")
+            pytest.fail(
+                "Chromium is required in CI: .ci/run installs it (apt-get install chromium)"
+            )
         pytest.skip("Chromium not installed (/usr/bin/chromium): apt-get install chromium")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
@@ -50,7 +58,11 @@ def test_phone_and_desktop_layout(browser, seed_renders, index):
     html = archive_html(seed_renders[index], BASE_URL, LIST.slug)
     phone = layout(browser, html, 375, ARTIFACTS / "render" / f"{SEEDS[index].stem}-375.png")
     assert phone["scrollWidth"] <= phone["viewport"], "horizontal scrolling on a phone"
-    assert phone["tops"][0] < phone["tops"][1] and phone["lefts"][0] == phone["lefts"][1], "columns not stacked"
+    assert phone["tops"][0] < phone["tops"][1] and phone["lefts"][0] == phone["lefts"][1], (
+        "columns not stacked"
+    )
     desktop = layout(browser, html, 640, ARTIFACTS / "render" / f"{SEEDS[index].stem}-640.png")
     assert desktop["scrollWidth"] <= desktop["viewport"]
-    assert desktop["tops"][0] == desktop["tops"][1] and desktop["lefts"][0] < desktop["lefts"][1], "not the desktop layout"
+    assert desktop["tops"][0] == desktop["tops"][1] and desktop["lefts"][0] < desktop["lefts"][1], (
+        "not the desktop layout"
+    )

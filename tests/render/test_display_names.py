@@ -19,16 +19,26 @@ from email.utils import parseaddr
 import pytest
 
 from mailer.send.message import header_name, to_header
-
 from tests.render.conftest import HOSTILE_NAMES, make_subscribers
 
 ENCODED_WORD = re.compile(rb"=\?([^?]*)\?([bBqQ])\?([^?]*)\?=")
 ADJACENT_WORDS = re.compile(rb"\?=\s+=\?")
 EDGES = [
-    "Zoë Ñúñez-García de la Fuente", "王" * 40, "a" * 44 + "é", "é" * 22 + "a", "🙂" * 12, "a" * 43 + "😀b",
-    "Lamarr, Hedy " * 12, 'Tim "TimBL" Berners-Lee, Director of the World Wide Web Consortium (W3C) ' * 2,
-    "plain words only " * 15, "Ünïcödé, \"quoted\" <and> & more " * 6, "=?utf-8?b?QQ==?= =?utf-8?b?Qg==?=",
-    "x" * 200, "José", "König der Löwen und der Bücher", "Ω" * 100,
+    "Zoë Ñúñez-García de la Fuente",
+    "王" * 40,
+    "a" * 44 + "é",
+    "é" * 22 + "a",
+    "🙂" * 12,
+    "a" * 43 + "😀b",
+    "Lamarr, Hedy " * 12,
+    'Tim "TimBL" Berners-Lee, Director of the World Wide Web Consortium (W3C) ' * 2,
+    "plain words only " * 15,
+    'Ünïcödé, "quoted" <and> & more ' * 6,
+    "=?utf-8?b?QQ==?= =?utf-8?b?Qg==?=",
+    "x" * 200,
+    "José",
+    "König der Löwen und der Bücher",
+    "Ω" * 100,
 ]
 NAMES = HOSTILE_NAMES + EDGES + [name for _, name in make_subscribers(2000, seed=11)]
 
@@ -42,7 +52,9 @@ def read_back(header: bytes):
     return modern["To"].addresses[0], (str(make_header(decode_header(name))), address)
 
 
-@pytest.mark.parametrize("address", ["reader@example.com", "a.rather.long.local.part+tag@mail.subdomain.example.org"])
+@pytest.mark.parametrize(
+    "address", ["reader@example.com", "a.rather.long.local.part+tag@mail.subdomain.example.org"]
+)
 def test_names_decode_back_on_both_parsers_in_short_encoded_words_and_lines(address):
     exact_on_default = 0
     for name in NAMES:
@@ -59,7 +71,9 @@ def test_names_decode_back_on_both_parsers_in_short_encoded_words_and_lines(addr
         for charset, kind, text in ENCODED_WORD.findall(header):
             word = b"=?%s?%s?%s?=" % (charset, kind, text)
             assert len(word) <= 75, header
-            base64.b64decode(text).decode("utf-8")  # strict: no word starts or ends inside a character
+            base64.b64decode(text).decode(
+                "utf-8"
+            )  # strict: no word starts or ends inside a character
         lines = header.split(b"\r\n")[:-1]
         for index, line in enumerate(lines):
             # longer only when one word cannot be cut (an address, or a name without a space)
@@ -83,15 +97,19 @@ def test_a_cut_never_falls_inside_a_character():
             assert read_back(header)[1][0] == name
 
 
-@pytest.mark.parametrize("subject", [
-    "Über die KI-Revolution: Sprachmodelle für Ärzte, Anwälte und Lehrer – was sich ändert und warum es zählt",
-    "人工智能" * 40, "😀 " * 60 + "end", ("Plain ASCII subject " * 12).strip(),
-])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Über die KI-Revolution: Sprachmodelle für Ärzte, Anwälte und Lehrer – was sich ändert und warum es zählt",
+        "人工智能" * 40,
+        "😀 " * 60 + "end",
+        ("Plain ASCII subject " * 12).strip(),
+    ],
+)
 def test_the_subject_goes_in_short_encoded_words_too(seed_renders, subject):
     import dataclasses
 
     from mailer.send.message import MessageSkeleton
-
     from tests.render.conftest import LIST
     from tests.render.test_message_fast_path import recipient
 

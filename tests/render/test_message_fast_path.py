@@ -5,37 +5,56 @@ from __future__ import annotations
 import datetime as dt
 import email
 from email.header import decode_header, make_header
-from email.policy import compat32, default as default_policy
+from email.policy import compat32
+from email.policy import default as default_policy
 from email.utils import parseaddr
 
 import pytest
 
-from mailer.send.message import MessageSkeleton, header_name, Recipient, build_message, personal_values
-
+from mailer.send.message import (
+    MessageSkeleton,
+    Recipient,
+    build_message,
+    header_name,
+    personal_values,
+)
 from tests.render.conftest import LIST, make_subscribers
 
-DATE = dt.datetime(2026, 11, 20, 6, 30, tzinfo=dt.timezone.utc)
+DATE = dt.datetime(2026, 11, 20, 6, 30, tzinfo=dt.UTC)
 
 
 def recipient(i: int, address: str, name: str) -> Recipient:
     token = f"tok{i}.ABC-_xyz"
-    return Recipient(delivery_id=i, email=address, name=name,
-                     unsubscribe_url=f"https://news.example/unsubscribe/{token}",
-                     manage_url=f"https://news.example/manage/{token}",
-                     unsubscribe_mailto=f"mailto:unsubscribe@aimorningpost.example?subject=unsubscribe%20{token}",
-                     message_id=f"<{i:032x}@aimorningpost.example>")
+    return Recipient(
+        delivery_id=i,
+        email=address,
+        name=name,
+        unsubscribe_url=f"https://news.example/unsubscribe/{token}",
+        manage_url=f"https://news.example/manage/{token}",
+        unsubscribe_mailto=f"mailto:unsubscribe@aimorningpost.example?subject=unsubscribe%20{token}",
+        message_id=f"<{i:032x}@aimorningpost.example>",
+    )
 
 
 def baseline(rendered, r: Recipient) -> bytes:
     html, text = rendered.personalize(personal_values(r))
-    return build_message(subject=rendered.subject, html=html, text=text, list_def=LIST, send_id=7,
-                         recipient=r, date=DATE)
+    return build_message(
+        subject=rendered.subject,
+        html=html,
+        text=text,
+        list_def=LIST,
+        send_id=7,
+        recipient=r,
+        date=DATE,
+    )
 
 
 def summary(raw: bytes) -> dict:
     """What a reader's client sees: every header (decoded, unfolded) and every leaf part decoded."""
     msg = email.message_from_bytes(raw, policy=default_policy)
-    headers = sorted((k.lower(), str(v)) for k, v in msg.items() if k.lower() not in ("content-type", "to"))
+    headers = sorted(
+        (k.lower(), str(v)) for k, v in msg.items() if k.lower() not in ("content-type", "to")
+    )
     # `To:` as an RFC 2047 decoder reads it: policy=default keeps a space between adjacent encoded-words
     # (see test_display_names), and the two paths cut a long name into words at different places.
     assert len(msg["To"].addresses) == 1
@@ -61,7 +80,9 @@ def test_fast_path_equals_email_message_for_1000_subscribers(seed_renders):
         if "=?" in name:
             # EmailMessage writes such a name raw, so parsers decode it as an encoded-word (a display
             # name that changes on the way); the fast path encodes it, and it arrives as written.
-            ours, theirs = ({k: v for k, v in s.items() if k not in ("to", "headers")} for s in (ours, theirs))
+            ours, theirs = (
+                {k: v for k, v in s.items() if k not in ("to", "headers")} for s in (ours, theirs)
+            )
         assert ours == theirs, repr(name)
         assert all(len(line) <= 998 for line in fast.split(b"\r\n"))
         assert b"\n" not in fast.replace(b"\r\n", b"") and b"\r" not in fast.replace(b"\r\n", b"")
@@ -76,7 +97,13 @@ def test_every_seed_issue_has_the_same_structure_on_both_paths(seed_renders, ind
     fast = summary(MessageSkeleton(rendered, LIST, send_id=7).message(r, date=DATE))
     assert fast == summary(baseline(rendered, r))
     types = [p[0] for p in fast["parts"]]
-    assert types == ["multipart/alternative", "text/plain", "multipart/related", "text/html", "image/png"]
+    assert types == [
+        "multipart/alternative",
+        "text/plain",
+        "multipart/related",
+        "text/html",
+        "image/png",
+    ]
     assert not fast["defects"]
 
 
@@ -90,8 +117,15 @@ def test_hostile_name_stays_one_recipient():
 
 def test_values_that_are_not_urls_are_refused(seed_renders):
     skeleton = MessageSkeleton(seed_renders[0], LIST, send_id=7)
-    bad = Recipient(1, "a@example.com", "A", "https://x.example/u\r\nBcc: x@y", "https://x.example/m", "mailto:u@x",
-                    "<m1@x.example>")
+    bad = Recipient(
+        1,
+        "a@example.com",
+        "A",
+        "https://x.example/u\r\nBcc: x@y",
+        "https://x.example/m",
+        "mailto:u@x",
+        "<m1@x.example>",
+    )
     with pytest.raises(ValueError):
         skeleton.message(bad)
 
@@ -112,12 +146,21 @@ URL_SHAPES = {
 @pytest.mark.parametrize("shape", URL_SHAPES)
 def test_urls_of_every_shape_decode_the_same_on_both_paths(seed_renders, shape):
     url = URL_SHAPES[shape]
-    r = Recipient(3, "ada@example.com", "Ada", url, url.replace("/u", "/m", 1), "mailto:u@news.example?subject=x",
-                  "<m3@x.example>")
+    r = Recipient(
+        3,
+        "ada@example.com",
+        "Ada",
+        url,
+        url.replace("/u", "/m", 1),
+        "mailto:u@news.example?subject=x",
+        "<m3@x.example>",
+    )
     fast = MessageSkeleton(seed_renders[0], LIST, send_id=7).message(r, date=DATE)
     assert summary(fast) == summary(baseline(seed_renders[0], r))
     assert max(len(line) for line in fast.split(b"\r\n")) <= 998
-    soft_broken = [line for line in fast.split(b"\r\n\r\n", 1)[1].split(b"\r\n") if line.endswith(b"=")]
+    soft_broken = [
+        line for line in fast.split(b"\r\n\r\n", 1)[1].split(b"\r\n") if line.endswith(b"=")
+    ]
     assert max(len(line) for line in soft_broken) <= 76  # quoted-printable's limit
 
 
@@ -125,5 +168,14 @@ def test_a_url_too_long_for_a_header_is_refused(seed_renders):
     skeleton = MessageSkeleton(seed_renders[0], LIST, send_id=7)
     long_url = "https://news.example/u/" + "a" * 400
     with pytest.raises(ValueError, match="not a URL fit for a header"):
-        skeleton.message(Recipient(1, "a@example.com", "A", long_url, "https://x.example/m", "mailto:u@x",
-                                   "<m1@x.example>"))
+        skeleton.message(
+            Recipient(
+                1,
+                "a@example.com",
+                "A",
+                long_url,
+                "https://x.example/m",
+                "mailto:u@x",
+                "<m1@x.example>",
+            )
+        )

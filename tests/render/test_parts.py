@@ -6,9 +6,8 @@ import re
 
 import pytest
 
-from mailer.render.qr import QR_CID, qr_target
 from mailer.render.issue import PREHEADER_PADDING, archive_html, neutral_values
-
+from mailer.render.qr import QR_CID, qr_target
 from tests.render.conftest import BASE_URL, LIST
 
 
@@ -23,7 +22,11 @@ def test_every_html_link_is_in_the_text_part_and_padding_is_not(seed_renders, in
 @pytest.mark.parametrize("index", range(5))
 def test_html_has_preheader_lang_dark_mode_and_the_qr_code(seed_renders, seed_contents, index):
     html = seed_renders[index].html
-    assert '<html lang="en"' in html and 'name="color-scheme"' in html and "prefers-color-scheme: dark" in html
+    assert (
+        '<html lang="en"' in html
+        and 'name="color-scheme"' in html
+        and "prefers-color-scheme: dark" in html
+    )
     assert seed_contents[index].preheader + PREHEADER_PADDING in html
     # the QR code goes where the button next to it goes: the Telegram channel in two seeds
     button = seed_contents[index].cta.button_url or f"{BASE_URL}/subscribe/{LIST.slug}"
@@ -33,7 +36,9 @@ def test_html_has_preheader_lang_dark_mode_and_the_qr_code(seed_renders, seed_co
 
 def test_the_telegram_seeds_scan_to_telegram(seed_renders, seed_contents):
     targets = {c.date.isoformat(): qr_target(r.html) for c, r in zip(seed_contents, seed_renders)}
-    assert targets["2026-11-19"] == targets["2026-11-22"] == "https://aimorningpost.example/telegram"
+    assert (
+        targets["2026-11-19"] == targets["2026-11-22"] == "https://aimorningpost.example/telegram"
+    )
     assert targets["2026-11-18"] == f"{BASE_URL}/subscribe/{LIST.slug}"
 
 

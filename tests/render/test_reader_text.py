@@ -21,17 +21,16 @@ from html.parser import HTMLParser
 
 import pytest
 
-from mailer.content.load import load_issue_for
-from mailer.send.campaign import run_send
-from mailer.content.model import Item, TrendingModel, TrendingRepo
-from mailer.store.db import transaction
-from mailer.send.message import MessageSkeleton, Recipient
-from mailer.render.qr import qr_target
-from mailer.render.issue import render_issue, render_sources
-from mailer.audience.lists import ensure_list
 from mailer.audience.importing.importer import import_rows, read_csv
+from mailer.audience.lists import ensure_list
+from mailer.content.load import load_issue_for
+from mailer.content.model import Item, TrendingModel, TrendingRepo
+from mailer.render.issue import render_issue, render_sources
+from mailer.render.qr import qr_target
+from mailer.send.campaign import run_send
+from mailer.send.message import MessageSkeleton, Recipient
+from mailer.store.db import transaction
 from mailer.transports import FileTransport
-
 from tests.conftest import DB_KINDS, REPO, SECRET
 from tests.render.conftest import BASE_URL, LIST, SEEDS
 
@@ -42,10 +41,15 @@ INTERNAL = ("No movers yet", "snapshots exist", "No Hugging Face entries", "No G
 def a_recipient() -> Recipient:
     # tokens as long as real ones (mailer/tokens.py), so that the link lines are as long as in a send
     token = "MTIzNDU2Nzg5.YWktbW9ybmluZy1wb3N0.ZK3j4Vh2pQ9xLw7sT1uYbN0cRm5eA8dFgHiJkLoP"
-    return Recipient(delivery_id=1, email="ada@example.com", name="Ada Lovelace",
-                     unsubscribe_url=f"{BASE_URL}/unsubscribe/{token}", manage_url=f"{BASE_URL}/manage/{token}",
-                     unsubscribe_mailto="mailto:unsubscribe@aimorningpost.example?subject=unsubscribe",
-                     message_id="<0123456789abcdef0123456789abcdef@aimorningpost.example>")
+    return Recipient(
+        delivery_id=1,
+        email="ada@example.com",
+        name="Ada Lovelace",
+        unsubscribe_url=f"{BASE_URL}/unsubscribe/{token}",
+        manage_url=f"{BASE_URL}/manage/{token}",
+        unsubscribe_mailto="mailto:unsubscribe@aimorningpost.example?subject=unsubscribe",
+        message_id="<0123456789abcdef0123456789abcdef@aimorningpost.example>",
+    )
 
 
 def parsed(content) -> tuple[str, str, str]:
@@ -90,13 +94,17 @@ def fresh_seeds(settings, factory):
 
 
 def test_a_fresh_database_has_no_snapshot_so_trending_comes_from_the_files_only(fresh_seeds):
-    assert fresh_seeds[0].mover_items == () and fresh_seeds[0].hf_models == ()  # the case under test
+    assert (
+        fresh_seeds[0].mover_items == () and fresh_seeds[0].hf_models == ()
+    )  # the case under test
 
 
 @pytest.mark.parametrize("index", range(5), ids=[p.stem for p in SEEDS])
 def test_the_text_part_fits_78_columns_except_lone_urls(fresh_seeds, index):
     text, _, _ = parsed(fresh_seeds[index])
-    too_long = [line for line in text.splitlines() if len(line) > 78 and not URL_LINE.fullmatch(line)]
+    too_long = [
+        line for line in text.splitlines() if len(line) > 78 and not URL_LINE.fullmatch(line)
+    ]
     assert too_long == []
     # a URL is never broken across lines, nor shares a line with words when the line would be too long
     for line in text.splitlines():
@@ -124,21 +132,37 @@ def test_sections_without_data_are_left_out(fresh_seeds):
     bare = dataclasses.replace(content, github_repos=(), tool_items=(), reading_items=())
     text, html, _ = parsed(bare)
     for part in (text, visible_text(html)):
-        for title in (content.trending.title, content.trending.intro, content.github_heading,
-                      content.tools.title, content.reading.title, content.metrics.title):
+        for title in (
+            content.trending.title,
+            content.trending.intro,
+            content.github_heading,
+            content.tools.title,
+            content.reading.title,
+            content.metrics.title,
+        ):
             assert title not in part
 
 
 def test_counted_figures_use_the_right_plural(fresh_seeds):
     one = dataclasses.replace(
-        fresh_seeds[0], hf_models=(TrendingModel("org/one"),), github_repos=(TrendingRepo("o/r", "d"),),
-        tool_items=(Item("Tool", "does things"),))
+        fresh_seeds[0],
+        hf_models=(TrendingModel("org/one"),),
+        github_repos=(TrendingRepo("o/r", "d"),),
+        tool_items=(Item("Tool", "does things"),),
+    )
     text, html, _ = parsed(one)
     for part in (text, visible_text(html)):
-        for figure in ("1\\s+Hugging Face model trending", "1\\s+GitHub repository trending", "1\\s+tool of the week"):
+        for figure in (
+            "1\\s+Hugging Face model trending",
+            "1\\s+GitHub repository trending",
+            "1\\s+tool of the week",
+        ):
             assert re.search(figure, part), figure
-    two = dataclasses.replace(one, hf_models=(TrendingModel("a/m"), TrendingModel("b/d", kind="dataset")),
-                              tool_items=one.tool_items * 2)
+    two = dataclasses.replace(
+        one,
+        hf_models=(TrendingModel("a/m"), TrendingModel("b/d", kind="dataset")),
+        tool_items=one.tool_items * 2,
+    )
     text, _, _ = parsed(two)
     assert re.search(r"2\s+Hugging Face models & datasets trending", text)
     assert re.search(r"2\s+tools of the week", text)
@@ -148,7 +172,7 @@ def test_counted_figures_use_the_right_plural(fresh_seeds):
 def test_the_text_part_names_where_the_qr_code_goes(fresh_seeds, index):
     text, _, source = parsed(fresh_seeds[index])
     target = qr_target(source)
-    paragraph = text[text.index("QR code"):].split("\n\n", 1)[0]
+    paragraph = text[text.index("QR code") :].split("\n\n", 1)[0]
     assert target in paragraph.split()
     if target != f"{BASE_URL}/subscribe/{LIST.slug}":
         assert f"{BASE_URL}/subscribe/" not in paragraph
@@ -165,8 +189,13 @@ def test_lint_warns_about_each_section_left_out(fresh_seeds):
     from mailer.render.lint import lint
 
     content = fresh_seeds[0]
-    findings = lint(content, LIST, BASE_URL, render_sources(content, LIST, BASE_URL),
-                    render_issue(content, LIST, BASE_URL, strict=False))
+    findings = lint(
+        content,
+        LIST,
+        BASE_URL,
+        render_sources(content, LIST, BASE_URL),
+        render_issue(content, LIST, BASE_URL, strict=False),
+    )
     assert [f.level for f in findings] == ["warning", "warning"]
     messages = [f.message for f in findings]
     assert any(repr(content.hf_heading) in m for m in messages), messages
@@ -203,7 +232,9 @@ def test_the_greeting_uses_a_first_name_or_none(factory, settings, tmp_path):
     rows, problems = read_csv(path)
     import_rows(factory, list_id, rows, problems, source="greetings")
     content = load_issue_for(settings, LIST, "2026-11-20", factory=factory)
-    assert run_send(factory, settings, LIST, content, FileTransport(settings.outbox_dir)).sent_now == len(GREETINGS)
+    assert run_send(
+        factory, settings, LIST, content, FileTransport(settings.outbox_dir)
+    ).sent_now == len(GREETINGS)
     got = {}
     for eml in (settings.outbox_dir / LIST.slug / "2026-11-20").glob("*.eml"):
         msg = email.message_from_bytes(eml.read_bytes(), policy=default_policy)
@@ -219,12 +250,20 @@ def test_mailer_lint_warns_and_still_passes(tmp_path):
     """The operator's view: `mailer lint` on a fresh database names each section it leaves out, exit 0."""
     for folder in ("lists", "issues"):
         shutil.copytree(REPO / folder, tmp_path / folder)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_") and k != "DATABASE_URL"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("MAILER_") and k != "DATABASE_URL"
+    }
     env.update({"MAILER_SECRET_KEY": SECRET, "MAILER_BASE_URL": BASE_URL})
 
     def mailer(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "mailer", *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "mailer", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     assert mailer("db", "upgrade").returncode == 0
     result = mailer("lint", "--issue", "2026-11-18")
@@ -232,5 +271,6 @@ def test_mailer_lint_warns_and_still_passes(tmp_path):
     lines = result.stdout.splitlines()
     assert [line.split(": ", 1)[1] for line in lines if "[left-out]" in line] == [
         "warning: [left-out] section 'Models & Datasets of the Week' has no data and is left out of the mail",
-        "warning: [left-out] section 'Biggest Movers This Week' has no data and is left out of the mail"]
+        "warning: [left-out] section 'Biggest Movers This Week' has no data and is left out of the mail",
+    ]
     assert lines[-1].endswith(": 0 error(s), 2 warning(s)") and "Traceback" not in result.stderr

@@ -6,25 +6,31 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from mailer.audience.importing.importer import ImportRow, import_rows
+from mailer.audience.lists import ensure_list
+from mailer.content.lists import load_list
 from mailer.content.load import load_issue_for
 from mailer.send.campaign import SendOptions, run_send
-from mailer.content.lists import load_list
 from mailer.store.db import transaction
 from mailer.store.models import Delivery
-from mailer.audience.lists import ensure_list
-from mailer.audience.importing.importer import ImportRow, import_rows
 from mailer.transports.ses import SesTransport
-
 from tests.conftest import REPO
 from tests.send.fakeses import FakeSes
 
 LIST = load_list(REPO / "lists", "ai-morning-post")
 ISSUE = "2026-11-20"
 
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SECURITY_TOKEN": "testing",
-           "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-           "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-           "AWS_EC2_METADATA_DISABLED": "true"}
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": "/nonexistent",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +51,10 @@ def fake_ses():
 def add_subscribers(factory, count: int, domain: str = "example.com") -> int:
     with transaction(factory) as session:
         list_id = ensure_list(session, LIST)
-    rows = [ImportRow(i + 2, f"reader{i:06d}@{domain}", f"Reader {i}", "confirmed") for i in range(count)]
+    rows = [
+        ImportRow(i + 2, f"reader{i:06d}@{domain}", f"Reader {i}", "confirmed")
+        for i in range(count)
+    ]
     import_rows(factory, list_id, rows, [], source="generated")
     return list_id
 

@@ -12,10 +12,10 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.policy import default as default_policy
 from socketserver import StreamRequestHandler, ThreadingTCPServer
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,14 @@ class FakeSes:
     keep_raw: bool = True
     # (address, how many times it was seen before) -> a Fault, or None to accept
     faults: Callable[[str, int], Fault | None] = lambda address, seen: None
-    account: dict = field(default_factory=lambda: {
-        "SendQuota": {"Max24HourSend": 1e9, "MaxSendRate": 1e6, "SentLast24Hours": 0.0},
-        "SendingEnabled": True, "EnforcementStatus": "HEALTHY", "ProductionAccessEnabled": True})
+    account: dict = field(
+        default_factory=lambda: {
+            "SendQuota": {"Max24HourSend": 1e9, "MaxSendRate": 1e6, "SentLast24Hours": 0.0},
+            "SendingEnabled": True,
+            "EnforcementStatus": "HEALTHY",
+            "ProductionAccessEnabled": True,
+        }
+    )
     received: list[Received] = field(default_factory=list)
 
     def __post_init__(self):
@@ -74,7 +79,7 @@ class FakeSes:
         self.server = _Server(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def start(self) -> "FakeSes":
+    def start(self) -> FakeSes:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
@@ -106,14 +111,20 @@ class FakeSes:
             self.received.append(entry)
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+}
 
 
 def _address(body: bytes) -> str:
     """The first ToAddresses entry without decoding the ~100 KB document around it (benchmark mode)."""
     start = body.index(b'"ToAddresses"')
     start = body.index(b"[", start)
-    return json.loads(body[start:body.index(b"]", start) + 1])[0]
+    return json.loads(body[start : body.index(b"]", start) + 1])[0]
 
 
 def _handler(fake: FakeSes):
@@ -136,25 +147,40 @@ def _handler(fake: FakeSes):
                 while (header := self.rfile.readline(65537)).strip():
                     name, _, value = header.decode("latin-1").partition(":")
                     headers[name.strip().lower()] = value.strip()
-                body = self.rfile.read(int(headers.get("content-length", 0)))  # always the whole body
-                if not self._dispatch(method, path, headers, body) or headers.get("connection") == "close":
+                body = self.rfile.read(
+                    int(headers.get("content-length", 0))
+                )  # always the whole body
+                if (
+                    not self._dispatch(method, path, headers, body)
+                    or headers.get("connection") == "close"
+                ):
                     return
 
         def _reply(self, status: int, body: dict, headers: dict | None = None) -> bool:
             data = json.dumps(body).encode()
-            head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}", "Content-Type: application/json",
-                    f"Content-Length: {len(data)}", f"x-amzn-RequestId: {uuid.uuid4()}"]
+            head = [
+                f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
+                "Content-Type: application/json",
+                f"Content-Length: {len(data)}",
+                f"x-amzn-RequestId: {uuid.uuid4()}",
+            ]
             head += [f"{key}: {value}" for key, value in (headers or {}).items()]
             self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
             return True
 
         def _not_found(self) -> bool:
-            return self._reply(404, {"message": "not found"}, {"x-amzn-ErrorType": "NotFoundException"})
+            return self._reply(
+                404, {"message": "not found"}, {"x-amzn-ErrorType": "NotFoundException"}
+            )
 
         def _dispatch(self, method: str, path: str, headers: dict, body: bytes) -> bool:
             """Answer one request; False when the connection must be closed."""
             if method == "GET":
-                return self._reply(200, fake.account) if path.startswith("/v2/email/account") else self._not_found()
+                return (
+                    self._reply(200, fake.account)
+                    if path.startswith("/v2/email/account")
+                    else self._not_found()
+                )
             if method != "POST" or not path.startswith("/v2/email/outbound-emails"):
                 return self._not_found()
             if fake.keep_raw:
@@ -173,7 +199,9 @@ def _handler(fake: FakeSes):
                 return False
             if fault and fault.kind == "error":
                 fake._record(Received(address, None, tags, b"", fault.code))
-                return self._reply(fault.status, {"message": fault.message}, {"x-amzn-ErrorType": fault.code})
+                return self._reply(
+                    fault.status, {"message": fault.message}, {"x-amzn-ErrorType": fault.code}
+                )
             if fault and fault.kind == "delay":
                 time.sleep(fault.seconds)
             message_id = f"{uuid.uuid4().hex}-fake"
@@ -187,7 +215,9 @@ def parse(raw: bytes):
     return email.message_from_bytes(raw, policy=default_policy)
 
 
-if __name__ == "__main__":  # a standalone endpoint for the benchmark: prints its URL, runs until killed
+if (
+    __name__ == "__main__"
+):  # a standalone endpoint for the benchmark: prints its URL, runs until killed
     import sys
 
     fake = FakeSes(latency=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0, keep_raw=False)

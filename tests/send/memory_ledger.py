@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from mailer.send.ledger import ClaimedBatch, ClaimedDelivery, Outcome
 from mailer.send.pipeline import SendLedger
@@ -32,8 +32,9 @@ class MemoryLedger:
 
     def __init__(self, emails: Sequence[str], ineligible: Sequence[str] = ()):
         self.rows = {n: MemoryRow(n, 1000 + n, email) for n, email in enumerate(emails, start=1)}
-        self.ineligible = {row.subscriber_id for row in self.rows.values()
-                           if row.email in ineligible}
+        self.ineligible = {
+            row.subscriber_id for row in self.rows.values() if row.email in ineligible
+        }
         self.transactions = 0
         self.heartbeats = 0
         self._lock = threading.Lock()
@@ -42,8 +43,12 @@ class MemoryLedger:
         with self._lock:
             self.transactions += 1
             now = utcnow()
-            due = [row for row in self.rows.values() if row.state == DeliveryState.QUEUED
-                   and (row.not_before is None or row.not_before <= now)][:count]
+            due = [
+                row
+                for row in self.rows.values()
+                if row.state == DeliveryState.QUEUED
+                and (row.not_before is None or row.not_before <= now)
+            ][:count]
             ready: list[ClaimedDelivery] = []
             for row in due:
                 row.attempts += 1
@@ -51,8 +56,16 @@ class MemoryLedger:
                 if row.subscriber_id in self.ineligible:
                     row.state, row.last_error = DeliveryState.SKIPPED, "unsubscribed since planning"
                 else:
-                    ready.append(ClaimedDelivery(row.id, row.subscriber_id, row.email, "",
-                                                 row.attempts, f"<{row.id}@test>"))
+                    ready.append(
+                        ClaimedDelivery(
+                            row.id,
+                            row.subscriber_id,
+                            row.email,
+                            "",
+                            row.attempts,
+                            f"<{row.id}@test>",
+                        )
+                    )
             return ClaimedBatch(ready, skipped=len(due) - len(ready))
 
     def _held(self, delivery_id: int, worker: str) -> MemoryRow | None:

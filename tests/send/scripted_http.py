@@ -20,7 +20,9 @@ class ScriptedServer:
     the bytes to send, None to close without answering, or an Action.
     After a 'Connection: close' or HTTP/1.0 answer the server closes the connection."""
 
-    def __init__(self, script: Callable[[int], bytes | Action | None], tls: ssl.SSLContext | None = None):
+    def __init__(
+        self, script: Callable[[int], bytes | Action | None], tls: ssl.SSLContext | None = None
+    ):
         self.script, self.tls = script, tls
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
@@ -79,8 +81,14 @@ class ScriptedServer:
 def ok(message_id: str = "m", extra_headers: bytes = b"") -> bytes:
     """SES's answer to a SendEmail it accepted."""
     body = json.dumps({"MessageId": message_id}).encode()
-    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode()
-            + b"\r\n" + extra_headers + b"\r\n" + body)
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n"
+        + extra_headers
+        + b"\r\n"
+        + body
+    )
 
 
 def reset(sock: socket.socket) -> bool:
@@ -91,14 +99,17 @@ def reset(sock: socket.socket) -> bool:
 
 def silent(seconds: float) -> Action:
     """Say nothing for `seconds`, then close."""
+
     def act(sock: socket.socket) -> bool:
         threading.Event().wait(seconds)
         return False
+
     return act
 
 
 def endless(head: bytes, piece: bytes, limit: int = 64 << 20) -> Action:
     """Send `head`, then `piece` over and over until the client goes away (or `limit` bytes)."""
+
     def act(sock: socket.socket) -> bool:
         sock.sendall(head)
         sent = 0
@@ -106,14 +117,17 @@ def endless(head: bytes, piece: bytes, limit: int = 64 << 20) -> Action:
             sock.sendall(piece)
             sent += len(piece)
         return False
+
     return act
 
 
 def then_close(data: bytes) -> Action:
     """Send `data` (whatever it announces), then close the connection."""
+
     def act(sock: socket.socket) -> bool:
         sock.sendall(data)
         return False
+
     return act
 
 

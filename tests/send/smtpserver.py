@@ -35,7 +35,9 @@ class FaultySmtp:
     mail: dict[int, str] = field(default_factory=dict)
     rcpt: dict[str, list[str]] = field(default_factory=dict)
     data: dict[str, list[str]] = field(default_factory=dict)
-    accepted: list[tuple[str, str, bytes]] = field(default_factory=list)  # (address, message id, content)
+    accepted: list[tuple[str, str, bytes]] = field(
+        default_factory=list
+    )  # (address, message id, content)
     commands: Counter = field(default_factory=Counter)
     logins: list[tuple[str, bool]] = field(default_factory=list)  # (user, over TLS)
 
@@ -91,7 +93,9 @@ class FaultySmtp:
         ok = isinstance(auth_data, LoginPassword) and auth_data.password == b"s3cret"
         with self._lock:
             # session.ssl: after STARTTLS; the transport's ssl_object: implicit TLS (smtps)
-            over_tls = session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
+            over_tls = (
+                session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
+            )
             self.logins.append((auth_data.login.decode(), over_tls))
         return AuthResult(success=ok, handled=False)
 
@@ -105,23 +109,43 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mailer test SMTP")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                        x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = tmp / "smtp-cert.pem", tmp / "smtp-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
-def start(handler: FaultySmtp, port: int | None = None, tls_cert: tuple[Path, Path] | None = None,
-          auth: bool = False, auth_require_tls: bool = True) -> Controller:
+def start(
+    handler: FaultySmtp,
+    port: int | None = None,
+    tls_cert: tuple[Path, Path] | None = None,
+    auth: bool = False,
+    auth_require_tls: bool = True,
+) -> Controller:
     """The server on 127.0.0.1 (a given port, e.g. one a test first found closed). With `tls_cert` it
     offers STARTTLS; with `auth` it offers AUTH LOGIN/PLAIN (over TLS only, unless told otherwise)."""
     kwargs: dict = {}

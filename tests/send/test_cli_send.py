@@ -14,13 +14,19 @@ def status(env) -> dict:
     return json.loads(result.stdout)
 
 
-def test_dry_run_to_and_prompt_send_nothing_and_change_nothing(database_url, engine, sample_list, fake_ses, tmp_path):
+def test_dry_run_to_and_prompt_send_nothing_and_change_nothing(
+    database_url, engine, sample_list, fake_ses, tmp_path
+):
     env = mailer_env(database_url, fake_ses.url)
     dry = run(env, "send", "--issue", ISSUE, "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "would plan 21 recipients" in dry.stdout and "nothing sent, nothing changed" in dry.stdout
+    assert (
+        "would plan 21 recipients" in dry.stdout and "nothing sent, nothing changed" in dry.stdout
+    )
     test = run(env, "send", "--issue", ISSUE, "--to", "editor@example.com")
-    assert test.returncode == 0, test.stderr and "test message sent to editor@example.com" in test.stdout
+    assert test.returncode == 0, (
+        test.stderr and "test message sent to editor@example.com" in test.stdout
+    )
     assert [r.address for r in fake_ses.received] == ["editor@example.com"]
     refused = run(env, "send", "--issue", ISSUE)  # a real list, no terminal, no --yes
     assert refused.returncode == 2 and "pass --yes" in refused.stderr
@@ -44,19 +50,26 @@ def test_canary_status_and_resume(database_url, engine, sample_list, fake_ses):
     assert "done" in text.stdout and "sent" in text.stdout and "21" in text.stdout
 
 
-def test_paused_send_exits_1_with_the_reason_and_rerun_hint(database_url, engine, sample_list, fake_ses):
+def test_paused_send_exits_1_with_the_reason_and_rerun_hint(
+    database_url, engine, sample_list, fake_ses
+):
     env = mailer_env(database_url, fake_ses.url)
     fake_ses.account["EnforcementStatus"] = "SHUTDOWN"
     paused = run(env, "send", "--issue", ISSUE, "--yes")
     assert paused.returncode == 1
-    assert "PAUSED: SES account is suspended" in paused.stdout and "rerun the same command to resume" in paused.stderr
+    assert (
+        "PAUSED: SES account is suspended" in paused.stdout
+        and "rerun the same command to resume" in paused.stderr
+    )
     assert status(env)["pause_reason"].startswith("SES account is suspended")
 
 
 def test_bad_smtp_setting_is_one_error_naming_it(database_url, engine, fake_ses):
     env = mailer_env(database_url, fake_ses.url, MAILER_TRANSPORT="smtp://mail.example:notaport")
     result = run(env, "send", "--issue", ISSUE, "--yes")
-    assert result.returncode == 1 and "MAILER_TRANSPORT" in result.stderr and "port" in result.stderr
+    assert (
+        result.returncode == 1 and "MAILER_TRANSPORT" in result.stderr and "port" in result.stderr
+    )
     assert "Traceback" not in result.stderr
 
 
@@ -71,14 +84,20 @@ def test_status_reads_only_and_needs_no_valid_issue_body(database_url, engine, t
     folder.mkdir(parents=True)
     front = f"list: ai-morning-post\ndate: {ISSUE}\nsubject: S\npreheader: P\n"
     (folder / f"{ISSUE}.md").write_text(f"---\n{front}---\n\nno sections\n")
-    env = mailer_env(database_url, "http://127.0.0.1:9",
-                     MAILER_ISSUES_PATH=str(tmp_path / "issues"))
+    env = mailer_env(
+        database_url, "http://127.0.0.1:9", MAILER_ISSUES_PATH=str(tmp_path / "issues")
+    )
     for spec in (ISSUE, "latest", str(folder / f"{ISSUE}.md")):
         result = run(env, "status", "--issue", spec, "--json")
         assert result.returncode == 0, result.stderr
-        assert json.loads(result.stdout) == {"list": "ai-morning-post", "issue": ISSUE,
-                                             "state": "not planned", "pause_reason": None,
-                                             "planned": 0, "counts": {}}
+        assert json.loads(result.stdout) == {
+            "list": "ai-morning-post",
+            "issue": ISSUE,
+            "state": "not planned",
+            "pause_reason": None,
+            "planned": 0,
+            "counts": {},
+        }
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(MailingList)) == 0
     broken = run(env, "send", "--issue", ISSUE, "--dry-run")  # the body a send needs: unparsable

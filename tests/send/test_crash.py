@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import func, select
 
 from mailer.store.models import Delivery
-
 from tests.send.conftest import ISSUE, add_subscribers, ledger
 from tests.send.helpers import fork, mailer_env, run
 
@@ -40,7 +39,9 @@ def kill_mid_send(proc, fake_ses, rng) -> bool:
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_never_doubles_and_accounts_for_everyone(database_url, factory, fake_ses):
+def test_sigkill_at_random_moments_never_doubles_and_accounts_for_everyone(
+    database_url, factory, fake_ses
+):
     add_subscribers(factory, RECIPIENTS)
     fake_ses.keep_raw = False
     fake_ses.latency = 0.002

@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import select
 
 from mailer.store.models import Send
-
 from tests.conftest import DB_KINDS
 from tests.send import fakeses
 from tests.send.conftest import ledger, send, ses_transport
@@ -17,7 +16,9 @@ pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 ADA = "ada.lovelace@example.com"
 
 
-def test_throttling_slows_down_requeues_and_everyone_is_sent_once(factory, settings, sample_list, fake_ses):
+def test_throttling_slows_down_requeues_and_everyone_is_sent_once(
+    factory, settings, sample_list, fake_ses
+):
     fake_ses.faults = lambda address, seen: fakeses.THROTTLE if seen < 2 and address < "e" else None
     summary = send(factory, settings, ses_transport(fake_ses.url))
     assert summary.state == "done" and summary.counts == {"sent": 21}
@@ -33,14 +34,23 @@ def test_one_rejected_address_fails_only_its_row(factory, settings, sample_list,
     summary = send(factory, settings, ses_transport(fake_ses.url))
     assert summary.state == "done" and summary.counts == {"sent": 20, "failed": 1}
     row = ledger(factory)[ADA]
-    assert row.state == "failed" and "MessageRejected" in row.last_error and row.provider_message_id is None
+    assert (
+        row.state == "failed"
+        and "MessageRejected" in row.last_error
+        and row.provider_message_id is None
+    )
 
 
-@pytest.mark.parametrize("fault, words", [(fakeses.DAILY_QUOTA, "Daily message quota"),
-                                          (fakeses.PAUSED, "SendingPausedException")])
-def test_quota_or_paused_account_pauses_the_send_and_a_rerun_resumes(factory, settings, sample_list, fake_ses,
-                                                                       fault, words):
-    fake_ses.faults = lambda address, seen: fault if len(fake_ses.received) >= 5 and seen == 0 else None
+@pytest.mark.parametrize(
+    "fault, words",
+    [(fakeses.DAILY_QUOTA, "Daily message quota"), (fakeses.PAUSED, "SendingPausedException")],
+)
+def test_quota_or_paused_account_pauses_the_send_and_a_rerun_resumes(
+    factory, settings, sample_list, fake_ses, fault, words
+):
+    fake_ses.faults = lambda address, seen: (
+        fault if len(fake_ses.received) >= 5 and seen == 0 else None
+    )
     first = send(factory, settings, ses_transport(fake_ses.url), concurrency=1)
     assert first.state == "paused" and words in first.pause_reason and not first.finished
     assert first.counts.get("sent") == 5 and first.counts.get("queued") == 16
@@ -67,7 +77,9 @@ def test_daily_quota_is_checked_before_and_while_sending(factory, settings, samp
     assert summary.counts == {"sent": 8, "queued": 13} and len(fake_ses.received) == 8
 
 
-def test_account_max_send_rate_caps_the_configured_rate(factory, settings, sample_list, fake_ses, monkeypatch):
+def test_account_max_send_rate_caps_the_configured_rate(
+    factory, settings, sample_list, fake_ses, monkeypatch
+):
     from mailer.send import campaign
 
     seen = {}
@@ -92,20 +104,26 @@ def test_slow_answer_is_an_unknown_outcome_not_a_retry(factory, settings, sample
     assert fake_ses.requests(ADA) == 1  # never retried blindly
 
 
-def test_dropped_connection_is_unknown_and_resend_unknown_sends_it_again(factory, settings, sample_list, fake_ses):
+def test_dropped_connection_is_unknown_and_resend_unknown_sends_it_again(
+    factory, settings, sample_list, fake_ses
+):
     fake_ses.faults = lambda address, seen: fakeses.DROP if address == ADA and seen == 0 else None
     first = send(factory, settings, ses_transport(fake_ses.url))
     assert first.counts == {"sent": 20, "unknown": 1}
     again = send(factory, settings, ses_transport(fake_ses.url))
-    assert again.sent_now == 0 and again.counts == {"sent": 20, "unknown": 1}  # unknown is not resent by default
+    assert again.sent_now == 0 and again.counts == {
+        "sent": 20,
+        "unknown": 1,
+    }  # unknown is not resent by default
     resent = send(factory, settings, ses_transport(fake_ses.url), resend_unknown=True)
     assert resent.sent_now == 1 and resent.counts == {"sent": 21}
     assert ledger(factory)[ADA].attempts == 2
 
 
 def test_server_errors_are_retried_and_counted(factory, settings, sample_list, fake_ses):
-    fake_ses.faults = lambda address, seen: (fakeses.error(500, "InternalFailure", "oops")
-                                             if address == ADA and seen == 0 else None)
+    fake_ses.faults = lambda address, seen: (
+        fakeses.error(500, "InternalFailure", "oops") if address == ADA and seen == 0 else None
+    )
     summary = send(factory, settings, ses_transport(fake_ses.url))
     assert summary.counts == {"sent": 21}
     assert ledger(factory)[ADA].attempts == 2

@@ -12,7 +12,6 @@ from mailer.content.load import load_issue_for
 from mailer.send.campaign import plan_issue, preview_plan, send_status
 from mailer.send.ledger import Ledger, Outcome
 from mailer.store.models import Delivery, DeliveryState, Issue, MailingList, Send, utcnow
-
 from tests.conftest import DB_KINDS
 from tests.send.conftest import ISSUE, LIST, ledger
 
@@ -53,8 +52,11 @@ def test_rows_of_a_gone_worker_are_settled_and_a_live_ones_are_not(factory, sett
     book, send_id, list_id = planned(factory, settings)
     told, unknown, live = book.claim(send_id, list_id, 3, GONE_WORKER).ready
     with factory.begin() as session:  # two went silent for longer than a lease
-        session.execute(update(Delivery).where(Delivery.id.in_([told.id, unknown.id]))
-                        .values(claimed_at=utcnow() - 2 * LEASE))
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_([told.id, unknown.id]))
+            .values(claimed_at=utcnow() - 2 * LEASE)
+        )
     settled = book.prepare_run(send_id, LIST.domain, LEASE, {told.id: True}.get)
     rows = {row.id: row for row in ledger(factory).values()}
     assert settled == 2
@@ -75,12 +77,20 @@ def test_status_and_preview_write_nothing(factory, settings, sample_list):
 
 def test_status_of_a_fresh_database_inserts_no_list(factory, settings):
     info = send_status(factory, settings, LIST, ISSUE)
-    assert info == {"list": LIST.slug, "issue": ISSUE, "state": "not planned", "pause_reason": None,
-                    "planned": 0, "counts": {}}
+    assert info == {
+        "list": LIST.slug,
+        "issue": ISSUE,
+        "state": "not planned",
+        "pause_reason": None,
+        "planned": 0,
+        "counts": {},
+    }
     assert _row_counts(factory) == {"lists": 0, "issues": 0, "sends": 0, "deliveries": 0}
 
 
 def _row_counts(factory) -> dict[str, int]:
     with factory() as session:
-        return {model.__tablename__: session.scalar(select(func.count()).select_from(model))
-                for model in (MailingList, Issue, Send, Delivery)}
+        return {
+            model.__tablename__: session.scalar(select(func.count()).select_from(model))
+            for model in (MailingList, Issue, Send, Delivery)
+        }

@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from mailer.store.db import make_engine, session_factory
 from mailer.store.models import Delivery
-
 from tests.conftest import DB_KINDS, REPO, fresh_database
 from tests.send import fakeses
 from tests.send.conftest import ISSUE, LIST, ledger, send, ses_transport
@@ -25,7 +24,9 @@ MESSAGE_ID = re.compile(r"<[A-Za-z0-9_-]{22,}@" + re.escape(LIST.domain) + ">")
 
 
 def file_env(database_url: str, outbox) -> dict[str, str]:
-    return mailer_env(database_url, "http://127.0.0.1:9", MAILER_TRANSPORT="file", MAILER_OUTBOX=str(outbox))
+    return mailer_env(
+        database_url, "http://127.0.0.1:9", MAILER_TRANSPORT="file", MAILER_OUTBOX=str(outbox)
+    )
 
 
 def ok(result) -> None:
@@ -49,7 +50,11 @@ def test_two_fresh_databases_sending_the_same_issue_share_no_message_id(kind, tm
         with fresh_database(kind, tmp_path / name) as url:
             env = file_env(url, tmp_path / name / "outbox")
             ok(run(env, "db", "upgrade"))
-            ok(run(env, "subscribers", "import", str(REPO / "lists" / "ai-morning-post.sample.csv")))
+            ok(
+                run(
+                    env, "subscribers", "import", str(REPO / "lists" / "ai-morning-post.sample.csv")
+                )
+            )
             ok(run(env, "send", "--issue", ISSUE, "--yes"))
             sent = message_ids(tmp_path / name / "outbox")
             engine = make_engine(url)
@@ -74,7 +79,9 @@ def test_two_test_sends_carry_different_message_ids(database_url, engine, tmp_pa
 
 
 @pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
-def test_resend_unknown_repeats_the_first_attempts_message_id(factory, settings, sample_list, fake_ses):
+def test_resend_unknown_repeats_the_first_attempts_message_id(
+    factory, settings, sample_list, fake_ses
+):
     fake_ses.faults = lambda address, seen: fakeses.DROP if address == ADA and seen == 0 else None
     first = send(factory, settings, ses_transport(fake_ses.url))
     assert first.counts == {"sent": 20, "unknown": 1}
@@ -88,8 +95,9 @@ def test_resend_unknown_repeats_the_first_attempts_message_id(factory, settings,
 
 
 @pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
-def test_rows_planned_before_the_column_get_ids_when_their_send_resumes(engine, factory, settings, sample_list,
-                                                                        tmp_path):
+def test_rows_planned_before_the_column_get_ids_when_their_send_resumes(
+    engine, factory, settings, sample_list, tmp_path
+):
     from alembic import command
 
     from mailer.store.db import alembic_config, upgrade
@@ -105,7 +113,13 @@ def test_rows_planned_before_the_column_get_ids_when_their_send_resumes(engine, 
     assert rest.counts == {"sent": 21}
     rows = ledger(factory)
     sent = message_ids(settings.outbox_dir)
-    assert len(sent) == 21 and len(set(sent.values())) == 21 and all(map(MESSAGE_ID.fullmatch, sent.values()))
+    assert (
+        len(sent) == 21
+        and len(set(sent.values())) == 21
+        and all(map(MESSAGE_ID.fullmatch, sent.values()))
+    )
     before = {row.email for row in rows.values() if row.message_id is None}
     assert len(before) == 5  # sent before the downgrade: their id is not known, so none is made up
-    assert all(row.message_id == sent[address] for address, row in rows.items() if address not in before)
+    assert all(
+        row.message_id == sent[address] for address, row in rows.items() if address not in before
+    )

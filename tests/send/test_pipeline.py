@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 from sqlalchemy import select, update
@@ -30,14 +30,18 @@ from mailer.store.models import (
     SubscriptionStatus,
 )
 from mailer.transports.base import AccountLimits, OutgoingMessage
-
 from tests.conftest import DB_KINDS, REPO, SECRET, fresh_database
 from tests.send.conftest import ISSUE, LIST
 from tests.send.memory_ledger import MemoryLedger
 
 READERS = [f"a{n}@example.com" for n in range(6)]
-SCRIPTED = [*READERS, "bad@example.com", "flaky@example.com", "lost@example.com",
-            "gone@example.com"]
+SCRIPTED = [
+    *READERS,
+    "bad@example.com",
+    "flaky@example.com",
+    "lost@example.com",
+    "gone@example.com",
+]
 GONE = ("gone@example.com",)  # unsubscribes after planning
 
 
@@ -89,6 +93,7 @@ class World:
 
 def memory_world(emails: list[str], gone: tuple[str, ...]) -> World:
     ledger = MemoryLedger(emails, ineligible=gone)
+
     def rows() -> dict[str, tuple[str, int]]:
         return {r.email: (r.state, r.attempts) for r in ledger.rows.values()}
 
@@ -101,8 +106,13 @@ def database_world(kind: str, tmp_path, emails: list[str], gone: tuple[str, ...]
         engine = make_engine(url)
         upgrade(engine)
         factory = session_factory(engine)
-        settings = Settings(database_url=url, secret_key=SECRET, base_url="https://news.example",
-                            issues_path=(REPO / "issues",), lists_dir=REPO / "lists")
+        settings = Settings(
+            database_url=url,
+            secret_key=SECRET,
+            base_url="https://news.example",
+            issues_path=(REPO / "issues",),
+            lists_dir=REPO / "lists",
+        )
         with transaction(factory) as session:
             list_id = ensure_list(session, LIST)
         rows = [ImportRow(n + 2, email, "", "confirmed") for n, email in enumerate(emails)]
@@ -110,8 +120,11 @@ def database_world(kind: str, tmp_path, emails: list[str], gone: tuple[str, ...]
         _, planned = plan_issue(factory, settings, LIST, load_issue_for(settings, LIST, ISSUE))
         with transaction(factory) as session:
             leaving = select(Subscriber.id).where(Subscriber.email.in_(gone))
-            session.execute(update(Subscription).where(Subscription.subscriber_id.in_(leaving))
-                            .values(status=SubscriptionStatus.UNSUBSCRIBED))
+            session.execute(
+                update(Subscription)
+                .where(Subscription.subscriber_id.in_(leaving))
+                .values(status=SubscriptionStatus.UNSUBSCRIBED)
+            )
 
         def ledger_rows() -> dict[str, tuple[str, int]]:
             with factory() as session:
@@ -142,12 +155,25 @@ def make_world(request, tmp_path):
 
 def pipeline(world: World, transport: ScriptedTransport, **kwargs) -> Pipeline:
     def build(claim: ClaimedDelivery) -> OutgoingMessage:
-        return OutgoingMessage(delivery_id=claim.id, send_id=world.send_id, recipient=claim.email,
-                               raw=b"Subject: test\r\n\r\nhello\r\n", batch="test/1")
+        return OutgoingMessage(
+            delivery_id=claim.id,
+            send_id=world.send_id,
+            recipient=claim.email,
+            raw=b"Subject: test\r\n\r\nhello\r\n",
+            batch="test/1",
+        )
 
-    return Pipeline(world.ledger, transport, send_id=world.send_id, list_id=world.list_id,
-                    worker="test-host:1:abcdef", bucket=TokenBucket(1000.0), pool_size=4,
-                    build=build, **kwargs)
+    return Pipeline(
+        world.ledger,
+        transport,
+        send_id=world.send_id,
+        list_id=world.list_id,
+        worker="test-host:1:abcdef",
+        bucket=TokenBucket(1000.0),
+        pool_size=4,
+        build=build,
+        **kwargs,
+    )
 
 
 def test_every_answer_of_the_transport_lands_in_the_ledger(make_world):
@@ -156,15 +182,22 @@ def test_every_answer_of_the_transport_lands_in_the_ledger(make_world):
     result = pipeline(world, transport).run(max_retry_wait=5.0)
     rows = world.rows()
     assert {email: state for email, (state, _) in rows.items()} == {
-        **{email: DeliveryState.SENT for email in READERS}, "bad@example.com": DeliveryState.FAILED,
-        "flaky@example.com": DeliveryState.SENT, "lost@example.com": DeliveryState.UNKNOWN,
-        "gone@example.com": DeliveryState.SKIPPED}
+        **{email: DeliveryState.SENT for email in READERS},
+        "bad@example.com": DeliveryState.FAILED,
+        "flaky@example.com": DeliveryState.SENT,
+        "lost@example.com": DeliveryState.UNKNOWN,
+        "gone@example.com": DeliveryState.SKIPPED,
+    }
     assert rows["flaky@example.com"][1] == 2 and rows["a0@example.com"][1] == 1
     called = {email: 1 for email in SCRIPTED if email not in GONE}
     assert transport.calls == Counter({**called, "flaky@example.com": 2})
-    assert result.by_state == {DeliveryState.SENT: 7, DeliveryState.FAILED: 1,
-                               DeliveryState.UNKNOWN: 1, DeliveryState.SKIPPED: 1,
-                               DeliveryState.QUEUED: 1}  # the retry's first answer
+    assert result.by_state == {
+        DeliveryState.SENT: 7,
+        DeliveryState.FAILED: 1,
+        DeliveryState.UNKNOWN: 1,
+        DeliveryState.SKIPPED: 1,
+        DeliveryState.QUEUED: 1,
+    }  # the retry's first answer
     assert result.handed_over == 10 and result.pause_reason is None and not result.stopped_by_limit
 
 

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import func, select
 
 from mailer.store.models import Delivery
-
 from tests.conftest import DB_KINDS
 from tests.send.conftest import ISSUE, add_subscribers, ledger, send, ses_transport
 from tests.send.helpers import mailer_env, run, start
@@ -19,12 +18,16 @@ from tests.send.helpers import mailer_env, run, start
 def test_two_processes_send_everyone_once(factory, settings, fake_ses):
     add_subscribers(factory, 400)
     fake_ses.keep_raw = False
-    summary = send(factory, settings, ses_transport(fake_ses.url), rate=2000.0, concurrency=8, processes=2)
+    summary = send(
+        factory, settings, ses_transport(fake_ses.url), rate=2000.0, concurrency=8, processes=2
+    )
     assert summary.state == "done" and summary.counts == {"sent": 400} and summary.sent_now == 400
     acknowledged = fake_ses.acknowledged()
     assert len(acknowledged) == 400 and max(acknowledged.values()) == 1
     message_ids = fake_ses.message_ids()
-    assert all(message_ids[row.provider_message_id] == row.email for row in ledger(factory).values())
+    assert all(
+        message_ids[row.provider_message_id] == row.email for row in ledger(factory).values()
+    )
     with factory() as session:
         assert session.scalar(select(func.count(func.distinct(Delivery.claimed_by)))) == 2
 
@@ -34,7 +37,19 @@ def test_killed_parent_takes_its_senders_along_and_a_rerun_settles(database_url,
     fake_ses.keep_raw = False
     fake_ses.latency = 0.002
     env = mailer_env(database_url, fake_ses.url)
-    proc = start(env, "send", "--issue", ISSUE, "--yes", "--rate", "2000", "--concurrency", "16", "--processes", "2")
+    proc = start(
+        env,
+        "send",
+        "--issue",
+        ISSUE,
+        "--yes",
+        "--rate",
+        "2000",
+        "--concurrency",
+        "16",
+        "--processes",
+        "2",
+    )
     while proc.poll() is None and sum(fake_ses.acknowledged().values()) < 200:
         time.sleep(0.005)
     assert proc.poll() is None, "the send ended before it could be killed"
@@ -47,4 +62,8 @@ def test_killed_parent_takes_its_senders_along_and_a_rerun_settles(database_url,
     rows = ledger(factory)
     assert len(rows) == 1500 and {row.state for row in rows.values()} <= {"sent", "unknown"}
     message_ids = fake_ses.message_ids()
-    assert all(message_ids[row.provider_message_id] == row.email for row in rows.values() if row.state == "sent")
+    assert all(
+        message_ids[row.provider_message_id] == row.email
+        for row in rows.values()
+        if row.state == "sent"
+    )

@@ -17,13 +17,26 @@ from cryptography.x509.oid import NameOID
 from mailer.errors import OutcomeUnknownError, RetryableError, ThrottledError
 from mailer.transports.base import OutgoingMessage
 from mailer.transports.ses import SesTransport
-
 from tests.send.conftest import ISSUE
 from tests.send.helpers import mailer_env, run
-from tests.send.scripted_http import ScriptedServer, corrupt_tls_record, endless, ok, reset, silent, then_close
+from tests.send.scripted_http import (
+    ScriptedServer,
+    corrupt_tls_record,
+    endless,
+    ok,
+    reset,
+    silent,
+    then_close,
+)
 
-MESSAGE = OutgoingMessage(delivery_id=7, send_id=3, recipient="ada@example.com", raw=b"Subject: hi\r\n\r\nbody\r\n",
-                          batch="b", tags={"send_id": "3"})
+MESSAGE = OutgoingMessage(
+    delivery_id=7,
+    send_id=3,
+    recipient="ada@example.com",
+    raw=b"Subject: hi\r\n\r\nbody\r\n",
+    batch="b",
+    tags={"send_id": "3"},
+)
 
 
 @pytest.fixture
@@ -67,10 +80,10 @@ def test_extra_bytes_after_an_answer_never_become_the_next_answer(serve):
 def test_chunked_interim_and_close_delimited_answers_are_read_whole(serve):
     answers = {
         1: b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-           b"4;ext=1\r\n{\"Me\r\nA\r\nssageId\":\"\r\n3\r\nc\"}\r\n0\r\nX-Trailer: t\r\n\r\n",
+        b'4;ext=1\r\n{"Me\r\nA\r\nssageId":"\r\n3\r\nc"}\r\n0\r\nX-Trailer: t\r\n\r\n',
         2: b"HTTP/1.1 400 Bad Request\r\nx-amzn-ErrorType: MessageRejected:http://x\r\nContent-Length: 2\r\n"
-           b"Connection: close\r\n\r\n{}",
-        3: b"HTTP/1.0 200 OK\r\n\r\n{\"MessageId\":\"until-the-end\"}",
+        b"Connection: close\r\n\r\n{}",
+        3: b'HTTP/1.0 200 OK\r\n\r\n{"MessageId":"until-the-end"}',
     }
     server, transport = serve(answers.get)
     assert transport.send(MESSAGE) == "c"
@@ -121,7 +134,9 @@ def test_no_answer_within_the_read_timeout_is_unknown(serve):
 
 
 def test_a_garbage_answer_is_unknown(serve):
-    server, transport = serve(lambda n: b"220 smtp.example ESMTP ready\r\n\r\n" if n == 1 else own_answers(n))
+    server, transport = serve(
+        lambda n: b"220 smtp.example ESMTP ready\r\n\r\n" if n == 1 else own_answers(n)
+    )
     with pytest.raises(OutcomeUnknownError, match="after the request was sent"):
         transport.send(MESSAGE)
     assert transport.send(MESSAGE) == "m-2"
@@ -132,7 +147,9 @@ def test_an_announced_body_over_the_limit_is_refused_unread(serve, content_lengt
     # A 10^26-byte length overflowed the old reader (an uncaught OverflowError); 50 MB would be read
     # whole. SES answers SendEmail in ~100 bytes: anything over the limit is refused, outcome unknown.
     head = f"HTTP/1.1 200 OK\r\nContent-Length: {content_length}\r\n\r\n".encode()
-    server, transport = serve(lambda n: endless(head, b"x" * 65536, limit=52428800) if n == 1 else own_answers(n))
+    server, transport = serve(
+        lambda n: endless(head, b"x" * 65536, limit=52428800) if n == 1 else own_answers(n)
+    )
     with pytest.raises(OutcomeUnknownError, match="answer larger than 1 MiB"):
         transport.send(MESSAGE)
     assert transport.send(MESSAGE) == "m-2"
@@ -155,10 +172,15 @@ def test_an_overflowing_chunk_size_is_unknown_not_a_crash(serve):
     assert transport.send(MESSAGE) == "m-2"
 
 
-@pytest.mark.parametrize("piece", [b"X-Filler: " + b"a" * 1000 + b"\r\n", b"a" * 65536],
-                         ids=["endless-header-lines", "endless-header-line"])
+@pytest.mark.parametrize(
+    "piece",
+    [b"X-Filler: " + b"a" * 1000 + b"\r\n", b"a" * 65536],
+    ids=["endless-header-lines", "endless-header-line"],
+)
 def test_endless_headers_are_unknown_not_read_without_bound(serve, piece):
-    server, transport = serve(lambda n: endless(b"HTTP/1.1 200 OK\r\n", piece) if n == 1 else own_answers(n))
+    server, transport = serve(
+        lambda n: endless(b"HTTP/1.1 200 OK\r\n", piece) if n == 1 else own_answers(n)
+    )
     with pytest.raises(OutcomeUnknownError, match="after the request was sent"):
         transport.send(MESSAGE)
     assert transport.send(MESSAGE) == "m-2"
@@ -169,7 +191,9 @@ def test_a_refused_connection_is_retryable_nothing_was_sent():
     port = listener.getsockname()[1]
     listener.close()  # nothing listens there any more
     transport = SesTransport(endpoint_url=f"http://127.0.0.1:{port}")
-    with pytest.raises(RetryableError, match=f"SES endpoint unreachable: http://127.0.0.1:{port}/") as error:
+    with pytest.raises(
+        RetryableError, match=f"SES endpoint unreachable: http://127.0.0.1:{port}/"
+    ) as error:
         transport.send(MESSAGE)
     assert not isinstance(error.value, ThrottledError)
 
@@ -179,27 +203,42 @@ def tls_pair(tmp_path_factory):
     """A self-signed certificate for 'localhost': (server context, path of the certificate file)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     folder = tmp_path_factory.mktemp("tls")
     cert_file, key_file = folder / "cert.pem", folder / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(cert_file, key_file)
     return server_context, str(cert_file)
 
 
-def test_tls_with_an_untrusted_certificate_is_retryable_nothing_was_sent(serve, tls_pair, monkeypatch):
+def test_tls_with_an_untrusted_certificate_is_retryable_nothing_was_sent(
+    serve, tls_pair, monkeypatch
+):
     monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
     server, transport = serve(own_answers, tls=tls_pair[0])
-    with pytest.raises(RetryableError, match="SES endpoint unreachable: .*CERTIFICATE_VERIFY_FAILED"):
+    with pytest.raises(
+        RetryableError, match="SES endpoint unreachable: .*CERTIFICATE_VERIFY_FAILED"
+    ):
         transport.send(MESSAGE)
     assert server.requests == []  # the refused handshake sent nothing
 
@@ -215,16 +254,22 @@ def test_a_tls_failure_after_the_request_is_unknown_not_retried(serve, tls_pair,
     # The handshake succeeded and the request went out; a TLS error while reading the answer says
     # nothing about whether SES took the message (botocore would call any SSLError "not sent").
     monkeypatch.setenv("AWS_CA_BUNDLE", tls_pair[1])
-    server, transport = serve(lambda n: corrupt_tls_record if n == 1 else own_answers(n), tls=tls_pair[0])
+    server, transport = serve(
+        lambda n: corrupt_tls_record if n == 1 else own_answers(n), tls=tls_pair[0]
+    )
     with pytest.raises(OutcomeUnknownError, match="after the request was sent: SSLError"):
         transport.send(MESSAGE)
     assert len(server.requests) == 1
     assert transport.send(MESSAGE) == "m-2"
 
 
-def test_an_unreadable_aws_ca_bundle_is_one_error_naming_it(database_url, engine, sample_list, tmp_path):
+def test_an_unreadable_aws_ca_bundle_is_one_error_naming_it(
+    database_url, engine, sample_list, tmp_path
+):
     # An operator's typo in AWS_CA_BUNDLE: the send must not start (every call would fail its handshake).
-    env = mailer_env(database_url, "https://127.0.0.1:9", AWS_CA_BUNDLE=str(tmp_path / "no-such-ca.pem"))
+    env = mailer_env(
+        database_url, "https://127.0.0.1:9", AWS_CA_BUNDLE=str(tmp_path / "no-such-ca.pem")
+    )
     result = run(env, "send", "--issue", ISSUE, "--yes")
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

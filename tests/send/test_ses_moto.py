@@ -14,7 +14,6 @@ from tests.send.conftest import LIST, ledger, send, ses_transport
 from tests.send.fakeses import parse
 
 
-
 @pytest.fixture
 def moto_url(aws_env, monkeypatch):
     from moto.server import ThreadedMotoServer
@@ -47,7 +46,9 @@ def moto_raw_messages(url: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
-def test_sample_list_goes_through_moto_one_raw_message_per_recipient(factory, settings, sample_list, moto_url):
+def test_sample_list_goes_through_moto_one_raw_message_per_recipient(
+    factory, settings, sample_list, moto_url
+):
     transport = ses_transport(moto_url)
     summary = send(factory, settings, transport)
     assert summary.state == "done" and summary.counts == {"sent": 21}
@@ -62,7 +63,15 @@ def test_sample_list_goes_through_moto_one_raw_message_per_recipient(factory, se
         msg = parse(stored["raw_data"].encode())
         assert msg["To"].addresses[0].addr_spec == row.email and len(msg["To"].addresses) == 1
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-        for header in ("From", "Subject", "Date", "Message-ID", "List-Unsubscribe", "List-Id", "Feedback-ID"):
+        for header in (
+            "From",
+            "Subject",
+            "Date",
+            "Message-ID",
+            "List-Unsubscribe",
+            "List-Id",
+            "Feedback-ID",
+        ):
             assert msg[header], header
         assert msg["Bcc"] is None and msg["Cc"] is None
     assert "ken.thompson@example.com" not in rows  # unsubscribed before planning

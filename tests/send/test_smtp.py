@@ -11,7 +11,6 @@ from aiosmtpd.controller import Controller
 
 from mailer.config import parse_smtp_url
 from mailer.transports.smtp import SmtpTransport
-
 from tests.send.conftest import ledger, send
 from tests.send.fakeses import parse
 
@@ -52,7 +51,9 @@ def smtp_server():
     controller.stop()
 
 
-def test_smtp_sends_one_message_per_recipient_and_handles_454(factory, settings, sample_list, smtp_server):
+def test_smtp_sends_one_message_per_recipient_and_handles_454(
+    factory, settings, sample_list, smtp_server
+):
     recorder, port = smtp_server
     transport = SmtpTransport(parse_smtp_url(f"smtp://127.0.0.1:{port}?timeout=5"))
     try:
@@ -71,9 +72,15 @@ def test_smtp_sends_one_message_per_recipient_and_handles_454(factory, settings,
     assert all(row.provider_message_id in ids for row in rows.values() if row.state == "sent")
 
 
-@pytest.mark.parametrize("url, words", [("smtp://host:port", "port"), ("smtp://:25", "host"),
-                                        ("smtp://host:25?starttls=maybe", "yes/no"),
-                                        ("smtp://host:25?tls=1", "unknown option")])
+@pytest.mark.parametrize(
+    "url, words",
+    [
+        ("smtp://host:port", "port"),
+        ("smtp://:25", "host"),
+        ("smtp://host:25?starttls=maybe", "yes/no"),
+        ("smtp://host:25?tls=1", "unknown option"),
+    ],
+)
 def test_malformed_smtp_urls_name_the_problem(url, words):
     with pytest.raises(ValueError, match=words):
         parse_smtp_url(url)

@@ -10,18 +10,29 @@ import re
 import pytest
 from sqlalchemy import update
 
-from mailer.store.db import transaction
 from mailer.send.pipeline import MAX_ATTEMPTS
+from mailer.store.db import transaction
 from mailer.store.models import Delivery
-
 from tests.send.conftest import ISSUE, ledger, send
 from tests.send.helpers import mailer_env, run
 from tests.send.smtpserver import DROP, FaultySmtp, start
 
-ADA, ALAN, GRACE, CLAUDE = ("ada.lovelace@example.com", "alan.turing@example.org", "grace.hopper@example.net",
-                            "claude.shannon@example.com")
-KATHERINE, JOHN, MARVIN = "katherine.johnson@example.org", "john.mccarthy@example.com", "marvin.minsky@example.net"
-BARBARA, DONALD, FEIFEI = "barbara.liskov@example.com", "donald.knuth@example.org", "fei-fei.li@example.com"
+ADA, ALAN, GRACE, CLAUDE = (
+    "ada.lovelace@example.com",
+    "alan.turing@example.org",
+    "grace.hopper@example.net",
+    "claude.shannon@example.com",
+)
+KATHERINE, JOHN, MARVIN = (
+    "katherine.johnson@example.org",
+    "john.mccarthy@example.com",
+    "marvin.minsky@example.net",
+)
+BARBARA, DONALD, FEIFEI = (
+    "barbara.liskov@example.com",
+    "donald.knuth@example.org",
+    "fei-fei.li@example.com",
+)
 
 
 @pytest.fixture
@@ -38,8 +49,12 @@ def smtp():
 
 
 def smtp_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
-    return mailer_env(database_url, "http://127.0.0.1:9", MAILER_TRANSPORT=f"smtp://127.0.0.1:{port}?timeout=5",
-                      **extra)
+    return mailer_env(
+        database_url,
+        "http://127.0.0.1:9",
+        MAILER_TRANSPORT=f"smtp://127.0.0.1:{port}?timeout=5",
+        **extra,
+    )
 
 
 def status_and_report(env) -> tuple[dict, dict]:
@@ -52,7 +67,9 @@ def status_and_report(env) -> tuple[dict, dict]:
 def assert_status_and_report_agree(status: dict, report: dict) -> None:
     counts = status["counts"]
     assert report["sent"] == counts.get("sent", 0) and report["failed"] == counts.get("failed", 0)
-    assert report["unknown"] == counts.get("unknown", 0) and report["queued"] == counts.get("queued", 0)
+    assert report["unknown"] == counts.get("unknown", 0) and report["queued"] == counts.get(
+        "queued", 0
+    )
     assert report["planned"] == sum(counts.values()) and report["state"] == status["state"]
 
 
@@ -62,26 +79,45 @@ def assert_sent_is_what_the_server_accepted(factory, server: FaultySmtp) -> dict
     assert max(accepted.values()) == 1  # nobody got it twice
     assert {a for a, r in rows.items() if r.state == "sent"} == set(accepted)
     ids = {address: message_id for address, message_id, _ in server.accepted}
-    assert all(rows[address].provider_message_id == message_id for address, message_id in ids.items())
-    assert not any("503" in (r.last_error or "") for r in rows.values())  # no "nested MAIL" aftermath
+    assert all(
+        rows[address].provider_message_id == message_id for address, message_id in ids.items()
+    )
+    assert not any(
+        "503" in (r.last_error or "") for r in rows.values()
+    )  # no "nested MAIL" aftermath
     return rows
 
 
 def test_replies_at_rcpt_and_after_data_decide_each_row(database_url, factory, sample_list, smtp):
     server = FaultySmtp(
-        rcpt={ALAN: ["550 5.1.1 no such mailbox (RCPT)"] * 9, GRACE: ["451 4.2.1 greylisted (RCPT)"],
-              CLAUDE: ["421 4.3.2 shutting down (RCPT)"], KATHERINE: [DROP]},
-        data={JOHN: ["550 5.6.0 content rejected (DATA)"] * 9, MARVIN: ["451 4.3.0 queue full (DATA)"],
-              BARBARA: ["421 4.3.2 shutting down (DATA)"], DONALD: [DROP],
-              FEIFEI: ["554 5.7.1 looks like spam (DATA)"] * 9})
+        rcpt={
+            ALAN: ["550 5.1.1 no such mailbox (RCPT)"] * 9,
+            GRACE: ["451 4.2.1 greylisted (RCPT)"],
+            CLAUDE: ["421 4.3.2 shutting down (RCPT)"],
+            KATHERINE: [DROP],
+        },
+        data={
+            JOHN: ["550 5.6.0 content rejected (DATA)"] * 9,
+            MARVIN: ["451 4.3.0 queue full (DATA)"],
+            BARBARA: ["421 4.3.2 shutting down (DATA)"],
+            DONALD: [DROP],
+            FEIFEI: ["554 5.7.1 looks like spam (DATA)"] * 9,
+        },
+    )
     env = smtp_env(database_url, smtp(server))
     result = run(env, "send", "--issue", ISSUE, "--yes", "--rate", "200", "--concurrency", "4")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    progress = [(int(done), int(total)) for done, total in re.findall(r"progress: (\d+)/(\d+)", result.stderr)]
+    progress = [
+        (int(done), int(total))
+        for done, total in re.findall(r"progress: (\d+)/(\d+)", result.stderr)
+    ]
     assert progress and all(done <= total for done, total in progress)  # retries are not progress
     rows = assert_sent_is_what_the_server_accepted(factory, server)
-    by_state = {state: {a for a, r in rows.items() if r.state == state} for state in ("sent", "failed", "unknown")}
+    by_state = {
+        state: {a for a, r in rows.items() if r.state == state}
+        for state in ("sent", "failed", "unknown")
+    }
     assert by_state["failed"] == {ALAN, JOHN, FEIFEI} and by_state["unknown"] == {DONALD}
     assert len(by_state["sent"]) == 17
     assert "550 5.1.1 no such mailbox (RCPT)" in rows[ALAN].last_error
@@ -90,7 +126,9 @@ def test_replies_at_rcpt_and_after_data_decide_each_row(database_url, factory, s
     # 4xx: requeued and sent on a later attempt; 421 or a drop before the final dot: a new connection,
     # same attempt; a drop after the final dot: unknown, never sent again blindly.
     assert rows[GRACE].attempts == 2 and rows[MARVIN].attempts == 2
-    assert rows[CLAUDE].attempts == 1 and rows[BARBARA].attempts == 1 and rows[KATHERINE].attempts == 1
+    assert (
+        rows[CLAUDE].attempts == 1 and rows[BARBARA].attempts == 1 and rows[KATHERINE].attempts == 1
+    )
     assert rows[DONALD].attempts == 1 and DONALD not in server.accepted_addresses()
     status, report = status_and_report(env)
     assert status["counts"] == {"sent": 17, "failed": 3, "unknown": 1} and status["state"] == "done"
@@ -98,8 +136,13 @@ def test_replies_at_rcpt_and_after_data_decide_each_row(database_url, factory, s
 
 
 def test_replies_at_mail_fail_or_retry_only_their_row(database_url, factory, sample_list, smtp):
-    server = FaultySmtp(mail={1: "451 4.3.0 try again later (MAIL)", 2: "421 4.3.2 shutting down (MAIL)",
-                              4: "550 5.7.1 sender not allowed (MAIL)"})
+    server = FaultySmtp(
+        mail={
+            1: "451 4.3.0 try again later (MAIL)",
+            2: "421 4.3.2 shutting down (MAIL)",
+            4: "550 5.7.1 sender not allowed (MAIL)",
+        }
+    )
     env = smtp_env(database_url, smtp(server))
     result = run(env, "send", "--issue", ISSUE, "--yes", "--rate", "200", "--concurrency", "2")
     assert result.returncode == 0, result.stderr
@@ -113,7 +156,9 @@ def test_replies_at_mail_fail_or_retry_only_their_row(database_url, factory, sam
     assert_status_and_report_agree(status, report)
 
 
-def test_a_temporary_failure_waits_before_the_row_is_tried_again(factory, settings, sample_list, smtp):
+def test_a_temporary_failure_waits_before_the_row_is_tried_again(
+    factory, settings, sample_list, smtp
+):
     from mailer.config import parse_smtp_url
     from mailer.transports.smtp import SmtpTransport
 
@@ -124,7 +169,11 @@ def test_a_temporary_failure_waits_before_the_row_is_tried_again(factory, settin
         first = send(factory, settings, transport, max_retry_wait=0.2)
         row = ledger(factory)[ADA]
         assert first.state == "paused" and "for a retry" in first.pause_reason
-        assert row.state == "queued" and row.not_before is not None and "451 4.2.1 greylisted" in row.last_error
+        assert (
+            row.state == "queued"
+            and row.not_before is not None
+            and "451 4.2.1 greylisted" in row.last_error
+        )
         assert ADA not in server.accepted_addresses() and len(server.accepted) == 20
         second = send(factory, settings, transport)  # waits until the row is due, then sends it
     finally:
@@ -136,17 +185,24 @@ def test_a_temporary_failure_waits_before_the_row_is_tried_again(factory, settin
     assert server.accepted_addresses()[ADA] == 1
 
 
-def test_a_row_that_keeps_failing_temporarily_fails_with_the_last_reason(factory, settings, sample_list, smtp):
+def test_a_row_that_keeps_failing_temporarily_fails_with_the_last_reason(
+    factory, settings, sample_list, smtp
+):
     from mailer.config import parse_smtp_url
     from mailer.transports.smtp import SmtpTransport
 
     server = FaultySmtp(data={ADA: ["451 4.3.0 queue full (DATA)"] * 20})
     transport = SmtpTransport(parse_smtp_url(f"smtp://127.0.0.1:{smtp(server)}?timeout=5"))
     try:
-        assert send(factory, settings, transport, limit=0).counts == {"queued": 21}  # planned, nothing sent
-        with transaction(factory) as session:  # as if it had been tried and requeued MAX_ATTEMPTS - 1 times
-            changed = session.execute(update(Delivery).where(Delivery.email == ADA)
-                                      .values(attempts=MAX_ATTEMPTS - 1)).rowcount
+        assert send(factory, settings, transport, limit=0).counts == {
+            "queued": 21
+        }  # planned, nothing sent
+        with transaction(
+            factory
+        ) as session:  # as if it had been tried and requeued MAX_ATTEMPTS - 1 times
+            changed = session.execute(
+                update(Delivery).where(Delivery.email == ADA).values(attempts=MAX_ATTEMPTS - 1)
+            ).rowcount
         assert changed == 1
         summary = send(factory, settings, transport)
     finally:
@@ -154,4 +210,7 @@ def test_a_row_that_keeps_failing_temporarily_fails_with_the_last_reason(factory
     row = ledger(factory)[ADA]
     assert summary.state == "done" and summary.counts == {"sent": 20, "failed": 1}
     assert row.state == "failed" and row.attempts == MAX_ATTEMPTS
-    assert f"gave up after {MAX_ATTEMPTS} attempts" in row.last_error and "451 4.3.0 queue full" in row.last_error
+    assert (
+        f"gave up after {MAX_ATTEMPTS} attempts" in row.last_error
+        and "451 4.3.0 queue full" in row.last_error
+    )

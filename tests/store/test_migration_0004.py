@@ -8,9 +8,8 @@ from sqlalchemy import text
 
 from mailer.store.db import make_engine, upgrade
 from mailer.store.events import stored_dedup_key
-
-from tests.conftest import DB_KINDS
 from tests.cli.test_cli import mailer, workdir  # noqa: F401  (workdir is a fixture)
+from tests.conftest import DB_KINDS
 
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 
@@ -67,39 +66,82 @@ def test_upgrade_merges_people_who_differ_only_in_letter_case(database_url, work
     with engine.connect() as conn:
         # the one who consented first survives, with the address as they gave it and a name from the others
         assert _rows(conn, "SELECT id, email, email_key, name FROM subscribers ORDER BY id") == [
-            (2, "ALAN@example.com", "alan@example.com", "Al"), (4, "bob@example.com", "bob@example.com", "Bob"),
-            (5, None, None, "")]
-        assert str(conn.scalar(text("SELECT created_at FROM subscribers WHERE id = 2"))).startswith("2026-01-03")
+            (2, "ALAN@example.com", "alan@example.com", "Al"),
+            (4, "bob@example.com", "bob@example.com", "Bob"),
+            (5, None, None, ""),
+        ]
+        assert str(conn.scalar(text("SELECT created_at FROM subscribers WHERE id = 2"))).startswith(
+            "2026-01-03"
+        )
         # every consent event kept, now the survivor's
         assert _rows(conn, "SELECT id, subscriber_id FROM consent_events ORDER BY id") == [
-            (1, 2), (2, 2), (3, 2), (4, 2), (5, 2), (6, 4)]
+            (1, 2),
+            (2, 2),
+            (3, 2),
+            (4, 2),
+            (5, 2),
+            (6, 4),
+        ]
         # per list: unsubscribed over confirmed over pending; the earliest dates
-        subs = _rows(conn, "SELECT subscriber_id, list_id, status, created_at, confirmed_at, unsubscribed_at "
-                           "FROM subscriptions ORDER BY subscriber_id, list_id")
-        assert [s[:3] for s in subs] == [(2, 1, "unsubscribed"), (2, 2, "confirmed"), (4, 1, "confirmed")]
+        subs = _rows(
+            conn,
+            "SELECT subscriber_id, list_id, status, created_at, confirmed_at, unsubscribed_at "
+            "FROM subscriptions ORDER BY subscriber_id, list_id",
+        )
+        assert [s[:3] for s in subs] == [
+            (2, 1, "unsubscribed"),
+            (2, 2, "confirmed"),
+            (4, 1, "confirmed"),
+        ]
         assert [str(v)[:10] for v in subs[0][3:]] == ["2025-12-24", "2025-12-24", "2026-01-07"]
-        assert [str(v)[:10] for v in subs[1][3:5]] == ["2026-01-03", "2026-01-04"] and subs[1][5] is None
+        assert [str(v)[:10] for v in subs[1][3:5]] == ["2026-01-03", "2026-01-04"] and subs[1][
+            5
+        ] is None
         # one ledger row per send for the merged person: the furthest state; its events follow it
-        assert _rows(conn, "SELECT id, send_id, subscriber_id, state FROM deliveries ORDER BY id") == [
-            (11, 1, 2, "complained"), (12, 1, 4, "delivered"), (13, 2, 2, "sent")]
-        assert _rows(conn, "SELECT id, delivery_id FROM events ORDER BY id") == [(1, 11), (2, 11), (3, 12)]
+        assert _rows(
+            conn, "SELECT id, send_id, subscriber_id, state FROM deliveries ORDER BY id"
+        ) == [(11, 1, 2, "complained"), (12, 1, 4, "delivered"), (13, 2, 2, "sent")]
+        assert _rows(conn, "SELECT id, delivery_id FROM events ORDER BY id") == [
+            (1, 11),
+            (2, 11),
+            (3, 12),
+        ]
         # dedup keys name nobody any more, and are what a new copy of the same notification gets
         salt = conn.scalar(text("SELECT value FROM app_meta WHERE key = 'suppression_salt'"))
         assert _rows(conn, "SELECT dedup_key FROM events ORDER BY id") == [
             (stored_dedup_key("delivery:m10", "delivery", "alan@example.com", salt),),
             (stored_dedup_key("complaint:f11", "complaint", "ALAN@example.com", salt),),
-            (stored_dedup_key("delivery:m12", "delivery", "bob@example.com", salt),)]
+            (stored_dedup_key("delivery:m12", "delivery", "bob@example.com", salt),),
+        ]
 
-    shown = mailer(workdir, "subscribers", "show", "alan@EXAMPLE.com", env={"DATABASE_URL": database_url})
+    shown = mailer(
+        workdir, "subscribers", "show", "alan@EXAMPLE.com", env={"DATABASE_URL": database_url}
+    )
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.startswith("ALAN@example.com  name='Al'  id=2")
     (workdir / "again.csv").write_text("email\nAlan@Example.COM\n")
-    again = mailer(workdir, "subscribers", "import", "again.csv", "--list", "ai-morning-post",
-                   env={"DATABASE_URL": database_url})
+    again = mailer(
+        workdir,
+        "subscribers",
+        "import",
+        "again.csv",
+        "--list",
+        "ai-morning-post",
+        env={"DATABASE_URL": database_url},
+    )
     assert "0 added" in again.stdout, again.stderr
     with engine.connect() as conn:
-        assert conn.scalar(text("SELECT count(*) FROM subscribers WHERE email_key = 'alan@example.com'")) == 1
+        assert (
+            conn.scalar(
+                text("SELECT count(*) FROM subscribers WHERE email_key = 'alan@example.com'")
+            )
+            == 1
+        )
         with pytest.raises(Exception, match="(?i)unique"):
-            conn.execute(text("INSERT INTO subscribers (email, email_key, name) "
-                              "VALUES ('alan@Example.com', 'alan@example.com', '')"))
+            conn.execute(
+                text(
+                    "INSERT INTO subscribers (email, email_key, name) "
+                    "VALUES ('alan@Example.com', 'alan@example.com', '')"
+                )
+            )
     engine.dispose()

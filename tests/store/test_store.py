@@ -7,14 +7,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
-from mailer.content.lists import load_list
-from mailer.store.db import make_engine, require_schema, transaction
-from mailer.errors import ConfigError, ImportFileError
-from mailer.store.models import Base, ConsentEvent, Subscriber, Subscription
+from mailer.audience.importing.importer import import_rows, read_csv
 from mailer.audience.lists import ensure_list
 from mailer.audience.suppressions import suppress
-from mailer.audience.importing.importer import import_rows, read_csv
-
+from mailer.content.lists import load_list
+from mailer.errors import ConfigError, ImportFileError
+from mailer.store.db import make_engine, require_schema, transaction
+from mailer.store.models import Base, ConsentEvent, Subscriber, Subscription
 from tests.conftest import DB_KINDS, REPO
 
 LIST = load_list(REPO / "lists", "ai-morning-post")
@@ -23,8 +22,20 @@ pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 
 def test_upgrade_builds_every_table(engine):
     tables = set(inspect(engine).get_table_names())
-    assert {"lists", "subscribers", "subscriptions", "consent_events", "suppressions", "issues", "sends",
-            "deliveries", "events", "trending_snapshots", "rate_limit_windows", "alembic_version"} <= tables
+    assert {
+        "lists",
+        "subscribers",
+        "subscriptions",
+        "consent_events",
+        "suppressions",
+        "issues",
+        "sends",
+        "deliveries",
+        "events",
+        "trending_snapshots",
+        "rate_limit_windows",
+        "alembic_version",
+    } <= tables
 
 
 def test_models_agree_with_migrations(engine):
@@ -44,8 +55,11 @@ def test_a_schema_behind_the_code_is_a_clear_error(database_url):
     engine = make_engine(database_url)
     upgrade(engine, "0001")
     head = schema_revisions(engine)[1]  # the newest migration shipped, whichever it is
-    with pytest.raises(ConfigError, match=rf"is at schema revision 0001, this version of mailer needs {head}; "
-                                          r"run `mailer db upgrade` first"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"is at schema revision 0001, this version of mailer needs {head}; "
+        r"run `mailer db upgrade` first",
+    ):
         require_schema(engine)
     upgrade(engine)
     require_schema(engine)
@@ -69,20 +83,27 @@ def test_sample_list_imports_and_normalises(factory):
     assert (report.added, report.problems) == (25, [])
     with factory() as session:
         emails = set(session.scalars(select(Subscriber.email)))
-        statuses = dict(session.execute(select(Subscription.status, func.count()).group_by(Subscription.status)).all())
+        statuses = dict(
+            session.execute(
+                select(Subscription.status, func.count()).group_by(Subscription.status)
+            ).all()
+        )
     assert "mei.ling@xn--bcher-kva.example" in emails  # IDN domain stored as punycode
     assert statuses == {"confirmed": 21, "pending": 3, "unsubscribed": 1}
 
 
 def test_bad_rows_are_reported_by_line_and_skipped(factory, tmp_path):
-    _, report = _import(factory, tmp_path,
-                        "email,name,status\n"
-                        "good@example.com,Good,confirmed\n"
-                        "not-an-address,Bad,confirmed\n"
-                        "\n"
-                        "other@EXAMPLE.COM,Other,maybe\n"
-                        "GOOD@Example.com,Dup,confirmed\n"
-                        "x@example.com,too,many,fields\n")
+    _, report = _import(
+        factory,
+        tmp_path,
+        "email,name,status\n"
+        "good@example.com,Good,confirmed\n"
+        "not-an-address,Bad,confirmed\n"
+        "\n"
+        "other@EXAMPLE.COM,Other,maybe\n"
+        "GOOD@Example.com,Dup,confirmed\n"
+        "x@example.com,too,many,fields\n",
+    )
     assert report.added == 1  # GOOD@Example.com is good@example.com in other letter case
     assert [p.split(":")[0] for p in report.problems] == ["line 3", "line 5", "line 6", "line 7"]
     assert "invalid address 'not-an-address'" in report.problems[0]
@@ -101,8 +122,11 @@ def test_reimport_is_harmless_and_never_resubscribes(factory, tmp_path):
     csv_text = "email,status\na@example.com,confirmed\nb@example.com,pending\n"
     list_id, first = _import(factory, tmp_path, csv_text)
     with transaction(factory) as session:
-        session.execute(Subscription.__table__.update().where(Subscription.list_id == list_id)
-                        .values(status="unsubscribed"))
+        session.execute(
+            Subscription.__table__.update()
+            .where(Subscription.list_id == list_id)
+            .values(status="unsubscribed")
+        )
     _, second = _import(factory, tmp_path, csv_text)
     assert (first.added, second.added, second.updated, second.unchanged) == (2, 0, 0, 2)
     with factory() as session:
@@ -111,19 +135,34 @@ def test_reimport_is_harmless_and_never_resubscribes(factory, tmp_path):
 
 
 def test_reimport_moves_pending_forward_with_a_consent_record_per_line(factory, tmp_path):
-    list_id, first = _import(factory, tmp_path, "email,status\na@example.com,pending\nb@example.com,confirmed\n")
-    _, second = _import(factory, tmp_path, "email,status\nb@example.com,pending\n\na@example.com,confirmed\n")
+    list_id, first = _import(
+        factory, tmp_path, "email,status\na@example.com,pending\nb@example.com,confirmed\n"
+    )
+    _, second = _import(
+        factory, tmp_path, "email,status\nb@example.com,pending\n\na@example.com,confirmed\n"
+    )
     assert (first.added, second.added, second.updated, second.unchanged) == (2, 0, 1, 1)
     with factory() as session:
-        statuses = dict(session.execute(select(Subscriber.email, Subscription.status)
-                                        .join(Subscription, Subscription.subscriber_id == Subscriber.id)).all())
+        statuses = dict(
+            session.execute(
+                select(Subscriber.email, Subscription.status).join(
+                    Subscription, Subscription.subscriber_id == Subscriber.id
+                )
+            ).all()
+        )
         details = sorted(session.scalars(select(ConsentEvent.detail)))
-        confirmed_at = session.scalar(select(Subscription.confirmed_at).join(Subscriber)
-                                      .where(Subscriber.email == "a@example.com"))
+        confirmed_at = session.scalar(
+            select(Subscription.confirmed_at)
+            .join(Subscriber)
+            .where(Subscriber.email == "a@example.com")
+        )
     assert statuses == {"a@example.com": "confirmed", "b@example.com": "confirmed"}
     assert confirmed_at is not None
-    assert details == ["people.csv line 2: status pending", "people.csv line 3: status confirmed",
-                       "people.csv line 4: status confirmed"]
+    assert details == [
+        "people.csv line 2: status pending",
+        "people.csv line 3: status confirmed",
+        "people.csv line 4: status confirmed",
+    ]
 
 
 def test_suppressed_address_is_not_imported(factory, tmp_path):
@@ -131,7 +170,9 @@ def test_suppressed_address_is_not_imported(factory, tmp_path):
         suppress(session, "gone@example.com", "hard-bounce")
     _, report = _import(factory, tmp_path, "email\ngone@example.com\nkept@example.com\n")
     assert report.added == 1
-    assert report.problems == ["line 2: gone@example.com is suppressed (bounced, complained or erased); not imported"]
+    assert report.problems == [
+        "line 2: gone@example.com is suppressed (bounced, complained or erased); not imported"
+    ]
 
 
 def test_csv_without_email_column_is_refused(factory, tmp_path):

@@ -46,11 +46,25 @@ def factory(engine):
 
 
 def seed(session) -> None:
-    session.add_all([MailingList(id=MAIN_LIST, slug="ai-morning-post", name="The AI Morning Post"),
-                     MailingList(id=OTHER_LIST, slug="weekend-digest", name="Weekend Digest")])
+    session.add_all(
+        [
+            MailingList(id=MAIN_LIST, slug="ai-morning-post", name="The AI Morning Post"),
+            MailingList(id=OTHER_LIST, slug="weekend-digest", name="Weekend Digest"),
+        ]
+    )
     session.flush()
-    session.add(Issue(id=1, list_id=MAIN_LIST, issue_date=dt.date(2026, 11, 22), subject="The AI Morning Post",
-                      source_path="issues/ai-morning-post/2026-11-22.md", content_hash="0" * 64, html="<p>", text="t"))
+    session.add(
+        Issue(
+            id=1,
+            list_id=MAIN_LIST,
+            issue_date=dt.date(2026, 11, 22),
+            subject="The AI Morning Post",
+            source_path="issues/ai-morning-post/2026-11-22.md",
+            content_hash="0" * 64,
+            html="<p>",
+            text="t",
+        )
+    )
     session.flush()
     session.add(Send(id=1, issue_id=1, list_id=MAIN_LIST, state="done", planned_count=len(LEDGER)))
     for delivery_id, email, _, _ in LEDGER:
@@ -58,8 +72,17 @@ def seed(session) -> None:
     session.flush()
     for delivery_id, email, state, message_id in LEDGER:
         session.add(Subscription(subscriber_id=delivery_id, list_id=MAIN_LIST, status="confirmed"))
-        session.add(Delivery(id=delivery_id, send_id=1, subscriber_id=delivery_id, email=email, state=state,
-                             attempts=1, provider_message_id=message_id))
+        session.add(
+            Delivery(
+                id=delivery_id,
+                send_id=1,
+                subscriber_id=delivery_id,
+                email=email,
+                state=state,
+                attempts=1,
+                provider_message_id=message_id,
+            )
+        )
     # dave and alice are on a second list too: a complaint unsubscribes them everywhere
     session.add(Subscription(subscriber_id=4, list_id=OTHER_LIST, status="confirmed"))
     session.add(Subscription(subscriber_id=1, list_id=OTHER_LIST, status="confirmed"))
@@ -74,13 +97,17 @@ def moto_cert_fetcher(endpoint: str):
 
     from mailer.track.sns import CertificateMissingError
 
-    scope = {"Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sns/aws4_request, "
-                              "SignedHeaders=host, Signature=0"}
+    scope = {
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sns/aws4_request, "
+        "SignedHeaders=host, Signature=0"
+    }
 
     def fetch(url: str) -> bytes:
         response = requests.get(endpoint + urlsplit(url).path, headers=scope, timeout=5)
         if response.status_code != 200:
-            raise CertificateMissingError(f"moto has no certificate {url}: HTTP {response.status_code}")
+            raise CertificateMissingError(
+                f"moto has no certificate {url}: HTTP {response.status_code}"
+            )
         return response.content
 
     return fetch

@@ -24,15 +24,28 @@ def suppressions(factory) -> dict[str, str]:
 
 def subscription_statuses(factory, subscriber_id: int) -> dict[int, str]:
     with factory() as s:
-        return dict(s.execute(select(Subscription.list_id, Subscription.status)
-                              .where(Subscription.subscriber_id == subscriber_id)).all())
+        return dict(
+            s.execute(
+                select(Subscription.list_id, Subscription.status).where(
+                    Subscription.subscriber_id == subscriber_id
+                )
+            ).all()
+        )
 
 
 def consent(factory) -> list[tuple]:
     with factory() as s:
-        return [tuple(r) for r in s.execute(select(ConsentEvent.subscriber_id, ConsentEvent.list_id,
-                                                   ConsentEvent.action, ConsentEvent.source)
-                                            .order_by(ConsentEvent.list_id))]
+        return [
+            tuple(r)
+            for r in s.execute(
+                select(
+                    ConsentEvent.subscriber_id,
+                    ConsentEvent.list_id,
+                    ConsentEvent.action,
+                    ConsentEvent.source,
+                ).order_by(ConsentEvent.list_id)
+            )
+        ]
 
 
 def events(factory) -> list[Event]:

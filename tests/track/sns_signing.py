@@ -23,11 +23,17 @@ class Signer:
     def __init__(self) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-        now = dt.datetime.now(dt.timezone.utc)
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
-                .sign(self.key, hashes.SHA256()))
+        now = dt.datetime.now(dt.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30))
+            .sign(self.key, hashes.SHA256())
+        )
         self.pem = cert.public_bytes(serialization.Encoding.PEM)
 
     def sign(self, envelope: dict, version: str | None = None) -> dict:
@@ -40,8 +46,14 @@ class Signer:
         return env
 
 
-def notification(message: str, *, subject: str | None = None, topic: str = TOPIC_ARN,
-                 cert_url: str = CERT_URL, message_id: str | None = None) -> dict:
+def notification(
+    message: str,
+    *,
+    subject: str | None = None,
+    topic: str = TOPIC_ARN,
+    cert_url: str = CERT_URL,
+    message_id: str | None = None,
+) -> dict:
     env = {
         "Type": "Notification",
         "MessageId": message_id or str(uuid.uuid4()),
@@ -65,7 +77,7 @@ def subscription_confirmation(topic: str = TOPIC_ARN, cert_url: str = CERT_URL) 
         "Token": token,
         "TopicArn": topic,
         "Message": f"You have chosen to subscribe to the topic {topic}.\nTo confirm the subscription, "
-                   "visit the SubscribeURL included in this message.",
+        "visit the SubscribeURL included in this message.",
         "SubscribeURL": f"https://sns.{REGION}.amazonaws.com/?Action=ConfirmSubscription&TopicArn={topic}&Token={token}",
         "Timestamp": "2026-11-22T06:59:00.000Z",
         "SignatureVersion": "1",

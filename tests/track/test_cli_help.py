@@ -11,8 +11,16 @@ from click.testing import CliRunner
 
 from mailer.cli import cli
 
-COMMANDS = [("events",), ("events", "poll"), ("report",), ("reconcile",), ("suppressions",),
-            ("suppressions", "list"), ("suppressions", "add"), ("suppressions", "remove")]
+COMMANDS = [
+    ("events",),
+    ("events", "poll"),
+    ("report",),
+    ("reconcile",),
+    ("suppressions",),
+    ("suppressions", "list"),
+    ("suppressions", "add"),
+    ("suppressions", "remove"),
+]
 
 
 def example_of(path: tuple[str, ...]) -> str:
@@ -34,5 +42,7 @@ def test_help_ends_with_an_example_that_parses(path):
         parent = click.Context(command, info_name=command.name, parent=parent)
         command, words = command.commands[words[0]], words[1:]
         names.append(command.name)
-    assert tuple(names[:len(path)]) == path  # a group's example runs one of its commands
-    command.make_context(command.name, words, parent=parent)  # raises on an unknown option or argument
+    assert tuple(names[: len(path)]) == path  # a group's example runs one of its commands
+    command.make_context(
+        command.name, words, parent=parent
+    )  # raises on an unknown option or argument

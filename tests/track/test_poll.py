@@ -20,7 +20,14 @@ from mailer.errors import ConfigError
 from mailer.track.intake import poll_queue
 from mailer.track.sns import CertCache
 from tests.track.conftest import LEDGER, moto_cert_fetcher
-from tests.track.dbview import consent, delivery, events, states, subscription_statuses, suppressions
+from tests.track.dbview import (
+    consent,
+    delivery,
+    events,
+    states,
+    subscription_statuses,
+    suppressions,
+)
 from tests.track.payloads import M_ERIN, M_FRANK, data, text
 from tests.track.sns_signing import Signer, subscription_confirmation
 
@@ -35,8 +42,12 @@ def verified(moto_endpoint) -> dict:
 
 @pytest.fixture
 def aws(moto_endpoint):
-    kwargs = dict(endpoint_url=moto_endpoint, region_name=REGION,
-                  aws_access_key_id="testing", aws_secret_access_key="testing")
+    kwargs = dict(
+        endpoint_url=moto_endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     return boto3.client("sns", **kwargs), boto3.client("sqs", **kwargs)
 
 
@@ -48,10 +59,15 @@ class Setup:
         tag = uuid.uuid4().hex[:8]
         self.dlq_url = sqs.create_queue(QueueName=f"ses-dlq-{tag}")["QueueUrl"]
         dlq_arn = self._arn(self.dlq_url)
-        self.queue_url = sqs.create_queue(QueueName=f"ses-{tag}", Attributes={
-            "VisibilityTimeout": "1",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive)}),
-        })["QueueUrl"]
+        self.queue_url = sqs.create_queue(
+            QueueName=f"ses-{tag}",
+            Attributes={
+                "VisibilityTimeout": "1",
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive)}
+                ),
+            },
+        )["QueueUrl"]
         queue_arn = self._arn(self.queue_url)
         self.topic = self._topic(f"ses-events-{tag}", queue_arn, raw=False)
         self.raw_topic = self._topic(f"ses-raw-{tag}", queue_arn, raw=True)
@@ -61,12 +77,18 @@ class Setup:
         self.sns.subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=self._arn(self.copy_url))
 
     def _arn(self, url):
-        return self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
 
     def _topic(self, name, queue_arn, raw):
         arn = self.sns.create_topic(Name=name)["TopicArn"]
-        self.sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn,
-                           Attributes={"RawMessageDelivery": "true" if raw else "false"})
+        self.sns.subscribe(
+            TopicArn=arn,
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes={"RawMessageDelivery": "true" if raw else "false"},
+        )
         return arn
 
     def publish(self, topic, message):
@@ -75,7 +97,9 @@ class Setup:
     def bodies(self, url):
         out = []
         while True:
-            batch = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            batch = self.sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
             if not batch:
                 return out
             out.extend(m["Body"] for m in batch)
@@ -87,12 +111,25 @@ def test_poll_records_both_formats_and_leaves_what_it_cannot_use(aws, factory, c
     # SNS delivers at least once: the very same envelope reaches the queue a second time
     [envelope] = q.bodies(q.copy_url)
     q.sqs.send_message(QueueUrl=q.queue_url, MessageBody=envelope)
-    for name in ("identity_bounce_permanent_multi.json", "identity_bounce_transient.json",
-                 "identity_complaint_with_type.json", "identity_complaint_without_type.json", "validation.txt"):
+    for name in (
+        "identity_bounce_permanent_multi.json",
+        "identity_bounce_transient.json",
+        "identity_complaint_with_type.json",
+        "identity_complaint_without_type.json",
+        "validation.txt",
+    ):
         q.publish(q.topic, text(name))
-    q.publish(q.topic, text("identity_complaint_with_type.json"))  # SES sent it twice: same feedbackId
-    for name in ("event_send.json", "event_delivery.json", "event_reject.json", "event_bounce_permanent.json",
-                 "event_complaint.json", "validation.txt"):
+    q.publish(
+        q.topic, text("identity_complaint_with_type.json")
+    )  # SES sent it twice: same feedbackId
+    for name in (
+        "event_send.json",
+        "event_delivery.json",
+        "event_reject.json",
+        "event_bounce_permanent.json",
+        "event_complaint.json",
+        "validation.txt",
+    ):
         q.publish(q.raw_topic, text(name))
     # what must be left: a complaint from a topic not on the allow-list, and garbage
     foreign = data("event_complaint.json")
@@ -103,17 +140,34 @@ def test_poll_records_both_formats_and_leaves_what_it_cannot_use(aws, factory, c
     q.sqs.send_message(QueueUrl=q.queue_url, MessageBody="garbage, raw")
 
     with caplog.at_level(logging.ERROR, logger="mailer.track"):
-        result = poll_queue(q.sqs, q.queue_url, factory, [q.topic], once=True, wait_seconds=1, **verified)
+        result = poll_queue(
+            q.sqs, q.queue_url, factory, [q.topic], once=True, wait_seconds=1, **verified
+        )
 
-    assert states(factory) == {1: "complained", 2: "bounced", 3: "bounced", 4: "complained", 5: "bounced",
-                               6: "delivered", 7: "bounced", 8: "complained", 9: "failed"}
+    assert states(factory) == {
+        1: "complained",
+        2: "bounced",
+        3: "bounced",
+        4: "complained",
+        5: "bounced",
+        6: "delivered",
+        7: "bounced",
+        8: "complained",
+        9: "failed",
+    }
     assert delivery(factory, 6).provider_message_id == M_FRANK
     assert suppressions(factory) == {
-        "bob@example.org": "hard-bounce", "carol@example.net": "hard-bounce", "grace@example.com": "hard-bounce",
-        "alice@example.com": "complaint", "dave@example.com": "complaint", "heidi@example.com": "complaint",
+        "bob@example.org": "hard-bounce",
+        "carol@example.net": "hard-bounce",
+        "grace@example.com": "hard-bounce",
+        "alice@example.com": "complaint",
+        "dave@example.com": "complaint",
+        "heidi@example.com": "complaint",
     }
     assert subscription_statuses(factory, 4) == {1: "unsubscribed", 2: "unsubscribed"}
-    assert subscription_statuses(factory, 5) == {1: "confirmed"}  # the foreign complaint had no effect
+    assert subscription_statuses(factory, 5) == {
+        1: "confirmed"
+    }  # the foreign complaint had no effect
     assert len([c for c in consent(factory) if c[0] == 4]) == 2
     # 2 + 1 + 1 + 1 + 1 identity events, 5 published events; duplicates collapsed
     assert len(events(factory)) == 11
@@ -122,13 +176,18 @@ def test_poll_records_both_formats_and_leaves_what_it_cannot_use(aws, factory, c
     left_logs = [r for r in caplog.records if "dead-letter" in r.getMessage()]
     assert len(left_logs) == 3
 
-    assert q.bodies(q.queue_url) == []  # deleted after commit; the rest went to the dead-letter queue
+    assert (
+        q.bodies(q.queue_url) == []
+    )  # deleted after commit; the rest went to the dead-letter queue
     time.sleep(1.2)
     assert q.bodies(q.queue_url) == []
     dead = q.bodies(q.dlq_url)
     assert len(dead) == 3
     assert "garbage, raw" in dead
-    assert {json.loads(b)["TopicArn"] for b in dead if b != "garbage, raw"} == {q.topic, q.foreign_topic}
+    assert {json.loads(b)["TopicArn"] for b in dead if b != "garbage, raw"} == {
+        q.topic,
+        q.foreign_topic,
+    }
 
 
 def test_a_failed_commit_leaves_the_message_for_the_next_poll(aws, factory, caplog, verified):
@@ -139,12 +198,16 @@ def test_a_failed_commit_leaves_the_message_for_the_next_poll(aws, factory, capl
         raise RuntimeError("database is down")
 
     with caplog.at_level(logging.ERROR, logger="mailer.track"):
-        result = poll_queue(q.sqs, q.queue_url, broken_factory, [q.topic], once=True, wait_seconds=0, **verified)
+        result = poll_queue(
+            q.sqs, q.queue_url, broken_factory, [q.topic], once=True, wait_seconds=0, **verified
+        )
     assert (result.messages_deleted, result.messages_left) == (0, 1)
     assert "database is down" in caplog.text
     assert states(factory)[2] == "sent"
     time.sleep(1.2)  # the visibility timeout
-    again = poll_queue(q.sqs, q.queue_url, factory, [q.topic], once=True, wait_seconds=0, **verified)
+    again = poll_queue(
+        q.sqs, q.queue_url, factory, [q.topic], once=True, wait_seconds=0, **verified
+    )
     assert (again.messages_deleted, again.recorded) == (1, 2)
     assert states(factory)[2] == "bounced"
     time.sleep(1.2)
@@ -163,10 +226,20 @@ def test_subscription_confirmation_on_the_queue_is_confirmed_through_the_api(aws
             calls.append(kwargs)
             return {"SubscriptionArn": q.topic + ":sub"}
 
-    result = poll_queue(q.sqs, q.queue_url, factory, [q.topic], once=True, wait_seconds=0,
-                        sns_client_for_region=lambda region: FakeSns() if region == REGION else None,
-                        fetch_cert=lambda url: signer.pem, cert_cache=CertCache())
-    assert calls == [{"TopicArn": q.topic, "Token": envelope["Token"], "AuthenticateOnUnsubscribe": "true"}]
+    result = poll_queue(
+        q.sqs,
+        q.queue_url,
+        factory,
+        [q.topic],
+        once=True,
+        wait_seconds=0,
+        sns_client_for_region=lambda region: FakeSns() if region == REGION else None,
+        fetch_cert=lambda url: signer.pem,
+        cert_cache=CertCache(),
+    )
+    assert calls == [
+        {"TopicArn": q.topic, "Token": envelope["Token"], "AuthenticateOnUnsubscribe": "true"}
+    ]
     assert (result.messages_deleted, result.messages_left, result.recorded) == (1, 0, 0)
     assert events(factory) == [] and states(factory) == {d: s for d, _, s, _ in LEDGER}
 
@@ -185,9 +258,13 @@ def test_an_envelope_with_a_bad_signature_is_not_applied(aws, factory, caplog, v
     [genuine] = q.bodies(q.copy_url)
     tampered = dict(json.loads(genuine), Message=_complaint_for_erin())
     unsigned = {k: v for k, v in tampered.items() if k != "Signature"}
-    other_key = Signer().sign(dict(tampered))  # a valid signature, by a key that is not the certificate's
-    subscribe = dict(Signer().sign(subscription_confirmation(topic=q.topic)),
-                     SigningCertURL=tampered["SigningCertURL"])  # would confirm someone's subscription
+    other_key = Signer().sign(
+        dict(tampered)
+    )  # a valid signature, by a key that is not the certificate's
+    subscribe = dict(
+        Signer().sign(subscription_confirmation(topic=q.topic)),
+        SigningCertURL=tampered["SigningCertURL"],
+    )  # would confirm someone's subscription
     for forged in (tampered, unsigned, other_key, subscribe):
         q.sqs.send_message(QueueUrl=q.queue_url, MessageBody=json.dumps(forged))
     confirmed = []
@@ -198,12 +275,28 @@ def test_an_envelope_with_a_bad_signature_is_not_applied(aws, factory, caplog, v
             return {}
 
     with caplog.at_level(logging.ERROR, logger="mailer.track"):
-        result = poll_queue(q.sqs, q.queue_url, factory, [q.topic], once=True, wait_seconds=0,
-                            sns_client_for_region=lambda region: Sns(), **verified)
-    assert (result.recorded, result.messages_deleted, result.messages_left) == (1, 1, 4)  # the genuine one
+        result = poll_queue(
+            q.sqs,
+            q.queue_url,
+            factory,
+            [q.topic],
+            once=True,
+            wait_seconds=0,
+            sns_client_for_region=lambda region: Sns(),
+            **verified,
+        )
+    assert (result.recorded, result.messages_deleted, result.messages_left) == (
+        1,
+        1,
+        4,
+    )  # the genuine one
     assert states(factory)[5] == "sent" and suppressions(factory) == {} and confirmed == []
     assert subscription_statuses(factory, 5) == {1: "confirmed"}
-    reasons = [r.getMessage().split("; body:")[0] for r in caplog.records if "dead-letter" in r.getMessage()]
+    reasons = [
+        r.getMessage().split("; body:")[0]
+        for r in caplog.records
+        if "dead-letter" in r.getMessage()
+    ]
     assert len(reasons) == 4 and all("signature" in reason.lower() for reason in reasons), reasons
     time.sleep(1.2)  # the visibility timeout: the forged envelopes move to the dead-letter queue
     assert q.bodies(q.queue_url) == []

@@ -13,7 +13,6 @@ from sqlalchemy.engine import Engine
 
 from mailer.cli import cli
 from mailer.store.models import Base
-
 from tests.conftest import REPO, SECRET
 
 # Both databases: tests/track/conftest.py parametrises `database_url`.
@@ -30,9 +29,14 @@ def issues(tmp_path):
 
 @pytest.fixture
 def run(engine, database_url, tmp_path, issues):
-    env = {"DATABASE_URL": database_url, "MAILER_SECRET_KEY": SECRET,
-           "MAILER_OUTBOX": str(tmp_path / "out"), "MAILER_ISSUES_PATH": str(issues), "MAILER_LISTS_DIR": str(REPO / "lists"),
-           "MAILER_BASE_URL": "https://news.example"}
+    env = {
+        "DATABASE_URL": database_url,
+        "MAILER_SECRET_KEY": SECRET,
+        "MAILER_OUTBOX": str(tmp_path / "out"),
+        "MAILER_ISSUES_PATH": str(issues),
+        "MAILER_LISTS_DIR": str(REPO / "lists"),
+        "MAILER_BASE_URL": "https://news.example",
+    }
 
     def invoke(*args: str):
         return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
@@ -42,8 +46,10 @@ def run(engine, database_url, tmp_path, issues):
 
 def row_counts(engine) -> dict[str, int]:
     with engine.connect() as conn:
-        return {table.name: conn.scalar(select(func.count()).select_from(table))
-                for table in Base.metadata.sorted_tables}
+        return {
+            table.name: conn.scalar(select(func.count()).select_from(table))
+            for table in Base.metadata.sorted_tables
+        }
 
 
 @pytest.fixture
@@ -64,7 +70,7 @@ def writes():
 def break_body(path) -> None:
     """Keep the front matter, replace the body with something the issue parser refuses."""
     text = path.read_text(encoding="utf-8")
-    front = text[:text.index("---", 3) + 3]
+    front = text[: text.index("---", 3) + 3]
     path.write_text(front + "\n\n## Nonsense: not a section we know\n- | | |\n", encoding="utf-8")
 
 
@@ -79,9 +85,12 @@ def test_on_a_fresh_database_neither_command_creates_a_row(run, engine, writes, 
     assert row_counts(engine) == before
 
 
-def test_a_broken_issue_body_does_not_stop_report_or_reconcile_for_a_sent_date(run, engine, issues,
-                                                                               tmp_path, writes):
-    assert run("subscribers", "import", str(REPO / "lists/ai-morning-post.sample.csv")).exit_code == 0
+def test_a_broken_issue_body_does_not_stop_report_or_reconcile_for_a_sent_date(
+    run, engine, issues, tmp_path, writes
+):
+    assert (
+        run("subscribers", "import", str(REPO / "lists/ai-morning-post.sample.csv")).exit_code == 0
+    )
     assert run("send", "--issue", ISSUE, "--yes").exit_code == 0
     dated = issues / "ai-morning-post" / f"{ISSUE}.md"
     break_body(dated)

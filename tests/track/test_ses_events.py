@@ -9,7 +9,17 @@ import pytest
 
 from mailer.errors import MailerError
 from mailer.track.ses_events import EventParseError, SesEvent, parse_ses_message
-from tests.track.payloads import M_ALICE, M_DAVE, M_ERIN, M_FRANK, M_GRACE, M_IVAN, M_MULTI, data, text
+from tests.track.payloads import (
+    M_ALICE,
+    M_DAVE,
+    M_ERIN,
+    M_FRANK,
+    M_GRACE,
+    M_IVAN,
+    M_MULTI,
+    data,
+    text,
+)
 
 
 def parse(name: str, sns_id: str | None = "sns-1") -> list[SesEvent]:
@@ -24,7 +34,7 @@ def test_identity_permanent_bounce_has_one_event_per_recipient():
         assert event.ses_message_id == M_MULTI
         assert (event.bounce_type, event.bounce_subtype) == ("Permanent", "General")
         assert event.feedback_id == "0100019aa1b2c3e0-6a1b2c3d-0f1e-4a2b-9c8d-7e6f5a4b3c2d-000000"
-        assert event.occurred_at == dt.datetime(2026, 11, 22, 7, 1, 15, tzinfo=dt.timezone.utc)
+        assert event.occurred_at == dt.datetime(2026, 11, 22, 7, 1, 15, tzinfo=dt.UTC)
         assert event.sns_message_id == "sns-1"
         assert event.delivery_id is None  # identity notifications carry no tags
         assert json.loads(event.raw)["notificationType"] == "Bounce"
@@ -34,55 +44,95 @@ def test_identity_permanent_bounce_has_one_event_per_recipient():
 
 def test_transient_bounce():
     [event] = parse("identity_bounce_transient.json")
-    assert (event.event_type, event.recipient, event.ses_message_id) == ("bounce", "erin@example.com", M_ERIN)
+    assert (event.event_type, event.recipient, event.ses_message_id) == (
+        "bounce",
+        "erin@example.com",
+        M_ERIN,
+    )
     assert (event.bounce_type, event.bounce_subtype) == ("Transient", "MailboxFull")
 
 
 def test_complaint_with_feedback_type():
     [event] = parse("identity_complaint_with_type.json")
-    assert (event.event_type, event.recipient, event.ses_message_id) == ("complaint", "dave@example.com", M_DAVE)
+    assert (event.event_type, event.recipient, event.ses_message_id) == (
+        "complaint",
+        "dave@example.com",
+        M_DAVE,
+    )
     assert event.complaint_feedback_type == "abuse"
-    assert event.occurred_at == dt.datetime(2026, 11, 22, 8, 12, 3, tzinfo=dt.timezone.utc)
+    assert event.occurred_at == dt.datetime(2026, 11, 22, 8, 12, 3, tzinfo=dt.UTC)
 
 
 def test_complaint_without_feedback_type():
     [event] = parse("identity_complaint_without_type.json")
-    assert (event.event_type, event.recipient, event.ses_message_id) == ("complaint", "alice@example.com", M_ALICE)
+    assert (event.event_type, event.recipient, event.ses_message_id) == (
+        "complaint",
+        "alice@example.com",
+        M_ALICE,
+    )
     assert event.complaint_feedback_type is None
 
 
 def test_identity_delivery():
     [event] = parse("identity_delivery.json")
-    assert (event.event_type, event.recipient, event.ses_message_id) == ("delivery", "alice@example.com", M_ALICE)
+    assert (event.event_type, event.recipient, event.ses_message_id) == (
+        "delivery",
+        "alice@example.com",
+        M_ALICE,
+    )
     assert event.detail.startswith("250 2.0.0 OK")
 
 
 def test_event_publishing_send_carries_delivery_and_send_tags():
     [event] = parse("event_send.json")
-    assert (event.event_type, event.recipient, event.ses_message_id) == ("send", "frank@example.com", M_FRANK)
+    assert (event.event_type, event.recipient, event.ses_message_id) == (
+        "send",
+        "frank@example.com",
+        M_FRANK,
+    )
     assert (event.delivery_id, event.send_id) == (6, 1)
-    assert event.occurred_at == dt.datetime(2026, 11, 22, 7, 1, 4, tzinfo=dt.timezone.utc)
+    assert event.occurred_at == dt.datetime(2026, 11, 22, 7, 1, 4, tzinfo=dt.UTC)
 
 
 def test_event_publishing_delivery_bounce_complaint_reject():
     [delivery] = parse("event_delivery.json")
     assert (delivery.event_type, delivery.delivery_id) == ("delivery", 6)
     [bounce] = parse("event_bounce_permanent.json")
-    assert (bounce.event_type, bounce.bounce_type, bounce.bounce_subtype, bounce.ses_message_id, bounce.delivery_id) == (
-        "bounce", "Permanent", "NoEmail", M_GRACE, 7)
+    assert (
+        bounce.event_type,
+        bounce.bounce_type,
+        bounce.bounce_subtype,
+        bounce.ses_message_id,
+        bounce.delivery_id,
+    ) == ("bounce", "Permanent", "NoEmail", M_GRACE, 7)
     [complaint] = parse("event_complaint.json")
-    assert (complaint.event_type, complaint.recipient, complaint.delivery_id) == ("complaint", "heidi@example.com", 8)
+    assert (complaint.event_type, complaint.recipient, complaint.delivery_id) == (
+        "complaint",
+        "heidi@example.com",
+        8,
+    )
     [reject] = parse("event_reject.json")
     assert (reject.event_type, reject.ses_message_id, reject.detail, reject.delivery_id) == (
-        "reject", M_IVAN, "Bad content", 9)
+        "reject",
+        M_IVAN,
+        "Bad content",
+        9,
+    )
 
 
 def test_delivery_delay_and_rendering_failure():
     [delay] = parse("event_delivery_delay.json")
     assert (delay.event_type, delay.recipient, delay.detail) == (
-        "delivery_delay", "erin@example.com", "smtp; 452 4.2.2 mailbox full")
+        "delivery_delay",
+        "erin@example.com",
+        "smtp; 452 4.2.2 mailbox full",
+    )
     [failure] = parse("event_rendering_failure.json")
-    assert (failure.event_type, failure.recipient, failure.delivery_id) == ("rendering_failure", "judy@example.com", None)
+    assert (failure.event_type, failure.recipient, failure.delivery_id) == (
+        "rendering_failure",
+        "judy@example.com",
+        None,
+    )
     assert "rendering data" in failure.detail
 
 
@@ -142,10 +192,17 @@ def test_unknown_bounce_type_is_undetermined():
 def test_open_and_click_are_recorded_by_type():
     payload = data("event_send.json")
     payload["eventType"] = "Open"
-    payload["open"] = {"timestamp": "2026-11-22T08:00:00.000Z", "userAgent": "x", "ipAddress": "192.0.2.1"}
+    payload["open"] = {
+        "timestamp": "2026-11-22T08:00:00.000Z",
+        "userAgent": "x",
+        "ipAddress": "192.0.2.1",
+    }
     [event] = parse_ses_message(json.dumps(payload), "sns-open")
-    assert (event.event_type, event.recipient, event.dedup_key) == ("open", "frank@example.com",
-                                                                   "open:sns-open:frank@example.com")
+    assert (event.event_type, event.recipient, event.dedup_key) == (
+        "open",
+        "frank@example.com",
+        "open:sns-open:frank@example.com",
+    )
 
 
 def test_very_long_keys_are_hashed_to_fit():
@@ -155,14 +212,21 @@ def test_very_long_keys_are_hashed_to_fit():
     assert len(event.dedup_key) <= 300 and event.dedup_key.startswith("bounce:sha256:")
 
 
-@pytest.mark.parametrize("message", [
-    "", "not json", "[]", "42", "{}",
-    '{"eventType": "Bounce"}',
-    '{"eventType": "Bounce", "mail": {"messageId": "m"}}',
-    '{"eventType": "Bounce", "mail": {"messageId": "m"}, "bounce": {"bouncedRecipients": "x"}}',
-    '{"notificationType": "Delivery", "mail": {"destination": []}, "delivery": {}}',
-    '{"eventType": 7, "mail": {"messageId": "m"}}',
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "",
+        "not json",
+        "[]",
+        "42",
+        "{}",
+        '{"eventType": "Bounce"}',
+        '{"eventType": "Bounce", "mail": {"messageId": "m"}}',
+        '{"eventType": "Bounce", "mail": {"messageId": "m"}, "bounce": {"bouncedRecipients": "x"}}',
+        '{"notificationType": "Delivery", "mail": {"destination": []}, "delivery": {}}',
+        '{"eventType": 7, "mail": {"messageId": "m"}}',
+    ],
+)
 def test_unparseable_messages_raise(message):
     with pytest.raises(EventParseError) as info:
         parse_ses_message(message, None)

@@ -8,8 +8,8 @@ import pytest
 
 from mailer.errors import MailerError
 from mailer.track.sns import (
-    CertCache,
     TRANSIENT_TTL,
+    CertCache,
     CertificateFetchError,
     SignatureError,
     confirm_subscription,
@@ -18,7 +18,14 @@ from mailer.track.sns import (
     string_to_sign,
     verify_envelope,
 )
-from tests.track.sns_signing import CERT_URL, FOREIGN_TOPIC_ARN, TOPIC_ARN, Signer, notification, subscription_confirmation
+from tests.track.sns_signing import (
+    CERT_URL,
+    FOREIGN_TOPIC_ARN,
+    TOPIC_ARN,
+    Signer,
+    notification,
+    subscription_confirmation,
+)
 
 ALLOWED = [TOPIC_ARN]
 
@@ -44,10 +51,13 @@ def fetch(signer) -> Fetcher:
 
 
 def verify(envelope, fetch, cache=None):
-    verify_envelope(envelope, ALLOWED, fetch_cert=fetch, cache=cache if cache is not None else CertCache())
+    verify_envelope(
+        envelope, ALLOWED, fetch_cert=fetch, cache=cache if cache is not None else CertCache()
+    )
 
 
 # --- accepted ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("version", ["1", "2"])
 @pytest.mark.parametrize("subject", [None, "Amazon SES Email Event Notification"])
@@ -66,12 +76,22 @@ def test_string_to_sign_field_order():
     env = notification("hello", subject="s", message_id="m-1")
     assert string_to_sign(env).decode() == (
         "Message\nhello\nMessageId\nm-1\nSubject\ns\nTimestamp\n2026-11-22T07:00:01.123Z\n"
-        f"TopicArn\n{TOPIC_ARN}\nType\nNotification\n")
-    conf = dict(subscription_confirmation(), Message="m", MessageId="i", SubscribeURL="u", Timestamp="t",
-                Token="k", TopicArn="a", Subject="not signed")
+        f"TopicArn\n{TOPIC_ARN}\nType\nNotification\n"
+    )
+    conf = dict(
+        subscription_confirmation(),
+        Message="m",
+        MessageId="i",
+        SubscribeURL="u",
+        Timestamp="t",
+        Token="k",
+        TopicArn="a",
+        Subject="not signed",
+    )
     assert string_to_sign(conf).decode() == (
         "Message\nm\nMessageId\ni\nSubscribeURL\nu\nTimestamp\nt\nToken\nk\nTopicArn\na\n"
-        "Type\nSubscriptionConfirmation\n")
+        "Type\nSubscriptionConfirmation\n"
+    )
 
 
 def test_unknown_fields_do_not_change_the_signature(signer, fetch):
@@ -119,6 +139,7 @@ def test_a_fetched_non_certificate_is_not_cached(signer):
 
 # --- rejected ---------------------------------------------------------------------------------
 
+
 def rejected(env, fetch):
     with pytest.raises(SignatureError) as info:
         verify(env, fetch)
@@ -139,8 +160,15 @@ def test_tampered_message_is_rejected(signer, fetch, version):
     rejected(env, fetch)
 
 
-@pytest.mark.parametrize("field,value", [("Subject", "added"), ("MessageId", "other"),
-                                         ("Timestamp", "2026-11-23T00:00:00.000Z"), ("Type", "SubscriptionConfirmation")])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("Subject", "added"),
+        ("MessageId", "other"),
+        ("Timestamp", "2026-11-23T00:00:00.000Z"),
+        ("Type", "SubscriptionConfirmation"),
+    ],
+)
 def test_tampered_signed_fields_are_rejected(signer, fetch, field, value):
     env = signer.sign(notification("x"))
     env[field] = value
@@ -172,27 +200,30 @@ def test_foreign_topic_is_rejected_before_fetching(signer, fetch):
     assert fetch.calls == []
 
 
-@pytest.mark.parametrize("url", [
-    "http://sns.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem",
-    "https://sns.us-east-1.amazonaws.com.evil.example/SimpleNotificationService-0a.pem",
-    "https://sns.us-east-1.amazonaws.com@evil.example/SimpleNotificationService-0a.pem",
-    "https://evil.example@sns.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem",
-    "https://user:pw@sns.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem",
-    "https://sns.us-east-1.amazonaws.com:8443/SimpleNotificationService-0a.pem",
-    "https://sns.us-east-1.amazonaws.com:443/SimpleNotificationService-0a.pem",
-    "https://sns.us-east-1.amazonaws.com/evil.pem",
-    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem/../x.pem",
-    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0a.crt",
-    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem?x=1",
-    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem#f",
-    "https://sns.us-east-1.amazonaws.com./SimpleNotificationService-0a.pem",
-    "https://SNS.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem",
-    "https://evilsns.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem",
-    "https://s3.amazonaws.com/SimpleNotificationService-0a.pem",
-    "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0a.pem",  # not the topic's region
-    "https://sns.us-east-1.amazonaws.com.cn/SimpleNotificationService-0a.pem",  # not the topic's partition
-    "//sns.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://sns.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem",
+        "https://sns.us-east-1.amazonaws.com.evil.example/SimpleNotificationService-0a.pem",
+        "https://sns.us-east-1.amazonaws.com@evil.example/SimpleNotificationService-0a.pem",
+        "https://evil.example@sns.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem",
+        "https://user:pw@sns.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem",
+        "https://sns.us-east-1.amazonaws.com:8443/SimpleNotificationService-0a.pem",
+        "https://sns.us-east-1.amazonaws.com:443/SimpleNotificationService-0a.pem",
+        "https://sns.us-east-1.amazonaws.com/evil.pem",
+        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem/../x.pem",
+        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0a.crt",
+        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem?x=1",
+        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem#f",
+        "https://sns.us-east-1.amazonaws.com./SimpleNotificationService-0a.pem",
+        "https://SNS.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem",
+        "https://evilsns.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem",
+        "https://s3.amazonaws.com/SimpleNotificationService-0a.pem",
+        "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0a.pem",  # not the topic's region
+        "https://sns.us-east-1.amazonaws.com.cn/SimpleNotificationService-0a.pem",  # not the topic's partition
+        "//sns.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem",
+    ],
+)
 def test_bad_certificate_urls_are_rejected_before_fetching(signer, fetch, url):
     env = signer.sign(notification("x", cert_url=url))
     rejected(env, fetch)
@@ -220,6 +251,7 @@ def test_garbage_signature_is_rejected(signer, fetch):
 
 # --- confirmation and bodies -----------------------------------------------------------------
 
+
 class FakeSns:
     def __init__(self):
         self.calls = []
@@ -233,7 +265,9 @@ def test_confirm_subscription_uses_the_api_with_topic_and_token():
     env = subscription_confirmation()
     client = FakeSns()
     assert confirm_subscription(env, client) == TOPIC_ARN + ":sub-1"
-    assert client.calls == [{"TopicArn": TOPIC_ARN, "Token": env["Token"], "AuthenticateOnUnsubscribe": "true"}]
+    assert client.calls == [
+        {"TopicArn": TOPIC_ARN, "Token": env["Token"], "AuthenticateOnUnsubscribe": "true"}
+    ]
 
 
 def test_confirm_subscription_refuses_notifications():
@@ -252,8 +286,16 @@ def test_parse_sqs_body_envelope_and_raw():
     env = notification('{"eventType":"Send"}', message_id="sns-1")
     inbound = parse_sqs_body(json.dumps(env))
     assert (inbound.message, inbound.sns_message_id, inbound.topic_arn, inbound.raw_delivery) == (
-        '{"eventType":"Send"}', "sns-1", TOPIC_ARN, False)
+        '{"eventType":"Send"}',
+        "sns-1",
+        TOPIC_ARN,
+        False,
+    )
     raw = parse_sqs_body('{"eventType":"Send","mail":{}}')
-    assert raw.raw_delivery and raw.message == '{"eventType":"Send","mail":{}}' and raw.topic_arn is None
+    assert (
+        raw.raw_delivery
+        and raw.message == '{"eventType":"Send","mail":{}}'
+        and raw.topic_arn is None
+    )
     text = parse_sqs_body("Successfully validated SNS topic for Amazon SES event publishing.")
     assert text.raw_delivery and text.message.startswith("Successfully")

@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 
 from mailer.content.lists import BouncePolicy
-from mailer.store.db import transaction
-from mailer.track.ses_events import parse_ses_message
 from mailer.send.ledger import still_eligible
+from mailer.store.db import transaction
 from mailer.track.record import TrackResult, load_policies, record_events
+from mailer.track.ses_events import parse_ses_message
 from tests.track.conftest import LEDGER, MAIN_LIST, OTHER_LIST
-from tests.track.dbview import consent, delivery, events, states, subscription_statuses, suppressions
+from tests.track.dbview import (
+    consent,
+    delivery,
+    events,
+    states,
+    subscription_statuses,
+    suppressions,
+)
 from tests.track.payloads import M_ALICE, M_FRANK, M_GRACE, data, text, transient_bounce
 
 INITIAL = {d: s for d, _, s, _ in LEDGER}
@@ -31,7 +38,11 @@ def test_delivery_marks_the_ledger_and_is_stored_with_raw_payload(factory):
     assert changed(factory) == {1: "delivered"}
     [event] = events(factory)
     assert (event.event_type, event.recipient, event.delivery_id, event.ses_message_id) == (
-        "delivery", "alice@example.com", 1, M_ALICE)
+        "delivery",
+        "alice@example.com",
+        1,
+        M_ALICE,
+    )
     assert json.loads(event.raw)["delivery"]["smtpResponse"].startswith("250")
     assert suppressions(factory) == {}
 
@@ -42,13 +53,21 @@ def test_the_same_notification_twice_changes_nothing_the_second_time(factory):
     again = record(factory, text("identity_complaint_with_type.json"), "sns-dup")
     assert (first.recorded, again.recorded, again.duplicates) == (1, 0, 1)
     assert again.suppressed == [] and again.unsubscribed == []
-    assert (states(factory), suppressions(factory), consent(factory), len(events(factory))) == snapshot
+    assert (
+        states(factory),
+        suppressions(factory),
+        consent(factory),
+        len(events(factory)),
+    ) == snapshot
 
 
 def test_multi_recipient_permanent_bounce_suppresses_every_address(factory):
     result = record(factory, text("identity_bounce_permanent_multi.json"))
     assert changed(factory) == {2: "bounced", 3: "bounced"}
-    assert suppressions(factory) == {"bob@example.org": "hard-bounce", "carol@example.net": "hard-bounce"}
+    assert suppressions(factory) == {
+        "bob@example.org": "hard-bounce",
+        "carol@example.net": "hard-bounce",
+    }
     assert sorted(result.suppressed) == ["bob@example.org", "carol@example.net"]
     assert "550 5.1.1 user unknown" in delivery(factory, 2).last_error
     assert {e.delivery_id for e in events(factory)} == {2, 3}
@@ -69,7 +88,9 @@ def test_transient_bounces_suppress_after_the_limit_within_the_window(factory):
 
 def test_old_transient_bounces_decay(factory):
     record(factory, transient_bounce(1, "2026-09-01T09:00:00.000Z"))
-    record(factory, transient_bounce(2, "2026-10-11T09:00:00.000Z"))  # day 40: the first has decayed
+    record(
+        factory, transient_bounce(2, "2026-10-11T09:00:00.000Z")
+    )  # day 40: the first has decayed
     record(factory, transient_bounce(3, "2026-10-16T09:00:00.000Z"))  # 2 within 30 days
     assert suppressions(factory) == {}
     record(factory, transient_bounce(4, "2026-10-21T09:00:00.000Z"))  # 3 within 30 days
@@ -83,7 +104,10 @@ def test_a_duplicate_transient_bounce_does_not_count_twice(factory):
 
 
 def test_soft_bounce_policy_comes_from_the_list_of_the_send(factory):
-    strict = {MAIN_LIST: BouncePolicy(soft_bounce_limit=1), OTHER_LIST: BouncePolicy(soft_bounce_limit=9)}
+    strict = {
+        MAIN_LIST: BouncePolicy(soft_bounce_limit=1),
+        OTHER_LIST: BouncePolicy(soft_bounce_limit=9),
+    }
     record(factory, text("identity_bounce_transient.json"), policies=strict)
     assert suppressions(factory) == {"erin@example.com": "soft-bounce"}
 
@@ -101,8 +125,14 @@ def test_load_policies_maps_database_ids_by_slug(factory):
 def test_complaint_unsubscribes_from_every_list_and_suppresses(factory):
     result = record(factory, text("identity_complaint_with_type.json"))
     assert changed(factory) == {4: "complained"}
-    assert subscription_statuses(factory, 4) == {MAIN_LIST: "unsubscribed", OTHER_LIST: "unsubscribed"}
-    assert consent(factory) == [(4, MAIN_LIST, "unsubscribe", "complaint"), (4, OTHER_LIST, "unsubscribe", "complaint")]
+    assert subscription_statuses(factory, 4) == {
+        MAIN_LIST: "unsubscribed",
+        OTHER_LIST: "unsubscribed",
+    }
+    assert consent(factory) == [
+        (4, MAIN_LIST, "unsubscribe", "complaint"),
+        (4, OTHER_LIST, "unsubscribe", "complaint"),
+    ]
     assert suppressions(factory) == {"dave@example.com": "complaint"}
     assert result.unsubscribed == [4]
     with factory() as session:
@@ -114,7 +144,10 @@ def test_complaint_without_feedback_type(factory):
     record(factory, text("identity_delivery.json"))
     record(factory, text("identity_complaint_without_type.json"))
     assert changed(factory) == {1: "complained"}
-    assert subscription_statuses(factory, 1) == {MAIN_LIST: "unsubscribed", OTHER_LIST: "unsubscribed"}
+    assert subscription_statuses(factory, 1) == {
+        MAIN_LIST: "unsubscribed",
+        OTHER_LIST: "unsubscribed",
+    }
     assert suppressions(factory) == {"alice@example.com": "complaint"}
 
 
@@ -123,7 +156,10 @@ def test_uncorrelated_complaint_still_unsubscribes_the_address(factory):
     payload["mail"]["messageId"] = "not-in-the-ledger"
     result = record(factory, json.dumps(payload))
     assert result.uncorrelated == 1 and changed(factory) == {}
-    assert subscription_statuses(factory, 1) == {MAIN_LIST: "unsubscribed", OTHER_LIST: "unsubscribed"}
+    assert subscription_statuses(factory, 1) == {
+        MAIN_LIST: "unsubscribed",
+        OTHER_LIST: "unsubscribed",
+    }
     assert suppressions(factory) == {"alice@example.com": "complaint"}
 
 
@@ -150,7 +186,10 @@ def test_event_publishing_bounce_complaint_and_reject(factory):
     record(factory, text("event_complaint.json"))
     record(factory, text("event_reject.json"))
     assert changed(factory) == {7: "bounced", 8: "complained", 9: "failed"}
-    assert suppressions(factory) == {"grace@example.com": "hard-bounce", "heidi@example.com": "complaint"}
+    assert suppressions(factory) == {
+        "grace@example.com": "hard-bounce",
+        "heidi@example.com": "complaint",
+    }
     assert delivery(factory, 9).last_error == "reject: Bad content"
     assert subscription_statuses(factory, 8) == {MAIN_LIST: "unsubscribed"}
 

@@ -6,12 +6,20 @@ import json
 
 import pytest
 
-from mailer.track.sns import CertCache
 from mailer.track.intake import handle_sns_webhook
+from mailer.track.sns import CertCache
 from tests.track.conftest import LEDGER
 from tests.track.dbview import consent, events, states, suppressions
 from tests.track.payloads import text
-from tests.track.sns_signing import CERT_URL, FOREIGN_TOPIC_ARN, REGION, TOPIC_ARN, Signer, notification, subscription_confirmation
+from tests.track.sns_signing import (
+    CERT_URL,
+    FOREIGN_TOPIC_ARN,
+    REGION,
+    TOPIC_ARN,
+    Signer,
+    notification,
+    subscription_confirmation,
+)
 
 INITIAL = {d: s for d, _, s, _ in LEDGER}
 
@@ -44,8 +52,14 @@ def post(factory, signer):
 
     def _post(envelope, fetch_cert=fetch):
         body = json.dumps(envelope).encode() if isinstance(envelope, dict) else envelope
-        return handle_sns_webhook(body, allowed_topics=[TOPIC_ARN], session_factory=factory,
-                                  sns_client_for_region=client_for, fetch_cert=fetch_cert, cert_cache=CertCache())
+        return handle_sns_webhook(
+            body,
+            allowed_topics=[TOPIC_ARN],
+            session_factory=factory,
+            sns_client_for_region=client_for,
+            fetch_cert=fetch_cert,
+            cert_cache=CertCache(),
+        )
 
     _post.sns_clients = sns_clients
     _post.fetched = fetched
@@ -53,16 +67,26 @@ def post(factory, signer):
 
 
 def unchanged(factory) -> bool:
-    return states(factory) == INITIAL and suppressions(factory) == {} and events(factory) == [] and consent(factory) == []
+    return (
+        states(factory) == INITIAL
+        and suppressions(factory) == {}
+        and events(factory) == []
+        and consent(factory) == []
+    )
 
 
 @pytest.mark.parametrize("version", ["1", "2"])
 @pytest.mark.parametrize("subject", [None, "Amazon SES Email Event Notification"])
 def test_signed_notifications_are_recorded(post, factory, signer, version, subject):
-    env = signer.sign(notification(text("identity_bounce_permanent_multi.json"), subject=subject), version)
+    env = signer.sign(
+        notification(text("identity_bounce_permanent_multi.json"), subject=subject), version
+    )
     response = post(env)
     assert (response.status, response.result.recorded) == (200, 2)
-    assert suppressions(factory) == {"bob@example.org": "hard-bounce", "carol@example.net": "hard-bounce"}
+    assert suppressions(factory) == {
+        "bob@example.org": "hard-bounce",
+        "carol@example.net": "hard-bounce",
+    }
     assert {e.sns_message_id for e in events(factory)} == {env["MessageId"]}
 
 
@@ -83,7 +107,9 @@ def test_subscription_confirmation_uses_the_api(post, factory, signer):
     env = signer.sign(subscription_confirmation(), "1")
     response = post(env)
     assert response.status == 200
-    assert post.sns_clients[REGION].calls == [{"TopicArn": TOPIC_ARN, "Token": env["Token"], "AuthenticateOnUnsubscribe": "true"}]
+    assert post.sns_clients[REGION].calls == [
+        {"TopicArn": TOPIC_ARN, "Token": env["Token"], "AuthenticateOnUnsubscribe": "true"}
+    ]
     assert unchanged(factory)
 
 
@@ -93,9 +119,14 @@ def test_subscription_confirmation_failure_is_a_5xx(factory, signer):
             raise RuntimeError("throttled")
 
     env = signer.sign(subscription_confirmation())
-    response = handle_sns_webhook(json.dumps(env), allowed_topics=[TOPIC_ARN], session_factory=factory,
-                                  sns_client_for_region=lambda region: Broken(),
-                                  fetch_cert=lambda url: signer.pem, cert_cache=CertCache())
+    response = handle_sns_webhook(
+        json.dumps(env),
+        allowed_topics=[TOPIC_ARN],
+        session_factory=factory,
+        sns_client_for_region=lambda region: Broken(),
+        fetch_cert=lambda url: signer.pem,
+        cert_cache=CertCache(),
+    )
     assert response.status >= 500
 
 
@@ -115,8 +146,12 @@ REJECTED = {
     "unsigned": lambda s: notification(text("identity_complaint_without_type.json")),
     "tampered": _tampered,
     "sv2-to-sv1": _downgraded,
-    "foreign-topic": lambda s: s.sign(notification(text("identity_complaint_without_type.json"), topic=FOREIGN_TOPIC_ARN)),
-    "subscription-foreign-topic": lambda s: s.sign(subscription_confirmation(topic=FOREIGN_TOPIC_ARN)),
+    "foreign-topic": lambda s: s.sign(
+        notification(text("identity_complaint_without_type.json"), topic=FOREIGN_TOPIC_ARN)
+    ),
+    "subscription-foreign-topic": lambda s: s.sign(
+        subscription_confirmation(topic=FOREIGN_TOPIC_ARN)
+    ),
     "unsigned-subscription": lambda s: subscription_confirmation(),
     "not-json": lambda s: b"Type=Notification",
 }
@@ -138,7 +173,9 @@ def test_rejected_envelopes_change_nothing(post, factory, signer, case):
 
 @pytest.mark.parametrize("case", sorted(BAD_URLS))
 def test_bad_certificate_urls_change_nothing(post, factory, signer, case):
-    env = signer.sign(notification(text("identity_complaint_without_type.json"), cert_url=BAD_URLS[case]))
+    env = signer.sign(
+        notification(text("identity_complaint_without_type.json"), cert_url=BAD_URLS[case])
+    )
     response = post(env)
     assert response.status == 403 and post.fetched == []
     assert unchanged(factory)
@@ -148,7 +185,9 @@ def test_certificate_fetch_failure_is_a_5xx_and_changes_nothing(post, factory, s
     def down(url):
         raise TimeoutError("timed out")
 
-    response = post(signer.sign(notification(text("identity_complaint_without_type.json"))), fetch_cert=down)
+    response = post(
+        signer.sign(notification(text("identity_complaint_without_type.json"))), fetch_cert=down
+    )
     assert response.status == 503 and unchanged(factory)
 
 
@@ -159,7 +198,12 @@ def test_verified_but_unparseable_message_is_a_5xx(post, factory, signer):
 
 def test_an_empty_allow_list_is_our_failure(factory, signer):
     env = signer.sign(notification(text("identity_delivery.json")))
-    response = handle_sns_webhook(json.dumps(env), allowed_topics=[], session_factory=factory,
-                                  fetch_cert=lambda url: signer.pem, cert_cache=CertCache())
+    response = handle_sns_webhook(
+        json.dumps(env),
+        allowed_topics=[],
+        session_factory=factory,
+        fetch_cert=lambda url: signer.pem,
+        cert_cache=CertCache(),
+    )
     assert response.status == 500 and "MAILER_SNS_TOPIC_ARNS" in response.message
     assert unchanged(factory)

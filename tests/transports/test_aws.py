@@ -25,8 +25,11 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def test_only_mailer_aws_imports_boto3():
-    importers = {path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py")
-                 if any(name.split(".")[0] == "boto3" for name in imported_modules(path))}
+    importers = {
+        path.relative_to(PACKAGE).as_posix()
+        for path in PACKAGE.rglob("*.py")
+        if any(name.split(".")[0] == "boto3" for name in imported_modules(path))
+    }
     assert importers == {"aws.py"}
 
 
@@ -56,10 +59,13 @@ def test_a_profile_missing_from_the_config_file_is_a_config_error(monkeypatch, t
         aws.session()
 
 
-@pytest.mark.parametrize("url, region", [
-    ("https://sqs.eu-west-1.amazonaws.com/123456789012/ses-events", "eu-west-1"),
-    ("http://127.0.0.1:4566/000000000000/ses-events", None),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    "url, region",
+    [
+        ("https://sqs.eu-west-1.amazonaws.com/123456789012/ses-events", "eu-west-1"),
+        ("http://127.0.0.1:4566/000000000000/ses-events", None),
+        (None, None),
+    ],
+)
 def test_an_sqs_queue_url_names_its_region(url, region):
     assert aws.queue_region(url) == region

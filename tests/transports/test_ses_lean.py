@@ -25,11 +25,16 @@ from mailer.transports.base import OutgoingMessage
 from mailer.transports.ses import SesTransport
 from mailer.transports.ses_errors import classify_client_error
 from mailer.transports.ses_lean import error_fields, parse_response
-
 from tests.send import fakeses
 
-MESSAGE = OutgoingMessage(delivery_id=7, send_id=3, recipient="Ada <ada@example.com>", raw=b"Subject: hi\r\n\r\nbody\r\n",
-                          batch="b", tags={"send_id": "3", "delivery_id": "7"})
+MESSAGE = OutgoingMessage(
+    delivery_id=7,
+    send_id=3,
+    recipient="Ada <ada@example.com>",
+    raw=b"Subject: hi\r\n\r\nbody\r\n",
+    batch="b",
+    tags={"send_id": "3", "delivery_id": "7"},
+)
 
 # (status, code, message) -> the error the send loop acts on; the same table for both paths.
 ANSWERS = [
@@ -53,12 +58,14 @@ def lean_transport(url: str, **kwargs) -> SesTransport:
 
 
 def test_body_is_the_document_boto3_sends(fake_ses):
-    lean = lean_transport(fake_ses.url, configuration_set="news\"letter").lean
+    lean = lean_transport(fake_ses.url, configuration_set='news"letter').lean
     document = json.loads(lean.body(MESSAGE))
-    assert document == {"Content": {"Raw": {"Data": "U3ViamVjdDogaGkNCg0KYm9keQ0K"}},
-                        "Destination": {"ToAddresses": ["Ada <ada@example.com>"]},
-                        "EmailTags": [{"Name": "send_id", "Value": "3"}, {"Name": "delivery_id", "Value": "7"}],
-                        "ConfigurationSetName": "news\"letter"}
+    assert document == {
+        "Content": {"Raw": {"Data": "U3ViamVjdDogaGkNCg0KYm9keQ0K"}},
+        "Destination": {"ToAddresses": ["Ada <ada@example.com>"]},
+        "EmailTags": [{"Name": "send_id", "Value": "3"}, {"Name": "delivery_id", "Value": "7"}],
+        "ConfigurationSetName": 'news"letter',
+    }
 
 
 def test_send_returns_the_message_id_and_the_endpoint_got_the_raw_mime(fake_ses):
@@ -77,10 +84,14 @@ def test_signature_is_what_botocore_computes_for_the_request_as_received(fake_se
     signed = headers["authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
     assert {"host", "x-amz-date", "x-amz-security-token", "content-type"} <= set(signed)
     # Recompute the signature of the request as received (its signed headers, its body, its time).
-    request = AWSRequest(method, fake_ses.url + path, data=body, headers={k: headers[k] for k in signed})
+    request = AWSRequest(
+        method, fake_ses.url + path, data=body, headers={k: headers[k] for k in signed}
+    )
     request.context["timestamp"] = headers["x-amz-date"]
     auth = SigV4Auth(Credentials("testing", "testing", "testing"), "ses", "us-east-1")
-    expected = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
+    expected = auth.signature(
+        auth.string_to_sign(request, auth.canonical_request(request)), request
+    )
     assert headers["authorization"].endswith(f"Signature={expected}")
     assert "/us-east-1/ses/aws4_request" in headers["authorization"]
 
@@ -90,11 +101,18 @@ def test_expiring_credentials_are_refreshed_between_calls(fake_ses):
 
     def refresh():
         # Inside botocore's mandatory refresh window (10 minutes): every use refreshes.
-        expiry = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)
-        return {"access_key": next(keys), "secret_key": "s", "token": "t", "expiry_time": expiry.isoformat()}
+        expiry = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+        return {
+            "access_key": next(keys),
+            "secret_key": "s",
+            "token": "t",
+            "expiry_time": expiry.isoformat(),
+        }
 
     session = boto3.session.Session()
-    session._session._credentials = RefreshableCredentials.create_from_metadata(refresh(), refresh, "test")
+    session._session._credentials = RefreshableCredentials.create_from_metadata(
+        refresh(), refresh, "test"
+    )
     transport = lean_transport(fake_ses.url, session=session)
     transport.send(MESSAGE)
     first = fake_ses.last_request[2]["authorization"]
@@ -104,7 +122,12 @@ def test_expiring_credentials_are_refreshed_between_calls(fake_ses):
 
 
 def test_missing_credentials_pause_the_send(fake_ses, monkeypatch):
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
+    for key in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SECURITY_TOKEN",
+        "AWS_SESSION_TOKEN",
+    ):
         monkeypatch.delenv(key)
     with pytest.raises(SendPausedError, match="Unable to locate credentials"):
         lean_transport(fake_ses.url).send(MESSAGE)
@@ -112,7 +135,9 @@ def test_missing_credentials_pause_the_send(fake_ses, monkeypatch):
 
 
 @pytest.mark.parametrize("status, code, text, expected", ANSWERS)
-def test_each_error_answer_is_classified_as_on_the_boto3_path(fake_ses, status, code, text, expected):
+def test_each_error_answer_is_classified_as_on_the_boto3_path(
+    fake_ses, status, code, text, expected
+):
     fake_ses.faults = lambda address, seen: fakeses.error(status, code, text)
     with pytest.raises(expected) as lean_error:
         lean_transport(fake_ses.url).send(MESSAGE)
@@ -125,9 +150,14 @@ def test_each_error_answer_is_classified_as_on_the_boto3_path(fake_ses, status, 
 
 
 def test_error_code_from_the_body_when_the_header_is_missing():
-    body = json.dumps({"__type": "com.amazonaws.ses#MessageRejected", "message": "bad address"}).encode()
+    body = json.dumps(
+        {"__type": "com.amazonaws.ses#MessageRejected", "message": "bad address"}
+    ).encode()
     assert error_fields(400, {}, body) == ("MessageRejected", "bad address")
-    assert error_fields(400, {"x-amzn-errortype": "Throttling:http://internal.amazon.com/"}, b"{}")[0] == "Throttling"
+    assert (
+        error_fields(400, {"x-amzn-errortype": "Throttling:http://internal.amazon.com/"}, b"{}")[0]
+        == "Throttling"
+    )
     with pytest.raises(RetryableError, match="SES 502: <html>bad gateway</html>"):
         parse_response(502, {}, b"<html>bad gateway</html>")
 
@@ -159,11 +189,18 @@ def test_a_proxy_for_the_endpoint_keeps_the_boto3_call(fake_ses, monkeypatch):
 
 @pytest.mark.parametrize("url", ["foo", "ftp://ses.example", "http://"])
 def test_a_bad_endpoint_url_is_one_clear_config_error(url):
-    with pytest.raises(ConfigError, match="^MAILER_SES_ENDPOINT_URL is not a usable http\\(s\\) URL"):
+    with pytest.raises(
+        ConfigError, match="^MAILER_SES_ENDPOINT_URL is not a usable http\\(s\\) URL"
+    ):
         SesTransport(endpoint_url=url)
 
 
 def test_boto3_classifier_unchanged_for_client_errors():
-    error = ClientError({"Error": {"Code": "MessageRejected", "Message": "no"},
-                         "ResponseMetadata": {"HTTPStatusCode": 400}}, "SendEmail")
+    error = ClientError(
+        {
+            "Error": {"Code": "MessageRejected", "Message": "no"},
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        },
+        "SendEmail",
+    )
     assert isinstance(classify_client_error(error), PermanentError)

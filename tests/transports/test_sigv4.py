@@ -11,10 +11,12 @@ from botocore.credentials import Credentials
 
 from mailer.transports.sigv4 import SigV4Signer, plain_path
 
-WHEN = dt.datetime(2026, 11, 22, 23, 59, 58, tzinfo=dt.timezone.utc)
+WHEN = dt.datetime(2026, 11, 22, 23, 59, 58, tzinfo=dt.UTC)
 
 
-def botocore_signature(creds: Credentials, region: str, host: str, path: str, body: bytes, signed: dict) -> str:
+def botocore_signature(
+    creds: Credentials, region: str, host: str, path: str, body: bytes, signed: dict
+) -> str:
     """botocore's signature for the request carrying exactly the `signed` headers we sent."""
     request = AWSRequest("POST", f"https://{host}{path}", data=body, headers=signed)
     request.context["timestamp"] = signed["X-Amz-Date"]
@@ -31,44 +33,76 @@ def sent_headers(ours: dict, host: str) -> dict:
 
 @pytest.mark.parametrize("token", [None, "FwoGZXIvYXdzE//temporary  token=="])
 @pytest.mark.parametrize("region", ["us-east-1", "eu-west-1"])
-@pytest.mark.parametrize("body", [b"", b'{"Content":{"Raw":{"Data":"QUJD"}}}', bytes(range(256)) * 400])
+@pytest.mark.parametrize(
+    "body", [b"", b'{"Content":{"Raw":{"Data":"QUJD"}}}', bytes(range(256)) * 400]
+)
 def test_the_signature_is_botocores(token, region, body):
     creds = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token)
     host, path = f"email.{region}.amazonaws.com", "/v2/email/outbound-emails"
-    signer = SigV4Signer(service="ses", region=region, host=host, path=path, content_type="application/json",
-                         clock=WHEN.timestamp)
+    signer = SigV4Signer(
+        service="ses",
+        region=region,
+        host=host,
+        path=path,
+        content_type="application/json",
+        clock=WHEN.timestamp,
+    )
     ours = signer.headers(creds.get_frozen_credentials(), body)
     expected = botocore_signature(creds, region, host, path, body, sent_headers(ours, host))
     assert ours["X-Amz-Date"] == "20261122T235958Z"
     assert ours["Authorization"].endswith(f"Signature={expected}")
     scope = f"AKIDEXAMPLE/20261122/{region}/ses/aws4_request"
     names = "content-type;host;x-amz-date" + (";x-amz-security-token" if token else "")
-    assert ours["Authorization"] == f"AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders={names}, Signature={expected}"
+    assert (
+        ours["Authorization"]
+        == f"AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders={names}, Signature={expected}"
+    )
     assert ours.get("X-Amz-Security-Token") == token
 
 
 def test_the_signing_key_follows_the_day_and_the_key():
     clock = [WHEN.timestamp()]
-    signer = SigV4Signer(service="ses", region="us-east-1", host="h", path="/p", content_type="application/json",
-                         clock=lambda: clock[0])
+    signer = SigV4Signer(
+        service="ses",
+        region="us-east-1",
+        host="h",
+        path="/p",
+        content_type="application/json",
+        clock=lambda: clock[0],
+    )
     first = Credentials("A", "secret-one").get_frozen_credentials()
     signer.headers(first, b"x")
     key_today = signer._key
     clock[0] += 3  # past midnight: a new day, a new key
     signer.headers(first, b"x")
     assert signer._key[1] == "20261123" and signer._key[2] != key_today[2]
-    signer.headers(Credentials("A", "secret-two").get_frozen_credentials(), b"x")  # refreshed credentials
+    signer.headers(
+        Credentials("A", "secret-two").get_frozen_credentials(), b"x"
+    )  # refreshed credentials
     assert signer._key[0] == "secret-two"
     creds = Credentials("A", "secret-two")
     ours = signer.headers(creds.get_frozen_credentials(), b"x")
-    assert ours["Authorization"].endswith(botocore_signature(creds, "us-east-1", "h", "/p", b"x", sent_headers(ours, "h")))
+    assert ours["Authorization"].endswith(
+        botocore_signature(creds, "us-east-1", "h", "/p", b"x", sent_headers(ours, "h"))
+    )
 
 
-@pytest.mark.parametrize("path, plain", [("/v2/email/outbound-emails", True), ("/prefix/v2/x", True),
-                                         ("/a b", False), ("/a/../b", False), ("//x", False), ("/a%20b", False),
-                                         ("relative", False)])
+@pytest.mark.parametrize(
+    "path, plain",
+    [
+        ("/v2/email/outbound-emails", True),
+        ("/prefix/v2/x", True),
+        ("/a b", False),
+        ("/a/../b", False),
+        ("//x", False),
+        ("/a%20b", False),
+        ("relative", False),
+    ],
+)
 def test_only_paths_without_normalisation_are_signed_here(path, plain):
     assert plain_path(path) is plain
     if not plain:
         with pytest.raises(ValueError, match="sign it with botocore"):
-            SigV4Signer(service="ses", region="r", host="h", path=path, content_type="application/json")
+            SigV4Signer(
+                service="ses", region="r", host="h", path=path, content_type="application/json"
+            )

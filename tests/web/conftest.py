@@ -16,7 +16,6 @@ from sqlalchemy import inspect, text
 from werkzeug.serving import make_server
 
 from mailer.web import create_app
-
 from tests.conftest import REPO
 
 SECOND_LIST = """slug = "weekend-digest"
@@ -54,11 +53,18 @@ class LiveServer:
 
     def outbox_files(self) -> list[Path]:
         """The mails written so far, once the app's sender thread has sent what it was given."""
-        assert self.app.extensions["mailer"]["outbound"].drain(30), "the web app's mail queue did not drain"
-        return sorted(Path(self.settings.outbox_dir).rglob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+        assert self.app.extensions["mailer"]["outbound"].drain(30), (
+            "the web app's mail queue did not drain"
+        )
+        return sorted(
+            Path(self.settings.outbox_dir).rglob("*.eml"), key=lambda p: p.stat().st_mtime_ns
+        )
 
     def outbox(self) -> list[email.message.EmailMessage]:
-        return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in self.outbox_files()]
+        return [
+            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+            for p in self.outbox_files()
+        ]
 
     def form_fields(self, slug: str = "ai-morning-post") -> dict[str, str]:
         """The hidden fields of the subscribe form, as a browser would send them."""
@@ -80,8 +86,12 @@ def dump_tables(engine) -> dict[str, list[tuple]]:
     """Every row of every table of the database, to compare before and after requests."""
     tables = inspect(engine).get_table_names()
     with engine.connect() as conn:
-        return {name: sorted((tuple(row) for row in conn.execute(text(f'SELECT * FROM "{name}"'))), key=repr)
-                for name in tables}
+        return {
+            name: sorted(
+                (tuple(row) for row in conn.execute(text(f'SELECT * FROM "{name}"'))), key=repr
+            )
+            for name in tables
+        }
 
 
 def confirm_path(message) -> str:

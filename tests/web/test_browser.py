@@ -10,20 +10,26 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from mailer.content.lists import load_list
 from mailer.content.load import load_issue_for
 from mailer.send.campaign import run_send
-from mailer.content.lists import load_list
 from mailer.store.models import Subscriber, Subscription
 from mailer.tokens import make_token
 from mailer.transports import FileTransport
-
 from tests.conftest import REPO, SECRET
 from tests.web.conftest import confirm_path
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = REPO / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -67,22 +73,36 @@ def test_a_person_subscribes_confirms_and_unsubscribes(browser, live, factory):
     assert "Confirm" in page.inner_text("#heading")
     with factory() as s:
         sub_id = s.scalar(select(Subscriber.id).where(Subscriber.email == "zoe@example.com"))
-        assert s.scalar(select(Subscription.status).where(Subscription.subscriber_id == sub_id)) == "pending"
+        assert (
+            s.scalar(select(Subscription.status).where(Subscription.subscriber_id == sub_id))
+            == "pending"
+        )
     shot(page, "3-confirm-page")
     page.click("#confirm-button")
     assert "subscribed" in page.inner_text("#heading")
     with factory() as s:
-        assert s.scalar(select(Subscription.status).where(Subscription.subscriber_id == sub_id)) == "confirmed"
+        assert (
+            s.scalar(select(Subscription.status).where(Subscription.subscriber_id == sub_id))
+            == "confirmed"
+        )
 
-    page.goto(live.url + f"/unsubscribe/{make_token(SECRET, 'unsubscribe', sub_id, 'ai-morning-post')}")
+    page.goto(
+        live.url + f"/unsubscribe/{make_token(SECRET, 'unsubscribe', sub_id, 'ai-morning-post')}"
+    )
     shot(page, "4-unsubscribe-page")
     with factory() as s:
-        assert s.scalar(select(Subscription.status).where(Subscription.subscriber_id == sub_id)) == "confirmed"
+        assert (
+            s.scalar(select(Subscription.status).where(Subscription.subscriber_id == sub_id))
+            == "confirmed"
+        )
     page.click("#unsubscribe-button")
     assert "unsubscribed" in page.inner_text("#heading")
     assert shot(page, "5-unsubscribed").stat().st_size > 0
     with factory() as s:
-        assert s.scalar(select(Subscription.status).where(Subscription.subscriber_id == sub_id)) == "unsubscribed"
+        assert (
+            s.scalar(select(Subscription.status).where(Subscription.subscriber_id == sub_id))
+            == "unsubscribed"
+        )
     page.close()
 
 
@@ -93,8 +113,15 @@ document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.vi
 
 def test_the_archive_page_shows_its_qr_code(browser, live, factory):
     list_def = load_list(live.settings.lists_dir, "ai-morning-post")
-    content = load_issue_for(live.settings, list_def, str(REPO / "issues" / "ai-morning-post" / "2026-11-18.md"))
-    assert run_send(factory, live.settings, list_def, content, FileTransport(live.settings.outbox_dir)).state == "done"
+    content = load_issue_for(
+        live.settings, list_def, str(REPO / "issues" / "ai-morning-post" / "2026-11-18.md")
+    )
+    assert (
+        run_send(
+            factory, live.settings, list_def, content, FileTransport(live.settings.outbox_dir)
+        ).state
+        == "done"
+    )
     page = browser.new_page()
     console: list[str] = []
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
@@ -105,5 +132,9 @@ def test_the_archive_page_shows_its_qr_code(browser, live, factory):
     assert qr.evaluate("img => img.complete && img.naturalWidth") > 0
     shot(page, "6-archive-qr")
     assert page.evaluate("window.__csp") == []
-    assert [line for line in console if "Content Security Policy" in line or "Content-Security-Policy" in line] == []
+    assert [
+        line
+        for line in console
+        if "Content Security Policy" in line or "Content-Security-Policy" in line
+    ] == []
     page.close()

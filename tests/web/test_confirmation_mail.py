@@ -19,9 +19,14 @@ def test_the_confirmation_mail_holds_no_part_of_the_name(live):
     [path] = live.outbox_files()
     raw = path.read_bytes()
     message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert message["To"].addresses[0].display_name == "" and message["To"].addresses[0].addr_spec == "victim@example.com"
+    assert (
+        message["To"].addresses[0].display_name == ""
+        and message["To"].addresses[0].addr_spec == "victim@example.com"
+    )
     texts = [str(value) for value in message.values()]
-    texts += [part.get_content() for part in message.walk() if part.get_content_maintype() == "text"]
+    texts += [
+        part.get_content() for part in message.walk() if part.get_content_maintype() == "text"
+    ]
     assert len(texts) > 8  # headers, the text part and the HTML part
     # fragments that cannot turn up by chance in a token, a Message-ID or a date
     for fragment in ("WIN 1000", "USD NOW", "prize", "evil.example", "claim?", "+1 555", "\u2014"):
@@ -32,10 +37,17 @@ def test_no_quoted_printable_line_is_over_76_characters(live):
     assert subscribe(live, "ada@example.com").status_code == 200
     [path] = live.outbox_files()
     message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-    parts = [part for part in message.walk() if part.get("Content-Transfer-Encoding") == "quoted-printable"]
+    parts = [
+        part
+        for part in message.walk()
+        if part.get("Content-Transfer-Encoding") == "quoted-printable"
+    ]
     assert [part.get_content_type() for part in parts] == ["text/plain", "text/html"]
     for part in parts:
         lines = part.get_payload(decode=False).splitlines()
-        assert max(len(line) for line in lines) <= 76, (part.get_content_type(), max(lines, key=len))
+        assert max(len(line) for line in lines) <= 76, (
+            part.get_content_type(),
+            max(lines, key=len),
+        )
     html = message.get_body(("html",)).get_content()
     assert "Confirm my subscription" in html and "/confirm/" in html  # the soft breaks decode away

@@ -7,12 +7,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from mailer.content.lists import load_list
 from mailer.content.load import load_issue_for
 from mailer.send.campaign import store_issue
-from mailer.content.lists import load_list
 from mailer.store.models import Subscriber
 from mailer.tokens import make_token
-
 from tests.conftest import REPO, SECRET
 from tests.contrast import SCHEMES, axe, axe_violations, browser, install_ratio  # noqa: F401 (axe, browser: fixtures)
 from tests.web.conftest import confirm_path
@@ -38,10 +37,16 @@ def check(page, axe, name: str, scheme: str, problems: dict) -> None:
     """axe and the measured ratios of the page as it is now; what fails goes into problems[name]."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}-{scheme}.png"), full_page=True)
-    found = [f"{v['id']}: {v['nodes']}" for v in axe_violations(page, axe) if v["id"] == "color-contrast"]
+    found = [
+        f"{v['id']}: {v['nodes']}" for v in axe_violations(page, axe) if v["id"] == "color-contrast"
+    ]
     install_ratio(page)
     measured = page.evaluate(MEASURE_JS)
-    found += [f"button {label!r} text {ratio:.2f}:1" for label, ratio in measured["buttons"] if ratio < 4.5]
+    found += [
+        f"button {label!r} text {ratio:.2f}:1"
+        for label, ratio in measured["buttons"]
+        if ratio < 4.5
+    ]
     if measured["rule"] is not None and measured["rule"] < 3:
         found.append(f"masthead rule {measured['rule']:.2f}:1")
     if measured["paper"] is not None and measured["paper"] == measured["desk"]:
@@ -66,7 +71,9 @@ def test_every_page_passes_wcag_aa_contrast(browser, axe, live, factory, scheme)
     visit("subscribe-slug", f"/subscribe/{LIST.slug}")
     page.goto(live.url + "/subscribe")
     page.fill("#email", "not an address")
-    page.eval_on_selector("#email", "e => e.type = 'text'")  # past the browser's own check: the server's error
+    page.eval_on_selector(
+        "#email", "e => e.type = 'text'"
+    )  # past the browser's own check: the server's error
     page.click("#subscribe-button")
     check(page, axe, "subscribe-error", scheme, problems)
     page.goto(live.url + "/subscribe")
@@ -76,7 +83,9 @@ def test_every_page_passes_wcag_aa_contrast(browser, axe, live, factory, scheme)
     visit("confirm", confirm_path(live.outbox()[-1]))
     visit("confirm-bad-link", "/confirm/not-a-token")
     with factory() as session:
-        subscriber = session.scalar(select(Subscriber.id).where(Subscriber.email == f"zoe.{scheme}@example.com"))
+        subscriber = session.scalar(
+            select(Subscriber.id).where(Subscriber.email == f"zoe.{scheme}@example.com")
+        )
     visit("manage", f"/manage/{make_token(SECRET, 'manage', subscriber, LIST.slug)}")
     visit("unsubscribe", f"/unsubscribe/{make_token(SECRET, 'unsubscribe', subscriber, LIST.slug)}")
     page.click("#unsubscribe-button")

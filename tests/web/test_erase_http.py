@@ -20,9 +20,8 @@ import pytest
 from sqlalchemy import select
 
 from mailer.store.models import Base, Delivery, Event
-
-from tests.conftest import DB_KINDS, REPO
 from tests.cli.test_cli import mailer
+from tests.conftest import DB_KINDS, REPO
 from tests.track.sns_signing import TOPIC_ARN, Signer, notification
 
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
@@ -38,10 +37,13 @@ def forms() -> list[str]:
     out.append(base64.b64encode(NAME.encode()).decode())
     for part in re.split(r"[ -]", NAME):
         out += [part, json.dumps(part)[1:-1], quopri.encodestring(part.encode()).decode()]
-    for spelling in (ADDRESS, ADDRESS.lower()):  # base64 of the address at each alignment, edges cut off
+    for spelling in (
+        ADDRESS,
+        ADDRESS.lower(),
+    ):  # base64 of the address at each alignment, edges cut off
         for shift in range(3):
             encoded = base64.b64encode(b"x" * shift + spelling.encode()).decode()
-            out.append(encoded[4 if shift else 0:-4])
+            out.append(encoded[4 if shift else 0 : -4])
     return out
 
 
@@ -53,32 +55,50 @@ def leaks(haystack: str) -> list[str]:
 def ses(kind: str, message_id: str, delivery_id: int, **extra) -> str:
     """An SES event-publishing notification as SES writes it: the address and the name all over."""
     to = f"{NAME} <{ADDRESS}>"
-    mail = {"timestamp": "2026-11-21T07:00:00.000Z", "source": "morning@aimorningpost.example",
-            "messageId": message_id, "destination": [ADDRESS],
-            "headers": [{"name": "To", "value": email.header.Header(NAME, "utf-8").encode() + f" <{ADDRESS}>"}],
-            "commonHeaders": {"to": [to], "subject": "The AI Morning Post"},
-            "tags": {"delivery_id": [str(delivery_id)], "send_id": ["1"]}}
+    mail = {
+        "timestamp": "2026-11-21T07:00:00.000Z",
+        "source": "morning@aimorningpost.example",
+        "messageId": message_id,
+        "destination": [ADDRESS],
+        "headers": [
+            {"name": "To", "value": email.header.Header(NAME, "utf-8").encode() + f" <{ADDRESS}>"}
+        ],
+        "commonHeaders": {"to": [to], "subject": "The AI Morning Post"},
+        "tags": {"delivery_id": [str(delivery_id)], "send_id": ["1"]},
+    }
     return json.dumps({"eventType": kind, "mail": mail, **extra})
 
 
 def received(raw: bytes) -> str:
-    return json.dumps({"notificationType": "Received",
-                       "mail": {"messageId": uuid.uuid4().hex, "source": ADDRESS.upper(),
-                                "destination": ["unsubscribe@aimorningpost.example"],
-                                "commonHeaders": {"from": [f"{NAME} <{ADDRESS.upper()}>"]}},
-                       "receipt": {"action": {"type": "SNS", "topicArn": TOPIC_ARN, "encoding": "BASE64"}},
-                       "content": base64.b64encode(raw).decode()})
+    return json.dumps(
+        {
+            "notificationType": "Received",
+            "mail": {
+                "messageId": uuid.uuid4().hex,
+                "source": ADDRESS.upper(),
+                "destination": ["unsubscribe@aimorningpost.example"],
+                "commonHeaders": {"from": [f"{NAME} <{ADDRESS.upper()}>"]},
+            },
+            "receipt": {"action": {"type": "SNS", "topicArn": TOPIC_ARN, "encoding": "BASE64"}},
+            "content": base64.b64encode(raw).decode(),
+        }
+    )
 
 
 @pytest.fixture
 def cli(settings, lists_dir, database_url):
-    env = {"DATABASE_URL": database_url, "MAILER_OUTBOX": str(settings.outbox_dir),
-           "MAILER_LISTS_DIR": str(lists_dir), "MAILER_ISSUES_PATH": str(REPO / "issues")}
+    env = {
+        "DATABASE_URL": database_url,
+        "MAILER_OUTBOX": str(settings.outbox_dir),
+        "MAILER_LISTS_DIR": str(lists_dir),
+        "MAILER_ISSUES_PATH": str(REPO / "issues"),
+    }
 
     def run(*args: str):
         result = mailer(Path(settings.outbox_dir).parent, *args, env=env)
         assert result.returncode == 0, result.stderr
         return result
+
     return run
 
 
@@ -89,41 +109,87 @@ def test_an_erased_person_is_nowhere(serve, cli, factory, settings, tmp_path):
 
     def hook(message: str, envelope: dict | None = None) -> dict:
         envelope = envelope or signer.sign(notification(message))
-        response = live.post("/webhooks/ses", data=json.dumps(envelope),
-                             headers={"Content-Type": "text/plain; charset=UTF-8",
-                                      "x-amz-sns-message-type": "Notification"})
+        response = live.post(
+            "/webhooks/ses",
+            data=json.dumps(envelope),
+            headers={
+                "Content-Type": "text/plain; charset=UTF-8",
+                "x-amz-sns-message-type": "Notification",
+            },
+        )
         assert response.status_code == 200, response.text
         return envelope
 
     (tmp_path / "people.csv").write_text(f"email,name\n{ADDRESS},{NAME}\n", encoding="utf-8")
     cli("subscribers", "import", str(tmp_path / "people.csv"), "--list", "ai-morning-post")
     cli("send", "--issue", "2026-11-21", "--list", "ai-morning-post", "--yes")
-    signup = live.post("/subscribe", data={"email": ADDRESS.upper(), "name": NAME, "list": "weekend-digest", **live.form_fields("weekend-digest")})
+    signup = live.post(
+        "/subscribe",
+        data={
+            "email": ADDRESS.upper(),
+            "name": NAME,
+            "list": "weekend-digest",
+            **live.form_fields("weekend-digest"),
+        },
+    )
     assert signup.status_code == 200
     outbox = live.outbox_files()
-    assert len(outbox) == 2 and all(leaks(p.read_bytes().decode("ascii", "replace")) for p in outbox)
+    assert len(outbox) == 2 and all(
+        leaks(p.read_bytes().decode("ascii", "replace")) for p in outbox
+    )
 
     with factory() as s:
         row = s.execute(select(Delivery.id, Delivery.provider_message_id)).one()
-    issue = next(email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in outbox
-                 if "confirmations" not in p.parts)
+    issue = next(
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+        for p in outbox
+        if "confirmations" not in p.parts
+    )
     token = re.search(r"subject=unsubscribe%20([^>]+)>", issue["List-Unsubscribe"]).group(1)
-    request = (f"From: =?utf-8?b?{base64.b64encode(NAME.encode()).decode()}?= <{ADDRESS.upper()}>\r\n"
-               f"To: unsubscribe@aimorningpost.example\r\nSubject: unsubscribe {token}\r\n"
-               f"Message-ID: <{uuid.uuid4().hex}@example.com>\r\n\r\nunsubscribe me, {NAME}\r\n").encode()
+    request = (
+        f"From: =?utf-8?b?{base64.b64encode(NAME.encode()).decode()}?= <{ADDRESS.upper()}>\r\n"
+        f"To: unsubscribe@aimorningpost.example\r\nSubject: unsubscribe {token}\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@example.com>\r\n\r\nunsubscribe me, {NAME}\r\n"
+    ).encode()
 
     diagnostic = f"smtp; 452 4.2.2 <{ADDRESS}>: mailbox of {NAME} is full"
-    soft = ses("Bounce", row.provider_message_id, row.id,
-               bounce={"bounceType": "Transient", "bounceSubType": "MailboxFull", "feedbackId": "fb-soft-1",
-                       "timestamp": "2026-11-21T07:01:00.000Z",
-                       "bouncedRecipients": [{"emailAddress": f"{NAME} <{ADDRESS}>", "diagnosticCode": diagnostic}]})
-    complaint = ses("Complaint", row.provider_message_id, row.id,
-                    complaint={"feedbackId": "fb-complaint-1", "complaintFeedbackType": "abuse",
-                               "timestamp": "2026-11-21T09:00:00.000Z",
-                               "complainedRecipients": [{"emailAddress": ADDRESS.lower()}]})
-    hook(ses("Delivery", row.provider_message_id, row.id,
-             delivery={"timestamp": "2026-11-21T07:00:02.000Z", "recipients": [ADDRESS],
-                       "smtpResponse": f"250 2.0.0 OK {ADDRESS}"}))
+    soft = ses(
+        "Bounce",
+        row.provider_message_id,
+        row.id,
+        bounce={
+            "bounceType": "Transient",
+            "bounceSubType": "MailboxFull",
+            "feedbackId": "fb-soft-1",
+            "timestamp": "2026-11-21T07:01:00.000Z",
+            "bouncedRecipients": [
+                {"emailAddress": f"{NAME} <{ADDRESS}>", "diagnosticCode": diagnostic}
+            ],
+        },
+    )
+    complaint = ses(
+        "Complaint",
+        row.provider_message_id,
+        row.id,
+        complaint={
+            "feedbackId": "fb-complaint-1",
+            "complaintFeedbackType": "abuse",
+            "timestamp": "2026-11-21T09:00:00.000Z",
+            "complainedRecipients": [{"emailAddress": ADDRESS.lower()}],
+        },
+    )
+    hook(
+        ses(
+            "Delivery",
+            row.provider_message_id,
+            row.id,
+            delivery={
+                "timestamp": "2026-11-21T07:00:02.000Z",
+                "recipients": [ADDRESS],
+                "smtpResponse": f"250 2.0.0 OK {ADDRESS}",
+            },
+        )
+    )
     soft_envelope = hook(soft)
     hook(received(request))
     complaint_envelope = hook(complaint)
@@ -143,8 +209,11 @@ def test_an_erased_person_is_nowhere(serve, cli, factory, settings, tmp_path):
 
     engine = factory.kw["bind"]
     with engine.connect() as conn:
-        dump = "\n".join(repr(tuple(r)) for table in Base.metadata.sorted_tables
-                         for r in conn.execute(table.select()))
+        dump = "\n".join(
+            repr(tuple(r))
+            for table in Base.metadata.sorted_tables
+            for r in conn.execute(table.select())
+        )
     assert "ai-morning-post" in dump and leaks(dump) == []
     engine.dispose()
     for path in Path(settings.outbox_dir).rglob("*"):

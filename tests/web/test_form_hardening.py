@@ -28,7 +28,10 @@ def test_get_of_a_confirmation_link_changes_nothing_and_the_post_confirms(live, 
     for _ in range(2):  # a mail scanner, then the person
         page = live.get(path)
         assert page.status_code == 200 and page.text.count("<form") == 1
-        assert f'<form method="post" action="{path}">' in page.text and 'id="confirm-button"' in page.text
+        assert (
+            f'<form method="post" action="{path}">' in page.text
+            and 'id="confirm-button"' in page.text
+        )
         assert live.head(path).status_code == 200
     assert dump_tables(engine) == before
     assert status_of(factory, "grace@example.com") == "pending"
@@ -38,18 +41,31 @@ def test_get_of_a_confirmation_link_changes_nothing_and_the_post_confirms(live, 
     assert status_of(factory, "grace@example.com") == "confirmed"
 
 
-@pytest.mark.parametrize("attack", [
-    {"headers": {"Origin": "https://evil.example"}},
-    {"headers": {"Origin": "null"}},
-    {"headers": {"Origin": "null", "Sec-Fetch-Site": "cross-site"}},
-    {"headers": {"Sec-Fetch-Site": "cross-site"}},
-    {"headers": {"Sec-Fetch-Site": "same-site"}},
-    {"headers": {"Origin": "https://evil.example", "Sec-Fetch-Site": "same-origin"}},
-    {"drop": "form_token"},
-    {"fields": {"form_token": "forged"}},
-    {"other_list_token": True},
-], ids=["origin", "origin-null", "origin-null-cross-site", "fetch-cross-site", "fetch-same-site", "origin-with-same-origin-fetch",
-        "no-form-token", "forged-form-token", "token-of-another-list"])
+@pytest.mark.parametrize(
+    "attack",
+    [
+        {"headers": {"Origin": "https://evil.example"}},
+        {"headers": {"Origin": "null"}},
+        {"headers": {"Origin": "null", "Sec-Fetch-Site": "cross-site"}},
+        {"headers": {"Sec-Fetch-Site": "cross-site"}},
+        {"headers": {"Sec-Fetch-Site": "same-site"}},
+        {"headers": {"Origin": "https://evil.example", "Sec-Fetch-Site": "same-origin"}},
+        {"drop": "form_token"},
+        {"fields": {"form_token": "forged"}},
+        {"other_list_token": True},
+    ],
+    ids=[
+        "origin",
+        "origin-null",
+        "origin-null-cross-site",
+        "fetch-cross-site",
+        "fetch-same-site",
+        "origin-with-same-origin-fetch",
+        "no-form-token",
+        "forged-form-token",
+        "token-of-another-list",
+    ],
+)
 def test_cross_site_posts_are_403_and_change_nothing(live, engine, attack):
     fields = live.form_fields(LIST)
     if attack.get("other_list_token"):
@@ -59,12 +75,16 @@ def test_cross_site_posts_are_403_and_change_nothing(live, engine, attack):
     before = dump_tables(engine)
     response = live.post("/subscribe", data=fields, headers=attack.get("headers", {}))
     assert response.status_code == 403 and "subscribe form" in response.text
-    assert dump_tables(engine) == before  # no subscriber, no consent event, not even a rate-limit hit
+    assert (
+        dump_tables(engine) == before
+    )  # no subscriber, no consent event, not even a rate-limit hit
     assert live.outbox() == []
 
 
 def test_a_post_from_our_own_page_passes(live, factory):
-    response = subscribe(live, "ada@example.com", headers={"Origin": live.url, "Sec-Fetch-Site": "same-origin"})
+    response = subscribe(
+        live, "ada@example.com", headers={"Origin": live.url, "Sec-Fetch-Site": "same-origin"}
+    )
     assert response.status_code == 200 and status_of(factory, "ada@example.com") == "pending"
     assert [m["To"].addresses[0].addr_spec for m in live.outbox()] == ["ada@example.com"]
 
@@ -78,9 +98,22 @@ def outside_list(lists_dir):
 
 
 def hostile_slugs(outside) -> list[str]:
-    return ["../outside", str(outside.with_suffix("")), "/etc/passwd", "..", "ai-morning-post/../ai-morning-post",
-            "ai-morning-post\x00", "AI-MORNING-POST", "ai morning post", "ai-morning-post.toml",
-            "ai-morning-post.sample", "m\u00f6rning", "x" * 300, "-ai-morning-post", "%2e%2e%2foutside"]
+    return [
+        "../outside",
+        str(outside.with_suffix("")),
+        "/etc/passwd",
+        "..",
+        "ai-morning-post/../ai-morning-post",
+        "ai-morning-post\x00",
+        "AI-MORNING-POST",
+        "ai morning post",
+        "ai-morning-post.toml",
+        "ai-morning-post.sample",
+        "m\u00f6rning",
+        "x" * 300,
+        "-ai-morning-post",
+        "%2e%2e%2foutside",
+    ]
 
 
 def test_list_slugs_that_name_no_file_in_lists_are_404(live, outside_list, engine):
@@ -90,7 +123,9 @@ def test_list_slugs_that_name_no_file_in_lists_are_404(live, outside_list, engin
         codes = {
             "form": live.get("/subscribe", params={"list": slug}).status_code,
             "page": live.get(f"/subscribe/{quote(slug, safe='')}").status_code,
-            "post": live.post("/subscribe", data={**fields, "list": slug, "email": "t@example.com"}).status_code,
+            "post": live.post(
+                "/subscribe", data={**fields, "list": slug, "email": "t@example.com"}
+            ).status_code,
             "archive": live.get(f"/archive/{quote(slug, safe='')}/2026-11-18").status_code,
         }
         assert set(codes.values()) == {404}, (slug, codes)
@@ -120,7 +155,9 @@ def held_smtp():
     controller.stop()
 
 
-def test_the_answer_comes_before_the_mail_and_one_connection_serves_every_request(serve, held_smtp, factory):
+def test_the_answer_comes_before_the_mail_and_one_connection_serves_every_request(
+    serve, held_smtp, factory
+):
     smtp, port = held_smtp
     live = serve(settings_changes={"transport": f"smtp://127.0.0.1:{port}?timeout=10"})
     outbound = live.app.extensions["mailer"]["outbound"]
@@ -132,20 +169,33 @@ def test_the_answer_comes_before_the_mail_and_one_connection_serves_every_reques
     assert outbound.drain(30)
     assert subscribe(live, "second@example.com").status_code == 200
     assert outbound.drain(30)
-    recipients = [email.message_from_bytes(raw, policy=email.policy.default)["To"].addresses[0].addr_spec
-                  for _, raw in smtp.messages]
+    recipients = [
+        email.message_from_bytes(raw, policy=email.policy.default)["To"].addresses[0].addr_spec
+        for _, raw in smtp.messages
+    ]
     assert recipients == ["first@example.com", "second@example.com"]
     assert len({connection for connection, _ in smtp.messages}) == 1  # one transport, kept open
 
 
-@pytest.mark.parametrize("transport, words", [("smtp://mail.example:port", "MAILER_TRANSPORT"),
-                                              ("smtp://mail.example:587", "MAILER_SMTP_PASSWORD")])
-def test_serve_with_a_bad_mail_transport_stops_at_start_with_one_line(engine, database_url, tmp_path, transport, words):
+@pytest.mark.parametrize(
+    "transport, words",
+    [
+        ("smtp://mail.example:port", "MAILER_TRANSPORT"),
+        ("smtp://mail.example:587", "MAILER_SMTP_PASSWORD"),
+    ],
+)
+def test_serve_with_a_bad_mail_transport_stops_at_start_with_one_line(
+    engine, database_url, tmp_path, transport, words
+):
     """The web app's transport is built when it starts, not on the first confirmation mail."""
     from tests.cli.test_cli import mailer
 
-    env = {"DATABASE_URL": database_url, "MAILER_TRANSPORT": transport, "MAILER_SMTP_USER": "user",
-           "MAILER_LISTS_DIR": str(REPO / "lists")}
+    env = {
+        "DATABASE_URL": database_url,
+        "MAILER_TRANSPORT": transport,
+        "MAILER_SMTP_USER": "user",
+        "MAILER_LISTS_DIR": str(REPO / "lists"),
+    }
     if words != "MAILER_SMTP_PASSWORD":
         env["MAILER_SMTP_PASSWORD"] = "secret"
     result = mailer(tmp_path, "serve", "--port", "0", env=env)
@@ -157,7 +207,9 @@ def test_serve_with_a_bad_mail_transport_stops_at_start_with_one_line(engine, da
 def test_the_old_form_address_redirects_to_the_canonical_one(live):
     for query, slug in (({"list": OTHER}, OTHER), ({}, LIST)):
         answer = live.get("/subscribe", params=query)
-        assert answer.status_code == 302 and answer.headers["Location"].endswith(f"/subscribe/{slug}")
+        assert answer.status_code == 302 and answer.headers["Location"].endswith(
+            f"/subscribe/{slug}"
+        )
     page = live.get(f"/subscribe/{OTHER}")
     assert page.status_code == 200 and "The Weekend Digest" in page.text
 
@@ -169,7 +221,9 @@ def test_a_form_older_than_a_day_is_refused(live, factory, engine, monkeypatch):
 
     real = time.time
     monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: real() - 25 * 3600)
-    stale = live.form_fields(LIST)  # the page is rendered in this process: its token is 25 hours old
+    stale = live.form_fields(
+        LIST
+    )  # the page is rendered in this process: its token is 25 hours old
     monkeypatch.undo()
     before = dump_tables(engine)
     answer = live.post("/subscribe", data={**stale, "email": "late@example.com"})

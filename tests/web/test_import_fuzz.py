@@ -10,12 +10,11 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 
 from mailer.addresses import fast_normalise, normalise_email
+from mailer.audience.importing.importer import MAX_FIELD, import_rows, iter_csv
+from mailer.audience.lists import ensure_list
 from mailer.content.lists import load_list
 from mailer.store.db import transaction
 from mailer.store.models import Subscriber, Subscription
-from mailer.audience.lists import ensure_list
-from mailer.audience.importing.importer import MAX_FIELD, import_rows, iter_csv
-
 from tests.conftest import DB_KINDS, REPO
 
 GOOD = [
@@ -36,7 +35,7 @@ BAD = [
     lambda i, r: f"trailing.{i}.@example.com",
     lambda i, r: f"x{i}@-bad-.example.com",
 ]
-NAMES = ['plain', '"Quoted, with comma"', '"She said ""hi"""', 'Zoë Ñúñez', '=cmd|calc', '']
+NAMES = ["plain", '"Quoted, with comma"', '"She said ""hi"""', "Zoë Ñúñez", "=cmd|calc", ""]
 
 
 def fuzz_file(path, encoding: str, rows: int, seed: int):
@@ -59,7 +58,9 @@ def fuzz_file(path, encoding: str, rows: int, seed: int):
             lines.append(f"huge{i}@example.com,{'x' * (MAX_FIELD + 10)},confirmed")
             bad_lines.add(line_no)
         elif roll < 0.24:
-            lines.append(f"big{i}@example.com,{'y' * 100_000},confirmed")  # huge but within the limit
+            lines.append(
+                f"big{i}@example.com,{'y' * 100_000},confirmed"
+            )  # huge but within the limit
             expected.add(f"big{i}@example.com")
         elif roll < 0.26:
             lines.append(f"status{i}@example.com,{name},maybe")
@@ -68,12 +69,17 @@ def fuzz_file(path, encoding: str, rows: int, seed: int):
             lines.append(f"fields{i}@example.com,a,b,c")
             bad_lines.add(line_no)
         elif roll < 0.31 and seen:
-            lines.append(f"{rnd.choice(list(seen))},{name},confirmed")  # a duplicate: merged and reported
+            lines.append(
+                f"{rnd.choice(list(seen))},{name},confirmed"
+            )  # a duplicate: merged and reported
             bad_lines.add(line_no)
         else:
             raw, normal = rnd.choice(GOOD)(i, rnd)
             if encoding == "latin-1" and "ü" in raw:
-                raw, normal = raw.replace("bücher", "bucher"), normal.replace("xn--bcher-kva", "bucher")
+                raw, normal = (
+                    raw.replace("bücher", "bucher"),
+                    normal.replace("xn--bcher-kva", "bucher"),
+                )
             lines.append(f"{raw},{name},confirmed")
             expected.add(normal)
             seen[raw.strip()] = line_no
@@ -93,9 +99,17 @@ def test_fuzzed_csv_imports_valid_rows_and_reports_every_bad_one(factory, tmp_pa
     with transaction(factory) as session:
         list_id = ensure_list(session, load_list(REPO / "lists", "ai-morning-post"))
     problems: list[str] = []
-    encoding = None if encoding == "utf-8" else encoding  # UTF-8 is found on its own; latin-1 is said
-    report = import_rows(factory, list_id, iter_csv(path, problems, encoding=encoding), problems, "fuzz.csv",
-                         batch_size=1500)
+    encoding = (
+        None if encoding == "utf-8" else encoding
+    )  # UTF-8 is found on its own; latin-1 is said
+    report = import_rows(
+        factory,
+        list_id,
+        iter_csv(path, problems, encoding=encoding),
+        problems,
+        "fuzz.csv",
+        batch_size=1500,
+    )
     reported = {int(p.split(":")[0].split()[1]) for p in report.problems}
     assert reported == bad_lines
     assert report.added == len(expected)
@@ -104,8 +118,13 @@ def test_fuzzed_csv_imports_valid_rows_and_reports_every_bad_one(factory, tmp_pa
         assert session.scalar(select(func.max(func.length(Subscriber.name)))) <= 200
     assert stored == expected
     again_problems: list[str] = []
-    again = import_rows(factory, list_id, iter_csv(path, again_problems, encoding=encoding), again_problems,
-                        "fuzz.csv")
+    again = import_rows(
+        factory,
+        list_id,
+        iter_csv(path, again_problems, encoding=encoding),
+        again_problems,
+        "fuzz.csv",
+    )
     assert (again.added, again.updated, again.unchanged) == (0, 0, len(expected))
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(Subscription)) == len(expected)
@@ -117,8 +136,13 @@ def test_fast_address_path_agrees_with_email_validator():
     accepted = 0
     for _ in range(20_000):
         local = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 12)))
-        domain = ".".join("".join(rnd.choice(string.ascii_letters + string.digits + "-")
-                                  for _ in range(rnd.randint(1, 8))) for _ in range(rnd.randint(1, 3)))
+        domain = ".".join(
+            "".join(
+                rnd.choice(string.ascii_letters + string.digits + "-")
+                for _ in range(rnd.randint(1, 8))
+            )
+            for _ in range(rnd.randint(1, 3))
+        )
         candidate = f"{local}@{domain}"
         fast = fast_normalise(candidate)
         if fast is None:
@@ -133,7 +157,12 @@ def test_fast_address_path_agrees_with_email_validator():
 
 
 def test_common_addresses_take_the_fast_path():
-    for raw, normal in [("Reader.1+tag@Mail.Example.COM", "Reader.1+tag@mail.example.com"),
-                        ("o'brien_x-y@sub-1.example.co.uk", "o'brien_x-y@sub-1.example.co.uk")]:
+    for raw, normal in [
+        ("Reader.1+tag@Mail.Example.COM", "Reader.1+tag@mail.example.com"),
+        ("o'brien_x-y@sub-1.example.co.uk", "o'brien_x-y@sub-1.example.co.uk"),
+    ]:
         assert fast_normalise(raw) == normal == normalise_email(raw)
-    assert fast_normalise("idn@bücher.example") is None and fast_normalise("x@xn--bcher-kva.example") is None
+    assert (
+        fast_normalise("idn@bücher.example") is None
+        and fast_normalise("x@xn--bcher-kva.example") is None
+    )

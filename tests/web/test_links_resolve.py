@@ -17,12 +17,11 @@ from urllib.parse import urldefrag, urljoin
 import pytest
 import requests
 
-from mailer.content.load import load_issue_for
-from mailer.send.campaign import SendOptions, run_send
 from mailer.content.lists import load_list
+from mailer.content.load import load_issue_for
 from mailer.render.qr import QR_CID
+from mailer.send.campaign import SendOptions, run_send
 from mailer.transports import FileTransport
-
 from tests.conftest import DB_KINDS, REPO
 from tests.web.conftest import dump_tables
 from tests.web.test_lifecycle_http import subscribe
@@ -49,7 +48,9 @@ class Links(HTMLParser):
                 self.gets.append(values[name])
         if tag == "form":
             target = values.get("action") or ""
-            (self.posts if (values.get("method") or "get").lower() == "post" else self.gets).append(target)
+            (self.posts if (values.get("method") or "get").lower() == "post" else self.gets).append(
+                target
+            )
 
 
 def html_links(html: str) -> Links:
@@ -76,7 +77,9 @@ def send_the_seeds(live, factory) -> list[Path]:
     transport = FileTransport(live.settings.outbox_dir)
     for seed in SEEDS:
         content = load_issue_for(live.settings, list_def, str(seed), factory=factory)
-        summary = run_send(factory, live.settings, list_def, content, transport, SendOptions(rate=1000.0))
+        summary = run_send(
+            factory, live.settings, list_def, content, transport, SendOptions(rate=1000.0)
+        )
         assert summary.state == "done" and summary.counts == {"sent": 21}, summary.line()
     return sorted(Path(live.settings.outbox_dir).rglob("*.eml"))
 
@@ -109,7 +112,9 @@ class Crawl:
             # A form's POST target exists and takes POST; OPTIONS asks without changing anything.
             answer = http.options(url, timeout=30)
             if answer.status_code != 200 or "POST" not in answer.headers.get("Allow", ""):
-                self.failures.append(f"OPTIONS {url} -> {answer.status_code} {answer.headers.get('Allow')}")
+                self.failures.append(
+                    f"OPTIONS {url} -> {answer.status_code} {answer.headers.get('Allow')}"
+                )
 
     def visit(self, http: requests.Session, url: str) -> None:
         answer = http.get(url, allow_redirects=False, timeout=30)
@@ -129,7 +134,9 @@ class Crawl:
                 (self.post_targets if target.startswith(self.base) else self.external).add(target)
 
 
-def test_every_link_in_the_sent_seeds_resolves_and_no_get_changes_state(serve, factory, engine, sample_list):
+def test_every_link_in_the_sent_seeds_resolves_and_no_get_changes_state(
+    serve, factory, engine, sample_list
+):
     live = serve()
     files = send_the_seeds(live, factory)
     assert len(files) == 5 * 21
@@ -150,12 +157,17 @@ def test_every_link_in_the_sent_seeds_resolves_and_no_get_changes_state(serve, f
     # page too, except in the issues whose call to action is the Telegram channel).
     assert all(len(internal) >= 3 for internal in per_mail), min(per_mail, key=len)
     assert any(any("/subscribe/" in u for u in internal) for internal in per_mail)
-    confirmation_urls = mail_links(email.message_from_bytes(confirmation.read_bytes(), policy=email.policy.default))
+    confirmation_urls = mail_links(
+        email.message_from_bytes(confirmation.read_bytes(), policy=email.policy.default)
+    )
     assert any("/confirm/" in u for u in confirmation_urls)
     for url in confirmation_urls:
         crawl.offer(url, live.url)
     # every reader's own links (tokens signed in the same second are the same: at least one per reader)
-    assert sum("/unsubscribe/" in u for u in crawl.seen) >= 21 and sum("/manage/" in u for u in crawl.seen) >= 21
+    assert (
+        sum("/unsubscribe/" in u for u in crawl.seen) >= 21
+        and sum("/manage/" in u for u in crawl.seen) >= 21
+    )
 
     before = dump_tables(engine)
     with requests.Session() as http:
@@ -163,10 +175,14 @@ def test_every_link_in_the_sent_seeds_resolves_and_no_get_changes_state(serve, f
     assert crawl.failures == []
     assert dump_tables(engine) == before
     assert crawl.pages >= len(crawl.seen) >= 21 * 2 + 5 + 1
-    assert {u.rsplit("/", 1)[0] for u in crawl.seen if "/archive/" in u} == {f"{live.url}/archive/ai-morning-post"}
+    assert {u.rsplit("/", 1)[0] for u in crawl.seen if "/archive/" in u} == {
+        f"{live.url}/archive/ai-morning-post"
+    }
     assert f"{live.url}/subscribe/ai-morning-post" in crawl.seen
     assert any("/confirm/" in u for u in crawl.post_targets)  # the confirmation page's button
-    assert any("/unsubscribe/" in u for u in crawl.post_targets) and any("/manage/" in u for u in crawl.post_targets)
+    assert any("/unsubscribe/" in u for u in crawl.post_targets) and any(
+        "/manage/" in u for u in crawl.post_targets
+    )
 
     not_https = sorted(u for u in crawl.external if not u.startswith("https://"))
     assert not_https == [], not_https

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from mailer.store.db import session_factory
 from mailer.store.models import RateLimitWindow
 from mailer.web.ratelimit import RateLimiter
-
 from tests.conftest import DB_KINDS, SECRET
 from tests.web.test_lifecycle_http import subscribe
 
@@ -66,13 +65,19 @@ def test_bad_limits_are_refused(factory):
 def test_forwarded_for_counts_only_behind_a_trusted_proxy(serve, factory):
     direct = serve(subscribe_limit=(2, 600.0))
     forged = [subscribe(direct, f"f{i}@example.com").status_code for i in range(2)]
-    forged += [subscribe(direct, "x@example.com", headers={"X-Forwarded-For": "198.51.100.9"}).status_code]
+    forged += [
+        subscribe(direct, "x@example.com", headers={"X-Forwarded-For": "198.51.100.9"}).status_code
+    ]
     assert forged == [200, 200, 429]  # a made-up X-Forwarded-For does not buy a fresh limit
 
     proxied = serve(subscribe_limit=(2, 600.0), settings_changes={"trusted_proxies": 1})
-    codes = {ip: [subscribe(proxied, f"p{i}@{n}.example", headers={"X-Forwarded-For": ip}).status_code
-                  for i in range(3)]
-             for n, ip in enumerate(("198.51.100.10", "198.51.100.11"))}
+    codes = {
+        ip: [
+            subscribe(proxied, f"p{i}@{n}.example", headers={"X-Forwarded-For": ip}).status_code
+            for i in range(3)
+        ]
+        for n, ip in enumerate(("198.51.100.10", "198.51.100.11"))
+    }
     assert codes == {"198.51.100.10": [200, 200, 429], "198.51.100.11": [200, 200, 429]}
 
 
@@ -83,10 +88,19 @@ def test_ipv6_clients_count_by_their_64(serve):
     def post(email: str, ip: str) -> int:
         return subscribe(proxied, email, headers={"X-Forwarded-For": ip}).status_code
 
-    same_64 = [post("v1@example.com", "2001:db8:1:2::1"), post("v2@example.com", "2001:db8:1:2:ffff:1:2:3"),
-               post("v3@example.com", "2001:db8:1:2:abcd::9")]
+    same_64 = [
+        post("v1@example.com", "2001:db8:1:2::1"),
+        post("v2@example.com", "2001:db8:1:2:ffff:1:2:3"),
+        post("v3@example.com", "2001:db8:1:2:abcd::9"),
+    ]
     assert same_64 == [200, 200, 429]
-    assert [post("w1@example.com", "2001:db8:1:3::1"), post("w2@example.com", "2001:db8:1:3::2")] == [200, 200]
+    assert [
+        post("w1@example.com", "2001:db8:1:3::1"),
+        post("w2@example.com", "2001:db8:1:3::2"),
+    ] == [200, 200]
     # An IPv4 client seen through an IPv6 socket (::ffff:a.b.c.d) is that IPv4 client.
-    assert [post("x1@example.com", "198.51.100.20"), post("x2@example.com", "::ffff:198.51.100.20"),
-            post("x3@example.com", "198.51.100.20")] == [200, 200, 429]
+    assert [
+        post("x1@example.com", "198.51.100.20"),
+        post("x2@example.com", "::ffff:198.51.100.20"),
+        post("x3@example.com", "198.51.100.20"),
+    ] == [200, 200, 429]

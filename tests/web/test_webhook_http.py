@@ -9,15 +9,20 @@ import pytest
 from botocore.stub import Stubber
 from sqlalchemy import func, select, update
 
+from mailer.content.lists import load_list
 from mailer.content.load import load_issue_for
 from mailer.send.campaign import run_send
-from mailer.content.lists import load_list
 from mailer.store.db import transaction
 from mailer.store.models import Delivery, Event, Suppression
 from mailer.transports.file import FileTransport
-from tests.track.sns_signing import FOREIGN_TOPIC_ARN, TOPIC_ARN, Signer, notification, subscription_confirmation
-
 from tests.conftest import DB_KINDS, REPO, import_sample
+from tests.track.sns_signing import (
+    FOREIGN_TOPIC_ARN,
+    TOPIC_ARN,
+    Signer,
+    notification,
+    subscription_confirmation,
+)
 
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 
@@ -31,31 +36,56 @@ def hook(serve, factory):
     list_def = load_list(REPO / "lists", "ai-morning-post")
     import_sample(factory)
     settings = live.settings
-    run_send(factory, settings, list_def, load_issue_for(settings, list_def, "2026-11-20"),
-             FileTransport(settings.outbox_dir))
+    run_send(
+        factory,
+        settings,
+        list_def,
+        load_issue_for(settings, list_def, "2026-11-20"),
+        FileTransport(settings.outbox_dir),
+    )
     with transaction(factory) as session:
-        row = session.execute(select(Delivery.id, Delivery.email).order_by(Delivery.id).limit(1)).one()
-        session.execute(update(Delivery).where(Delivery.id == row.id).values(provider_message_id="ses-hook-1"))
+        row = session.execute(
+            select(Delivery.id, Delivery.email).order_by(Delivery.id).limit(1)
+        ).one()
+        session.execute(
+            update(Delivery).where(Delivery.id == row.id).values(provider_message_id="ses-hook-1")
+        )
     return live, signer, row
 
 
 def bounce_for(row) -> str:
-    return json.dumps({"notificationType": "Bounce",
-                       "mail": {"messageId": "ses-hook-1", "destination": [row.email]},
-                       "bounce": {"bounceType": "Permanent", "bounceSubType": "General", "feedbackId": "fb-hook",
-                                  "bouncedRecipients": [{"emailAddress": row.email}]}})
+    return json.dumps(
+        {
+            "notificationType": "Bounce",
+            "mail": {"messageId": "ses-hook-1", "destination": [row.email]},
+            "bounce": {
+                "bounceType": "Permanent",
+                "bounceSubType": "General",
+                "feedbackId": "fb-hook",
+                "bouncedRecipients": [{"emailAddress": row.email}],
+            },
+        }
+    )
 
 
 def post(live, envelope: dict):
-    return live.post("/webhooks/ses", data=json.dumps(envelope),
-                     headers={"Content-Type": "text/plain; charset=UTF-8", "x-amz-sns-message-type": envelope["Type"]})
+    return live.post(
+        "/webhooks/ses",
+        data=json.dumps(envelope),
+        headers={
+            "Content-Type": "text/plain; charset=UTF-8",
+            "x-amz-sns-message-type": envelope["Type"],
+        },
+    )
 
 
 def snapshot(factory):
     with factory() as session:
-        return (session.scalar(select(func.count()).select_from(Event)),
-                session.scalar(select(func.count()).select_from(Suppression)),
-                tuple(session.scalars(select(Delivery.state).order_by(Delivery.id))))
+        return (
+            session.scalar(select(func.count()).select_from(Event)),
+            session.scalar(select(func.count()).select_from(Suppression)),
+            tuple(session.scalars(select(Delivery.state).order_by(Delivery.id))),
+        )
 
 
 def test_signed_bounce_is_recorded_and_suppresses(hook, factory):
@@ -64,14 +94,21 @@ def test_signed_bounce_is_recorded_and_suppresses(hook, factory):
     assert response.status_code == 200, response.text
     with factory() as session:
         assert session.scalar(select(Delivery.state).where(Delivery.id == row.id)) == "bounced"
-        assert session.scalar(select(Suppression.reason).where(Suppression.email == row.email.lower())) == "hard-bounce"
-    again = post(live, signer.sign(notification(bounce_for(row))))  # SNS retries: same event, no new effect
+        assert (
+            session.scalar(select(Suppression.reason).where(Suppression.email == row.email.lower()))
+            == "hard-bounce"
+        )
+    again = post(
+        live, signer.sign(notification(bounce_for(row)))
+    )  # SNS retries: same event, no new effect
     assert again.status_code == 200
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(Event)) == 1
 
 
-@pytest.mark.parametrize("forge", ["tampered", "foreign-topic", "unsigned", "downgrade", "lookalike-cert"])
+@pytest.mark.parametrize(
+    "forge", ["tampered", "foreign-topic", "unsigned", "downgrade", "lookalike-cert"]
+)
 def test_forged_envelopes_are_refused_and_change_nothing(hook, factory, forge):
     live, signer, row = hook
     before = snapshot(factory)
@@ -96,10 +133,19 @@ def test_forged_envelopes_are_refused_and_change_nothing(hook, factory, forge):
 def test_subscription_confirmation_goes_through_the_sns_api(hook):
     live, signer, _ = hook
     envelope = signer.sign(subscription_confirmation(), version="1")
-    client = boto3.client("sns", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    client = boto3.client(
+        "sns", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     with Stubber(client) as stub:
-        stub.add_response("confirm_subscription", {"SubscriptionArn": f"{TOPIC_ARN}:sub-1"},
-                          {"TopicArn": TOPIC_ARN, "Token": envelope["Token"], "AuthenticateOnUnsubscribe": "true"})
+        stub.add_response(
+            "confirm_subscription",
+            {"SubscriptionArn": f"{TOPIC_ARN}:sub-1"},
+            {
+                "TopicArn": TOPIC_ARN,
+                "Token": envelope["Token"],
+                "AuthenticateOnUnsubscribe": "true",
+            },
+        )
         live.app.extensions["mailer"]["sns_client_for_region"] = lambda region: client
         response = post(live, envelope)
         assert response.status_code == 200, response.text
@@ -107,6 +153,7 @@ def test_subscription_confirmation_goes_through_the_sns_api(hook):
 
 
 # --- the edges: SNS's size limit, line breaks in signed fields, failing certificate URLs -------------
+
 
 def test_a_250_kb_signed_notification_is_accepted(hook, factory):
     """SNS messages go up to 256 KiB; a bounce with a long diagnostic (or many recipients) gets there."""
@@ -124,8 +171,11 @@ def test_a_250_kb_signed_notification_is_accepted(hook, factory):
 def test_a_body_beyond_what_sns_sends_is_refused(hook, factory):
     live, signer, row = hook
     before = snapshot(factory)
-    response = live.post("/webhooks/ses", data=b"{" + b" " * (2 << 20) + b"}",
-                         headers={"Content-Type": "text/plain; charset=UTF-8"})
+    response = live.post(
+        "/webhooks/ses",
+        data=b"{" + b" " * (2 << 20) + b"}",
+        headers={"Content-Type": "text/plain; charset=UTF-8"},
+    )
     assert response.status_code == 413
     assert snapshot(factory) == before
 
@@ -135,7 +185,9 @@ def test_a_line_break_in_a_signed_field_cannot_move_a_signature(hook, factory):
     and no Subject yields the same bytes as the genuine envelope, so the genuine signature would fit an
     envelope with another MessageId (a replay SNS never sent)."""
     live, signer, row = hook
-    genuine = signer.sign(notification(bounce_for(row), subject="Amazon SES Email Event Notification"))
+    genuine = signer.sign(
+        notification(bounce_for(row), subject="Amazon SES Email Event Notification")
+    )
     forged = {k: v for k, v in genuine.items() if k != "Subject"}
     forged["MessageId"] = f"{genuine['MessageId']}\nSubject\n{genuine['Subject']}"
     before = snapshot(factory)
@@ -154,7 +206,11 @@ class CertServer:
         import threading
 
         self.status, self.body, self.requests, self.in_flight = status, body, [], 0
-        self.release, self.lock, self.arrived = threading.Event(), threading.Lock(), threading.Condition()
+        self.release, self.lock, self.arrived = (
+            threading.Event(),
+            threading.Lock(),
+            threading.Condition(),
+        )
         if not hold:
             self.release.set()
         outer = self
@@ -213,7 +269,7 @@ def cert_server():
 
 
 def test_a_failing_certificate_url_is_fetched_once_per_window(hook, factory, cert_server):
-    from mailer.track.sns import CertCache, NEGATIVE_TTL
+    from mailer.track.sns import NEGATIVE_TTL, CertCache
 
     live, signer, row = hook
     certs = cert_server(status=404)
@@ -222,7 +278,9 @@ def test_a_failing_certificate_url_is_fetched_once_per_window(hook, factory, cer
     ext["sns_fetch_cert"] = certs.fetcher()
     ext["sns_cert_cache"] = CertCache(clock=lambda: now[0])
     before = snapshot(factory)
-    statuses = [post(live, signer.sign(notification(bounce_for(row)))).status_code for _ in range(5)]
+    statuses = [
+        post(live, signer.sign(notification(bounce_for(row)))).status_code for _ in range(5)
+    ]
     assert statuses == [403] * 5  # the certificate host said there is no such certificate
     assert len(certs.requests) == 1
     now[0] += NEGATIVE_TTL + 1  # the window is over: the URL is tried again
@@ -233,7 +291,7 @@ def test_a_failing_certificate_url_is_fetched_once_per_window(hook, factory, cer
 
 def test_an_unreachable_certificate_host_is_retried_soon_not_at_once(hook, factory, cert_server):
     """Our side failing (5xx, timeout) is a 503 so SNS retries; it is remembered only briefly."""
-    from mailer.track.sns import CertCache, TRANSIENT_TTL
+    from mailer.track.sns import TRANSIENT_TTL, CertCache
 
     live, signer, row = hook
     certs = cert_server(status=503)
@@ -241,7 +299,9 @@ def test_an_unreachable_certificate_host_is_retried_soon_not_at_once(hook, facto
     ext = live.app.extensions["mailer"]
     ext["sns_fetch_cert"] = certs.fetcher()
     ext["sns_cert_cache"] = CertCache(clock=lambda: now[0])
-    assert [post(live, signer.sign(notification(bounce_for(row)))).status_code for _ in range(3)] == [503] * 3
+    assert [
+        post(live, signer.sign(notification(bounce_for(row)))).status_code for _ in range(3)
+    ] == [503] * 3
     assert len(certs.requests) == 1
     now[0] += TRANSIENT_TTL + 1
     certs.status, certs.body = 200, signer.pem

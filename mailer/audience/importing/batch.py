@@ -10,15 +10,15 @@ unpacking JSON), and a batch of only new addresses takes the shortcut in import_
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from collections.abc import Sequence
 
 from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.orm import Session
 
 from mailer.audience.importing.prep import DIGEST, PreparedBatch, digest, prepare
 from mailer.audience.importing.sqlite import insert_new_people, sqlite_subscriber_ids
-from mailer.store.models import ConsentAction, SubscriptionStatus, utcnow
 from mailer.audience.suppressions import suppression_salt
+from mailer.store.models import ConsentAction, SubscriptionStatus, utcnow
 
 # Up to this many suppressions are read whole and compared with the batch's hashes in Python; beyond it
 # the database probes its index once per address of the batch (about 2 us per row on SQLite).
@@ -37,7 +37,9 @@ def _values(session: Session, cast: str = "") -> str:
     if session.get_bind().dialect.name == "postgresql":
         element = "jsonb_array_elements_text(CAST(:rows AS jsonb))"
         return f"(SELECT CAST({element} AS {cast}))" if cast else f"(SELECT {element})"
-    return "(SELECT value FROM json_each(:rows))"  # json_each yields JSON numbers as integers already
+    return (
+        "(SELECT value FROM json_each(:rows))"  # json_each yields JSON numbers as integers already
+    )
 
 
 def _run(session: Session, sql: str, rows: Sequence, **params):
@@ -46,43 +48,70 @@ def _run(session: Session, sql: str, rows: Sequence, **params):
 
 def _blocked(session: Session, batch: PreparedBatch) -> list[tuple]:
     """The rows whose address is suppressed (by salted hash: erased addresses only exist as hashes)."""
-    listed = session.scalars(text("SELECT email_hash FROM suppressions LIMIT :n"),
-                             {"n": SMALL_SUPPRESSIONS + 1}).all()
+    listed = session.scalars(
+        text("SELECT email_hash FROM suppressions LIMIT :n"), {"n": SMALL_SUPPRESSIONS + 1}
+    ).all()
     if not listed:
         return []
     if batch.digests is None:  # the reader did not know the salt: it was created since
         salt = suppression_salt(session)
         batch.digests = b"".join([digest(email, salt) for email in batch.email_list])
     if len(listed) > SMALL_SUPPRESSIONS:
-        hashes = [batch.digests[i:i + DIGEST].hex() for i in range(0, len(batch.digests), DIGEST)]
-        listed = _run(session, f"SELECT email_hash FROM suppressions WHERE email_hash IN {_values(session)}",
-                      hashes).scalars().all()
+        hashes = [batch.digests[i : i + DIGEST].hex() for i in range(0, len(batch.digests), DIGEST)]
+        listed = (
+            _run(
+                session,
+                f"SELECT email_hash FROM suppressions WHERE email_hash IN {_values(session)}",
+                hashes,
+            )
+            .scalars()
+            .all()
+        )
     return batch.rows_with_digests({bytes.fromhex(h) for h in listed})
 
 
-def _subscriber_ids(session: Session, batch: PreparedBatch, now) -> tuple[dict[str, int], dict[str, int]]:
+def _subscriber_ids(
+    session: Session, batch: PreparedBatch, now
+) -> tuple[dict[str, int], dict[str, int]]:
     """(ids of people added now, ids of people known before), by email_key: a known person keeps the
     spelling of their address they first gave."""
     rows = list(zip(batch.email_list, batch.key_list, batch.name_list))
-    stmt = text(f"INSERT INTO subscribers (email, email_key, name, created_at) "
-                f"SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, :now FROM {_rows(session)} WHERE true "
-                f"ON CONFLICT (email_key) DO NOTHING RETURNING email_key, id")
-    fresh = dict(session.execute(stmt.bindparams(bindparam("now", type_=DateTime(timezone=True))),
-                                 {"rows": json.dumps(rows, ensure_ascii=False), "now": now}).all())
+    stmt = text(
+        f"INSERT INTO subscribers (email, email_key, name, created_at) "
+        f"SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, :now FROM {_rows(session)} WHERE true "
+        f"ON CONFLICT (email_key) DO NOTHING RETURNING email_key, id"
+    )
+    fresh = dict(
+        session.execute(
+            stmt.bindparams(bindparam("now", type_=DateTime(timezone=True))),
+            {"rows": json.dumps(rows, ensure_ascii=False), "now": now},
+        ).all()
+    )
     if len(fresh) == len(rows):
         return fresh, {}
     missing = [key for key in batch.key_list if key not in fresh]
-    known = dict(_run(session, f"SELECT email_key, id FROM subscribers WHERE email_key IN {_values(session)}",
-                      missing).all())
+    known = dict(
+        _run(
+            session,
+            f"SELECT email_key, id FROM subscribers WHERE email_key IN {_values(session)}",
+            missing,
+        ).all()
+    )
     return fresh, known
 
 
 def _statuses(session: Session, list_id: int, ids: list[int]) -> dict[int, str]:
     if not ids:
         return {}
-    return dict(_run(session, "SELECT subscriber_id, status FROM subscriptions "
-                              f"WHERE list_id = :list_id AND subscriber_id IN {_values(session, 'BIGINT')}",
-                     ids, list_id=list_id).all())
+    return dict(
+        _run(
+            session,
+            "SELECT subscriber_id, status FROM subscriptions "
+            f"WHERE list_id = :list_id AND subscriber_id IN {_values(session, 'BIGINT')}",
+            ids,
+            list_id=list_id,
+        ).all()
+    )
 
 
 def _people(session: Session) -> str:
@@ -99,47 +128,80 @@ _PAST_PENDING = frozenset({SubscriptionStatus.CONFIRMED, SubscriptionStatus.UNSU
 
 
 def _dates(status: str, now) -> dict:
-    return {"status": status, "confirmed": now if status == SubscriptionStatus.CONFIRMED else None,
-            "unsubscribed": now if status == SubscriptionStatus.UNSUBSCRIBED else None}
+    return {
+        "status": status,
+        "confirmed": now if status == SubscriptionStatus.CONFIRMED else None,
+        "unsubscribed": now if status == SubscriptionStatus.UNSUBSCRIBED else None,
+    }
 
 
 def _run_dated(session: Session, sql: str, people: list[int], now, **params):
-    stmt = text(sql).bindparams(*(bindparam(name, type_=DateTime(timezone=True))
-                                  for name in ("now", "confirmed", "unsubscribed") if f":{name}" in sql))
+    stmt = text(sql).bindparams(
+        *(
+            bindparam(name, type_=DateTime(timezone=True))
+            for name in ("now", "confirmed", "unsubscribed")
+            if f":{name}" in sql
+        )
+    )
     return session.execute(stmt, {"rows": json.dumps(people), "now": now, **params})
 
 
-def _insert_subscriptions(session: Session, list_id: int, status: str, people: list[int], now) -> None:
-    _run_dated(session, "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, confirmed_at, "
-                        "unsubscribed_at) SELECT v >> 32, :list_id, CAST(:status AS TEXT), :now, :confirmed, "
-                        f":unsubscribed FROM {_people(session)} WHERE true "
-                        "ON CONFLICT (subscriber_id, list_id) DO NOTHING",
-               people, now, list_id=list_id, **_dates(status, now))
+def _insert_subscriptions(
+    session: Session, list_id: int, status: str, people: list[int], now
+) -> None:
+    _run_dated(
+        session,
+        "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, confirmed_at, "
+        "unsubscribed_at) SELECT v >> 32, :list_id, CAST(:status AS TEXT), :now, :confirmed, "
+        f":unsubscribed FROM {_people(session)} WHERE true "
+        "ON CONFLICT (subscriber_id, list_id) DO NOTHING",
+        people,
+        now,
+        list_id=list_id,
+        **_dates(status, now),
+    )
 
 
 def _move_pending(session: Session, list_id: int, status: str, people: list[int], now) -> None:
     """pending -> confirmed/unsubscribed (an import may move pending forward; it never re-subscribes)."""
-    _run_dated(session, "UPDATE subscriptions SET status = CAST(:status AS TEXT), confirmed_at = :confirmed, "
-                        "unsubscribed_at = :unsubscribed WHERE list_id = :list_id "
-                        f"AND status = '{_PENDING}' "
-                        f"AND subscriber_id IN (SELECT v >> 32 FROM {_people(session)})",
-               people, now, list_id=list_id, **_dates(status, now))
+    _run_dated(
+        session,
+        "UPDATE subscriptions SET status = CAST(:status AS TEXT), confirmed_at = :confirmed, "
+        "unsubscribed_at = :unsubscribed WHERE list_id = :list_id "
+        f"AND status = '{_PENDING}' "
+        f"AND subscriber_id IN (SELECT v >> 32 FROM {_people(session)})",
+        people,
+        now,
+        list_id=list_id,
+        **_dates(status, now),
+    )
 
 
-def _record_consent(session: Session, list_id: int, source: str, status: str, people: list[int], now) -> None:
+def _record_consent(
+    session: Session, list_id: int, source: str, status: str, people: list[int], now
+) -> None:
     """One consent row per person added or changed, naming the file and line: `people.csv line 7: status
     confirmed`."""
-    _run_dated(session, "INSERT INTO consent_events (subscriber_id, list_id, action, source, detail, created_at) "
-                        f"SELECT v >> 32, :list_id, '{ConsentAction.IMPORT}', 'import', "
-                        "CAST(:detail AS TEXT) || CAST(v & 4294967295 AS TEXT) || CAST(:status_text AS TEXT), :now "
-                        f"FROM {_people(session)}",
-               people, now, list_id=list_id, detail=f"{source} line ", status_text=f": status {status}")
+    _run_dated(
+        session,
+        "INSERT INTO consent_events (subscriber_id, list_id, action, source, detail, created_at) "
+        f"SELECT v >> 32, :list_id, '{ConsentAction.IMPORT}', 'import', "
+        "CAST(:detail AS TEXT) || CAST(v & 4294967295 AS TEXT) || CAST(:status_text AS TEXT), :now "
+        f"FROM {_people(session)}",
+        people,
+        now,
+        list_id=list_id,
+        detail=f"{source} line ",
+        status_text=f": status {status}",
+    )
 
 
 def _check_packable(rows: Sequence, *ids: dict[str, int]) -> None:
     top_line, top_id = max(row[0] for row in rows), max(max(i.values(), default=0) for i in ids)
     if top_line >= 1 << 32 or top_id >= 1 << 31:
-        raise ValueError(f"line {top_line} or subscriber id {top_id} is beyond what an import can record")
+        raise ValueError(
+            f"line {top_line} or subscriber id {top_id} is beyond what an import can record"
+        )
 
 
 def _usable(session: Session, batch: PreparedBatch, problems: list[str]) -> PreparedBatch:
@@ -148,28 +210,41 @@ def _usable(session: Session, batch: PreparedBatch, problems: list[str]) -> Prep
     if not blocked:
         return batch
     for line, email, *_ in sorted(blocked):
-        problems.append(f"line {line}: {email} is suppressed (bounced, complained or erased); not imported")
+        problems.append(
+            f"line {line}: {email} is suppressed (bounced, complained or erased); not imported"
+        )
     gone = {row[1] for row in blocked}
     return prepare([row for row in batch.rows if row[1] not in gone], None)
 
 
-def import_batch(session: Session, list_id: int, batch: PreparedBatch | Sequence, source: str,
-                 problems: list[str]) -> tuple[int, int, int]:
+def import_batch(
+    session: Session,
+    list_id: int,
+    batch: PreparedBatch | Sequence,
+    source: str,
+    problems: list[str],
+) -> tuple[int, int, int]:
     """(added, updated, unchanged) for one batch of (line, email, name, status) rows with distinct
     addresses (or the same rows prepared by import_prep.prepare)."""
-    batch = _usable(session, batch if isinstance(batch, PreparedBatch) else prepare(batch, None), problems)
+    batch = _usable(
+        session, batch if isinstance(batch, PreparedBatch) else prepare(batch, None), problems
+    )
     if not len(batch):
         return 0, 0, 0
     now = utcnow()
     if session.get_bind().dialect.name == "sqlite":
         first, fresh, known = sqlite_subscriber_ids(session, batch, now)
-        if not known:  # only new people (a first import): their ids are first, first + 1, ... in row order
+        if (
+            not known
+        ):  # only new people (a first import): their ids are first, first + 1, ... in row order
             insert_new_people(session, list_id, source, first, batch.codes, now)
             return len(batch), 0, 0
     else:
         fresh, known = _subscriber_ids(session, batch, now)
     rows = batch.rows
-    current = _statuses(session, list_id, list(known.values()))  # fresh ones have no subscriptions yet
+    current = _statuses(
+        session, list_id, list(known.values())
+    )  # fresh ones have no subscriptions yet
     _check_packable(rows, fresh, known)
     added: dict[str, list[int]] = {}
     moved: dict[str, list[int]] = {}

@@ -17,7 +17,9 @@ from pathlib import Path
 from mailer.errors import ImportFileError
 
 DELIMITERS = ",;\t"
-SNIFF_CHARS = 16 * 1024  # whole lines from the start of the file; enough for the sniffer, quick to scan
+SNIFF_CHARS = (
+    16 * 1024
+)  # whole lines from the start of the file; enough for the sniffer, quick to scan
 CHUNK = 1 << 20
 
 
@@ -44,12 +46,18 @@ def detect_format(path: Path, encoding: str | None = None) -> CsvFormat:
 def _forced(encoding: str) -> str:
     try:
         info = codecs.lookup(encoding)
-        if not getattr(info, "_is_text_encoding", True):  # rot13, base64...: codecs, not text encodings
+        if not getattr(
+            info, "_is_text_encoding", True
+        ):  # rot13, base64...: codecs, not text encodings
             raise LookupError(encoding)
     except LookupError:
-        raise ImportFileError(f"--encoding {encoding!r} is not an encoding Python knows; "
-                              "use e.g. utf-8, cp1252 (Excel on Windows), latin-1 or utf-16") from None
-    return "utf-8-sig" if info.name == "utf-8" else info.name  # a BOM is not part of the header's first name
+        raise ImportFileError(
+            f"--encoding {encoding!r} is not an encoding Python knows; "
+            "use e.g. utf-8, cp1252 (Excel on Windows), latin-1 or utf-16"
+        ) from None
+    return (
+        "utf-8-sig" if info.name == "utf-8" else info.name
+    )  # a BOM is not part of the header's first name
 
 
 def _encoding(path: Path) -> str:
@@ -64,7 +72,11 @@ def _encoding(path: Path) -> str:
 def check_utf8(path: Path) -> None:
     """ImportFileError naming the line and byte of the first invalid UTF-8 sequence. Read in chunks."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    offset, line, line_start = 0, 1, 0  # of the chunk's first byte: file offset, line, its line's offset
+    offset, line, line_start = (
+        0,
+        1,
+        0,
+    )  # of the chunk's first byte: file offset, line, its line's offset
     with path.open("rb") as fh:
         while True:
             chunk = fh.read(CHUNK)
@@ -95,7 +107,7 @@ def _delimiter(path: Path, codec: str) -> str:
     with open(path, encoding=codec, errors="replace", newline="") as fh:
         sample = fh.read(SNIFF_CHARS)
     if len(sample) == SNIFF_CHARS and "\n" in sample:
-        sample = sample[:sample.rindex("\n") + 1]  # whole lines only
+        sample = sample[: sample.rindex("\n") + 1]  # whole lines only
     header = sample.splitlines()[0] if sample else ""
     try:
         sniffed = [csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter]

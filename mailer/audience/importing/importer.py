@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, NamedTuple
+from typing import NamedTuple
 
-from sqlalchemy.orm import sessionmaker, Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.addresses import InvalidAddress, fast_normalise, clean_display_name, normalise_email
-from mailer.audience.importing.dialect import CsvFormat, detect_format
-from mailer.errors import ImportFileError
-from mailer.store.models import SubscriptionStatus
+from mailer.addresses import InvalidAddress, clean_display_name, fast_normalise, normalise_email
 from mailer.audience.importing.batch import import_batch
+from mailer.audience.importing.dialect import CsvFormat, detect_format
 from mailer.audience.importing.prep import PreparedBatch, known_salt, prepare
 from mailer.audience.importing.reader import in_background, in_process
 from mailer.audience.importing.tuning import import_connection
-from mailer.content.lists import ListDefinition
-from mailer.store.db import transaction
 from mailer.audience.lists import ensure_list
+from mailer.content.lists import ListDefinition
+from mailer.errors import ImportFileError
+from mailer.store.db import transaction
+from mailer.store.models import SubscriptionStatus
 
-STATUSES = (SubscriptionStatus.CONFIRMED, SubscriptionStatus.PENDING,
-            SubscriptionStatus.UNSUBSCRIBED)
+STATUSES = (
+    SubscriptionStatus.CONFIRMED,
+    SubscriptionStatus.PENDING,
+    SubscriptionStatus.UNSUBSCRIBED,
+)
 # Rows per transaction. Each commit rewrites every page of the email index that the batch touched, and
 # with addresses in random order that is most of them: fewer, bigger batches write less.
 BATCH_SIZE = 100_000
@@ -49,8 +53,10 @@ class ImportReport:
 
     @property
     def summary(self) -> str:
-        return (f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-                f"{len(self.problems)} skipped")
+        return (
+            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{len(self.problems)} skipped"
+        )
 
 
 COLUMNS = ("email", "name", "status")
@@ -60,9 +66,13 @@ def _columns(path: Path, reader, warnings: list[str]) -> dict[str, int]:
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        raise ImportFileError(f"{path}:1: the header line is not readable CSV ({exc}); check its quotes") from None
+        raise ImportFileError(
+            f"{path}:1: the header line is not readable CSV ({exc}); check its quotes"
+        ) from None
     if header is None:
-        raise ImportFileError(f"{path}: the file is empty; expected a header line like 'email,name,status'")
+        raise ImportFileError(
+            f"{path}: the file is empty; expected a header line like 'email,name,status'"
+        )
     columns = [h.strip().lower() for h in header]
     if "email" not in columns:
         raise ImportFileError(f"{path}:1: no 'email' column in the header {header!r}; add one")
@@ -70,8 +80,10 @@ def _columns(path: Path, reader, warnings: list[str]) -> dict[str, int]:
     col["width"] = len(columns)
     unknown = [h.strip() for h in header if h.strip() and h.strip().lower() not in COLUMNS]
     if unknown:
-        warnings.append(f"{path}:1: ignoring unknown column(s) {', '.join(map(repr, unknown))}; "
-                        "only email, name and status are read")
+        warnings.append(
+            f"{path}:1: ignoring unknown column(s) {', '.join(map(repr, unknown))}; "
+            "only email, name and status are read"
+        )
     return col
 
 
@@ -96,8 +108,14 @@ class CsvRows:
     """The rows of a CSV file, iterated once (what iter_csv returns). import_rows may instead close it and
     parse the file in a worker process, which gives the same rows and problems."""
 
-    def __init__(self, path: Path, problems: list[str], default_status: str, encoding: str | None = None,
-                 fmt: CsvFormat | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        problems: list[str],
+        default_status: str,
+        encoding: str | None = None,
+        fmt: CsvFormat | None = None,
+    ) -> None:
         csv.field_size_limit(MAX_FIELD)
         self.path, self.problems, self.default_status = path, problems, default_status
         self.format = fmt or detect_format(path, encoding)
@@ -124,8 +142,14 @@ class CsvRows:
         self._rows.close()
 
 
-def iter_csv(path: Path, problems: list[str], default_status: str = "confirmed", *,
-             encoding: str | None = None, fmt: CsvFormat | None = None) -> CsvRows:
+def iter_csv(
+    path: Path,
+    problems: list[str],
+    default_status: str = "confirmed",
+    *,
+    encoding: str | None = None,
+    fmt: CsvFormat | None = None,
+) -> CsvRows:
     """Rows to import as (line, email, name, status) tuples (the fields of ImportRow), streamed; each
     skipped record appends `line N: reason` to problems.
 
@@ -136,8 +160,12 @@ def iter_csv(path: Path, problems: list[str], default_status: str = "confirmed",
     return CsvRows(path, problems, default_status, encoding, fmt)
 
 
-def _records(fh, reader, col: dict[str, int], problems: list[str], default_status: str) -> Iterator[tuple]:
-    ended = [reader.line_num]  # the line the last record read ended on: the next one starts after it
+def _records(
+    fh, reader, col: dict[str, int], problems: list[str], default_status: str
+) -> Iterator[tuple]:
+    ended = [
+        reader.line_num
+    ]  # the line the last record read ended on: the next one starts after it
     with fh:
         while True:
             try:
@@ -150,18 +178,28 @@ def _records(fh, reader, col: dict[str, int], problems: list[str], default_statu
 
 def _unreadable(start: int, end: int, exc: csv.Error) -> str:
     if "unexpected end of data" in str(exc):  # the file ended inside a quoted field
-        span = f"lines {start}-{end} were read as one field and skipped" if end > start else "skipped"
-        return (f"line {start}: a quoted field opens on this line and is never closed ({span}); "
-                "close the quote and import again")
+        span = (
+            f"lines {start}-{end} were read as one field and skipped" if end > start else "skipped"
+        )
+        return (
+            f"line {start}: a quoted field opens on this line and is never closed ({span}); "
+            "close the quote and import again"
+        )
     return f"line {start}: unreadable CSV ({exc}); check quotes and field sizes"
 
 
-def _parsed(reader, col: dict[str, int], problems: list[str], default_status: str,
-            ended: list[int]) -> Iterator[tuple]:
+def _parsed(
+    reader, col: dict[str, int], problems: list[str], default_status: str, ended: list[int]
+) -> Iterator[tuple]:
     """The quick path takes well-formed rows with a plain ASCII address and an exact status word (most
     rows, at a few microseconds each); every other record goes through _row, which decides the same.
     `ended[0]` is kept at the line the previous record ended on, for errors the reader raises."""
-    width, email_at, name_at, status_at = col["width"], col["email"], col.get("name"), col.get("status")
+    width, email_at, name_at, status_at = (
+        col["width"],
+        col["email"],
+        col.get("name"),
+        col.get("status"),
+    )
     statuses = {s: s for s in STATUSES}
     if default_status in STATUSES:
         statuses[""] = default_status
@@ -172,7 +210,12 @@ def _parsed(reader, col: dict[str, int], problems: list[str], default_status: st
             email = quick_email(record[email_at].strip())
             status = statuses.get("" if status_at is None else record[status_at])
             if email is not None and status is not None:
-                yield reader.line_num, email, "" if name_at is None else clean_name(record[name_at]), status
+                yield (
+                    reader.line_num,
+                    email,
+                    "" if name_at is None else clean_name(record[name_at]),
+                    status,
+                )
                 continue
         if not "".join(record).strip():  # blank, or only separators and spaces
             continue
@@ -212,13 +255,16 @@ def _merged_batches(rows: Iterable[tuple], problems: list[str], size: int) -> It
         yield batch
 
 
-def _prepared(rows: Iterable[tuple], problems: list[str], size: int, salt: str | None) -> Iterator[PreparedBatch]:
+def _prepared(
+    rows: Iterable[tuple], problems: list[str], size: int, salt: str | None
+) -> Iterator[PreparedBatch]:
     for batch in _merged_batches(rows, problems, size):
         yield prepare(batch, salt)
 
 
-def _prepared_from_file(path: Path, default_status: str, size: int, salt: str | None,
-                        fmt: CsvFormat | None = None) -> Iterator[tuple[PreparedBatch, list[str]]]:
+def _prepared_from_file(
+    path: Path, default_status: str, size: int, salt: str | None, fmt: CsvFormat | None = None
+) -> Iterator[tuple[PreparedBatch, list[str]]]:
     """In the worker process: (batch, problems found since the previous batch) until the file ends."""
     problems: list[str] = []
     reported = 0
@@ -236,8 +282,15 @@ def _line_of(problem: str) -> int:
         return 0
 
 
-def import_rows(factory: sessionmaker[Session], list_id: int, rows: Iterable[tuple], problems: list[str],
-                source: str, batch_size: int = BATCH_SIZE, parse_in_process: bool | None = None) -> ImportReport:
+def import_rows(
+    factory: sessionmaker[Session],
+    list_id: int,
+    rows: Iterable[tuple],
+    problems: list[str],
+    source: str,
+    batch_size: int = BATCH_SIZE,
+    parse_in_process: bool | None = None,
+) -> ImportReport:
     """Import (line, email, name, status) rows; each batch commits on its own: a failure leaves earlier
     batches in and this one out.
 
@@ -248,11 +301,15 @@ def import_rows(factory: sessionmaker[Session], list_id: int, rows: Iterable[tup
     report = ImportReport(problems=problems)
     with factory() as session:
         salt = known_salt(session)  # lets the reader hash addresses for the suppression check
-    if isinstance(rows, CsvRows) and (parse_in_process or (parse_in_process is None
-                                                            and rows.size >= PROCESS_MIN_BYTES)):
+    if isinstance(rows, CsvRows) and (
+        parse_in_process or (parse_in_process is None and rows.size >= PROCESS_MIN_BYTES)
+    ):
         rows.close()
-        batches = in_process(_prepared_from_file, (rows.path, rows.default_status, batch_size, salt, rows.format),
-                             rows.problems)
+        batches = in_process(
+            _prepared_from_file,
+            (rows.path, rows.default_status, batch_size, salt, rows.format),
+            rows.problems,
+        )
     else:
         batches = in_background(_prepared(rows, report.problems, batch_size, salt))
     with import_connection(factory) as batch_session:
@@ -260,7 +317,9 @@ def import_rows(factory: sessionmaker[Session], list_id: int, rows: Iterable[tup
             if not len(batch):
                 continue
             with batch_session() as session:
-                added, updated, unchanged = import_batch(session, list_id, batch, source, report.problems)
+                added, updated, unchanged = import_batch(
+                    session, list_id, batch, source, report.problems
+                )
             report.added += added
             report.updated += updated
             report.unchanged += unchanged
@@ -268,9 +327,15 @@ def import_rows(factory: sessionmaker[Session], list_id: int, rows: Iterable[tup
     return report
 
 
-def import_csv(factory: sessionmaker[Session], list_def: ListDefinition, path: Path,
-               default_status: str = "confirmed", *, encoding: str | None = None,
-               on_warning: Callable[[str], None] = lambda _warning: None) -> ImportReport:
+def import_csv(
+    factory: sessionmaker[Session],
+    list_def: ListDefinition,
+    path: Path,
+    default_status: str = "confirmed",
+    *,
+    encoding: str | None = None,
+    on_warning: Callable[[str], None] = lambda _warning: None,
+) -> ImportReport:
     """`mailer subscribers import`: the CSV file at `path` into the list (created if new). Warnings
     about the file as a whole go to `on_warning` before any row is imported; the rows skipped are
     the report's problems."""

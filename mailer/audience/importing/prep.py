@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,8 +19,11 @@ from sqlalchemy.orm import Session
 from mailer.store.models import AppMeta, SubscriptionStatus
 
 # Status <-> the two low bits of a packed code (line << 2 | status); SQL decodes them with CASE.
-STATUS_CODES = {SubscriptionStatus.CONFIRMED: 0, SubscriptionStatus.PENDING: 1,
-                SubscriptionStatus.UNSUBSCRIBED: 2}
+STATUS_CODES = {
+    SubscriptionStatus.CONFIRMED: 0,
+    SubscriptionStatus.PENDING: 1,
+    SubscriptionStatus.UNSUBSCRIBED: 2,
+}
 STATUS_NAMES = {code: status for status, code in STATUS_CODES.items()}
 SEP = "\0"  # between addresses and between names: neither can hold it (validation and clean_display_name)
 DIGEST = 32  # bytes of a SHA-256 digest
@@ -35,7 +38,9 @@ class PreparedBatch:
     emails: str  # the addresses, SEP-joined
     names: str  # the names, SEP-joined
     codes: str  # JSON array of line << 2 | status code per row (SQLite reads flat numbers fastest)
-    digests: bytes | None  # SHA-256 of salt:address per row, concatenated; None when the salt was unknown
+    digests: (
+        bytes | None
+    )  # SHA-256 of salt:address per row, concatenated; None when the salt was unknown
 
     def __len__(self) -> int:
         return self.count
@@ -59,15 +64,17 @@ class PreparedBatch:
         if not self.count:
             return []
         names = STATUS_NAMES
-        return [(code >> 2, email, name, names[code & 3])
-                for code, email, name in zip(json.loads(self.codes), self.email_list, self.name_list)]
+        return [
+            (code >> 2, email, name, names[code & 3])
+            for code, email, name in zip(json.loads(self.codes), self.email_list, self.name_list)
+        ]
 
     def rows_with_digests(self, wanted: set[bytes]) -> list[tuple]:
         """The rows whose digest is in `wanted` (a set intersection in C; positions only on a hit)."""
         digests = self.digests or b""
         if wanted.isdisjoint(map(digests.__getitem__, _slices(len(digests) // DIGEST))):
             return []
-        spots = {digests[i:i + DIGEST]: i // DIGEST for i in range(0, len(digests), DIGEST)}
+        spots = {digests[i : i + DIGEST]: i // DIGEST for i in range(0, len(digests), DIGEST)}
         return [self.rows[spots[digest]] for digest in wanted if digest in spots]
 
 

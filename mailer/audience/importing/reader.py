@@ -13,8 +13,9 @@ import os
 import pickle
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from queue import Empty, Queue
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 AHEAD = 2  # items (batches) a worker process may have ready before the importer takes them
@@ -77,7 +78,11 @@ def _produce(conn, target: Callable[..., Iterator[tuple[Any, list[str]]]], args:
         try:
             while (message := queue.get()) is not None:
                 conn.send(message)
-        except (BrokenPipeError, EOFError, OSError):  # the importer stopped listening (failed or interrupted)
+        except (
+            BrokenPipeError,
+            EOFError,
+            OSError,
+        ):  # the importer stopped listening (failed or interrupted)
             os._exit(0)
 
     sender = threading.Thread(target=send, name="import-sender", daemon=True)
@@ -93,14 +98,17 @@ def _produce(conn, target: Callable[..., Iterator[tuple[Any, list[str]]]], args:
     conn.close()
 
 
-def in_process(target: Callable[..., Iterator[tuple[Any, list[str]]]], args: tuple,
-               problems: list[str]) -> Iterator[Any]:
+def in_process(
+    target: Callable[..., Iterator[tuple[Any, list[str]]]], args: tuple, problems: list[str]
+) -> Iterator[Any]:
     """The items of target(*args), a generator of (item, new problems) run in a worker process; the
     problems are appended to `problems` as items arrive. The worker runs at most AHEAD + 1 items ahead."""
     # fork: nothing to re-import and the target needs no pickling; spawn where fork is not safe (macOS).
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     receiver, sender = ctx.Pipe(duplex=False)
-    worker = ctx.Process(target=_produce, args=(sender, target, args), name="import-reader", daemon=True)
+    worker = ctx.Process(
+        target=_produce, args=(sender, target, args), name="import-reader", daemon=True
+    )
     worker.start()
     sender.close()  # the worker holds the only writing end: its death is EOF here
     try:
@@ -109,7 +117,9 @@ def in_process(target: Callable[..., Iterator[tuple[Any, list[str]]]], args: tup
                 kind, item, new_problems = receiver.recv()
             except EOFError:
                 worker.join()
-                raise RuntimeError(f"the import's CSV reader process stopped (exit code {worker.exitcode})") from None
+                raise RuntimeError(
+                    f"the import's CSV reader process stopped (exit code {worker.exitcode})"
+                ) from None
             problems.extend(new_problems)
             if kind == "end":
                 return

@@ -19,9 +19,11 @@ from mailer.audience.importing.prep import PreparedBatch
 from mailer.store.models import ConsentAction, SubscriptionStatus
 
 # Codes are line << 2 | status (import_prep.STATUS_CODES); the CASEs turn them back into columns.
-_STATUS = (f"CASE j.value & 3 WHEN 0 THEN '{SubscriptionStatus.CONFIRMED}' "
-           f"WHEN 1 THEN '{SubscriptionStatus.PENDING}' "
-           f"ELSE '{SubscriptionStatus.UNSUBSCRIBED}' END")
+_STATUS = (
+    f"CASE j.value & 3 WHEN 0 THEN '{SubscriptionStatus.CONFIRMED}' "
+    f"WHEN 1 THEN '{SubscriptionStatus.PENDING}' "
+    f"ELSE '{SubscriptionStatus.UNSUBSCRIBED}' END"
+)
 _NEW_SUBSCRIPTIONS = text(
     "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, confirmed_at, unsubscribed_at) "
     f"SELECT :first + j.key, :list_id, {_STATUS}, :now, CASE j.value & 3 WHEN 0 THEN :now END, "
@@ -41,7 +43,9 @@ def _stored(session: Session, value):
     return DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)(value)
 
 
-def sqlite_subscriber_ids(session: Session, batch: PreparedBatch, now) -> tuple[int, dict[str, int], dict[str, int]]:
+def sqlite_subscriber_ids(
+    session: Session, batch: PreparedBatch, now
+) -> tuple[int, dict[str, int], dict[str, int]]:
     """Insert the people not known yet; (first new id, {email_key: id} of the new ones, of the known ones).
 
     When every address is new, the two dicts are empty: the new ids are first .. first + len(batch) - 1.
@@ -52,24 +56,37 @@ def sqlite_subscriber_ids(session: Session, batch: PreparedBatch, now) -> tuple[
     inserted = conn.exec_driver_sql(
         "INSERT INTO subscribers (email, email_key, name, created_at) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (email_key) DO NOTHING",
-        list(zip(emails, keys, batch.name_list, repeat(_stored(session, now))))).rowcount
+        list(zip(emails, keys, batch.name_list, repeat(_stored(session, now)))),
+    ).rowcount
     top = conn.exec_driver_sql("SELECT max(id) FROM subscribers").scalar() or 0
     first = top - inserted + 1
     if inserted == len(batch):
         # Cheap proof of the consecutive-ids rule above; a wrong mapping fails the batch, never stores it.
-        ends = dict(conn.exec_driver_sql("SELECT id, email FROM subscribers WHERE id IN (?, ?)", (first, top)).all())
+        ends = dict(
+            conn.exec_driver_sql(
+                "SELECT id, email FROM subscribers WHERE id IN (?, ?)", (first, top)
+            ).all()
+        )
         if ends.get(first) != emails[0] or ends.get(top) != emails[-1]:
-            raise RuntimeError(f"subscriber ids {first}..{top} are not the ones this import batch inserted")
+            raise RuntimeError(
+                f"subscriber ids {first}..{top} are not the ones this import batch inserted"
+            )
         return first, {}, {}
-    ids = conn.execute(text("SELECT email_key, id FROM subscribers "
-                            "WHERE email_key IN (SELECT value FROM json_each(:keys))"),
-                       {"keys": json.dumps(keys, ensure_ascii=False)}).all()
+    ids = conn.execute(
+        text(
+            "SELECT email_key, id FROM subscribers "
+            "WHERE email_key IN (SELECT value FROM json_each(:keys))"
+        ),
+        {"keys": json.dumps(keys, ensure_ascii=False)},
+    ).all()
     fresh = {key: sub_id for key, sub_id in ids if sub_id >= first}  # the ids this insert took
     known = {key: sub_id for key, sub_id in ids if sub_id < first}
     return first, fresh, known
 
 
-def insert_new_people(session: Session, list_id: int, source: str, first: int, codes: str, now) -> None:
+def insert_new_people(
+    session: Session, list_id: int, source: str, first: int, codes: str, now
+) -> None:
     """Subscriptions and consent records of people whose ids are first + position in the codes array."""
     params = {"first": first, "list_id": list_id, "now": now, "codes": codes}
     session.execute(_NEW_SUBSCRIPTIONS, params)

@@ -7,8 +7,9 @@ synchronous=NORMAL, where a crash loses at most the last commits, never the file
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, ContextManager, Iterator
+from typing import ContextManager
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,7 +27,9 @@ SQLITE_IMPORT_PRAGMAS = {
 
 
 def _tune(conn: Connection) -> dict[str, int]:
-    before = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in SQLITE_IMPORT_PRAGMAS}
+    before = {
+        name: conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in SQLITE_IMPORT_PRAGMAS
+    }
     for name, value in SQLITE_IMPORT_PRAGMAS.items():
         conn.exec_driver_sql(f"PRAGMA {name} = {int(value)}")
     conn.commit()
@@ -36,14 +39,18 @@ def _tune(conn: Connection) -> dict[str, int]:
 def _restore(conn: Connection, before: dict[str, int]) -> None:
     if conn.in_transaction():
         conn.rollback()
-    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")  # leave the WAL as short as a normal write would
+    conn.exec_driver_sql(
+        "PRAGMA wal_checkpoint(PASSIVE)"
+    )  # leave the WAL as short as a normal write would
     for name, value in before.items():
         conn.exec_driver_sql(f"PRAGMA {name} = {int(value)}")
     conn.commit()
 
 
 @contextmanager
-def import_connection(factory: sessionmaker[Session]) -> Iterator[Callable[[], ContextManager[Session]]]:
+def import_connection(
+    factory: sessionmaker[Session],
+) -> Iterator[Callable[[], ContextManager[Session]]]:
     """Yields batch(): `with batch() as session:` is one transaction on the import's connection,
     committed when the block ends and rolled back if it raises."""
     engine = factory.kw["bind"]

@@ -6,21 +6,21 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-02
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
-
-revision = '0003'
-down_revision = '0002'
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('deliveries') as batch_op:
-        batch_op.add_column(sa.Column('message_id', sa.String(length=300), nullable=True))
+    with op.batch_alter_table("deliveries") as batch_op:
+        batch_op.add_column(sa.Column("message_id", sa.String(length=300), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('deliveries') as batch_op:
-        batch_op.drop_column('message_id')
+    with op.batch_alter_table("deliveries") as batch_op:
+        batch_op.drop_column("message_id")
