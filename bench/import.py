@@ -1,10 +1,13 @@
-"""Subscriber import speed: rows per second of `mailer subscribers import` on SQLite (and PostgreSQL when
-MAILER_TEST_DATABASE_URL or MAILER_BENCH_DATABASE_URL is set), against a row-by-row ORM insert measured
+"""Subscriber import speed: rows per second of `mailer subscribers import` on SQLite (and PostgreSQL
+when
+MAILER_TEST_DATABASE_URL or MAILER_BENCH_DATABASE_URL is set), against a row-by-row ORM insert
+measured
 in the same run. Usage: python bench/import.py [--rows 1000000] [--baseline-rows 20000]
 
 The baseline (one ORM object per subscriber, subscription and consent event, one flush per row) is
 timed on a smaller sample because at its speed a million rows would take many minutes; its rate is
-rows per second all the same. 1,000 suppressed addresses (none in the file) make every row go through
+rows per second all the same. 1,000 suppressed addresses (none in the file) make every row go
+through
 the suppression check, as in production.
 """
 
@@ -40,7 +43,8 @@ def write_csv(path: Path, rows: int) -> None:
         fh.write("email,name,status\n")
         for i in range(rows):
             fh.write(
-                f"reader.{i}.{rnd.randrange(10**6)}@mail{i % 997}.example.com,Reader {i},confirmed\n"
+                f"reader.{i}.{rnd.randrange(10**6)}@mail{i % 997}.example.com,Reader "
+                f"{i},confirmed\n"
             )
 
 
@@ -132,7 +136,8 @@ def run(kind: str, csv_path: Path, rows: int, baseline_rows: int, folder: Path) 
     rate, base_rate = rows / seconds, baseline_rows / base_seconds
     print(f"{kind:<10} import {rows:,} rows in {seconds:.1f} s = {rate:,.0f} rows/s ({summary})")
     print(
-        f"{kind:<10} re-run   {rows:,} rows in {again:.1f} s = {rows / again:,.0f} rows/s ({again_summary})"
+        f"{kind:<10} re-run   {rows:,} rows in {again:.1f} s = {rows / again:,.0f} rows/s "
+        f"({again_summary})"
     )
     print(f"{kind:<10} baseline {baseline_rows:,} rows row-by-row ORM = {base_rate:,.0f} rows/s")
     print(f"{kind:<10} ratio: {rate / base_rate:.1f}x the row-by-row baseline")
@@ -153,7 +158,8 @@ def main() -> None:
         csv_path = folder / "subscribers.csv"
         write_csv(csv_path, args.rows)
         print(
-            f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}; {SUPPRESSED} suppressed addresses"
+            f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}; {SUPPRESSED} "
+            "suppressed addresses"
         )
         for kind in kinds:
             run(kind, csv_path, args.rows, min(args.baseline_rows, args.rows), folder)

@@ -1,9 +1,12 @@
 """Where an import's time goes: microseconds per row for each stage, run one after the other in one
-process on SQLite (the same generated file as bench/import.py), then the real pipelined import with the
+process on SQLite (the same generated file as bench/import.py), then the real pipelined import with
+the
 time the writer spent waiting for the reader. Usage: python bench/import_stages.py [--rows 1000000]
 
-Each stage shows CPU time (this process's) next to wall-clock time: on a shared machine the CPU time is
-the steadier measure of what a change saves; the wall-clock time adds waiting for the CPU and the disk.
+Each stage shows CPU time (this process's) next to wall-clock time: on a shared machine the CPU time
+is
+the steadier measure of what a change saves; the wall-clock time adds waiting for the CPU and the
+disk.
 """
 
 from __future__ import annotations
@@ -127,8 +130,10 @@ def pipelined(csv_path: Path, folder: Path, rows: int) -> None:
     subscribers.in_process = original
     engine.dispose()
     print(
-        f"pipelined import: {seconds / rows * 1e6:.2f} us/row = {rows / seconds:,.0f} rows/s; the writer "
-        f"waited for the reader {waited / rows * 1e6:.2f} us/row; CPU: writer {cpu / rows * 1e6:.2f}, "
+        f"pipelined import: {seconds / rows * 1e6:.2f} us/row = {rows / seconds:,.0f} rows/s; the "
+        "writer "
+        f"waited for the reader {waited / rows * 1e6:.2f} us/row; CPU: writer "
+        f"{cpu / rows * 1e6:.2f}, "
         f"reader process {reader_cpu / rows * 1e6:.2f} us/row"
     )
 

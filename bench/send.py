@@ -4,16 +4,20 @@ sender is measured on).
 
 Prints, for 0 ms and 50 ms endpoint latency at a 1,000 msg/s rate limit: messages per second, the
 fraction of the rate achieved, and the ratio against a naive single-threaded boto3 loop measured in
-the same run, and the CPU microseconds per message of the sender (this process and its sender processes,
+the same run, and the CPU microseconds per message of the sender (this process and its sender
+processes,
 `os.times` around the send). Then the peak RSS of whole sends of growing list sizes (flat = list not
 held in memory).
 
 The send is planned (issue rendered and stored, ledger rows written) before the clock starts: the
-pipeline rate is that of claim, personalise, call, commit, including run_send's start (account limits,
+pipeline rate is that of claim, personalise, call, commit, including run_send's start (account
+limits,
 sender processes) and end; planning time is printed separately.
 
-A send of 20,000 messages (20 s at the rate) by default: the start (account limits, forking the sender
-processes: ~0.3 s, printed as "first message accepted after") is then a small part of the rate, as it
+A send of 20,000 messages (20 s at the rate) by default: the start (account limits, forking the
+sender
+processes: ~0.3 s, printed as "first message accepted after") is then a small part of the rate, as
+it
 is of a real issue's send.
 
 Environment: BENCH_MESSAGES (pipeline messages per latency, default 20000), BENCH_RSS_SIZES
@@ -90,7 +94,8 @@ def first_sent_at(factory) -> float:
 
 
 def prepare(db: Path, messages: int) -> float:
-    """A database with `messages` confirmed subscribers and the send planned; seconds spent planning."""
+    """A database with `messages` confirmed subscribers and the send planned; seconds spent
+    planning."""
     settings = settings_for(db)
     engine = make_engine(settings.database_url)
     upgrade(engine)
@@ -134,7 +139,8 @@ def send_prepared(
     transport.close()
     engine.dispose()
     if summary.counts != {"sent": messages}:
-        # e.g. an 'unknown' row when the endpoint dropped a connection under load: the ledger says so
+        # e.g. an 'unknown' row when the endpoint dropped a connection under load: the ledger says
+        # so
         # honestly and nothing is retried blindly; the benchmark reports it rather than failing.
         print(
             f"  note: ledger ended with {summary.counts} (every message was handed over once)",
@@ -213,8 +219,10 @@ def main() -> None:
         finally:
             proc.kill()
         print(
-            f"  latency {latency * 1000:>3.0f} ms: pipeline {rate:7.1f} msg/s = {rate / RATE:6.1%} of the rate; "
-            f"naive loop {naive_rate:6.1f} msg/s; ratio {rate / naive_rate:5.1f}x (planning {planned:.2f} s "
+            f"  latency {latency * 1000:>3.0f} ms: pipeline {rate:7.1f} msg/s = {rate / RATE:6.1%} "
+            "of the rate; "
+            f"naive loop {naive_rate:6.1f} msg/s; ratio {rate / naive_rate:5.1f}x (planning "
+            f"{planned:.2f} s "
             f"before; first message accepted {first_after:.2f} s after the start); sender CPU "
             f"{user_us + system_us:.0f} us/message ({user_us:.0f} user, {system_us:.0f} system)"
         )

@@ -1,10 +1,14 @@
-"""CPU per SES SendEmail call on the lean path, split into its steps: building the JSON body, signing
-it (SigV4), and the HTTP exchange (connection pool, request, response, framing), on one thread against
+"""CPU per SES SendEmail call on the lean path, split into its steps: building the JSON body,
+signing
+it (SigV4), and the HTTP exchange (connection pool, request, response, framing), on one thread
+against
 the local SES stand-in (bench/ses_endpoint.py, 0 ms latency, in its own process so that its CPU does
 not count). The message of bench/send.py (the issue of 2026-11-20, ~71 KB).
 
-The HTTP exchange is measured as what a whole `send` costs beyond building and signing the body, so the
-same script measures any HTTP client behind the lean path. Best of several rounds of `time.process_time`
+The HTTP exchange is measured as what a whole `send` costs beyond building and signing the body, so
+the
+same script measures any HTTP client behind the lean path. Best of several rounds of
+`time.process_time`
 (other processes on the machine only ever make a round slower). Also prints boto3's `send_email` for
 the same message, measured in the same run, as the baseline.
 
@@ -84,7 +88,8 @@ def main() -> None:
         proc.kill()
         proc.wait()
     print(
-        f"SES call CPU per message, {len(msg.raw) / 1024:.0f} KB MIME, one thread, {calls} calls x {ROUNDS} "
+        f"SES call CPU per message, {len(msg.raw) / 1024:.0f} KB MIME, one thread, {calls} calls x "
+        f"{ROUNDS} "
         f"rounds (best), load average {os.getloadavg()[0]:.2f}"
     )
     print(f"  lean send total  {send_us:7.0f} us")
@@ -92,7 +97,8 @@ def main() -> None:
     print(f"  . SigV4          {sign_us:7.0f} us")
     print(f"  . HTTP exchange  {send_us - body_us - sign_us:7.0f} us")
     print(
-        f"  boto3 send_email {boto3_us:7.0f} us (baseline, same run: lean = {send_us / boto3_us:.2f}x)"
+        f"  boto3 send_email {boto3_us:7.0f} us (baseline, same run: lean = "
+        f"{send_us / boto3_us:.2f}x)"
     )
 
 

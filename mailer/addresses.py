@@ -17,7 +17,8 @@ class UndeliverableAddress(InvalidAddress):
 
 
 # Amazon SES takes raw MIME without SMTPUTF8, and an ASCII-only message has no way to write such a
-# local part (RFC 2047 words are not allowed in an addr-spec). A non-ASCII *domain* is fine: punycode.
+# local part (RFC 2047 words are not allowed in an addr-spec). A non-ASCII *domain* is fine:
+# punycode.
 NON_ASCII_LOCAL_PART = (
     "non-ASCII characters before the @ cannot be delivered by our mail provider; use an "
     "address with only ASCII letters, digits and . _ + - before the @"
@@ -30,8 +31,10 @@ def check_deliverable(address: str) -> None:
         raise UndeliverableAddress(NON_ASCII_LOCAL_PART)
 
 
-# Plain ASCII dot-atom addresses, the bulk of any list, are checked here in about a microsecond instead
-# of ~100 us in email-validator. Anything this does not accept goes to email-validator; a test checks
+# Plain ASCII dot-atom addresses, the bulk of any list, are checked here in about a microsecond
+# instead
+# of ~100 us in email-validator. Anything this does not accept goes to email-validator; a test
+# checks
 # that both agree on every address this accepts. One pattern for the whole address: the domain is
 # matched in either case (ASCII only) and lower-cased afterwards.
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
@@ -64,8 +67,10 @@ def fast_normalise(candidate: str) -> str | None:
 
 
 def normalise_email(raw: str) -> str:
-    """Syntax check, then: local part as written, domain lower-cased, IDN domain as punycode. A local
-    part with non-ASCII characters is refused (UndeliverableAddress): valid, but we cannot send to it.
+    """Syntax check, then: local part as written, domain lower-cased, IDN domain as punycode. A
+    local
+    part with non-ASCII characters is refused (UndeliverableAddress): valid, but we cannot send to
+    it.
 
     Deliverability (DNS) is not checked: imports must not depend on the network.
     """
@@ -88,7 +93,8 @@ def clean_display_name(raw: str | None, limit: int = 200) -> str:
     """A name fit for a header or a greeting: no control characters (CR/LF/NUL), single spaces."""
     if not raw:
         return ""
-    # The common case, unchanged by the general rule below (a space is the only printable whitespace).
+    # The common case, unchanged by the general rule below (a space is the only printable
+    # whitespace).
     if raw.isprintable() and "  " not in raw and raw[0] != " " and raw[-1] != " ":
         return raw[:limit]
     cleaned = raw if raw.isprintable() else "".join(ch if ch.isprintable() else " " for ch in raw)
@@ -98,11 +104,15 @@ def clean_display_name(raw: str | None, limit: int = 200) -> str:
 def email_key(address: str) -> str:
     """Who a normalised address is: the whole address lower-cased, local part too.
 
-    RFC 5321 lets a server treat local parts case-sensitively, but Gmail, Outlook and virtually every
-    provider do not, and people type their address in whatever case: ALAN@EXAMPLE.COM, Alan@Example.com
+    RFC 5321 lets a server treat local parts case-sensitively, but Gmail, Outlook and virtually
+    every
+    provider do not, and people type their address in whatever case: ALAN@EXAMPLE.COM,
+    Alan@Example.com
     and alan@example.com are one person. (Python's lower() is the case folding here: local parts are
-    ASCII and the domain is punycode by the time an address is normalised.) Every lookup of a person,
-    a suppression or an erased address goes through this key; the address itself is shown as first given.
+    ASCII and the domain is punycode by the time an address is normalised.) Every lookup of a
+    person,
+    a suppression or an erased address goes through this key; the address itself is shown as first
+    given.
     """
     return address.lower()
 

@@ -73,8 +73,10 @@ class Settings:
     def require_secret_key(self) -> str:
         if not self.secret_key or len(self.secret_key) < 16:
             raise ConfigError(
-                "MAILER_SECRET_KEY is not set (or shorter than 16 characters): set it to a long random "
-                "string, e.g. `export MAILER_SECRET_KEY=$(python3 -c 'import secrets;print(secrets.token_urlsafe(32))')`"
+                "MAILER_SECRET_KEY is not set (or shorter than 16 characters): set it to a long "
+                "random "
+                "string, e.g. `export MAILER_SECRET_KEY=$(python3 -c 'import "
+                "secrets;print(secrets.token_urlsafe(32))')`"
             )
         return self.secret_key
 

@@ -54,13 +54,16 @@ def make_token(
 
 
 class TokenMaker:
-    """`make_token` for one key, purpose and list, ~5x cheaper: a send signs two tokens per recipient.
+    """`make_token` for one key, purpose and list, ~5x cheaper: a send signs two tokens per
+    recipient.
 
-    Writes the format of itsdangerous' URLSafeTimedSerializer with its default signer (a test compares
+    Writes the format of itsdangerous' URLSafeTimedSerializer with its default signer (a test
+    compares
     the two byte for byte, and `read_token` verifies these through itsdangerous):
     base64url(compact JSON) "." base64url(timestamp) "." base64url(HMAC-SHA1), the HMAC key being
     SHA1(salt + "signer" + secret key). itsdangerous zlib-compresses a payload when that saves two
-    bytes; ours (an id and a slug) never get shorter that way, and an uncompressed payload reads the same.
+    bytes; ours (an id and a slug) never get shorter that way, and an uncompressed payload reads the
+    same.
     """
 
     def __init__(self, secret_key: str, purpose: str, list_slug: str, clock=time.time):

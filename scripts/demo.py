@@ -1,7 +1,8 @@
 """`make demo`: the whole pipeline on the sample list, on any date, without touching issues/.
 
 Everything it writes lives under var/demo/: its database, its outbox, its preview, and (when the
-repository has no issue for today) today's issue, scaffolded from the newest shipped one. At the end it
+repository has no issue for today) today's issue, scaffolded from the newest shipped one. At the end
+it
 prints the lines that point a shell's `mailer` at those files, so that the README's commands (and
 `mailer serve --demo`, whose links then match the demo's mails) work on the demo's data.
 """
@@ -49,7 +50,8 @@ def todays_issue(today: dt.date) -> Path:
 
 
 def shell_lines(env: dict[str, str]) -> list[str]:
-    """What to paste into a shell: the venv this demo ran in, and the demo's settings (a secret key the
+    """What to paste into a shell: the venv this demo ran in, and the demo's settings (a secret key
+    the
     shell already has is not printed)."""
     lines = []
     activate = Path(sys.prefix) / "bin" / "activate"
@@ -73,7 +75,8 @@ def audience(day: dt.date) -> str:
             ).fetchall()
         )
         planned = db.execute(
-            "SELECT d.planned_count FROM sends d JOIN issues i ON i.id = d.issue_id JOIN lists l ON l.id = d.list_id "
+            "SELECT d.planned_count FROM sends d JOIN issues i ON i.id = d.issue_id JOIN lists l "
+            "ON l.id = d.list_id "
             "WHERE l.slug = ? AND i.issue_date = ? ORDER BY d.id DESC LIMIT 1",
             (LIST, day.isoformat()),
         ).fetchone()
@@ -145,10 +148,12 @@ def main() -> None:
     print(f"    mailer status --issue {day} --list {LIST}")
     print(f"    mailer report --issue {day} --list {LIST}")
     print(
-        "    mailer serve --demo       # http://127.0.0.1:8000/subscribe; the links in the demo's mails work,"
+        "    mailer serve --demo       # http://127.0.0.1:8000/subscribe; the links in the demo's "
+        "mails work,"
     )
     print(
-        f"                              # confirmation mails go to {(DEMO / 'outbox').relative_to(ROOT)}/confirmations/"
+        "                              # confirmation mails go to "
+        f"{(DEMO / 'outbox').relative_to(ROOT)}/confirmations/"
     )
 
 

@@ -90,7 +90,8 @@ def settings(tmp_path, database_url) -> Settings:
 
 
 def import_sample(factory) -> int:
-    """The shipped sample list (25 people, 21 confirmed) imported into a fresh database; its list id."""
+    """The shipped sample list (25 people, 21 confirmed) imported into a fresh database; its list
+    id."""
     from mailer.audience.importing.importer import import_rows, read_csv
     from mailer.audience.lists import ensure_list
     from mailer.content.lists import load_list

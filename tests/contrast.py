@@ -1,8 +1,10 @@
-"""Colour contrast in a real browser: axe-core's WCAG 2 AA rules, and WCAG contrast ratios computed from
+"""Colour contrast in a real browser: axe-core's WCAG 2 AA rules, and WCAG contrast ratios computed
+from
 the styles Chromium computed (for what axe does not rate: a button's text against the button, a rule
 line against what is behind it).
 
-axe-core comes from the npm package pinned in tests/package.json (`make test` installs it with npm ci);
+axe-core comes from the npm package pinned in tests/package.json (`make test` installs it with npm
+ci);
 without it the tests skip with the reason, except when CI=true, where they fail.
 """
 
@@ -59,7 +61,8 @@ def sync_playwright():
 
 
 def axe_violations(page, source: str) -> list[dict]:
-    """axe-core's WCAG 2 A and AA violations on the page as it is now: [{id, nodes: [(target, summary)]}]."""
+    """axe-core's WCAG 2 A and AA violations on the page as it is now: [{id, nodes: [(target,
+    summary)]}]."""
     page.add_script_tag(content=source)
     result = page.evaluate(
         """async (tags) => {
@@ -72,7 +75,8 @@ def axe_violations(page, source: str) -> list[dict]:
 
 
 # getComputedStyle colours -> WCAG 2 relative luminance and contrast ratio. The background of an
-# element is the first opaque background-color on it or an ancestor (the pages use no images behind text).
+# element is the first opaque background-color on it or an ancestor (the pages use no images behind
+# text).
 RATIO_JS = """
 window.__contrast = (() => {
   const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
@@ -99,7 +103,8 @@ def install_ratio(page) -> None:
     page.evaluate(RATIO_JS)
 
 
-# Fixtures shared by the mail's and the web pages' contrast tests (import them into the test module).
+# Fixtures shared by the mail's and the web pages' contrast tests (import them into the test
+# module).
 @pytest.fixture(scope="module")
 def axe():
     return axe_source()

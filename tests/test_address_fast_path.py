@@ -1,5 +1,7 @@
-"""The quick address check gives exactly email-validator's verdicts: on hand-picked edge cases and on
-random mutations of them. Whatever the quick path accepts, email-validator accepts with the same result;
+"""The quick address check gives exactly email-validator's verdicts: on hand-picked edge cases and
+on
+random mutations of them. Whatever the quick path accepts, email-validator accepts with the same
+result;
 what it declines goes to email-validator, so the two together decide as email-validator alone."""
 
 from __future__ import annotations

@@ -37,7 +37,8 @@ def test_demo_on_a_day_without_an_issue(tmp_path):
     assert "messages: var/demo/outbox/ai-morning-post/2027-03-09/*.eml" in result.stdout
 
 
-# --- a newcomer's first hour: the demo, then the README's next commands on its data ------------------
+# --- a newcomer's first hour: the demo, then the README's next commands on its data
+# ------------------
 
 import email
 import email.policy
@@ -56,7 +57,8 @@ DAY = "2027-03-09"
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """A copy of the repository (scripts, issues, lists) where `make demo` has run: (root, its stdout)."""
+    """A copy of the repository (scripts, issues, lists) where `make demo` has run: (root, its
+    stdout)."""
     root = tmp_path_factory.mktemp("repo")
     for folder in ("scripts", "issues", "lists"):
         shutil.copytree(REPO / folder, root / folder)

@@ -1,1 +1,2 @@
-"""Audience: who gets mail; subscription lifecycle, suppressions, imports, erasure (ARCHITECTURE.md)."""
+"""Audience: who gets mail; subscription lifecycle, suppressions, imports, erasure
+(ARCHITECTURE.md)."""

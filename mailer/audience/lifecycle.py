@@ -34,7 +34,8 @@ from mailer.store.models import (
 from mailer.store.queries import dialect_insert
 from mailer.transports.file import erase_recipient
 
-# What the subscribe form says; recorded with every web subscription so that we can show what was agreed.
+# What the subscribe form says; recorded with every web subscription so that we can show what was
+# agreed.
 FORM_VERSION = "web-subscribe-v1"
 CONSENT_TEXT = (
     "Send me the newsletter by email. I can unsubscribe at any time with the link in every "
@@ -98,7 +99,8 @@ def _subscriber_id(session: Session, email: str, name: str) -> int:
 def subscribe(
     session: Session, list_id: int, email: str, name: str, visitor: Visitor
 ) -> Pending | None:
-    """A request to join: pending (again) and a confirmation to send, or None when nothing is mailed.
+    """A request to join: pending (again) and a confirmation to send, or None when nothing is
+    mailed.
 
     Confirmed subscribers get no mail (nothing to confirm) and suppressed addresses nothing at all;
     the caller shows the same page in every case.
@@ -141,7 +143,8 @@ def subscribe(
 
 
 def confirm(session: Session, subscriber_id: int, list_id: int, visitor: Visitor) -> bool:
-    """pending -> confirmed. True when confirmed now or before; False when the link no longer applies."""
+    """pending -> confirmed. True when confirmed now or before; False when the link no longer
+    applies."""
     changed = session.execute(
         update(Subscription)
         .where(
@@ -168,7 +171,8 @@ def confirm(session: Session, subscriber_id: int, list_id: int, visitor: Visitor
 def request_new_confirmation(
     session: Session, subscriber_id: int, list_id: int, visitor: Visitor
 ) -> Pending | None:
-    """After an expired link: the person to mail again, if the subscription still waits and may be mailed."""
+    """After an expired link: the person to mail again, if the subscription still waits and may be
+    mailed."""
     row = session.execute(
         select(Subscriber.email, Subscriber.name)
         .join(Subscription, Subscription.subscriber_id == Subscriber.id)
@@ -195,7 +199,8 @@ def unsubscribe(
     visitor: Visitor,
     detail: str | None = None,
 ) -> int:
-    """Leave the given lists. Idempotent: only a change of status is recorded. Returns lists left now."""
+    """Leave the given lists. Idempotent: only a change of status is recorded. Returns lists left
+    now."""
     left = 0
     for list_id in list_ids:
         changed = session.execute(
@@ -302,11 +307,14 @@ def history(session: Session, email: str) -> History:
 
 
 def erase(session: Session, email: str) -> int:
-    """Remove a person's data from the database; keep a salted hash so that no import or form can add
+    """Remove a person's data from the database; keep a salted hash so that no import or form can
+    add
     the address again. Returns the subscriber id.
 
-    The consent trail stays (what happened, when) without IP, user agent or details; ledger rows lose
-    the address, the name and the provider's error text (it quotes the address); SES events about the
+    The consent trail stays (what happened, when) without IP, user agent or details; ledger rows
+    lose
+    the address, the name and the provider's error text (it quotes the address); SES events about
+    the
     person lose the recipient and their raw JSON (erasure.redact_events).
     """
     sub = _subscriber(session, email)
@@ -362,8 +370,10 @@ class Erasure:
 
 
 def erase_person(factory: sessionmaker[Session], email: str, outbox: Path | None) -> Erasure:
-    """`mailer subscribers erase`: the database (erase), the outbox's mails to the person, and on SQLite
-    the bytes of the database file. The outbox goes first, inside the transaction: if a file cannot be
+    """`mailer subscribers erase`: the database (erase), the outbox's mails to the person, and on
+    SQLite
+    the bytes of the database file. The outbox goes first, inside the transaction: if a file cannot
+    be
     deleted nothing is committed, and running the erase again finishes the job."""
     with factory.kw["bind"].connect() as conn:
         with conn.begin():

@@ -29,7 +29,8 @@ class MailerGroup(click.Group):
         except MailerError as exc:
             raise click.ClickException(str(exc)) from exc
         except OSError as exc:
-            # A file the command reads or writes (commands check their own options first, naming them);
+            # A file the command reads or writes (commands check their own options first, naming
+            # them);
             # an operator gets the path and the reason in one line, not a traceback.
             if exc.filename is None:
                 raise

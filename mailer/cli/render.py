@@ -54,7 +54,8 @@ def load_with_snapshots(
 def preview(
     ctx: click.Context, issue_spec: str, list_slug: str | None, out_dir: Path, require_fresh: bool
 ) -> None:
-    """Write the HTML and text an issue would send, for a sample recipient; PNG screenshots at 375 and
+    """Write the HTML and text an issue would send, for a sample recipient; PNG screenshots at 375
+    and
     640 px wide when Chromium is installed.
 
     Example:
@@ -85,7 +86,8 @@ def lint_command(
     ctx: click.Context, issue_spec: str, list_slug: str | None, require_fresh: bool
 ) -> None:
     """Check an issue before sending: subject, scaffold prompts left, MAILER_BASE_URL, clip size,
-    unsubscribe link, https links, alt text, leftovers, empty sections, MJML. Exit code 1 when there is
+    unsubscribe link, https links, alt text, leftovers, empty sections, MJML. Exit code 1 when there
+    is
     an error; `mailer send` runs the same checks first.
 
     Example:

@@ -24,8 +24,10 @@ from mailer.store.models import DeliveryState
 
 
 class Progress:
-    """A progress bar on a terminal (stderr); otherwise a log line every `every` messages. Only a row
-    that reached its final state counts as done: a requeued row (a retry) is shown apart, so progress
+    """A progress bar on a terminal (stderr); otherwise a log line every `every` messages. Only a
+    row
+    that reached its final state counts as done: a requeued row (a retry) is shown apart, so
+    progress
     never runs past the total however often a message is retried. A context manager: `launch_send`
     opens it for the run and closes it after."""
 

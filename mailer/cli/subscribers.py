@@ -64,7 +64,8 @@ def subscribers_import(
     encoding: str | None,
     strict: bool,
 ) -> None:
-    """Import subscribers from CSV_FILE (header: email[,name][,status]; delimiter `,` `;` or tab). Safe to
+    """Import subscribers from CSV_FILE (header: email[,name][,status]; delimiter `,` `;` or tab).
+    Safe to
     run again.
 
     Example:
@@ -112,7 +113,8 @@ def subscribers_show(ctx: click.Context, email: str) -> None:
     with open_db(settings_of(ctx))() as session:
         found = lifecycle.history(session, email_argument(email))
     click.echo(
-        f"{found.email}  name={found.name!r}  id={found.subscriber_id}  since {_when(found.created_at)}"
+        f"{found.email}  name={found.name!r}  id={found.subscriber_id}  since "
+        f"{_when(found.created_at)}"
     )
     if found.suppression:
         click.echo(f"suppressed: {found.suppression} (never mailed)")

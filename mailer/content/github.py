@@ -95,7 +95,8 @@ class GitHubClient:
         except requests.Timeout:
             raise SourceUnavailableError(
                 SOURCE,
-                f"no answer from api.github.com within {self.timeout:g} s; check the network or try again later",
+                f"no answer from api.github.com within {self.timeout:g} s; check the network or "
+                "try again later",
             ) from None
         except requests.ConnectionError as exc:
             raise SourceUnavailableError(

@@ -82,7 +82,8 @@ class FailFastTransport(httpx2.BaseTransport):
         except httpx2.TimeoutException:
             raise SourceUnavailableError(
                 self.source,
-                f"no answer from {host} within {self.timeout:g} s; check the network or try again later",
+                f"no answer from {host} within {self.timeout:g} s; check the network or try again "
+                "later",
             ) from None
         except httpx2.TransportError as exc:
             raise SourceUnavailableError(

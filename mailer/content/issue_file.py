@@ -139,7 +139,8 @@ class _Reader:
             if key not in FRONT_MATTER_KEYS:
                 raise self.error(
                     lineno,
-                    f"unknown front matter key '{key}'; known: {', '.join(sorted(FRONT_MATTER_KEYS))}",
+                    f"unknown front matter key '{key}'; known: "
+                    f"{', '.join(sorted(FRONT_MATTER_KEYS))}",
                 )
             if key in values:
                 raise self.error(
@@ -347,7 +348,8 @@ def _cta(reader: _Reader, block: _Block) -> CallToAction:
     if "qr" not in block.keys:
         raise reader.error(
             block.line,
-            "the Subscribe section needs a 'qr: caption' line (e.g. 'qr: Scan to subscribe on mobile')",
+            "the Subscribe section needs a 'qr: caption' line (e.g. 'qr: Scan to subscribe on "
+            "mobile')",
         )
     return CallToAction(
         title=block.title,

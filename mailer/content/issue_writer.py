@@ -1,4 +1,5 @@
-"""Write an IssueContent back as an issue file that `issue_file.parse_issue` reads to the same content.
+"""Write an IssueContent back as an issue file that `issue_file.parse_issue` reads to the same
+content.
 
 Cells are separated by ' | ' in the file, so text from the outside world (a repository description)
 has that separator and line breaks flattened before it is written.

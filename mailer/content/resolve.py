@@ -35,7 +35,8 @@ def resolve_issue(
                 raise NotFoundError(f"--issue {spec}: no such file")
             return path
         raise NotFoundError(
-            f"--issue {spec!r}: use today, latest, a date like 2026-11-18, or the path of an issue file"
+            f"--issue {spec!r}: use today, latest, a date like 2026-11-18, or the path of an issue "
+            "file"
         )
     files = issue_files(issues_path, list_slug)
     if spec == "latest":

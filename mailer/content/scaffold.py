@@ -27,7 +27,8 @@ from mailer.content.trending_config import trending_config
 from mailer.errors import MailerError
 
 TODO = "TODO:"
-# What each prompt asks for (written after TODO); `mailer lint` knows them too, so that a prompt whose
+# What each prompt asks for (written after TODO); `mailer lint` knows them too, so that a prompt
+# whose
 # "TODO:" was deleted but whose text was kept still stops the send.
 PROMPTS = {
     "subject": "subject line",

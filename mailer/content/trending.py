@@ -75,7 +75,8 @@ def _mover_identity(source: str, entry: dict[str, Any]) -> tuple[str, str, str, 
 
 
 def compute_movers(pairs: Iterable[tuple[Snapshot, Snapshot]], count: int) -> tuple[Mover, ...]:
-    """Largest gains in likes (Hub) or stars (GitHub) between each (current, week-old) snapshot pair.
+    """Largest gains in likes (Hub) or stars (GitHub) between each (current, week-old) snapshot
+    pair.
 
     Only entries present in both snapshots count: a newcomer has no earlier figure to gain from.
     """
@@ -113,7 +114,8 @@ def model_figures(snapshot: Snapshot) -> list[Figure]:
         figures.append(
             Figure(
                 _percent(small, len(sized)),
-                f"of trending models with a known size are under {SMALL_MODEL_PARAMS // 10**9}B parameters",
+                f"of trending models with a known size are under {SMALL_MODEL_PARAMS // 10**9}B "
+                "parameters",
             )
         )
     gguf = sum(1 for e in entries if e.get("gguf"))
@@ -158,7 +160,8 @@ def require_fresh_snapshots(snapshots: dict[str, Snapshot | None], fresh_day: dt
     ]
     if stale:
         raise StaleTrendingError(
-            f"trending data is not from {fresh_day}: {', '.join(stale)}; run `mailer trending fetch` "
+            f"trending data is not from {fresh_day}: {', '.join(stale)}; run `mailer trending "
+            "fetch` "
             "(or drop --require-fresh to use the newest snapshot and show it as of its date)"
         )
 

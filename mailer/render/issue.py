@@ -1,7 +1,9 @@
-"""Render an issue once: Jinja2 (autoescaped) -> MJML -> HTML (mjml-python) -> inlined CSS, plus text.
+"""Render an issue once: Jinja2 (autoescaped) -> MJML -> HTML (mjml-python) -> inlined CSS, plus
+text.
 
 Per-recipient values are %%NAME%% placeholders left in the output and substituted afterwards by
-`RenderedIssue.personalize`, which only joins pre-split string parts: no template runs per recipient.
+`RenderedIssue.personalize`, which only joins pre-split string parts: no template runs per
+recipient.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from mailer.errors import ContentError
 from mailer.render.qr import QR_CID, with_data_uris
 
 PLACEHOLDERS = ("GREETING", "UNSUBSCRIBE_URL", "MANAGE_URL")
-# After the preheader: zero-width non-joiners and no-break spaces, so that inbox previews show blanks
-# rather than the start of the body ("View in browser ..."). U+034F is ignored by clients that fold spaces.
+# After the preheader: zero-width non-joiners and no-break spaces, so that inbox previews show
+# blanks
+# rather than the start of the body ("View in browser ..."). U+034F is ignored by clients that fold
+# spaces.
 PREHEADER_PADDING = "\u034f\u200c\u00a0" * 90
 _PLACEHOLDER_RE = re.compile(r"%%([A-Z_]+)%%")
 
@@ -128,7 +132,8 @@ class RenderedIssue:
         return self._text_parts
 
     def personalize(self, values: Mapping[str, str]) -> tuple[str, str]:
-        """(html, text) for one recipient. Values are plain text; they are HTML-escaped for the HTML part."""
+        """(html, text) for one recipient. Values are plain text; they are HTML-escaped for the HTML
+        part."""
         escaped = {key: html_lib.escape(value, quote=True) for key, value in values.items()}
         return _join(self._html_parts, escaped), _join(self._text_parts, values)
 
@@ -155,7 +160,8 @@ def _hf_figure(models: tuple) -> Figure | None:
 
 
 def default_figures(issue: IssueContent) -> tuple[Figure, ...]:
-    """When the editor wrote no figures, count what this issue itself reports (zero counts left out)."""
+    """When the editor wrote no figures, count what this issue itself reports (zero counts left
+    out)."""
     figures = (
         _hf_figure(issue.hf_models),
         _counted(
@@ -198,7 +204,8 @@ def neutral_values(base_url: str, list_slug: str) -> dict[str, str]:
 
 
 def archive_html(rendered_or_html: RenderedIssue | str, base_url: str, list_slug: str) -> str:
-    """The "view in browser" page: the mail's HTML without per-recipient links, QR code as a data: URI."""
+    """The "view in browser" page: the mail's HTML without per-recipient links, QR code as a data:
+    URI."""
     if isinstance(rendered_or_html, str):
         rendered_or_html = RenderedIssue(subject="", preheader="", html=rendered_or_html, text="")
     html, _ = rendered_or_html.personalize(neutral_values(base_url, list_slug))

@@ -1,4 +1,5 @@
-"""`mailer lint`: what an operator checks before sending. Each check returns findings; errors fail the lint.
+"""`mailer lint`: what an operator checks before sending. Each check returns findings; errors fail
+the lint.
 
 Checks run on the rendered issue with neutral placeholder values (what every recipient gets, minus
 their own links), plus the MJML source for what MRML would silently ignore.
@@ -212,7 +213,8 @@ def check_leftovers(rendered: RenderedIssue, html: str, text: str) -> list[Findi
 
 
 def check_sections(issue: IssueContent) -> list[Finding]:
-    """A heading with nothing under it, in a section the editor writes. The computed sections (figures,
+    """A heading with nothing under it, in a section the editor writes. The computed sections
+    (figures,
     trending, movers) are left out of the mail when empty: check_left_out warns about those."""
     sections = [
         (issue.headline, issue.lead),
@@ -230,7 +232,8 @@ def check_sections(issue: IssueContent) -> list[Finding]:
 
 
 def check_base_url(base_url: str, local_outbox: bool) -> list[Finding]:
-    """The archive, subscribe, unsubscribe and manage links of every message start with MAILER_BASE_URL:
+    """The archive, subscribe, unsubscribe and manage links of every message start with
+    MAILER_BASE_URL:
     readers can open them only when it is public https. For the local outbox (file transport) that
     does not matter yet: a warning."""
     parts = urlsplit(base_url)
@@ -319,7 +322,8 @@ def check_scaffold(issue: IssueContent) -> list[Finding]:
 
 
 def check_left_out(issue: IssueContent) -> list[Finding]:
-    """Computed sections with no data: the mail leaves them out (no "0 models", no "none yet" note), so
+    """Computed sections with no data: the mail leaves them out (no "0 models", no "none yet" note),
+    so
     the operator hears about it here; usually `mailer trending fetch` has not run, or found nothing."""
     empty = []
     if not (issue.figures or default_figures(issue)):
@@ -365,7 +369,8 @@ def lint(
     rendered: RenderedIssue,
     local_outbox: bool = False,
 ) -> list[Finding]:
-    """`local_outbox`: the messages go to the file transport's outbox only (a local base URL is fine)."""
+    """`local_outbox`: the messages go to the file transport's outbox only (a local base URL is
+    fine)."""
     html, text = rendered.personalize(neutral_values(base_url, list_def.slug))
     return [
         *check_subject(issue),
@@ -383,7 +388,8 @@ def lint(
 
 
 def lint_issue(settings: Settings, list_def: ListDefinition, issue: IssueContent) -> list[Finding]:
-    """The lint of an issue as the configured transport would send it (`mailer lint`, the send gate)."""
+    """The lint of an issue as the configured transport would send it (`mailer lint`, the send
+    gate)."""
     sources = render_sources(issue, list_def, settings.base_url)
     rendered = render_issue(issue, list_def, settings.base_url, strict=False)
     return lint(

@@ -6,7 +6,8 @@ than linking to an image on our server. Inline parts show without "load remote i
 request, and leak nothing about who opened the mail; the 102 KB clip limit counts only the HTML.
 Browsers cannot resolve `cid:`, so the "view in browser" copy gets the same PNG as a `data:` URI.
 
-The template wraps the image in a link to the call to action's URL (the button's: the subscribe page,
+The template wraps the image in a link to the call to action's URL (the button's: the subscribe
+page,
 or e.g. the Telegram channel), so the PNG can always be regenerated from the HTML alone (an issue
 re-read from the database has only its HTML and text).
 """
@@ -46,7 +47,8 @@ def qr_png(url: str, scale: int = 5) -> bytes:
 
 
 def qr_target(html: str) -> str | None:
-    """The URL the QR code in this HTML encodes (the link around the image), or None when it has none."""
+    """The URL the QR code in this HTML encodes (the link around the image), or None when it has
+    none."""
     match = _QR_LINK_RE.search(html)
     return match.group(1).replace("&amp;", "&") if match else None
 

@@ -331,7 +331,8 @@ def preview_plan(
     list_def: ListDefinition,
     content: IssueContent,
 ) -> PlanPreview:
-    """Render and plan inside a transaction that is rolled back: what a send would do, changing nothing."""
+    """Render and plan inside a transaction that is rolled back: what a send would do, changing
+    nothing."""
     settings.require_secret_key()
     stored, planned, counts = Ledger(factory).preview(
         list_def, content, _renderer(settings, list_def, content)

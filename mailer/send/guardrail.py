@@ -18,7 +18,8 @@ from mailer.store.events import event_recipients
 from mailer.store.models import ACCEPTED, Delivery, EventKind, Send
 
 # A send smaller than min_sent_for_rate is judged on fewer events than that minimum was meant to
-# wait for, so it needs two of a kind: one typo'd address in 16 is 6 %, and one complaint is one person.
+# wait for, so it needs two of a kind: one typo'd address in 16 is 6 %, and one complaint is one
+# person.
 SMALL_SEND_MIN_EVENTS = 2
 EVERY_MESSAGE_UNTIL = (
     100  # the first messages of every send are checked one by one (cheap: few rows yet)
@@ -56,14 +57,18 @@ class Cadence:
 def breach(session: Session, send_id: int, policy: BouncePolicy) -> str | None:
     """A pause reason when the send's rates are over the thresholds, else None.
 
-    The rate is taken over the accepted messages, but never over fewer than min_sent_for_rate, or the
+    The rate is taken over the accepted messages, but never over fewer than min_sent_for_rate, or
+    the
     whole send when it is smaller: until then the messages not yet accepted count as clean, so the
     rate is the least the send can still have there and a pause is a verdict already certain. A
     16-recipient send thus pauses at its second hard bounce (2 of 16 = 12.5 %), not never.
 
-    Runs every message early on and then every few dozen, so it must not cost more as the send grows:
-    the events are few (counted through the event-type index), and the accepted deliveries are counted
-    only as far as the verdict needs (`_accepted_up_to`), never the whole ledger of a 200,000-recipient
+    Runs every message early on and then every few dozen, so it must not cost more as the send
+    grows:
+    the events are few (counted through the event-type index), and the accepted deliveries are
+    counted
+    only as far as the verdict needs (`_accepted_up_to`), never the whole ledger of a
+    200,000-recipient
     send.
     """
     bounced = event_recipients(session, send_id, EventKind.BOUNCE, "Permanent")
@@ -91,7 +96,8 @@ def breach(session: Session, send_id: int, policy: BouncePolicy) -> str | None:
     if complained >= least and complained / judged > policy.complaint_rate_threshold:
         return (
             f"guardrail: complaint rate {_rate(complained, sent, judged, 2)} is over the list's "
-            f"{100 * policy.complaint_rate_threshold:g} %; check the content and audience, then {resume}"
+            f"{100 * policy.complaint_rate_threshold:g} %; check the content and audience, then "
+            f"{resume}"
         )
     return None
 

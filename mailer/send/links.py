@@ -1,4 +1,5 @@
-"""Each recipient's links: unsubscribe and manage URLs with signed tokens, and the List-Unsubscribe mailto."""
+"""Each recipient's links: unsubscribe and manage URLs with signed tokens, and the List-Unsubscribe
+mailto."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ class LinkMaker:
         name: str,
         message_id: str | None = None,
     ) -> Recipient:
-        """`message_id`: the ledger row's; None for a message outside the ledger, which gets a new one."""
+        """`message_id`: the ledger row's; None for a message outside the ledger, which gets a new
+        one."""
         key = self.settings.require_secret_key()
         unsub = _token_maker(key, "unsubscribe", self.list_def.slug).token(subscriber_id)
         manage = _token_maker(key, "manage", self.list_def.slug).token(subscriber_id)

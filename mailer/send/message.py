@@ -3,8 +3,10 @@
 Two builders produce the same message (a test parses both and compares them):
 
 - `build_message`: an `EmailMessage` per recipient. Simple and obviously right; the baseline.
-- `MessageSkeleton`: everything that does not vary (fixed headers, MIME structure, the bodies already
-  quoted-printable encoded and split at the placeholders) is built once per send; a recipient's message
+- `MessageSkeleton`: everything that does not vary (fixed headers, MIME structure, the bodies
+already
+  quoted-printable encoded and split at the placeholders) is built once per send; a recipient's
+  message
   is then a `b"".join` of those bytes and a few encoded values.
 
     multipart/alternative
@@ -36,10 +38,13 @@ from mailer.render.issue import RenderedIssue
 from mailer.render.qr import InlineImage, inline_images
 from mailer.store.models import utcnow
 
-# SMTP policy: CRLF line ends and folding at 78; max_line_length keeps every line within RFC 5322's 998.
+# SMTP policy: CRLF line ends and folding at 78; max_line_length keeps every line within RFC 5322's
+# 998.
 POLICY = SMTP.clone(max_line_length=998)
-# Folding at 76 for the rare `To:` the fast path leaves to the email package: it fits an encoded-word
-# to the line, so a folded line " =?...?=" of 76 keeps the word within RFC 2047's 75 (at 78: words of 77).
+# Folding at 76 for the rare `To:` the fast path leaves to the email package: it fits an
+# encoded-word
+# to the line, so a folded line " =?...?=" of 76 keeps the word within RFC 2047's 75 (at 78: words
+# of 77).
 _FOLDING = SMTP.clone(max_line_length=76)
 CRLF = b"\r\n"
 _URL_RE = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
@@ -132,7 +137,8 @@ def build_message(
 
 
 def _qp(data: str) -> bytes:
-    """Quoted-printable with CRLF line ends, ending in a soft line break, so that encoded pieces can be
+    """Quoted-printable with CRLF line ends, ending in a soft line break, so that encoded pieces can
+    be
     concatenated in any order and decode to the concatenation of their text."""
     data = data.replace("\r\n", "\n").replace("\r", "\n")
     encoded = binascii.b2a_qp(data.encode("utf-8"), istext=True).replace(b"\n", CRLF)
@@ -140,7 +146,8 @@ def _qp(data: str) -> bytes:
 
 
 def _soft_lines(data: bytes) -> bytes:
-    """ASCII that needs no escaping as quoted-printable lines of at most 76 characters, each ending in a
+    """ASCII that needs no escaping as quoted-printable lines of at most 76 characters, each ending
+    in a
     soft line break."""
     if len(data) <= 75:
         return data + SOFT_BREAK
@@ -150,7 +157,8 @@ def _soft_lines(data: bytes) -> bytes:
 
 
 def _encode_value(value: str) -> tuple[bytes, bytes]:
-    """(text part bytes, HTML part bytes) of one placeholder value, each ending in a soft line break.
+    """(text part bytes, HTML part bytes) of one placeholder value, each ending in a soft line
+    break.
     The value is one line (names are cleaned, URLs checked), so b2a_qp's output never ends in a newline."""
     if (
         _NEUTRAL_RE.fullmatch(value) and value[-1] != " "
@@ -165,7 +173,8 @@ def _encode_value(value: str) -> tuple[bytes, bytes]:
     ) + SOFT_BREAK
 
 
-# URL characters that quoted-printable and HTML escaping both leave alone: _URL_RE's set without & ' =
+# URL characters that quoted-printable and HTML escaping both leave alone: _URL_RE's set without & '
+# =
 _PLAIN_URL_RE = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$()*+,;%]+")
 
 
@@ -191,7 +200,8 @@ def header_name(name: str, cleaned: bool = False) -> str:
 # 72: "To: " and one word stay within 78 characters, as does a folded line of one word.
 _WORD_BYTES = 45
 _LINE = 78
-# A word of a name that may go as it is next to encoded-words: atom characters but '=' and '?', so that
+# A word of a name that may go as it is next to encoded-words: atom characters but '=' and '?', so
+# that
 # nothing next to an encoded-word can be read as part of one.
 _PLAIN_WORD_RE = re.compile(r"[A-Za-z0-9!#$%&'*+\-/^_`{|}~]+")
 
@@ -225,13 +235,18 @@ def _encoded_words(text: str, first: int = _WORD_BYTES) -> list[str]:
 
 
 def _phrase_words(name: str) -> list[str]:
-    """The display name as the words of a phrase, written with single spaces (or folds) between them.
+    """The display name as the words of a phrase, written with single spaces (or folds) between
+    them.
 
     RFC 2047 decoders drop the space between two adjacent encoded-words, so the words of a name that
-    need encoding go together into one run of encoded-words, spaces inside; words that can go as they
-    are stay plain between runs. Python's email parser (policy=default, up to 3.13 at least) instead keeps
-    a space between adjacent encoded-words of a phrase: a name whose run needs more than one word (more
-    than 45 bytes without a plain word, e.g. a long name in CJK script) reads there with extra spaces.
+    need encoding go together into one run of encoded-words, spaces inside; words that can go as
+    they
+    are stay plain between runs. Python's email parser (policy=default, up to 3.13 at least) instead
+    keeps
+    a space between adjacent encoded-words of a phrase: a name whose run needs more than one word
+    (more
+    than 45 bytes without a plain word, e.g. a long name in CJK script) reads there with extra
+    spaces.
     """
     if (
         name.isascii() and "=?" not in name
@@ -255,7 +270,8 @@ def _phrase_words(name: str) -> list[str]:
 
 
 def _folded(words: list[str], field: str = "To:") -> bytes:
-    """`field` and `words` on lines of at most 78 characters where a word fits, folded before a space."""
+    """`field` and `words` on lines of at most 78 characters where a word fits, folded before a
+    space."""
     lines, line = [], field
     for word in words:
         if len(line) + 1 + len(word) > _LINE and line != field:
@@ -273,7 +289,8 @@ def subject_header(subject: str) -> bytes:
     folding at 78 it writes words of 77 and, reading its own folds back, loses or adds spaces."""
     if subject.isascii() and "=?" not in subject:
         return _folded(subject.split(" "), "Subject:")
-    # Unstructured text: the spaces between the words are dropped. 42 bytes make a first word of 68, so
+    # Unstructured text: the spaces between the words are dropped. 42 bytes make a first word of 68,
+    # so
     # "Subject: " and it fit in 78.
     return _folded(_encoded_words(subject, first=42), "Subject:")
 
@@ -295,7 +312,8 @@ def _slow_to(name: str, email: str) -> bytes:
 
 
 def to_header(name: str, email: str, cleaned: bool = False) -> bytes:
-    """`To:` for one address. The name is cleaned (no control characters), then sent as atoms, a quoted
+    """`To:` for one address. The name is cleaned (no control characters), then sent as atoms, a
+    quoted
     string, or encoded-words: no byte of it can end the header, start another, or add an address."""
     name = header_name(name, cleaned)
     if not _ADDR_RE.fullmatch(email):  # internationalised local part and other rarities

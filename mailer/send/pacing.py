@@ -11,7 +11,8 @@ import time
 MIN_RATE = 0.5  # messages per second: throttling never slows a send below this
 BURST_SECONDS = 0.05  # how much unused time may be caught up at once
 # A message may leave up to this long before its slot: the sender then sleeps once per few messages
-# rather than once per message (at 1,000 msg/s a 1 ms sleep and its wake-up cost more CPU than the SES
+# rather than once per message (at 1,000 msg/s a 1 ms sleep and its wake-up cost more CPU than the
+# SES
 # call). The average rate is unchanged; at most rate × EARLY_SECONDS messages leave early.
 EARLY_SECONDS = 0.005
 
@@ -24,7 +25,8 @@ def effective_rate(configured: float, max_send_rate: float | None) -> float:
 
 
 def default_pool_size(rate: float) -> int:
-    """Calls in flight: enough for ~100 ms round trips at full rate (twice SES's usual ~50 ms), plus room
+    """Calls in flight: enough for ~100 ms round trips at full rate (twice SES's usual ~50 ms), plus
+    room
     for the next claim batch (50 ms worth, see Pipeline._batch_size), which waits for free slots."""
     return max(4, min(256, math.ceil(rate * 0.15)))
 
@@ -32,7 +34,8 @@ def default_pool_size(rate: float) -> int:
 class TokenBucket:
     """`acquire()` blocks until the next message may go. Thread-safe.
 
-    Implemented as virtual scheduling: each message books the next slot 1/rate after the previous one;
+    Implemented as virtual scheduling: each message books the next slot 1/rate after the previous
+    one;
     a little idle time (BURST_SECONDS) may be caught up, so pauses do not turn into long bursts.
     """
 
@@ -53,7 +56,8 @@ class TokenBucket:
             self._sleep(slot - now)
 
     def throttled(self) -> None:
-        """The provider said slow down: halve the rate, at most once per second (a burst of in-flight
+        """The provider said slow down: halve the rate, at most once per second (a burst of
+        in-flight
         calls failing together is one signal, not many)."""
         with self._lock:
             now = self._clock()

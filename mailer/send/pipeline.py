@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8  # retryable errors other than throttling: then the row fails with the last error
 LIMITS_REFRESH = 60.0  # seconds between re-reads of the account's quota while sending
 # Outcomes arriving within this long share one commit (a group commit): at a paced 1,000 msg/s they
-# arrive ~1 ms apart, and one transaction each cost more CPU than the SES call. A crash in this window
+# arrive ~1 ms apart, and one transaction each cost more CPU than the SES call. A crash in this
+# window
 # leaves the rows 'sending', settled like any other interrupted call.
 COMMIT_LINGER = 0.01
 # While the transport cannot be reached, one message at a time probes it, this often at most (and at
@@ -93,7 +94,8 @@ class Pipeline:
         self.send_id, self.list_id, self.worker = send_id, list_id, worker
         self.bucket, self.pool_size = bucket, pool_size
         self.on_outcome = on_outcome
-        # given the messages handed over so far, a pause reason when the send's rates cross the list's
+        # given the messages handed over so far, a pause reason when the send's rates cross the
+        # list's
         # thresholds (it decides itself how often to look: guardrail.Cadence)
         self.guard = guard
         self.heartbeat_every = max(0.5, lease_seconds / 4)
@@ -125,7 +127,8 @@ class Pipeline:
         return self._down_since is not None
 
     def _connection_failed(self, error: ConnectionFailedError) -> None:
-        """One more failed connection; after `down_after` seconds of nothing but these, pause the send."""
+        """One more failed connection; after `down_after` seconds of nothing but these, pause the
+        send."""
         now = time.monotonic()
         with self._cv:
             if self._down_since is None:
@@ -144,7 +147,8 @@ class Pipeline:
         self._down_since = None
 
     def _wait_for_probe(self) -> None:
-        """While the transport is down: nothing in flight, then one message every PROBE_EVERY seconds."""
+        """While the transport is down: nothing in flight, then one message every PROBE_EVERY
+        seconds."""
         with self._cv:
             while self._inflight:
                 self._cv.wait()
@@ -161,7 +165,8 @@ class Pipeline:
         self._quota_left = limits.remaining_24h
         if self._quota_left is not None and self._quota_left < 1:
             self.pause(
-                f"the 24-hour sending quota is used up ({limits.sent_24h:.0f} of {limits.max_24h:.0f}); "
+                f"the 24-hour sending quota is used up ({limits.sent_24h:.0f} of "
+                f"{limits.max_24h:.0f}); "
                 "rerun when it has recovered"
             )
 
@@ -196,7 +201,8 @@ class Pipeline:
 
     def _loop(self, pool: ThreadPoolExecutor, limit: int | None, max_retry_wait: float) -> None:
         while not self.paused:
-            self._check_guard()  # the first call always looks: a rerun does not push a paused send on
+            # the first call always looks: a rerun does not push a paused send on
+            self._check_guard()
             if self.paused:
                 return
             if self.transport_down:
@@ -244,7 +250,8 @@ class Pipeline:
         return max(1, min(self.pool_size // 2, int(self.bucket.rate * 0.05)))
 
     def _wait_for_room(self, wanted: int) -> int:
-        """Wait until `wanted` calls may start: a claim (two queries) per few free slots would cost more
+        """Wait until `wanted` calls may start: a claim (two queries) per few free slots would cost
+        more
         CPU than the calls; claimed rows are never left waiting for a slot."""
         with self._cv:
             while self.pool_size - self._inflight < wanted:

@@ -1,4 +1,5 @@
-"""A send on several cores: forked sender processes, each running its own `Pipeline`, sharing the send
+"""A send on several cores: forked sender processes, each running its own `Pipeline`, sharing the
+send
 through the ledger's claims (one process runs Python on one core at a time: the GIL).
 (ARCHITECTURE.md: "The ledger")"""
 
@@ -21,8 +22,10 @@ def run_in_processes(
     max_retry_wait: float,
     on_outcome: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """`count` forked sender processes, each running the Pipeline `make()` builds in it (its own worker
-    name, engine connections and transport), sharing the send through the ledger's claims. One process
+    """`count` forked sender processes, each running the Pipeline `make()` builds in it (its own
+    worker
+    name, engine connections and transport), sharing the send through the ledger's claims. One
+    process
     runs Python on one core at a time (the GIL); this is how a send uses more than one."""
     ctx = multiprocessing.get_context("fork")
     results = ctx.SimpleQueue()
@@ -82,7 +85,8 @@ def _merge(total: RunResult, part: RunResult) -> None:
 
 
 class _LedgerProgress:
-    """Outcomes of child processes, seen as changes in the ledger's counts, for the progress callback."""
+    """Outcomes of child processes, seen as changes in the ledger's counts, for the progress
+    callback."""
 
     SETTLED = (
         DeliveryState.SENT,

@@ -1,1 +1,2 @@
-"""Store: the database engine, the schema as models, and the queries several stages share (ARCHITECTURE.md)."""
+"""Store: the database engine, the schema as models, and the queries several stages share
+(ARCHITECTURE.md)."""

@@ -41,7 +41,8 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-# The vocabulary: every state, kind and reason the database stores, one StrEnum each (a member is the
+# The vocabulary: every state, kind and reason the database stores, one StrEnum each (a member is
+# the
 # string itself, so rows, SQL comparisons and JSON output are unchanged). ARCHITECTURE.md draws the
 # ledger's state machine.
 
@@ -59,7 +60,8 @@ class DeliveryState(StrEnum):
     FAILED = (
         "failed"  # refused for good (5xx, MessageRejected, no message can be built); never retried
     )
-    UNKNOWN = "unknown"  # the request may have arrived (timeout, drop after the final dot); never resent blindly
+    # the request may have arrived (timeout, drop after the final dot); never resent blindly
+    UNKNOWN = "unknown"
     SKIPPED = "skipped"  # unsubscribed or suppressed between planning and sending
     DELIVERED = "delivered"  # an SES Delivery event arrived for it
     BOUNCED = "bounced"  # an SES Bounce event arrived for it
@@ -118,7 +120,8 @@ class SubscriptionStatus(StrEnum):
 
     PENDING = "pending"  # signed up, confirmation mail sent, not yet confirmed (double opt-in)
     CONFIRMED = "confirmed"  # gets the list's issues
-    UNSUBSCRIBED = "unsubscribed"  # left (link, one-click, mailto, import, complaint); never re-added by an import
+    # left (link, one-click, mailto, import, complaint); never re-added by an import
+    UNSUBSCRIBED = "unsubscribed"
 
 
 class ConsentAction(StrEnum):
@@ -165,7 +168,8 @@ class Subscriber(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # As first given (normalised: domain lower-cased, IDN domains as punycode). NULL once erased.
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
-    # Who the person is (addresses.email_key: the whole address lower-cased): every lookup uses it, so
+    # Who the person is (addresses.email_key: the whole address lower-cased): every lookup uses it,
+    # so
     # Alan@Example.com and alan@example.com are one subscriber. NULL once erased.
     email_key: Mapped[str | None] = mapped_column(
         String(320), unique=True, index=True, default=_email_key_of_row
@@ -282,7 +286,8 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
-    # Our Message-ID header, `<random@list domain>`, the same for every attempt (store.assign_message_ids)
+    # Our Message-ID header, `<random@list domain>`, the same for every attempt
+    # (store.assign_message_ids)
     message_id: Mapped[str | None] = mapped_column(String(300))
     not_before: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,1 +1,2 @@
-"""Track: what providers report back (SES events over SQS or SNS), suppression, reports, reconciliation (ARCHITECTURE.md)."""
+"""Track: what providers report back (SES events over SQS or SNS), suppression, reports,
+reconciliation (ARCHITECTURE.md)."""

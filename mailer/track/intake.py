@@ -36,7 +36,8 @@ def _require_topics(allowed_topics: Iterable[str]) -> frozenset[str]:
     allowed = frozenset(t for t in allowed_topics if t)
     if not allowed:
         raise ConfigError(
-            "MAILER_SNS_TOPIC_ARNS is empty: set it to the ARN(s) of the SNS topic(s) SES publishes to"
+            "MAILER_SNS_TOPIC_ARNS is empty: set it to the ARN(s) of the SNS topic(s) SES "
+            "publishes to"
         )
     return allowed
 
@@ -63,7 +64,8 @@ def poll_queue(
     A message that cannot be used is logged and left on the queue, so that the queue's redrive
     policy moves it to the dead-letter queue. `once`: return when a receive brings nothing new.
     An SNS envelope must carry a valid SNS signature for an allowed topic, as at the webhook: the
-    queue's policy may admit more senders than SNS. Raw-delivery messages carry no envelope; for them
+    queue's policy may admit more senders than SNS. Raw-delivery messages carry no envelope; for
+    them
     the queue's access policy is the gate.
     """
     allowed = _require_topics(allowed_topics)

@@ -373,7 +373,8 @@ def record_notification(
 
 
 def load_policies(session: Session, list_defs: Iterable[Any]) -> dict[int, BouncePolicy]:
-    """{database list id: bounce policy} for ListDefinitions (lists/*.toml) that exist in the database."""
+    """{database list id: bounce policy} for ListDefinitions (lists/*.toml) that exist in the
+    database."""
     by_slug = {d.slug: d.bounce_policy for d in list_defs}
     if not by_slug:
         return {}

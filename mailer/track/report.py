@@ -84,7 +84,8 @@ def find_send(session: Session, list_slug: str, issue_date: dt.date) -> Send:
     )
     if send is None:
         raise NotFoundError(
-            f"no send of the {issue_date} issue yet; start it with `mailer send --issue {issue_date}`"
+            f"no send of the {issue_date} issue yet; start it with `mailer send --issue "
+            f"{issue_date}`"
         )
     return send
 

@@ -53,7 +53,8 @@ class EventParseError(MailerError):
 
 @dataclass(frozen=True)
 class SesEvent:
-    event_type: str  # bounce | complaint | delivery | send | reject | delivery_delay | rendering_failure | ...
+    # bounce | complaint | delivery | send | reject | delivery_delay | rendering_failure | ...
+    event_type: str
     ses_message_id: str
     recipient: str | None
     occurred_at: dt.datetime | None

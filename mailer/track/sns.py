@@ -58,7 +58,8 @@ _TOPIC_ARN_RE = re.compile(r"^arn:(aws[a-z-]*):sns:([a-z0-9-]+):\d{12}:[A-Za-z0-
 
 CERT_FETCH_TIMEOUT = 5.0
 # How long a failed certificate URL is answered from memory. The certificate host answering "no such
-# certificate" (4xx, or something that is not a certificate) is definitive: 5 minutes. Not reaching it
+# certificate" (4xx, or something that is not a certificate) is definitive: 5 minutes. Not reaching
+# it
 # (timeout, 5xx) is our problem and SNS retries the message (by default 3 times, 20 s apart): 15 s.
 NEGATIVE_TTL = 300.0
 TRANSIENT_TTL = 15.0
@@ -78,7 +79,8 @@ class CertificateFetchError(SignatureError):
 
 
 class CertificateMissingError(SignatureError):
-    """The certificate host answered, and there is no certificate at that URL: the envelope is forged."""
+    """The certificate host answered, and there is no certificate at that URL: the envelope is
+    forged."""
 
 
 def _hash_for(version: Any):
@@ -119,10 +121,14 @@ def check_cert_url(url: Any, topic_arn: str) -> str:
 
 
 def string_to_sign(envelope: Mapping[str, Any]) -> bytes:
-    """`Name\\nValue\\n` per signed field. A line break in any value but Message is refused: a MessageId
-    of "id\\nSubject\\ns" without a Subject gives the same bytes as MessageId "id" with Subject "s", so a
-    genuine signature would fit an envelope SNS never sent. SNS itself never puts one there (a Subject
-    must not contain line breaks; ids, timestamps, ARNs, tokens and URLs cannot). Message may, and does
+    """`Name\\nValue\\n` per signed field. A line break in any value but Message is refused: a
+    MessageId
+    of "id\\nSubject\\ns" without a Subject gives the same bytes as MessageId "id" with Subject "s",
+    so a
+    genuine signature would fit an envelope SNS never sent. SNS itself never puts one there (a
+    Subject
+    must not contain line breaks; ids, timestamps, ARNs, tokens and URLs cannot). Message may, and
+    does
     (the SubscriptionConfirmation text): it comes first, so with every later value on one line the
     bytes still split into fields one way only."""
     kind = envelope.get("Type")
@@ -181,7 +187,8 @@ def fetch_cert_https(url: str) -> bytes:
 
 
 class CertCache:
-    """Public keys by certificate URL, failures remembered for a while (NEGATIVE_TTL, TRANSIENT_TTL),
+    """Public keys by certificate URL, failures remembered for a while (NEGATIVE_TTL,
+    TRANSIENT_TTL),
     at most `max_fetches` fetches at once and one per URL.
 
     A fetch beyond the cap is not queued: it fails at once as retryable (503, SNS retries; the SQS
@@ -368,7 +375,8 @@ class InboundMessage:
 
 
 def parse_sqs_body(body: str) -> InboundMessage:
-    """Accept an SNS envelope (JSON with Type/TopicArn/Message) or raw delivery (the message itself)."""
+    """Accept an SNS envelope (JSON with Type/TopicArn/Message) or raw delivery (the message
+    itself)."""
     try:
         data = json.loads(body)
     except ValueError:

@@ -6,9 +6,12 @@ with the one distinction the send loop needs from every failed call:
 - `ExchangeFailed`: the request may have reached the server (reset, timeout, EOF or a malformed or
   oversized answer after sending): the outcome is unknown, and a blind retry could send it twice.
 
-urllib3 parses the answers (status line, headers, Content-Length, chunked, read-to-close, interim 1xx)
-and notices idle pooled connections the server has closed (or left bytes on) before reusing them; its
-retries and redirects are off (the send loop retries and counts). Which urllib3 exception means which
+urllib3 parses the answers (status line, headers, Content-Length, chunked, read-to-close, interim
+1xx)
+and notices idle pooled connections the server has closed (or left bytes on) before reusing them;
+its
+retries and redirects are off (the send loop retries and counts). Which urllib3 exception means
+which
 outcome is decided in one table, `FAILURES`, with the reason for each row.
 """
 
@@ -39,9 +42,12 @@ class ExchangeFailed(Exception):
 class _NotConnected(Exception):
     """A connection could not be opened (raised from `connect()`, before any byte of a request).
 
-    Why a marker of our own: urllib3 raises the same `SSLError` for a failed handshake (nothing sent)
-    and for a TLS alert while reading the answer (sent: in TLS 1.3 a server's rejection of the client
-    arrives after our request), and a plain-HTTP connection is opened lazily inside the request. Only
+    Why a marker of our own: urllib3 raises the same `SSLError` for a failed handshake (nothing
+    sent)
+    and for a TLS alert while reading the answer (sent: in TLS 1.3 a server's rejection of the
+    client
+    arrives after our request), and a plain-HTTP connection is opened lazily inside the request.
+    Only
     `connect()` knows that nothing has been written yet. Not a subclass of anything urllib3 catches,
     so it reaches the caller unchanged (urllib3 still discards the connection)."""
 
@@ -54,7 +60,8 @@ def _opening():
         raise _NotConnected(f"{type(exc).__name__}: {exc}") from exc
 
 
-# Named as urllib3's own: urllib3's connect errors print the class name ("HTTPConnection(host=...)").
+# Named as urllib3's own: urllib3's connect errors print the class name
+# ("HTTPConnection(host=...)").
 class HTTPConnection(urllib3.connection.HTTPConnection):
     def connect(self) -> None:
         with _opening():
@@ -89,8 +96,10 @@ FAILURES: tuple[
         ExchangeFailed,
         lambda exc, timeout: f"Read timeout: no answer within {timeout:g} s",
     ),
-    # Reset, EOF before or inside the answer, a body shorter than its Content-Length, a status line or
-    # header that is not HTTP, too many or too long header lines (urllib3 wraps http.client's errors).
+    # Reset, EOF before or inside the answer, a body shorter than its Content-Length, a status line
+    # or
+    # header that is not HTTP, too many or too long header lines (urllib3 wraps http.client's
+    # errors).
     (ProtocolError, ExchangeFailed, lambda exc, timeout: _what(exc)),
     # TLS failed after the handshake (an alert or bad record while the answer was read).
     (SSLError, ExchangeFailed, lambda exc, timeout: _what(exc)),
@@ -110,8 +119,10 @@ def classify(exc: BaseException, read_timeout: float) -> Exception:
 
 
 class OriginPool:
-    """POSTs to one origin over at most `maxsize` idle keep-alive connections (more are opened when more
-    calls are in flight, and closed after use). Thread-safe. TLS is always verified (certificate and host
+    """POSTs to one origin over at most `maxsize` idle keep-alive connections (more are opened when
+    more
+    calls are in flight, and closed after use). Thread-safe. TLS is always verified (certificate and
+    host
     name), against the CA bundle file `ca_certs` (None: the system's); OSError if it cannot be loaded."""
 
     def __init__(
@@ -134,8 +145,10 @@ class OriginPool:
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
         )
         if scheme == "https":
-            # urllib3's TLS defaults, as botocore uses them, with the CA bundle loaded once here rather than
-            # on every new connection: a missing or unreadable bundle raises OSError now, not on each call.
+            # urllib3's TLS defaults, as botocore uses them, with the CA bundle loaded once here
+            # rather than
+            # on every new connection: a missing or unreadable bundle raises OSError now, not on
+            # each call.
             context = create_urllib3_context()
             if ca_certs:
                 context.load_verify_locations(cafile=ca_certs)
@@ -186,8 +199,10 @@ class OriginPool:
             raise ExchangeFailed(
                 f"answer larger than {_size(limit)} (Content-Length {announced}): refused unread"
             )
-        # Read until urllib3 reports the end (b""): that last read is where it checks that the body was
-        # as long as announced. decode_content off: a compressed answer is not inflated (no zip bomb).
+        # Read until urllib3 reports the end (b""): that last read is where it checks that the body
+        # was
+        # as long as announced. decode_content off: a compressed answer is not inflated (no zip
+        # bomb).
         pieces, size = [], 0
         while piece := answer.read(limit + 1 - size, decode_content=False):
             pieces.append(piece)

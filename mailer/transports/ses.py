@@ -1,6 +1,7 @@
 """Amazon SES v2 `SendEmail` with `Content.Raw`: our MIME, one recipient per call.
 
-SendEmail goes through the lean path in ses_lean.py (same request, ~1/3 of boto3's CPU per call); the
+SendEmail goes through the lean path in ses_lean.py (same request, ~1/3 of boto3's CPU per call);
+the
 boto3 client serves GetAccount/GetSendQuota and SendEmail where the lean path does not apply.
 SDK retries are off for the send call: the send loop retries and counts attempts. What an SES answer
 means is decided in ses_errors.py, for both paths. The clients come from mailer.aws (region and
@@ -56,8 +57,10 @@ class SesTransport:
         try:
             self.client = aws.client("sesv2", **where)
             self._v1 = aws.client("ses", **where)
-            # SendEmail through the lean path (ses_lean: same request, a fraction of the CPU) unless asked
-            # not to or unable to send exactly what boto3 would (then `lean` is None and boto3 sends).
+            # SendEmail through the lean path (ses_lean: same request, a fraction of the CPU) unless
+            # asked
+            # not to or unable to send exactly what boto3 would (then `lean` is None and boto3
+            # sends).
             self.lean = (
                 LeanSendEmail.for_client(
                     session,

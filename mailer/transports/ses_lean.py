@@ -1,7 +1,9 @@
-"""A lean SES v2 `SendEmail`: the request boto3 would send, built and sent with a fraction of its CPU.
+"""A lean SES v2 `SendEmail`: the request boto3 would send, built and sent with a fraction of its
+CPU.
 
 Why: boto3's `send_email` costs ~2 ms of CPU per call for a ~100 KB raw message on our development
-machine (JSON-encoding the base64 body through the generic serialiser, ~20 event handlers, the user-agent
+machine (JSON-encoding the base64 body through the generic serialiser, ~20 event handlers, the
+user-agent
 builder, botocore's HTTP wrapper, response parsing); at 1,000 msg/s that alone needs two cores. This
 path keeps what must stay boto3's and replaces only the per-call machinery:
 
@@ -10,12 +12,14 @@ path keeps what must stay boto3's and replaces only the per-call machinery:
   the signing name come from the boto3 client and session; the signature is SigV4, computed by
   `sigv4.SigV4Signer` (botocore's `SigV4Auth` for an endpoint path that would need normalising);
 - the JSON body is a template: base64 of the MIME bytes goes straight between two constant byte
-  strings (the base64 alphabet needs no JSON escaping); the address and tags go through `json.dumps`;
+  strings (the base64 alphabet needs no JSON escaping); the address and tags go through
+  `json.dumps`;
 - keep-alive HTTP/1.1 connections from urllib3's pool (`http_pool.OriginPool`: TLS verified with the
   CA bundle boto3 uses, answers over 1 MiB refused), no retries (the send loop retries and counts);
 - the answer is classified exactly like a botocore ClientError (`ses_errors.classify_error`).
 
-Used only when the endpoint is reached directly: with a proxy configured for it the transport keeps the
+Used only when the endpoint is reached directly: with a proxy configured for it the transport keeps
+the
 boto3 call (see `LeanSendEmail.for_client`). GetAccount/GetSendQuota always use the boto3 client.
 """
 
@@ -136,7 +140,8 @@ class LeanSendEmail:
                 "SES calls go through boto3's send_email (proxy or non-default signing configured)"
             )
             return None
-        # The CA bundle boto3 would verify with: `ca_bundle` / AWS_CA_BUNDLE, else botocore's default.
+        # The CA bundle boto3 would verify with: `ca_bundle` / AWS_CA_BUNDLE, else botocore's
+        # default.
         botocore_session = getattr(session, "_session", None)
         bundle = botocore_session.get_config_variable("ca_bundle") if botocore_session else None
         return cls(
@@ -153,7 +158,8 @@ class LeanSendEmail:
         )
 
     def body(self, message: OutgoingMessage) -> bytes:
-        """The JSON document boto3 serialises for SendEmail (same members, `Content.Raw.Data` base64)."""
+        """The JSON document boto3 serialises for SendEmail (same members, `Content.Raw.Data`
+        base64)."""
         tags = ",".join(
             f'{{"Name":{json.dumps(k)},"Value":{json.dumps(v)}}}' for k, v in message.tags.items()
         )
@@ -205,7 +211,8 @@ class LeanSendEmail:
 
 
 class _CredentialSource:
-    """The session's credentials, resolved on first use (as boto3 does: a transport built without them
+    """The session's credentials, resolved on first use (as boto3 does: a transport built without
+    them
     only fails when it sends) and frozen per call, which refreshes expiring ones (STS, SSO, IMDS)."""
 
     def __init__(self, session):
@@ -220,7 +227,8 @@ class _CredentialSource:
 
 
 def error_fields(status: int, headers: dict[str, str], data: bytes) -> tuple[str, str]:
-    """(code, message) of a rest-json error answer (`headers` looked up by lower-case name: urllib3's
+    """(code, message) of a rest-json error answer (`headers` looked up by lower-case name:
+    urllib3's
     are case-insensitive), read where botocore reads them: the
     `x-amzn-ErrorType` header ("Code:http://..."), else the body's `__type` or `code`
     ("namespace#Code"); the message is the body's `message` or `Message`."""

@@ -1,8 +1,10 @@
 """Any SMTP server, Amazon SES's SMTP interface included. One connection per sending thread
 (smtplib is not thread-safe), reopened when the server drops it between messages.
 
-Every reply decides the row: 250 after the message is `sent`; 5xx `failed` (the server's words kept);
-4xx requeued with backoff by the send loop; 421, or a connection lost before the message's final dot,
+Every reply decides the row: 250 after the message is `sent`; 5xx `failed` (the server's words
+kept);
+4xx requeued with backoff by the send loop; 421, or a connection lost before the message's final
+dot,
 means nothing was accepted, so the transaction is tried again once on a new connection; a connection
 lost after the final dot is `unknown` (the server may have accepted it). After a refused transaction
 the connection is reset (RSET) or dropped, so the next recipient starts clean."""
@@ -81,7 +83,8 @@ def is_loopback(host: str) -> bool:
 
 
 def require_tls_for_credentials(target: SmtpTarget, setting: str) -> SmtpTarget:
-    """With SMTP AUTH the password must not cross the network in clear: smtps:// or STARTTLS (required,
+    """With SMTP AUTH the password must not cross the network in clear: smtps:// or STARTTLS
+    (required,
     and made the default). Plain text only to a relay on this machine, and only when asked for with
     starttls=0."""
     if target.implicit_tls or target.starttls:
@@ -108,7 +111,8 @@ class SmtpTransport:
         tls_context: ssl.SSLContext | None = None,
     ):
         self.target, self.user, self.password = target, user, password
-        # The system's trust store (SSL_CERT_FILE / SSL_CERT_DIR are honoured) and hostname checking.
+        # The system's trust store (SSL_CERT_FILE / SSL_CERT_DIR are honoured) and hostname
+        # checking.
         self.tls_context = tls_context or ssl.create_default_context()
         self.setting = f"MAILER_TRANSPORT={'smtps' if target.implicit_tls else 'smtp'}://{target.host}:{target.port}"
         self._local = threading.local()
@@ -163,7 +167,8 @@ class SmtpTransport:
             if t.starttls:
                 if not conn.has_extn("starttls"):
                     raise SendPausedError(
-                        f"{self.setting}: the server does not offer STARTTLS, so the connection would not be "
+                        f"{self.setting}: the server does not offer STARTTLS, so the connection "
+                        "would not be "
                         "encrypted; use its submission port (587) or smtps:// (465)"
                         + (
                             ", or starttls=0 for a relay on this machine"
@@ -191,7 +196,8 @@ class SmtpTransport:
 
     def _untrusted(self, exc: ssl.SSLCertVerificationError) -> str:
         return (
-            f"{self.setting}: the server's TLS certificate is not trusted ({exc.verify_message}); fix the "
+            f"{self.setting}: the server's TLS certificate is not trusted ({exc.verify_message}); "
+            "fix the "
             "server's certificate or add its CA to the system trust store (or SSL_CERT_FILE)"
         )
 

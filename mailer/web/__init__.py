@@ -1,7 +1,8 @@
 """The web app (ARCHITECTURE.md, "Stages"): subscribe, confirm, unsubscribe (RFC 8058 one-click),
 manage, archive.
 
-`create_app()` is the factory for gunicorn (`gunicorn 'mailer.web:create_app()'`) and `mailer serve`.
+`create_app()` is the factory for gunicorn (`gunicorn 'mailer.web:create_app()'`) and `mailer
+serve`.
 It refuses to start without MAILER_SECRET_KEY; only `demo=True` (`mailer serve --demo`) makes up an
 ephemeral key, and says so.
 """
@@ -50,7 +51,8 @@ def create_app(
     require_schema(engine)
 
     app = Flask(__name__, template_folder=str(templates_dir() / "web"), static_folder=None)
-    # Flask's own cookie session is never used; the key is set only so nothing falls back to a default.
+    # Flask's own cookie session is never used; the key is set only so nothing falls back to a
+    # default.
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=64 * 1024,
@@ -58,7 +60,8 @@ def create_app(
         TEMPLATES_AUTO_RELOAD=False,
     )
     if settings.trusted_proxies:
-        # Behind N proxies the peer is the nearest proxy; the client is the Nth address from the right
+        # Behind N proxies the peer is the nearest proxy; the client is the Nth address from the
+        # right
         # of X-Forwarded-For. Only those N entries are believed: a client cannot forge its way past.
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]

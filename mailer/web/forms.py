@@ -2,12 +2,16 @@
 
 Two checks, both needed:
 - The browser's own word. A cross-site form post carries `Origin: https://their.site` and
-  `Sec-Fetch-Site: cross-site` (or `same-site` from a sibling subdomain); both are set by the browser and
+  `Sec-Fetch-Site: cross-site` (or `same-site` from a sibling subdomain); both are set by the
+  browser and
   cannot be forged by the page. Either one naming another site is refused. Clients that send neither
   (curl, old browsers) pass this check.
-- A form token: a signed, timestamped value in a hidden field of our form. A post without one did not
-  come from our page (a bot posting blind, or an old browser led by another site); with one, the poster
-  fetched our form within FORM_MAX_AGE. No cookie is needed, so the form still works with cookies off.
+- A form token: a signed, timestamped value in a hidden field of our form. A post without one did
+not
+  come from our page (a bot posting blind, or an old browser led by another site); with one, the
+  poster
+  fetched our form within FORM_MAX_AGE. No cookie is needed, so the form still works with cookies
+  off.
 """
 
 from __future__ import annotations
@@ -51,7 +55,8 @@ def cross_site(headers, own_origins: set[str]) -> str | None:
     if origin is None or origin.lower().rstrip("/") in own_origins:
         return None
     # "null" comes from sandboxed frames and data: pages, but also from our own page when a referrer
-    # policy of no-referrer is in force (Chromium): believed only when Sec-Fetch-Site says same-origin.
+    # policy of no-referrer is in force (Chromium): believed only when Sec-Fetch-Site says
+    # same-origin.
     if origin == "null" and (fetch_site or "").lower() == "same-origin":
         return None
     return f"Origin: {origin}"

@@ -139,7 +139,8 @@ def subscribe_url(slug: str) -> str:
     return url_for("web.subscribe_page", slug=slug)
 
 
-# --- health ----------------------------------------------------------------------------------------
+# --- health
+# ----------------------------------------------------------------------------------------
 
 
 @bp.get("/healthz")
@@ -149,7 +150,8 @@ def healthz():
     return {"status": "ok"}
 
 
-# --- subscribe -------------------------------------------------------------------------------------
+# --- subscribe
+# -------------------------------------------------------------------------------------
 
 
 def subscribe_form(
@@ -188,7 +190,8 @@ def subscribe_page(slug: str):
 def check_your_inbox(slug: str) -> Response:
     return message(
         "Check your inbox",
-        "If this address can receive our newsletter, a mail with a confirmation link is on its way. "
+        "If this address can receive our newsletter, a mail with a confirmation link is on its "
+        "way. "
         "Click the link in it to start your subscription.",
         list_slug=slug,
     )
@@ -204,7 +207,8 @@ def foreign_post(slug: str) -> Response | None:
         return None
     return message(
         "Please use the form on our page",
-        "This request did not come from our subscribe form, or the form was open for more than a day. "
+        "This request did not come from our subscribe form, or the form was open for more than a "
+        "day. "
         "Open the subscribe page again and send the form from there.",
         status=403,
         list_slug=slug,
@@ -228,8 +232,10 @@ def subscribe_post():
     except InvalidAddress:
         email = None
     pending = None
-    # One transaction for the rate-limit hit and the subscription: every accepted request, for a known
-    # address or a new one, commits one write, so the database's commit time does not tell them apart.
+    # One transaction for the rate-limit hit and the subscription: every accepted request, for a
+    # known
+    # address or a new one, commits one write, so the database's commit time does not tell them
+    # apart.
     with transaction(factory()) as session:
         allowed = _ctx()["limiter"].allow(request.remote_addr or "?", session)
         honeypot = bool(
@@ -256,7 +262,8 @@ def subscribe_post():
     return check_your_inbox(slug)
 
 
-# --- confirm ---------------------------------------------------------------------------------------
+# --- confirm
+# ---------------------------------------------------------------------------------------
 
 
 def confirm_token(token: str) -> TokenData | Response:
@@ -333,7 +340,8 @@ def resend(token: str):
     return check_your_inbox(data.list_slug)
 
 
-# --- unsubscribe and manage ------------------------------------------------------------------------
+# --- unsubscribe and manage
+# ------------------------------------------------------------------------
 
 
 def _unsubscribe(data: TokenData, everything: bool, source: str) -> int:
@@ -418,7 +426,8 @@ def manage_post(token: str):
     return unsubscribed_page(data, everything)
 
 
-# --- archive ---------------------------------------------------------------------------------------
+# --- archive
+# ---------------------------------------------------------------------------------------
 
 
 @bp.get("/archive/<slug>/<date>")
@@ -441,13 +450,16 @@ def archive(slug: str, date: str):
     return Response(archive_html(html, settings().base_url, slug), mimetype="text/html")
 
 
-# --- every response --------------------------------------------------------------------------------
+# --- every response
+# --------------------------------------------------------------------------------
 
 
 @bp.after_app_request
 def headers(response: Response) -> Response:
-    # Tokens live in URLs: never leak them in a Referer, never cache the pages that show them. The form
-    # pages hold no token; there same-origin lets the browser send our Origin with the post (forms.py).
+    # Tokens live in URLs: never leak them in a Referer, never cache the pages that show them. The
+    # form
+    # pages hold no token; there same-origin lets the browser send our Origin with the post
+    # (forms.py).
     response.headers["Referrer-Policy"] = (
         "same-origin" if request.endpoint in FORM_PAGES else "no-referrer"
     )

@@ -5,7 +5,8 @@ allow-list, ConfirmSubscription through the API); this route only hands it the r
 with Content-Type text/plain, so the body is read raw, never as a form or JSON.
 
 The app caps request bodies for its forms; this route allows what SNS can send: a Message of up to
-256 KiB, JSON-escaped inside the envelope (a quote or backslash doubles, so up to twice that), plus the
+256 KiB, JSON-escaped inside the envelope (a quote or backslash doubles, so up to twice that), plus
+the
 envelope's own fields.
 """
 

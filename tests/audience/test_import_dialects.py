@@ -1,5 +1,6 @@
 """`mailer subscribers import` on the CSV files spreadsheets write: semicolons and BOMs from Excel,
-tabs, UTF-16 "Unicode text", Windows-1252 bytes, a quote left open, extra columns. Run as an operator
+tabs, UTF-16 "Unicode text", Windows-1252 bytes, a quote left open, extra columns. Run as an
+operator
 runs it: the CLI in a subprocess, on SQLite and PostgreSQL with the Alembic schema."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The fast import paths give the same rows, ids, subscriptions and consent records as the general one:
+"""The fast import paths give the same rows, ids, subscriptions and consent records as the general
+one:
 new and known people in one batch, the worker-process reader, failures that undo a whole batch."""
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def _import(factory, list_id, path, **options):
 
 
 def _stored(factory, list_id) -> tuple[dict, list]:
-    """({email: (status, confirmed?, unsubscribed?)}, [(email, consent detail)]) joined through the ids."""
+    """({email: (status, confirmed?, unsubscribed?)}, [(email, consent detail)]) joined through the
+    ids."""
     with factory() as session:
         subs = session.execute(
             select(

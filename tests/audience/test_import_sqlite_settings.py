@@ -1,4 +1,5 @@
-"""The import's SQLite connection tuning (page cache, checkpoints) ends with the import. SQLite only:
+"""The import's SQLite connection tuning (page cache, checkpoints) ends with the import. SQLite
+only:
 PostgreSQL imports change no connection settings. Uses the SQLite `database_url` default."""
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""Addresses a message cannot carry: a non-ASCII local part (`ü@example.com`) is valid syntax, but the
-provider's raw MIME has no SMTPUTF8, so such an address is refused where it comes in (import, form) and a
+"""Addresses a message cannot carry: a non-ASCII local part (`ü@example.com`) is valid syntax, but
+the
+provider's raw MIME has no SMTPUTF8, so such an address is refused where it comes in (import, form)
+and a
 ledger row that still holds one (data older than the rule) fails alone instead of stopping the send."""
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ def test_import_refuses_a_non_ascii_local_part_by_line_and_keeps_the_rest(workdi
     assert result.returncode == 0, result.stderr
     problems = result.stderr.strip().splitlines()
     assert [line for line in problems if "line 3:" in line] == [
-        f"people.csv: line 3: invalid address 'ü@example.com': {REFUSAL}; use an address with only ASCII "
+        f"people.csv: line 3: invalid address 'ü@example.com': {REFUSAL}; use an address with only "
+        "ASCII "
         "letters, digits and . _ + - before the @"
     ]
     assert any("line 5:" in line and REFUSAL in line for line in problems)

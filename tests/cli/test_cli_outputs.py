@@ -1,4 +1,5 @@
-"""Every command that writes somewhere the operator names (`--out`, `MAILER_OUTBOX`) says in one line
+"""Every command that writes somewhere the operator names (`--out`, `MAILER_OUTBOX`) says in one
+line
 when it cannot write there, and leaves nothing half-done: the CLI in a subprocess, as an operator runs it."""
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ UNWRITABLE_FOLDER = (
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    """An operator's folder with the sample list imported, and a plain file where a folder could be asked for."""
+    """An operator's folder with the sample list imported, and a plain file where a folder could be
+    asked for."""
     root = tmp_path_factory.mktemp("operator")
     shutil.copytree(REPO / "lists", root / "lists")
     shutil.copytree(REPO / "issues", root / "issues")

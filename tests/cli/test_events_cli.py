@@ -1,4 +1,5 @@
-"""`mailer events poll` and `mailer reconcile` through the CLI, with moto (server mode) as SNS/SQS/SES."""
+"""`mailer events poll` and `mailer reconcile` through the CLI, with moto (server mode) as
+SNS/SQS/SES."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def aws(moto_url, monkeypatch):
     ]["QueueArn"]
     topic = sns.create_topic(Name=f"ses-events-{tag}")["TopicArn"]
     # Raw delivery: the poller verifies SNS envelopes against certificates fetched from AWS, which
-    # these tests cannot reach (tests/track/test_poll.py covers envelopes, with moto's certificates).
+    # these tests cannot reach (tests/track/test_poll.py covers envelopes, with moto's
+    # certificates).
     sns.subscribe(
         TopicArn=topic,
         Protocol="sqs",

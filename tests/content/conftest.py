@@ -62,7 +62,8 @@ def vcr_config() -> dict:
 
 
 def pytest_generate_tests(metafunc):
-    """Tests that use the database run on SQLite and (when configured) PostgreSQL, through the shared
+    """Tests that use the database run on SQLite and (when configured) PostgreSQL, through the
+    shared
     `database_url` / `engine` / `factory` fixtures of tests/conftest.py."""
     if "database_url" in metafunc.fixturenames:
         metafunc.parametrize("database_url", DB_KINDS, indirect=True)

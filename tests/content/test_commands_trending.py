@@ -1,4 +1,5 @@
-"""`mailer trending fetch` and `mailer issue new`, invoked through CliRunner with Settings as ctx.obj."""
+"""`mailer trending fetch` and `mailer issue new`, invoked through CliRunner with Settings as
+ctx.obj."""
 
 from __future__ import annotations
 

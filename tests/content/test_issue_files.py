@@ -1,4 +1,5 @@
-"""The five shipped issues load, render, and every section's text reaches both parts; bad files fail clearly."""
+"""The five shipped issues load, render, and every section's text reaches both parts; bad files fail
+clearly."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ LIST = load_list(REPO / "lists", "ai-morning-post")
 
 
 def section_texts(issue) -> list[str]:
-    """Every editor-visible string of an issue: what must appear in the mail. The headings of computed
+    """Every editor-visible string of an issue: what must appear in the mail. The headings of
+    computed
     sections without data are not: the mail leaves those sections out (lint warns)."""
     texts = [
         issue.masthead,

@@ -3,7 +3,8 @@ policy=default (the header registry) and with compat32 (email.utils.parseaddr, t
 email.header.decode_header, which follows RFC 2047 on the space between encoded-words).
 
 RFC 2047: an encoded-word is at most 75 characters, and a decoder ignores the space between two
-adjacent encoded-words. policy=default keeps that space (CPython, up to 3.13 at least), so a name only
+adjacent encoded-words. policy=default keeps that space (CPython, up to 3.13 at least), so a name
+only
 reads back exactly there when each run of words needing encoding fits one encoded-word (45 bytes of
 UTF-8); beyond that it differs from the name in spaces only."""
 
@@ -100,7 +101,8 @@ def test_a_cut_never_falls_inside_a_character():
 @pytest.mark.parametrize(
     "subject",
     [
-        "Über die KI-Revolution: Sprachmodelle für Ärzte, Anwälte und Lehrer – was sich ändert und warum es zählt",
+        "Über die KI-Revolution: Sprachmodelle für Ärzte, Anwälte und Lehrer – was sich ändert und "
+        "warum es zählt",
         "人工智能" * 40,
         "😀 " * 60 + "end",
         ("Plain ASCII subject " * 12).strip(),

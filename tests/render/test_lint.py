@@ -55,7 +55,8 @@ def test_relative_and_http_links(seed_contents):
 
 def test_image_without_alt():
     found = L.check_images(
-        '<img src="https://x.example/a.png"><img src="https://x.example/b.png" alt="" role="presentation">'
+        '<img src="https://x.example/a.png"><img src="https://x.example/b.png" alt="" '
+        'role="presentation">'
     )
     assert len(found) == 1 and "a.png" in found[0].message
 
@@ -185,7 +186,8 @@ def test_a_prompt_kept_without_its_todo_and_a_stray_todo(seed_contents):
     assert not errors(run_lint(todo_in_prose), "scaffold")
 
 
-# -- the gate in front of `mailer send`, through the CLI in a subprocess ------------------------------
+# -- the gate in front of `mailer send`, through the CLI in a subprocess
+# ------------------------------
 
 
 def _cli_env(database_url: str, tmp_path, **extra: str) -> dict[str, str]:
@@ -292,7 +294,8 @@ def test_an_issue_five_days_old_needs_yes(database_url, factory, sample_list, tm
 def test_the_seed_issues_pass_the_gate_with_the_file_transport(
     database_url, factory, sample_list, tmp_path
 ):
-    """The default MAILER_BASE_URL (http://127.0.0.1:8000) is a warning for the outbox, not an error."""
+    """The default MAILER_BASE_URL (http://127.0.0.1:8000) is a warning for the outbox, not an
+    error."""
     env = _cli_env(database_url, tmp_path)
     for seed in SEEDS:
         result = _mailer(env, "send", "--issue", seed.stem, "--yes")

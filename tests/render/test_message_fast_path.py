@@ -55,7 +55,8 @@ def summary(raw: bytes) -> dict:
     headers = sorted(
         (k.lower(), str(v)) for k, v in msg.items() if k.lower() not in ("content-type", "to")
     )
-    # `To:` as an RFC 2047 decoder reads it: policy=default keeps a space between adjacent encoded-words
+    # `To:` as an RFC 2047 decoder reads it: policy=default keeps a space between adjacent
+    # encoded-words
     # (see test_display_names), and the two paths cut a long name into words at different places.
     assert len(msg["To"].addresses) == 1
     name, address = parseaddr(email.message_from_bytes(raw, policy=compat32)["To"])
@@ -78,7 +79,8 @@ def test_fast_path_equals_email_message_for_1000_subscribers(seed_renders):
         ours, theirs = summary(fast), summary(baseline(rendered, r))
         assert ours["to"] == [(header_name(name), address)], repr(name)
         if "=?" in name:
-            # EmailMessage writes such a name raw, so parsers decode it as an encoded-word (a display
+            # EmailMessage writes such a name raw, so parsers decode it as an encoded-word (a
+            # display
             # name that changes on the way); the fast path encodes it, and it arrives as written.
             ours, theirs = (
                 {k: v for k, v in s.items() if k not in ("to", "headers")} for s in (ours, theirs)

@@ -1,8 +1,11 @@
-"""What a reader reads: no invented or internal text, right plurals, a text part that fits 78 columns,
+"""What a reader reads: no invented or internal text, right plurals, a text part that fits 78
+columns,
 a QR sentence that names the QR code's real target, and a greeting with a first name or none.
 
-Each seed issue goes through the real path: loaded against a fresh database with no trending snapshot
-(content.load.load_issue_for), rendered, built by the send's MessageSkeleton, parsed by Python's email
+Each seed issue goes through the real path: loaded against a fresh database with no trending
+snapshot
+(content.load.load_issue_for), rendered, built by the send's MessageSkeleton, parsed by Python's
+email
 parser. The greetings go through a real send to the file outbox.
 """
 
@@ -39,7 +42,8 @@ INTERNAL = ("No movers yet", "snapshots exist", "No Hugging Face entries", "No G
 
 
 def a_recipient() -> Recipient:
-    # tokens as long as real ones (mailer/tokens.py), so that the link lines are as long as in a send
+    # tokens as long as real ones (mailer/tokens.py), so that the link lines are as long as in a
+    # send
     token = "MTIzNDU2Nzg5.YWktbW9ybmluZy1wb3N0.ZK3j4Vh2pQ9xLw7sT1uYbN0cRm5eA8dFgHiJkLoP"
     return Recipient(
         delivery_id=1,
@@ -53,7 +57,8 @@ def a_recipient() -> Recipient:
 
 
 def parsed(content) -> tuple[str, str, str]:
-    """(text part, HTML part, HTML source) of the message a subscriber would get, as a parser reads it."""
+    """(text part, HTML part, HTML source) of the message a subscriber would get, as a parser reads
+    it."""
     rendered = render_issue(content, LIST, BASE_URL)
     raw = MessageSkeleton(rendered, LIST, send_id=1).message(a_recipient())
     msg = email.message_from_bytes(raw, policy=default_policy)
@@ -106,7 +111,8 @@ def test_the_text_part_fits_78_columns_except_lone_urls(fresh_seeds, index):
         line for line in text.splitlines() if len(line) > 78 and not URL_LINE.fullmatch(line)
     ]
     assert too_long == []
-    # a URL is never broken across lines, nor shares a line with words when the line would be too long
+    # a URL is never broken across lines, nor shares a line with words when the line would be too
+    # long
     for line in text.splitlines():
         if "://" in line and len(line) > 78:
             assert URL_LINE.fullmatch(line), line
@@ -202,7 +208,8 @@ def test_lint_warns_about_each_section_left_out(fresh_seeds):
     assert any(repr(content.movers.title) in m for m in messages), messages
 
 
-# --- the greeting, through a real send --------------------------------------------------------------
+# --- the greeting, through a real send
+# --------------------------------------------------------------
 
 GREETINGS = {
     "Ada Lovelace": "Good morning, Ada",
@@ -247,7 +254,8 @@ def test_the_greeting_uses_a_first_name_or_none(factory, settings, tmp_path):
 
 
 def test_mailer_lint_warns_and_still_passes(tmp_path):
-    """The operator's view: `mailer lint` on a fresh database names each section it leaves out, exit 0."""
+    """The operator's view: `mailer lint` on a fresh database names each section it leaves out, exit
+    0."""
     for folder in ("lists", "issues"):
         shutil.copytree(REPO / folder, tmp_path / folder)
     env = {
@@ -270,7 +278,9 @@ def test_mailer_lint_warns_and_still_passes(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert [line.split(": ", 1)[1] for line in lines if "[left-out]" in line] == [
-        "warning: [left-out] section 'Models & Datasets of the Week' has no data and is left out of the mail",
-        "warning: [left-out] section 'Biggest Movers This Week' has no data and is left out of the mail",
+        "warning: [left-out] section 'Models & Datasets of the Week' has no data and is left out "
+        "of the mail",
+        "warning: [left-out] section 'Biggest Movers This Week' has no data and is left out of the "
+        "mail",
     ]
     assert lines[-1].endswith(": 0 error(s), 2 warning(s)") and "Traceback" not in result.stderr

@@ -1,4 +1,5 @@
-"""A scripted HTTP/1.1 server on 127.0.0.1 for the lean SES path's tests: reads each request in full and
+"""A scripted HTTP/1.1 server on 127.0.0.1 for the lean SES path's tests: reads each request in full
+and
 answers with whatever the test scripted for it, byte for byte (well-formed or not), so that framing,
 keep-alive and failures can be reproduced exactly as a hostile or broken endpoint would produce them."""
 
@@ -16,7 +17,8 @@ Action = Callable[[socket.socket], bool]  # does something to the connection; Tr
 
 
 class ScriptedServer:
-    """Accepts connections; for the n-th request overall (n from 1) it calls `script(n)`, which returns
+    """Accepts connections; for the n-th request overall (n from 1) it calls `script(n)`, which
+    returns
     the bytes to send, None to close without answering, or an Action.
     After a 'Connection: close' or HTTP/1.0 answer the server closes the connection."""
 
@@ -132,7 +134,8 @@ def then_close(data: bytes) -> Action:
 
 
 def corrupt_tls_record(sock: socket.socket) -> bool:
-    """Under an established TLS session, write a TLS application-data record that fails its integrity
+    """Under an established TLS session, write a TLS application-data record that fails its
+    integrity
     check (random bytes where the ciphertext belongs) straight onto the TCP connection."""
     raw = socket.socket(fileno=os.dup(sock.fileno()))
     try:

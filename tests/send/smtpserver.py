@@ -1,4 +1,5 @@
-"""A local aiosmtpd server that says no: scripted replies at MAIL, RCPT and after the message's final
+"""A local aiosmtpd server that says no: scripted replies at MAIL, RCPT and after the message's
+final
 dot (DATA), 421 followed by a closed connection, connections dropped without a reply, STARTTLS with
 a self-signed certificate and AUTH. It records which messages it accepted (answered 250 after DATA)."""
 
@@ -101,7 +102,8 @@ class FaultySmtp:
 
 
 def self_signed(tmp: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, written to `tmp` (the test trusts it via SSL_CERT_FILE)."""
+    """A certificate for 127.0.0.1 and its key, written to `tmp` (the test trusts it via
+    SSL_CERT_FILE)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -146,7 +148,8 @@ def start(
     auth: bool = False,
     auth_require_tls: bool = True,
 ) -> Controller:
-    """The server on 127.0.0.1 (a given port, e.g. one a test first found closed). With `tls_cert` it
+    """The server on 127.0.0.1 (a given port, e.g. one a test first found closed). With `tls_cert`
+    it
     offers STARTTLS; with `auth` it offers AUTH LOGIN/PLAIN (over TLS only, unless told otherwise)."""
     kwargs: dict = {}
     if tls_cert:

@@ -1,5 +1,7 @@
-"""Crash test: a 2,000-recipient send killed with SIGKILL at 20 random moments and resumed each time.
-Across all runs no address is acknowledged twice, every row ends `sent` or `unknown`, and the unknown
+"""Crash test: a 2,000-recipient send killed with SIGKILL at 20 random moments and resumed each
+time.
+Across all runs no address is acknowledged twice, every row ends `sent` or `unknown`, and the
+unknown
 rows are no more than were in flight at the kills."""
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ def in_flight(factory) -> int:
 
 
 def kill_mid_send(proc, fake_ses, rng) -> bool:
-    """SIGKILL once the endpoint acknowledged a random number of further messages; False if it ended first."""
+    """SIGKILL once the endpoint acknowledged a random number of further messages; False if it ended
+    first."""
     target = len(fake_ses.acknowledged()) + rng.randint(1, 120)
     while proc.is_alive() and sum(fake_ses.acknowledged().values()) < target:
         time.sleep(0.002)

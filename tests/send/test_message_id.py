@@ -1,4 +1,5 @@
-"""Message-IDs unique in the world: a receiver (Gmail) drops a message whose Message-ID it has seen, so
+"""Message-IDs unique in the world: a receiver (Gmail) drops a message whose Message-ID it has seen,
+so
 no two installations, databases or test sends may repeat one; a re-send of the same delivery must.
 
 The messages are read back with Python's email parser, from the file outbox or as the SES endpoint

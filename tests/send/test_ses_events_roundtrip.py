@@ -1,4 +1,5 @@
-"""A real send through moto (SES), then SES-shaped events for those MessageIds through moto SNS -> SQS,
+"""A real send through moto (SES), then SES-shaped events for those MessageIds through moto SNS ->
+SQS,
 read by `mailer events poll`, reported by `mailer report`: the ledger, suppressions and rates agree."""
 
 from __future__ import annotations

@@ -41,7 +41,8 @@ MESSAGE = OutgoingMessage(
 
 @pytest.fixture
 def serve():
-    """serve(script, tls=None) -> (server, lean SES transport pointed at it); both closed afterwards."""
+    """serve(script, tls=None) -> (server, lean SES transport pointed at it); both closed
+    afterwards."""
     opened = []
 
     def start(script, tls=None, **transport_options):
@@ -94,7 +95,8 @@ def test_chunked_interim_and_close_delimited_answers_are_read_whole(serve):
 
 
 def test_an_idle_connection_the_server_closed_is_replaced_not_failed(serve):
-    # SES closes idle keep-alive connections: the next call must open a new one, not report "unknown".
+    # SES closes idle keep-alive connections: the next call must open a new one, not report
+    # "unknown".
     server, transport = serve(lambda n: then_close(ok("m-1")) if n == 1 else own_answers(n))
     assert transport.send(MESSAGE) == "m-1"
     assert server.closed.wait(5)
@@ -145,7 +147,8 @@ def test_a_garbage_answer_is_unknown(serve):
 @pytest.mark.parametrize("content_length", ["99999999999999999999999999", "52428800"])
 def test_an_announced_body_over_the_limit_is_refused_unread(serve, content_length):
     # A 10^26-byte length overflowed the old reader (an uncaught OverflowError); 50 MB would be read
-    # whole. SES answers SendEmail in ~100 bytes: anything over the limit is refused, outcome unknown.
+    # whole. SES answers SendEmail in ~100 bytes: anything over the limit is refused, outcome
+    # unknown.
     head = f"HTTP/1.1 200 OK\r\nContent-Length: {content_length}\r\n\r\n".encode()
     server, transport = serve(
         lambda n: endless(head, b"x" * 65536, limit=52428800) if n == 1 else own_answers(n)
@@ -266,7 +269,8 @@ def test_a_tls_failure_after_the_request_is_unknown_not_retried(serve, tls_pair,
 def test_an_unreadable_aws_ca_bundle_is_one_error_naming_it(
     database_url, engine, sample_list, tmp_path
 ):
-    # An operator's typo in AWS_CA_BUNDLE: the send must not start (every call would fail its handshake).
+    # An operator's typo in AWS_CA_BUNDLE: the send must not start (every call would fail its
+    # handshake).
     env = mailer_env(
         database_url, "https://127.0.0.1:9", AWS_CA_BUNDLE=str(tmp_path / "no-such-ca.pem")
     )

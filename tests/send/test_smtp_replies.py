@@ -123,7 +123,8 @@ def test_replies_at_rcpt_and_after_data_decide_each_row(database_url, factory, s
     assert "550 5.1.1 no such mailbox (RCPT)" in rows[ALAN].last_error
     assert "550 5.6.0 content rejected (DATA)" in rows[JOHN].last_error
     assert "554 5.7.1 looks like spam (DATA)" in rows[FEIFEI].last_error
-    # 4xx: requeued and sent on a later attempt; 421 or a drop before the final dot: a new connection,
+    # 4xx: requeued and sent on a later attempt; 421 or a drop before the final dot: a new
+    # connection,
     # same attempt; a drop after the final dot: unknown, never sent again blindly.
     assert rows[GRACE].attempts == 2 and rows[MARVIN].attempts == 2
     assert (

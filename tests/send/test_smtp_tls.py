@@ -1,5 +1,7 @@
-"""No SMTP password in clear, through `mailer send` as an operator runs it: with MAILER_SMTP_USER set,
-STARTTLS is required (smtps:// is fine too); plain text only to a relay on this machine and only with
+"""No SMTP password in clear, through `mailer send` as an operator runs it: with MAILER_SMTP_USER
+set,
+STARTTLS is required (smtps:// is fine too); plain text only to a relay on this machine and only
+with
 an explicit starttls=0. The test's self-signed certificate is trusted through SSL_CERT_FILE, which
 the standard library's default TLS context honours."""
 

@@ -1,4 +1,5 @@
-"""Several `mailer send` processes on one send: four `--worker` processes share a 5,000-recipient send
+"""Several `mailer send` processes on one send: four `--worker` processes share a 5,000-recipient
+send
 on PostgreSQL (SKIP LOCKED claims), and processes started at the same moment on a fresh issue, on
 PostgreSQL and on SQLite, plan it once, send nobody twice and all exit 0."""
 

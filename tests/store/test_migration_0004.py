@@ -18,31 +18,43 @@ SEED = [
     "(2, 'weekend-digest', 'The Weekend Digest')",
     # Alan three times: 2 consented first (though created later than 1 was, by a re-import)
     "INSERT INTO subscribers (id, email, name, created_at) VALUES "
-    "(1, 'alan@example.com', '', '2026-01-05 00:00:00'), (2, 'ALAN@example.com', '', '2026-01-06 00:00:00'), "
-    "(3, 'Alan@example.com', 'Al', '2026-01-03 00:00:00'), (4, 'bob@example.com', 'Bob', '2026-01-01 00:00:00'), "
+    "(1, 'alan@example.com', '', '2026-01-05 00:00:00'), (2, 'ALAN@example.com', '', '2026-01-06 "
+    "00:00:00'), "
+    "(3, 'Alan@example.com', 'Al', '2026-01-03 00:00:00'), (4, 'bob@example.com', 'Bob', "
+    "'2026-01-01 00:00:00'), "
     "(5, NULL, '', '2026-01-01 00:00:00')",
-    "INSERT INTO consent_events (id, subscriber_id, list_id, action, source, detail, created_at) VALUES "
+    "INSERT INTO consent_events (id, subscriber_id, list_id, action, source, detail, created_at) "
+    "VALUES "
     "(1, 2, 1, 'subscribe', 'web', 'web-subscribe-v1', '2025-12-24 09:00:00'), "
     "(2, 2, 1, 'confirm', 'web', 'confirmation link', '2025-12-24 09:05:00'), "
     "(3, 1, 1, 'import', 'import', 'a.csv line 2: status confirmed', '2026-01-05 00:00:00'), "
     "(4, 3, 1, 'unsubscribe', 'one-click', NULL, '2026-01-07 00:00:00'), "
     "(5, 1, 2, 'import', 'import', 'b.csv line 9: status pending', '2026-01-05 00:00:00'), "
     "(6, 4, 1, 'import', 'import', 'a.csv line 3: status confirmed', '2026-01-01 00:00:00')",
-    "INSERT INTO subscriptions (id, subscriber_id, list_id, status, created_at, confirmed_at, unsubscribed_at) VALUES "
+    "INSERT INTO subscriptions (id, subscriber_id, list_id, status, created_at, confirmed_at, "
+    "unsubscribed_at) VALUES "
     "(1, 1, 1, 'confirmed', '2026-01-05 00:00:00', '2026-01-05 00:00:00', NULL), "
     "(2, 2, 1, 'confirmed', '2025-12-24 09:00:00', '2025-12-24 09:05:00', NULL), "
-    "(3, 3, 1, 'unsubscribed', '2026-01-03 00:00:00', '2026-01-03 00:00:00', '2026-01-07 00:00:00'), "
+    "(3, 3, 1, 'unsubscribed', '2026-01-03 00:00:00', '2026-01-03 00:00:00', '2026-01-07 "
+    "00:00:00'), "
     "(4, 1, 2, 'pending', '2026-01-05 00:00:00', NULL, NULL), "
     "(5, 3, 2, 'confirmed', '2026-01-03 00:00:00', '2026-01-04 00:00:00', NULL), "
     "(6, 4, 1, 'confirmed', '2026-01-01 00:00:00', '2026-01-01 00:00:00', NULL)",
-    "INSERT INTO issues (id, list_id, issue_date, subject, source_path, content_hash, html, text) VALUES "
-    "(1, 1, '2026-01-08', 'S1', 'x', 'h', '<p>', 't'), (2, 1, '2026-01-09', 'S2', 'x', 'h', '<p>', 't')",
-    "INSERT INTO sends (id, issue_id, list_id, state, planned_count) VALUES (1, 1, 1, 'done', 4), (2, 2, 1, 'done', 2)",
-    # send 1 mailed Alan twice (1 and 2) and Bob; send 2 mailed 3 (before the unsubscribe took effect)
+    "INSERT INTO issues (id, list_id, issue_date, subject, source_path, content_hash, html, text) "
+    "VALUES "
+    "(1, 1, '2026-01-08', 'S1', 'x', 'h', '<p>', 't'), (2, 1, '2026-01-09', 'S2', 'x', 'h', '<p>', "
+    "'t')",
+    "INSERT INTO sends (id, issue_id, list_id, state, planned_count) VALUES (1, 1, 1, 'done', 4), "
+    "(2, 2, 1, 'done', 2)",
+    # send 1 mailed Alan twice (1 and 2) and Bob; send 2 mailed 3 (before the unsubscribe took
+    # effect)
     "INSERT INTO deliveries (id, send_id, subscriber_id, email, name, state, attempts) VALUES "
-    "(10, 1, 1, 'alan@example.com', '', 'delivered', 1), (11, 1, 2, 'ALAN@example.com', '', 'complained', 1), "
-    "(12, 1, 4, 'bob@example.com', 'Bob', 'delivered', 1), (13, 2, 3, 'Alan@example.com', 'Al', 'sent', 1)",
-    "INSERT INTO events (id, dedup_key, ses_message_id, event_type, recipient, delivery_id, raw) VALUES "
+    "(10, 1, 1, 'alan@example.com', '', 'delivered', 1), (11, 1, 2, 'ALAN@example.com', '', "
+    "'complained', 1), "
+    "(12, 1, 4, 'bob@example.com', 'Bob', 'delivered', 1), (13, 2, 3, 'Alan@example.com', 'Al', "
+    "'sent', 1)",
+    "INSERT INTO events (id, dedup_key, ses_message_id, event_type, recipient, delivery_id, raw) "
+    "VALUES "
     "(1, 'delivery:m10:alan@example.com', 'm10', 'delivery', 'alan@example.com', 10, '{}'), "
     "(2, 'complaint:f11:alan@example.com', 'm11', 'complaint', 'ALAN@example.com', 11, '{}'), "
     "(3, 'delivery:m12:bob@example.com', 'm12', 'delivery', 'bob@example.com', 12, '{}')",
@@ -64,7 +76,8 @@ def test_upgrade_merges_people_who_differ_only_in_letter_case(database_url, work
     assert result.returncode == 0, result.stderr
 
     with engine.connect() as conn:
-        # the one who consented first survives, with the address as they gave it and a name from the others
+        # the one who consented first survives, with the address as they gave it and a name from the
+        # others
         assert _rows(conn, "SELECT id, email, email_key, name FROM subscribers ORDER BY id") == [
             (2, "ALAN@example.com", "alan@example.com", "Al"),
             (4, "bob@example.com", "bob@example.com", "Bob"),

@@ -31,7 +31,8 @@ MAIN_LIST, OTHER_LIST = 1, 2
 
 
 def pytest_generate_tests(metafunc):
-    """Every test that uses the database runs on SQLite and (when configured) PostgreSQL, through the
+    """Every test that uses the database runs on SQLite and (when configured) PostgreSQL, through
+    the
     shared `database_url` fixture of tests/conftest.py (own SQLite file or private PG schema)."""
     if "database_url" in metafunc.fixturenames:
         metafunc.parametrize("database_url", DB_KINDS, indirect=True)
@@ -90,8 +91,10 @@ def seed(session) -> None:
 
 
 def moto_cert_fetcher(endpoint: str):
-    """A certificate fetcher for the envelopes moto delivers: moto signs them and serves the certificate
-    at its endpoint (same path as SigningCertURL), but routes a GET there to SNS only when it carries an
+    """A certificate fetcher for the envelopes moto delivers: moto signs them and serves the
+    certificate
+    at its endpoint (same path as SigningCertURL), but routes a GET there to SNS only when it
+    carries an
     SNS credential scope (unsigned, it goes to S3)."""
     import requests
 

@@ -72,7 +72,8 @@ def parsed(raw: bytes):
     return email.message_from_bytes(raw, policy=default_policy)
 
 
-# --- finding the token ------------------------------------------------------------------------------
+# --- finding the token
+# ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -103,7 +104,8 @@ def test_received_notifications_give_the_raw_mail_in_either_encoding():
         received_mail(received(raw, None))  # an S3-action alert: no content
 
 
-# --- applying a request ------------------------------------------------------------------------------
+# --- applying a request
+# ------------------------------------------------------------------------------
 
 
 def apply(factory, raw: bytes, key: str = SECRET, old_keys: tuple[str, ...] = ()):
@@ -158,7 +160,8 @@ def test_a_token_signed_with_a_rotated_out_key_still_works(factory):
     assert request.outcome == "unsubscribed"
 
 
-# --- the two intakes -------------------------------------------------------------------------------
+# --- the two intakes
+# -------------------------------------------------------------------------------
 
 
 def test_a_request_mail_through_sns_and_sqs_unsubscribes(factory, moto_endpoint):
@@ -227,7 +230,8 @@ def test_a_request_mail_through_the_signed_webhook_unsubscribes(factory):
     assert consent(factory) == [(BOB, MAIN_LIST, "unsubscribe", "mailto")]
 
 
-# --- the CLI, for an MTA pipe --------------------------------------------------------------------------
+# --- the CLI, for an MTA pipe
+# --------------------------------------------------------------------------
 
 
 def test_cli_reads_the_mail_from_stdin(factory, database_url):

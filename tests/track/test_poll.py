@@ -1,6 +1,7 @@
 """poll_queue against moto in server mode: SNS topics -> SQS queue (envelope and raw delivery).
 
-moto signs the envelopes it delivers and serves the certificate at its endpoint, so the poller verifies
+moto signs the envelopes it delivers and serves the certificate at its endpoint, so the poller
+verifies
 them for real (conftest.moto_cert_fetcher). moto leaves Subject out of
 the text it signs (SNS signs it), so nothing here is published with a Subject; tests/web and
 test_sns_verify.py cover signed Subjects.
@@ -252,7 +253,8 @@ def _complaint_for_erin() -> str:
 
 
 def test_an_envelope_with_a_bad_signature_is_not_applied(aws, factory, caplog, verified):
-    """Whoever may send to the queue (its policy can admit more than SNS) cannot make up SNS envelopes."""
+    """Whoever may send to the queue (its policy can admit more than SNS) cannot make up SNS
+    envelopes."""
     q = Setup(*aws)
     q.publish(q.topic, text("identity_delivery.json"))
     [genuine] = q.bodies(q.copy_url)

@@ -219,8 +219,10 @@ def test_foreign_topic_is_rejected_before_fetching(signer, fetch):
         "https://SNS.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem",
         "https://evilsns.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem",
         "https://s3.amazonaws.com/SimpleNotificationService-0a.pem",
-        "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0a.pem",  # not the topic's region
-        "https://sns.us-east-1.amazonaws.com.cn/SimpleNotificationService-0a.pem",  # not the topic's partition
+        # not the topic's region
+        "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0a.pem",
+        # not the topic's partition
+        "https://sns.us-east-1.amazonaws.com.cn/SimpleNotificationService-0a.pem",
         "//sns.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem",
     ],
 )

@@ -1,4 +1,5 @@
-"""The lean SendEmail path (mailer/transports/ses_lean.py): the same request boto3 sends, signed with
+"""The lean SendEmail path (mailer/transports/ses_lean.py): the same request boto3 sends, signed
+with
 the session's (refreshing) credentials, and every SES answer classified as the boto3 path does."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""A person in Chromium: fills the subscribe form, confirms with the button of the confirmation page,
+"""A person in Chromium: fills the subscribe form, confirms with the button of the confirmation
+page,
 clicks the unsubscribe button; reads an archive page, QR code included. Screenshots go to test-artifacts/. Skipped (with the reason) without Chromium, except in CI, where it fails."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The confirmation mail as a mail client reads it: parsed from the raw bytes the file transport wrote."""
+"""The confirmation mail as a mail client reads it: parsed from the raw bytes the file transport
+wrote."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Every page a visitor can reach is readable in both colour schemes: Chromium with prefers-color-scheme
-light and dark, axe-core's WCAG 2 AA rules with no contrast violation, and each button's text and the
+"""Every page a visitor can reach is readable in both colour schemes: Chromium with
+prefers-color-scheme
+light and dark, axe-core's WCAG 2 AA rules with no contrast violation, and each button's text and
+the
 masthead rule measured from the computed styles. Screenshots go to test-artifacts/web-contrast/."""
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""Erase means erased: after `mailer subscribers erase`, no table, no byte of the database file and no
-outbox file holds the person's address or name, in any case or encoding. The person was imported, sent
+"""Erase means erased: after `mailer subscribers erase`, no table, no byte of the database file and
+no
+outbox file holds the person's address or name, in any case or encoding. The person was imported,
+sent
 an issue (file transport), signed up to a second list over HTTP, then delivered, soft-bounced,
 unsubscribed by mail and complained, all fed through POST /webhooks/ses as signed SNS envelopes."""
 

@@ -1,4 +1,5 @@
-"""The subscribe form is no relay and no oracle, through real HTTP: a GET of a confirmation link changes
+"""The subscribe form is no relay and no oracle, through real HTTP: a GET of a confirmation link
+changes
 nothing, cross-site posts are refused, a list slug names a file in lists/ or nothing, and the answer
 goes out before the confirmation mail does, which one long-lived transport sends."""
 

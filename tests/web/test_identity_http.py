@@ -88,7 +88,8 @@ def test_a_person_who_signed_up_in_capitals_is_found_by_an_import_in_lower_case(
 def test_an_ses_bounce_for_the_address_in_other_case_suppresses_the_person(
     serve, factory, tmp_path, message_id
 ):
-    """Over real HTTP: a signed SNS envelope to POST /webhooks/ses, correlated with the ledger or not."""
+    """Over real HTTP: a signed SNS envelope to POST /webhooks/ses, correlated with the ledger or
+    not."""
     signer = Signer()
     live = serve(settings_changes={"sns_topic_arns": (TOPIC_ARN,)})
     live.app.extensions["mailer"]["sns_fetch_cert"] = lambda url: signer.pem

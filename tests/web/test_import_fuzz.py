@@ -1,4 +1,5 @@
-"""Imports of hostile CSV files: 10,000 fuzzed rows in two encodings; every bad row reported by line."""
+"""Imports of hostile CSV files: 10,000 fuzzed rows in two encodings; every bad row reported by
+line."""
 
 from __future__ import annotations
 

@@ -1,7 +1,10 @@
-"""Every link a reader can meet resolves, the way a link checker finds out: the five seed issues are sent
-to the sample list through the file transport (the real render and personalisation, with each reader's
+"""Every link a reader can meet resolves, the way a link checker finds out: the five seed issues are
+sent
+to the sample list through the file transport (the real render and personalisation, with each
+reader's
 unsubscribe and manage links) and someone subscribes through the form (a confirmation mail), then a
-small crawler follows every internal link of every mail part and of every page it reaches. Every GET answers 2xx (or redirects to a 2xx), no GET changes the database,
+small crawler follows every internal link of every mail part and of every page it reaches. Every GET
+answers 2xx (or redirects to a 2xx), no GET changes the database,
 and every external link is absolute https."""
 
 from __future__ import annotations
@@ -153,7 +156,8 @@ def test_every_link_in_the_sent_seeds_resolves_and_no_get_changes_state(
         per_mail.append(internal)
         for url in urls:
             crawl.offer(url, live.url)
-    # Each mail links to its archive page and its reader's unsubscribe and manage pages (the subscribe
+    # Each mail links to its archive page and its reader's unsubscribe and manage pages (the
+    # subscribe
     # page too, except in the issues whose call to action is the Telegram channel).
     assert all(len(internal) >= 3 for internal in per_mail), min(per_mail, key=len)
     assert any(any("/subscribe/" in u for u in internal) for internal in per_mail)
@@ -163,7 +167,8 @@ def test_every_link_in_the_sent_seeds_resolves_and_no_get_changes_state(
     assert any("/confirm/" in u for u in confirmation_urls)
     for url in confirmation_urls:
         crawl.offer(url, live.url)
-    # every reader's own links (tokens signed in the same second are the same: at least one per reader)
+    # every reader's own links (tokens signed in the same second are the same: at least one per
+    # reader)
     assert (
         sum("/unsubscribe/" in u for u in crawl.seen) >= 21
         and sum("/manage/" in u for u in crawl.seen) >= 21

@@ -1,4 +1,5 @@
-"""On gunicorn with two workers: 200 concurrent RFC 8058 one-click POSTs for 200 subscribers (every one
+"""On gunicorn with two workers: 200 concurrent RFC 8058 one-click POSTs for 200 subscribers (every
+one
 recorded, no 5xx), and one subscribe rate limit for both workers."""
 
 from __future__ import annotations

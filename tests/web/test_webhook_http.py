@@ -1,4 +1,5 @@
-"""`POST /webhooks/ses` over real HTTP: signed SNS envelopes change the ledger; forged ones change nothing."""
+"""`POST /webhooks/ses` over real HTTP: signed SNS envelopes change the ledger; forged ones change
+nothing."""
 
 from __future__ import annotations
 
@@ -152,11 +153,13 @@ def test_subscription_confirmation_goes_through_the_sns_api(hook):
         stub.assert_no_pending_responses()
 
 
-# --- the edges: SNS's size limit, line breaks in signed fields, failing certificate URLs -------------
+# --- the edges: SNS's size limit, line breaks in signed fields, failing certificate URLs
+# -------------
 
 
 def test_a_250_kb_signed_notification_is_accepted(hook, factory):
-    """SNS messages go up to 256 KiB; a bounce with a long diagnostic (or many recipients) gets there."""
+    """SNS messages go up to 256 KiB; a bounce with a long diagnostic (or many recipients) gets
+    there."""
     live, signer, row = hook
     message = json.loads(bounce_for(row))
     message["bounce"]["bouncedRecipients"][0]["diagnosticCode"] = "smtp; 550 5.1.1 " + "x" * 250_000
@@ -181,8 +184,10 @@ def test_a_body_beyond_what_sns_sends_is_refused(hook, factory):
 
 
 def test_a_line_break_in_a_signed_field_cannot_move_a_signature(hook, factory):
-    """The string to sign is `Name\\nValue\\n` per field: a MessageId carrying "\\nSubject\\n<subject>"
-    and no Subject yields the same bytes as the genuine envelope, so the genuine signature would fit an
+    """The string to sign is `Name\\nValue\\n` per field: a MessageId carrying
+    "\\nSubject\\n<subject>"
+    and no Subject yields the same bytes as the genuine envelope, so the genuine signature would fit
+    an
     envelope with another MessageId (a replay SNS never sent)."""
     live, signer, row = hook
     genuine = signer.sign(
@@ -198,7 +203,8 @@ def test_a_line_break_in_a_signed_field_cannot_move_a_signature(hook, factory):
 
 
 class CertServer:
-    """A local stand-in for the SNS certificate host: answers every GET with `status`, counts them, and
+    """A local stand-in for the SNS certificate host: answers every GET with `status`, counts them,
+    and
     can hold requests until released (to see how many fetches run at once)."""
 
     def __init__(self, status: int = 404, body: bytes = b"no such certificate", hold: bool = False):

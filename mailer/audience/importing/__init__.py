@@ -1,1 +1,2 @@
-"""Subscriber imports from CSV: dialect, reader, preparation, batches, SQLite fast path (ARCHITECTURE.md)."""
+"""Subscriber imports from CSV: dialect, reader, preparation, batches, SQLite fast path
+(ARCHITECTURE.md)."""

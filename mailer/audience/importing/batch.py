@@ -1,9 +1,13 @@
 """One import batch in a handful of set-based statements (the speed of `mailer subscribers import`).
 
-Each statement receives the batch as one JSON array parameter of row arrays, unpacked by the database
-(SQLite `json_each`, PostgreSQL `jsonb_array_elements`, element i read with `value ->> i` on both): no
-per-row round trips, no statement with thousands of bound parameters, the same SQL on both databases.
-On SQLite new subscribers go in with one prepared statement run per row (executemany: faster there than
+Each statement receives the batch as one JSON array parameter of row arrays, unpacked by the
+database
+(SQLite `json_each`, PostgreSQL `jsonb_array_elements`, element i read with `value ->> i` on both):
+no
+per-row round trips, no statement with thousands of bound parameters, the same SQL on both
+databases.
+On SQLite new subscribers go in with one prepared statement run per row (executemany: faster there
+than
 unpacking JSON), and a batch of only new addresses takes the shortcut in import_sqlite.py.
 """
 
@@ -20,7 +24,8 @@ from mailer.audience.importing.sqlite import insert_new_people, sqlite_subscribe
 from mailer.audience.suppressions import suppression_salt
 from mailer.store.models import ConsentAction, SubscriptionStatus, utcnow
 
-# Up to this many suppressions are read whole and compared with the batch's hashes in Python; beyond it
+# Up to this many suppressions are read whole and compared with the batch's hashes in Python; beyond
+# it
 # the database probes its index once per address of the batch (about 2 us per row on SQLite).
 SMALL_SUPPRESSIONS = 10_000
 
@@ -78,7 +83,8 @@ def _subscriber_ids(
     rows = list(zip(batch.email_list, batch.key_list, batch.name_list))
     stmt = text(
         f"INSERT INTO subscribers (email, email_key, name, created_at) "
-        f"SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, :now FROM {_rows(session)} WHERE true "
+        f"SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, :now FROM {_rows(session)} WHERE "
+        "true "
         f"ON CONFLICT (email_key) DO NOTHING RETURNING email_key, id"
     )
     fresh = dict(
@@ -115,7 +121,8 @@ def _statuses(session: Session, list_id: int, ids: list[int]) -> dict[int, str]:
 
 
 def _people(session: Session) -> str:
-    """FROM clause over the :rows JSON array of (subscriber id << 32 | line) numbers: one flat number per
+    """FROM clause over the :rows JSON array of (subscriber id << 32 | line) numbers: one flat
+    number per
     person, which SQLite reads about ten times faster than a nested (id, line) array."""
     if session.get_bind().dialect.name == "postgresql":
         return "(SELECT CAST(jsonb_array_elements_text(CAST(:rows AS jsonb)) AS BIGINT) AS v) AS p"
@@ -163,7 +170,8 @@ def _insert_subscriptions(
 
 
 def _move_pending(session: Session, list_id: int, status: str, people: list[int], now) -> None:
-    """pending -> confirmed/unsubscribed (an import may move pending forward; it never re-subscribes)."""
+    """pending -> confirmed/unsubscribed (an import may move pending forward; it never
+    re-subscribes)."""
     _run_dated(
         session,
         "UPDATE subscriptions SET status = CAST(:status AS TEXT), confirmed_at = :confirmed, "
@@ -180,7 +188,8 @@ def _move_pending(session: Session, list_id: int, status: str, people: list[int]
 def _record_consent(
     session: Session, list_id: int, source: str, status: str, people: list[int], now
 ) -> None:
-    """One consent row per person added or changed, naming the file and line: `people.csv line 7: status
+    """One consent row per person added or changed, naming the file and line: `people.csv line 7:
+    status
     confirmed`."""
     _run_dated(
         session,

@@ -1,4 +1,5 @@
-"""How a subscriber CSV file is written: its text encoding and its delimiter, found before any row is read.
+"""How a subscriber CSV file is written: its text encoding and its delimiter, found before any row
+is read.
 
 Spreadsheets write more than one kind of "CSV": Excel saves "CSV UTF-8" with a BOM, and with `;`
 wherever the decimal separator is a comma; "Unicode text" is UTF-16LE with a BOM and tabs; older
@@ -89,8 +90,10 @@ def check_utf8(path: Path) -> None:
                 bad_line = line + data.count(b"\n", 0, exc.start)
                 column = base + exc.start - (base + newline + 1 if newline >= 0 else line_start) + 1
                 raise ImportFileError(
-                    f"{path}:{bad_line}: not UTF-8 (byte 0x{data[exc.start]:02X} at byte {column} of the line); "
-                    "if the file comes from Excel or another Windows program, import it with --encoding cp1252"
+                    f"{path}:{bad_line}: not UTF-8 (byte 0x{data[exc.start]:02X} at byte {column} "
+                    "of the line); "
+                    "if the file comes from Excel or another Windows program, import it with "
+                    "--encoding cp1252"
                 ) from None
             if not chunk:
                 return
@@ -102,7 +105,8 @@ def check_utf8(path: Path) -> None:
 
 
 def _delimiter(path: Path, codec: str) -> str:
-    """`,` `;` or tab: csv.Sniffer on the first lines, kept when it splits the header into a list with an
+    """`,` `;` or tab: csv.Sniffer on the first lines, kept when it splits the header into a list
+    with an
     `email` column; else the one of the three that does so and appears most in the header; else `,`."""
     with open(path, encoding=codec, errors="replace", newline="") as fh:
         sample = fh.read(SNIFF_CHARS)

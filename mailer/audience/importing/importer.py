@@ -27,7 +27,8 @@ STATUSES = (
     SubscriptionStatus.PENDING,
     SubscriptionStatus.UNSUBSCRIBED,
 )
-# Rows per transaction. Each commit rewrites every page of the email index that the batch touched, and
+# Rows per transaction. Each commit rewrites every page of the email index that the batch touched,
+# and
 # with addresses in random order that is most of them: fewer, bigger batches write less.
 BATCH_SIZE = 100_000
 FIRST_BATCH = 5_000
@@ -88,7 +89,8 @@ def _columns(path: Path, reader, warnings: list[str]) -> dict[str, int]:
 
 
 def _row(line: int, record: list[str], col: dict[str, int], default_status: str) -> ImportRow | str:
-    """An ImportRow, or the reason the record is skipped (the general path; _records tries a quick one)."""
+    """An ImportRow, or the reason the record is skipped (the general path; _records tries a quick
+    one)."""
     if len(record) != col["width"]:
         return f"expected {col['width']} fields, found {len(record)}"
     raw = record[col["email"]]
@@ -105,7 +107,8 @@ def _row(line: int, record: list[str], col: dict[str, int], default_status: str)
 
 
 class CsvRows:
-    """The rows of a CSV file, iterated once (what iter_csv returns). import_rows may instead close it and
+    """The rows of a CSV file, iterated once (what iter_csv returns). import_rows may instead close
+    it and
     parse the file in a worker process, which gives the same rows and problems."""
 
     def __init__(
@@ -122,7 +125,8 @@ class CsvRows:
         self.warnings: list[str] = []  # about the file as a whole (unknown columns), not a row
         fh = self.format.open(path)
         try:
-            # strict: a quote left open is an error at the end of the file (reported where it opened)
+            # strict: a quote left open is an error at the end of the file (reported where it
+            # opened)
             # instead of a last field that silently swallowed every line after it.
             reader = csv.reader(fh, delimiter=self.format.delimiter, strict=True)
             col = _columns(path, reader, self.warnings)
@@ -150,11 +154,14 @@ def iter_csv(
     encoding: str | None = None,
     fmt: CsvFormat | None = None,
 ) -> CsvRows:
-    """Rows to import as (line, email, name, status) tuples (the fields of ImportRow), streamed; each
+    """Rows to import as (line, email, name, status) tuples (the fields of ImportRow), streamed;
+    each
     skipped record appends `line N: reason` to problems.
 
-    Needs a header with an `email` column (checked now, before any row is read), and UTF-8 (or UTF-16
-    with a BOM) unless `encoding` says otherwise; the delimiter is `,` `;` or tab (csv_format). Blank
+    Needs a header with an `email` column (checked now, before any row is read), and UTF-8 (or
+    UTF-16
+    with a BOM) unless `encoding` says otherwise; the delimiter is `,` `;` or tab (csv_format).
+    Blank
     lines are ignored. The file is never held in memory.
     """
     return CsvRows(path, problems, default_status, encoding, fmt)
@@ -191,7 +198,8 @@ def _unreadable(start: int, end: int, exc: csv.Error) -> str:
 def _parsed(
     reader, col: dict[str, int], problems: list[str], default_status: str, ended: list[int]
 ) -> Iterator[tuple]:
-    """The quick path takes well-formed rows with a plain ASCII address and an exact status word (most
+    """The quick path takes well-formed rows with a plain ASCII address and an exact status word
+    (most
     rows, at a few microseconds each); every other record goes through _row, which decides the same.
     `ended[0]` is kept at the line the previous record ended on, for errors the reader raises."""
     width, email_at, name_at, status_at = (
@@ -291,11 +299,14 @@ def import_rows(
     batch_size: int = BATCH_SIZE,
     parse_in_process: bool | None = None,
 ) -> ImportReport:
-    """Import (line, email, name, status) rows; each batch commits on its own: a failure leaves earlier
+    """Import (line, email, name, status) rows; each batch commits on its own: a failure leaves
+    earlier
     batches in and this one out.
 
-    Running the same import again is harmless: nothing is added twice, and nobody who left is re-added.
-    Rows from iter_csv are parsed in a worker process when parse_in_process is true, or is None and the
+    Running the same import again is harmless: nothing is added twice, and nobody who left is
+    re-added.
+    Rows from iter_csv are parsed in a worker process when parse_in_process is true, or is None and
+    the
     file is big.
     """
     report = ImportReport(problems=problems)

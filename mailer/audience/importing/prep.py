@@ -1,8 +1,10 @@
-"""The part of an import batch that needs no database: sorting, suppression hashes, packed line/status codes.
+"""The part of an import batch that needs no database: sorting, suppression hashes, packed
+line/status codes.
 
 It runs where the CSV is parsed (a worker process for big files), so that the process holding the
 database connection spends its time in the database. A batch crosses to that process as four flat
-objects rather than a list of tuples: unpickling them costs the writer ~0.1 us per row instead of ~0.8.
+objects rather than a list of tuples: unpickling them costs the writer ~0.1 us per row instead of
+~0.8.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ STATUS_CODES = {
     SubscriptionStatus.UNSUBSCRIBED: 2,
 }
 STATUS_NAMES = {code: status for status, code in STATUS_CODES.items()}
-SEP = "\0"  # between addresses and between names: neither can hold it (validation and clean_display_name)
+# between addresses and between names: neither can hold it (validation and clean_display_name)
+SEP = "\0"
 DIGEST = 32  # bytes of a SHA-256 digest
 
 

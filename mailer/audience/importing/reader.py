@@ -1,8 +1,11 @@
-"""Reading and checking an import's rows while the previous batch is written: in a thread, or in a worker
+"""Reading and checking an import's rows while the previous batch is written: in a thread, or in a
+worker
 process for big files.
 
-Parsing and validating is Python work that holds the GIL; a thread overlaps it only with the time the
-database driver releases the GIL. A worker process runs it on the second CPU for real, at the price of
+Parsing and validating is Python work that holds the GIL; a thread overlaps it only with the time
+the
+database driver releases the GIL. A worker process runs it on the second CPU for real, at the price
+of
 pickling each batch across a pipe (well under a microsecond per row).
 """
 
@@ -67,9 +70,11 @@ def _picklable(exc: BaseException) -> BaseException:
 
 
 def _produce(conn, target: Callable[..., Iterator[tuple[Any, list[str]]]], args: tuple) -> None:
-    """Worker process: send ("item", item, problems) per item, then ("end" | "error", exc, problems).
+    """Worker process: send ("item", item, problems) per item, then ("end" | "error", exc,
+    problems).
 
-    A thread does the sending, with up to AHEAD items queued, so that parsing goes on while the importer
+    A thread does the sending, with up to AHEAD items queued, so that parsing goes on while the
+    importer
     is still busy with an earlier batch and has not taken the next one off the pipe yet.
     """
     queue: Queue = Queue(maxsize=AHEAD)
@@ -103,7 +108,8 @@ def in_process(
 ) -> Iterator[Any]:
     """The items of target(*args), a generator of (item, new problems) run in a worker process; the
     problems are appended to `problems` as items arrive. The worker runs at most AHEAD + 1 items ahead."""
-    # fork: nothing to re-import and the target needs no pickling; spawn where fork is not safe (macOS).
+    # fork: nothing to re-import and the target needs no pickling; spawn where fork is not safe
+    # (macOS).
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     receiver, sender = ctx.Pipe(duplex=False)
     worker = ctx.Process(

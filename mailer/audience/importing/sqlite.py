@@ -1,7 +1,10 @@
-"""SQLite's part of an import batch: new subscribers in, their ids worked out without reading them back.
+"""SQLite's part of an import batch: new subscribers in, their ids worked out without reading them
+back.
 
-SQLite gives a new row of a rowid table the id max(id) + 1, and only one connection writes at a time:
-once the first insert of the batch has run, this transaction holds the write lock until it commits. The
+SQLite gives a new row of a rowid table the id max(id) + 1, and only one connection writes at a
+time:
+once the first insert of the batch has run, this transaction holds the write lock until it commits.
+The
 rows one executemany inserts therefore get consecutive ids in the order they were given, and the
 subscriptions and consent records of a batch of new people are computed from (first id + position)
 inside the database, with no id travelling through Python and no lookup by address.
@@ -25,7 +28,8 @@ _STATUS = (
     f"ELSE '{SubscriptionStatus.UNSUBSCRIBED}' END"
 )
 _NEW_SUBSCRIPTIONS = text(
-    "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, confirmed_at, unsubscribed_at) "
+    "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, confirmed_at, "
+    "unsubscribed_at) "
     f"SELECT :first + j.key, :list_id, {_STATUS}, :now, CASE j.value & 3 WHEN 0 THEN :now END, "
     "CASE j.value & 3 WHEN 2 THEN :now END FROM json_each(:codes) AS j"
 ).bindparams(bindparam("now", type_=DateTime(timezone=True)))
@@ -38,7 +42,8 @@ _NEW_CONSENT = text(
 
 
 def _stored(session: Session, value):
-    """A datetime as SQLAlchemy stores it on SQLite (text), for statements run on the driver directly."""
+    """A datetime as SQLAlchemy stores it on SQLite (text), for statements run on the driver
+    directly."""
     dialect = session.get_bind().dialect
     return DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)(value)
 
@@ -46,9 +51,11 @@ def _stored(session: Session, value):
 def sqlite_subscriber_ids(
     session: Session, batch: PreparedBatch, now
 ) -> tuple[int, dict[str, int], dict[str, int]]:
-    """Insert the people not known yet; (first new id, {email_key: id} of the new ones, of the known ones).
+    """Insert the people not known yet; (first new id, {email_key: id} of the new ones, of the known
+    ones).
 
-    When every address is new, the two dicts are empty: the new ids are first .. first + len(batch) - 1.
+    When every address is new, the two dicts are empty: the new ids are first .. first + len(batch)
+    - 1.
     """
     emails, keys = batch.email_list, batch.key_list
     conn = session.connection()
@@ -61,7 +68,8 @@ def sqlite_subscriber_ids(
     top = conn.exec_driver_sql("SELECT max(id) FROM subscribers").scalar() or 0
     first = top - inserted + 1
     if inserted == len(batch):
-        # Cheap proof of the consecutive-ids rule above; a wrong mapping fails the batch, never stores it.
+        # Cheap proof of the consecutive-ids rule above; a wrong mapping fails the batch, never
+        # stores it.
         ends = dict(
             conn.exec_driver_sql(
                 "SELECT id, email FROM subscribers WHERE id IN (?, ?)", (first, top)
@@ -87,7 +95,8 @@ def sqlite_subscriber_ids(
 def insert_new_people(
     session: Session, list_id: int, source: str, first: int, codes: str, now
 ) -> None:
-    """Subscriptions and consent records of people whose ids are first + position in the codes array."""
+    """Subscriptions and consent records of people whose ids are first + position in the codes
+    array."""
     params = {"first": first, "list_id": list_id, "now": now, "codes": codes}
     session.execute(_NEW_SUBSCRIPTIONS, params)
     session.execute(_NEW_CONSENT, {**params, "detail": f"{source} line "})

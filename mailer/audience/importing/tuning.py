@@ -1,6 +1,7 @@
 """One database connection for a whole import, tuned for bulk writes while the import runs (SQLite).
 
-The settings are per connection and restored before it goes back to the pool, so nothing else (the web
+The settings are per connection and restored before it goes back to the pool, so nothing else (the
+web
 app, a send) runs with them. None of them weakens durability: the database stays in WAL mode with
 synchronous=NORMAL, where a crash loses at most the last commits, never the file's consistency.
 """
@@ -15,12 +16,14 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_IMPORT_PRAGMAS = {
-    # A million addresses in the unique index on subscribers.email need more than the default 2 MB of
+    # A million addresses in the unique index on subscribers.email need more than the default 2 MB
+    # of
     # page cache to stay off the disk.
     "cache_size": -256 * 1024,
     # Sorting and IN (...) lists build temporary B-trees: in memory, not in a temporary file.
     "temp_store": 2,
-    # Checkpoint (copy the WAL into the database file) every ~40 MB instead of every ~4 MB: pages of the
+    # Checkpoint (copy the WAL into the database file) every ~40 MB instead of every ~4 MB: pages of
+    # the
     # email index that every batch touches are then copied once per checkpoint, not once per batch.
     "wal_autocheckpoint": 10_000,
 }
