@@ -1,4 +1,5 @@
-"""Email address validation and normalisation (one place, used by imports, the web form and sends)."""
+"""Email address validation and normalisation (one place, used by imports, the web form and
+sends)."""
 
 from __future__ import annotations
 

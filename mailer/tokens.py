@@ -23,7 +23,8 @@ RESEND_MAX_AGE = 90 * 24 * 3600
 
 
 class TokenError(ValueError):
-    """Tampered, forged, wrong purpose, or expired. The web layer shows a page that reveals nothing."""
+    """Tampered, forged, wrong purpose, or expired. The web layer shows a page that reveals
+    nothing."""
 
     def __init__(self, message: str, expired: bool = False):
         super().__init__(message)

@@ -86,7 +86,8 @@ def _record(session: Session, values: dict) -> int:
 
 
 def _subscriber_id(session: Session, email: str, name: str) -> int:
-    """The person with this address in any letter case; added (spelt as given now) if there is none."""
+    """The person with this address in any letter case; added (spelt as given now) if there is
+    none."""
     key = email_key(email)
     session.execute(
         dialect_insert(session, Subscriber)

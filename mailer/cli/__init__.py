@@ -21,7 +21,8 @@ from mailer.errors import MailerError
 
 
 class MailerGroup(click.Group):
-    """The one place where MailerError becomes a ClickException (printed as one line, exit code 1)."""
+    """The one place where MailerError becomes a ClickException (printed as one line, exit code
+    1)."""
 
     def invoke(self, ctx: click.Context):
         try:

@@ -101,7 +101,8 @@ _MODEL_RE = re.compile(r"^(datasets/)?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$")
 
 @dataclass
 class _Block:
-    """A section as read: heading, paragraphs, list items and key: value lines, with line numbers."""
+    """A section as read: heading, paragraphs, list items and key: value lines, with line
+    numbers."""
 
     kind: str
     title: str
@@ -151,7 +152,8 @@ class _Reader:
         raise self.error(len(self.lines), "front matter is not closed: add a '---' line after it")
 
     def blocks(self, start: int) -> list[_Block]:
-        """Split the body into the top block (headline, dek, lead) and one block per '## ' section."""
+        """Split the body into the top block (headline, dek, lead) and one block per '## '
+        section."""
         top = _Block(kind="top", title="", line=start + 1)
         blocks = [top]
         current = top

@@ -67,7 +67,8 @@ def select_repos(snapshot: Snapshot | None, count: int) -> tuple[TrendingRepo, .
 
 
 def _mover_identity(source: str, entry: dict[str, Any]) -> tuple[str, str, str, str]:
-    """(name, provider, metric, url); dataset names keep the 'datasets/' prefix the issue file uses."""
+    """(name, provider, metric, url); dataset names keep the 'datasets/' prefix the issue file
+    uses."""
     if source == GITHUB:
         return entry["name"], "github", "stars", f"https://github.com/{entry['name']}"
     name = f"datasets/{entry['id']}" if source == DATASETS else entry["id"]
@@ -180,7 +181,8 @@ def movers_for(
 def trending_sections(
     session: Session, config: TrendingConfig, snapshots: dict[str, Snapshot | None]
 ) -> dict[str, Any]:
-    """Every computed section from the given snapshots (what `issue new` writes and attach fills)."""
+    """Every computed section from the given snapshots (what `issue new` writes and attach
+    fills)."""
     hf = config.huggingface
     models = select_hf(snapshots.get(MODELS), "model", hf.models, hf.tasks) if hf else ()
     datasets = select_hf(snapshots.get(DATASETS), "dataset", hf.datasets, hf.tasks) if hf else ()

@@ -268,7 +268,8 @@ def check_subject(issue: IssueContent) -> list[Finding]:
 
 
 def _editorial_texts(issue: IssueContent) -> list[tuple[str, str]]:
-    """(what, text) of everything the editor writes fresh for each issue (the scaffold's prompts)."""
+    """(what, text) of everything the editor writes fresh for each issue (the scaffold's
+    prompts)."""
     texts = [
         ("subject", issue.subject),
         ("preheader", issue.preheader),

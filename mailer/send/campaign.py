@@ -109,7 +109,8 @@ class SendSummary:
 
     @property
     def finished(self) -> bool:
-        """Nothing is left for this run to do (a canary and other workers' rows count as finished)."""
+        """Nothing is left for this run to do (a canary and other workers' rows count as
+        finished)."""
         return self.state in (RunEnd.DONE, RunEnd.CANARY, RunEnd.RUNNING)
 
 

@@ -29,7 +29,8 @@ MAX_BETWEEN_CHECKS = 50
 
 def check_interval(handed_over: int, total: int) -> int:
     """Messages handed over between two evaluations: each of the first EVERY_MESSAGE_UNTIL, then a
-    twentieth of the send, at most every MAX_BETWEEN_CHECKS (a 200,000-recipient send: 4,000 checks)."""
+    twentieth of the send, at most every MAX_BETWEEN_CHECKS (a 200,000-recipient send: 4,000
+    checks)."""
     if handed_over < EVERY_MESSAGE_UNTIL:
         return 1
     return max(1, min(MAX_BETWEEN_CHECKS, total // 20))

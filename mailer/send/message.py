@@ -70,7 +70,8 @@ class Recipient:
 
 
 def new_message_id(domain: str) -> str:
-    """A Message-ID no one else has used: 128 random bits. For messages outside the ledger (`--to`)."""
+    """A Message-ID no one else has used: 128 random bits. For messages outside the ledger
+    (`--to`)."""
     return f"<{secrets.token_hex(16)}@{domain}>"
 
 
@@ -86,7 +87,8 @@ def personal_values(recipient: Recipient) -> dict[str, str]:
 def _fixed_headers(
     msg: EmailMessage, subject: str | None, list_def: ListDefinition, send_id: int
 ) -> None:
-    """The headers every message of a send shares; `subject` None leaves Subject to subject_header."""
+    """The headers every message of a send shares; `subject` None leaves Subject to
+    subject_header."""
     msg["From"] = list_def.from_header
     msg["Reply-To"] = list_def.reply_to
     if subject is not None:
@@ -159,7 +161,8 @@ def _soft_lines(data: bytes) -> bytes:
 def _encode_value(value: str) -> tuple[bytes, bytes]:
     """(text part bytes, HTML part bytes) of one placeholder value, each ending in a soft line
     break.
-    The value is one line (names are cleaned, URLs checked), so b2a_qp's output never ends in a newline."""
+    The value is one line (names are cleaned, URLs checked), so b2a_qp's output never ends in a
+    newline."""
     if (
         _NEUTRAL_RE.fullmatch(value) and value[-1] != " "
     ):  # the common case: encodings change nothing

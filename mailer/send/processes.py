@@ -64,7 +64,8 @@ def _child(make: Callable[[], Pipeline], ledger: Ledger, max_retry_wait: float, 
 
 
 def _die_with_parent() -> None:
-    """A killed parent takes its senders with it (Linux); their rows are then settled like its own."""
+    """A killed parent takes its senders with it (Linux); their rows are then settled like its
+    own."""
     try:
         import ctypes
         import signal

@@ -145,7 +145,8 @@ def _handle_sqs_message(
 def _notification_from_sqs(
     body: str, check: _EnvelopeCheck, sns_client_for_region
 ) -> tuple[str, str | None] | None:
-    """(SES message JSON, SNS message id) of an SQS message; None when there is nothing to record."""
+    """(SES message JSON, SNS message id) of an SQS message; None when there is nothing to
+    record."""
     inbound = parse_sqs_body(body)
     if inbound.raw_delivery:
         return inbound.message, None

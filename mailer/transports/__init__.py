@@ -11,7 +11,8 @@ __all__ = ["AccountLimits", "FileTransport", "OutgoingMessage", "Transport", "ma
 
 
 def make_transport(settings: Settings, pool_size: int = 10) -> Transport:
-    """The configured transport. `pool_size` is the number of calls the send loop keeps in flight."""
+    """The configured transport. `pool_size` is the number of calls the send loop keeps in
+    flight."""
     if settings.transport == "file":
         return FileTransport(settings.outbox_dir)
     if settings.transport == "ses":

@@ -38,7 +38,8 @@ class Transport(Protocol):
     paced: bool  # False: the send rate applies only when asked for explicitly
 
     def send(self, message: OutgoingMessage) -> str:
-        """Deliver one message; return the provider's message id. Safe to call from several threads."""
+        """Deliver one message; return the provider's message id. Safe to call from several
+        threads."""
 
     def was_sent(self, batch: str, delivery_id: int) -> bool | None:
         """After a crash: True/False when the transport can tell, None when it cannot."""

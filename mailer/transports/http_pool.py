@@ -123,7 +123,8 @@ class OriginPool:
     more
     calls are in flight, and closed after use). Thread-safe. TLS is always verified (certificate and
     host
-    name), against the CA bundle file `ca_certs` (None: the system's); OSError if it cannot be loaded."""
+    name), against the CA bundle file `ca_certs` (None: the system's); OSError if it cannot be
+    loaded."""
 
     def __init__(
         self,

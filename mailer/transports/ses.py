@@ -80,7 +80,8 @@ class SesTransport:
         self.region = self.client.meta.region_name
 
     def clone(self) -> SesTransport:
-        """A new client for a forked sender process (connections must not be shared across a fork)."""
+        """A new client for a forked sender process (connections must not be shared across a
+        fork)."""
         return SesTransport(**self._args)
 
     def send(self, message: OutgoingMessage) -> str:

@@ -129,7 +129,8 @@ def bad_link() -> Response:
 
 
 def mail_confirmation(slug: str, pending: lifecycle.Pending) -> None:
-    """Queued for the sender thread: the response goes out before the mail does (see outbound.py)."""
+    """Queued for the sender thread: the response goes out before the mail does (see
+    outbound.py)."""
     url = link("confirm", pending.subscriber_id, slug, "web.confirm")
     definition, email, mail_id = list_def(slug), pending.email, pending.consent_id
     _ctx()["outbound"].submit(lambda: confirmation_message(definition, email, url, mail_id))
@@ -182,7 +183,8 @@ def subscribe_get():
 
 @bp.get("/subscribe/<slug>")
 def subscribe_page(slug: str):
-    """The form's canonical address: the Subscribe button, the QR code and every footer link here."""
+    """The form's canonical address: the Subscribe button, the QR code and every footer link
+    here."""
     list_def(slug)
     return subscribe_form(slug)
 
@@ -383,7 +385,8 @@ def unsubscribe_get(token: str):
 
 @bp.post("/unsubscribe/<token>")
 def unsubscribe_post(token: str):
-    """The button on the page and RFC 8058 one-click (List-Unsubscribe=One-Click): 200, no redirect."""
+    """The button on the page and RFC 8058 one-click (List-Unsubscribe=One-Click): 200, no
+    redirect."""
     try:
         data = verify("unsubscribe", token)
     except TokenError:

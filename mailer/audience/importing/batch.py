@@ -38,7 +38,8 @@ def _rows(session: Session) -> str:
 
 
 def _values(session: Session, cast: str = "") -> str:
-    """A subquery over a JSON array of plain values (SQLite then probes the index once per value)."""
+    """A subquery over a JSON array of plain values (SQLite then probes the index once per
+    value)."""
     if session.get_bind().dialect.name == "postgresql":
         element = "jsonb_array_elements_text(CAST(:rows AS jsonb))"
         return f"(SELECT CAST({element} AS {cast}))" if cast else f"(SELECT {element})"
@@ -52,7 +53,8 @@ def _run(session: Session, sql: str, rows: Sequence, **params):
 
 
 def _blocked(session: Session, batch: PreparedBatch) -> list[tuple]:
-    """The rows whose address is suppressed (by salted hash: erased addresses only exist as hashes)."""
+    """The rows whose address is suppressed (by salted hash: erased addresses only exist as
+    hashes)."""
     listed = session.scalars(
         text("SELECT email_hash FROM suppressions LIMIT :n"), {"n": SMALL_SUPPRESSIONS + 1}
     ).all()

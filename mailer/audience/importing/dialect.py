@@ -37,7 +37,8 @@ class CsvFormat:
 
 
 def detect_format(path: Path, encoding: str | None = None) -> CsvFormat:
-    """The file's format; `encoding` (the --encoding option) overrides what the file's start says."""
+    """The file's format; `encoding` (the --encoding option) overrides what the file's start
+    says."""
     if not path.is_file():
         raise ImportFileError(f"{path}: no such file")
     codec = _forced(encoding) if encoding else _encoding(path)
@@ -71,7 +72,8 @@ def _encoding(path: Path) -> str:
 
 
 def check_utf8(path: Path) -> None:
-    """ImportFileError naming the line and byte of the first invalid UTF-8 sequence. Read in chunks."""
+    """ImportFileError naming the line and byte of the first invalid UTF-8 sequence. Read in
+    chunks."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset, line, line_start = (
         0,

@@ -1,4 +1,5 @@
-"""Subscriber imports from CSV: validated, normalised, merged, all-or-nothing per batch, repeatable."""
+"""Subscriber imports from CSV: validated, normalised, merged, all-or-nothing per batch,
+repeatable."""
 
 from __future__ import annotations
 
@@ -273,7 +274,8 @@ def _prepared(
 def _prepared_from_file(
     path: Path, default_status: str, size: int, salt: str | None, fmt: CsvFormat | None = None
 ) -> Iterator[tuple[PreparedBatch, list[str]]]:
-    """In the worker process: (batch, problems found since the previous batch) until the file ends."""
+    """In the worker process: (batch, problems found since the previous batch) until the file
+    ends."""
     problems: list[str] = []
     reported = 0
     for batch in _prepared(iter_csv(path, problems, default_status, fmt=fmt), problems, size, salt):

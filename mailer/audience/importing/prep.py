@@ -63,7 +63,8 @@ class PreparedBatch:
 
     @cached_property
     def rows(self) -> list[tuple]:
-        """(line, email, name, status) per row (the general path; the fast one never builds these)."""
+        """(line, email, name, status) per row (the general path; the fast one never builds
+        these)."""
         if not self.count:
             return []
         names = STATUS_NAMES
@@ -73,7 +74,8 @@ class PreparedBatch:
         ]
 
     def rows_with_digests(self, wanted: set[bytes]) -> list[tuple]:
-        """The rows whose digest is in `wanted` (a set intersection in C; positions only on a hit)."""
+        """The rows whose digest is in `wanted` (a set intersection in C; positions only on a
+        hit)."""
         digests = self.digests or b""
         if wanted.isdisjoint(map(digests.__getitem__, _slices(len(digests) // DIGEST))):
             return []
@@ -83,13 +85,15 @@ class PreparedBatch:
 
 @lru_cache(maxsize=8)
 def _slices(count: int) -> list[slice]:
-    """The digest positions of a batch of `count` rows (most batches have the same size: made once)."""
+    """The digest positions of a batch of `count` rows (most batches have the same size: made
+    once)."""
     end = count * DIGEST
     return list(map(slice, range(0, end, DIGEST), range(DIGEST, end + DIGEST, DIGEST)))
 
 
 def known_salt(session: Session) -> str | None:
-    """The suppression salt if it exists (without creating it: no salt means no suppressions yet)."""
+    """The suppression salt if it exists (without creating it: no salt means no suppressions
+    yet)."""
     return session.scalar(select(AppMeta.value).where(AppMeta.key == "suppression_salt"))
 
 

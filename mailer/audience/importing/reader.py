@@ -107,7 +107,8 @@ def in_process(
     target: Callable[..., Iterator[tuple[Any, list[str]]]], args: tuple, problems: list[str]
 ) -> Iterator[Any]:
     """The items of target(*args), a generator of (item, new problems) run in a worker process; the
-    problems are appended to `problems` as items arrive. The worker runs at most AHEAD + 1 items ahead."""
+    problems are appended to `problems` as items arrive. The worker runs at most AHEAD + 1 items
+    ahead."""
     # fork: nothing to re-import and the target needs no pickling; spawn where fork is not safe
     # (macOS).
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
