@@ -69,9 +69,8 @@ def fast_normalise(candidate: str) -> str | None:
 
 def normalise_email(raw: str) -> str:
     """Syntax check, then: local part as written, domain lower-cased, IDN domain as punycode. A
-    local
-    part with non-ASCII characters is refused (UndeliverableAddress): valid, but we cannot send to
-    it.
+    local part with non-ASCII characters is refused (UndeliverableAddress): valid, but we cannot
+    send to it.
 
     Deliverability (DNS) is not checked: imports must not depend on the network.
     """
@@ -106,14 +105,11 @@ def email_key(address: str) -> str:
     """Who a normalised address is: the whole address lower-cased, local part too.
 
     RFC 5321 lets a server treat local parts case-sensitively, but Gmail, Outlook and virtually
-    every
-    provider do not, and people type their address in whatever case: ALAN@EXAMPLE.COM,
-    Alan@Example.com
-    and alan@example.com are one person. (Python's lower() is the case folding here: local parts are
-    ASCII and the domain is punycode by the time an address is normalised.) Every lookup of a
-    person,
-    a suppression or an erased address goes through this key; the address itself is shown as first
-    given.
+    every provider do not, and people type their address in whatever case: ALAN@EXAMPLE.COM,
+    Alan@Example.com and alan@example.com are one person. (Python's lower() is the case folding
+    here: local parts are ASCII and the domain is punycode by the time an address is normalised.)
+    Every lookup of a person, a suppression or an erased address goes through this key; the address
+    itself is shown as first given.
     """
     return address.lower()
 

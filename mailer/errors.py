@@ -88,8 +88,7 @@ class ThrottledError(RetryableError):
 
 class ConnectionFailedError(RetryableError):
     """No connection to the provider (refused, unreachable, no greeting): the message never left.
-    The
-    send loop pauses the whole send when this lasts (MAILER_TRANSPORT_DOWN_AFTER)."""
+    The send loop pauses the whole send when this lasts (MAILER_TRANSPORT_DOWN_AFTER)."""
 
 
 class PermanentError(TransportError):

@@ -59,8 +59,7 @@ class TokenMaker:
     recipient.
 
     Writes the format of itsdangerous' URLSafeTimedSerializer with its default signer (a test
-    compares
-    the two byte for byte, and `read_token` verifies these through itsdangerous):
+    compares the two byte for byte, and `read_token` verifies these through itsdangerous):
     base64url(compact JSON) "." base64url(timestamp) "." base64url(HMAC-SHA1), the HMAC key being
     SHA1(salt + "signer" + secret key). itsdangerous zlib-compresses a payload when that saves two
     bytes; ours (an id and a slug) never get shorter that way, and an uncompressed payload reads the

@@ -4,16 +4,12 @@ file.
 An SES notification names its recipient everywhere (destination, headers, the display name in
 commonHeaders.to, diagnostic codes): events about an erased person keep their type, times and ledger
 link, and lose the recipient and the raw JSON. Their dedup keys hold the recipient only as a salted
-hash
-(store.events.stored_dedup_key), so a late copy of the same notification is still recognised.
+hash (store.events.stored_dedup_key), so a late copy of the same notification is still recognised.
 
 On SQLite, deleted and overwritten rows linger in free space inside pages and in the write-ahead
-log;
-`scrub_sqlite_file` rebuilds the file (VACUUM) and empties the log, so that the bytes on disk no
-longer
-hold the address either. (PostgreSQL keeps dead row versions until VACUUM reclaims them; autovacuum
-does
-that on its own schedule.)
+log; `scrub_sqlite_file` rebuilds the file (VACUUM) and empties the log, so that the bytes on disk
+no longer hold the address either. (PostgreSQL keeps dead row versions until VACUUM reclaims them;
+autovacuum does that on its own schedule.)
 """
 
 from __future__ import annotations
@@ -45,8 +41,7 @@ def redact_events(
 
 def scrub_sqlite_file(conn: Connection) -> bool:
     """Rebuild a SQLite database file and empty its write-ahead log. False when another connection
-    kept
-    the log in use (then the old pages stay in it until the next checkpoint)."""
+    kept the log in use (then the old pages stay in it until the next checkpoint)."""
     conn.exec_driver_sql("VACUUM")
     busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
     return not busy

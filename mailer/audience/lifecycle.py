@@ -309,14 +309,11 @@ def history(session: Session, email: str) -> History:
 
 def erase(session: Session, email: str) -> int:
     """Remove a person's data from the database; keep a salted hash so that no import or form can
-    add
-    the address again. Returns the subscriber id.
+    add the address again. Returns the subscriber id.
 
     The consent trail stays (what happened, when) without IP, user agent or details; ledger rows
-    lose
-    the address, the name and the provider's error text (it quotes the address); SES events about
-    the
-    person lose the recipient and their raw JSON (erasure.redact_events).
+    lose the address, the name and the provider's error text (it quotes the address); SES events
+    about the person lose the recipient and their raw JSON (erasure.redact_events).
     """
     sub = _subscriber(session, email)
     sub_id, key = sub.id, sub.email_key or email_key(email)
@@ -372,10 +369,8 @@ class Erasure:
 
 def erase_person(factory: sessionmaker[Session], email: str, outbox: Path | None) -> Erasure:
     """`mailer subscribers erase`: the database (erase), the outbox's mails to the person, and on
-    SQLite
-    the bytes of the database file. The outbox goes first, inside the transaction: if a file cannot
-    be
-    deleted nothing is committed, and running the erase again finishes the job."""
+    SQLite the bytes of the database file. The outbox goes first, inside the transaction: if a file
+    cannot be deleted nothing is committed, and running the erase again finishes the job."""
     with factory.kw["bind"].connect() as conn:
         with conn.begin():
             session = factory(bind=conn)

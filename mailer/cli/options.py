@@ -81,8 +81,7 @@ def output_folder(path: Path, option: str = "--out") -> Path:
 
 def output_file(path: Path, option: str = "--out") -> IO[str]:
     """`path` opened for writing text (UTF-8, newlines as written); a MailerError naming the option
-    when
-    it cannot be."""
+    when it cannot be."""
     try:
         return path.open("w", newline="", encoding="utf-8")
     except OSError as exc:

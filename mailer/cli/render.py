@@ -55,8 +55,7 @@ def preview(
     ctx: click.Context, issue_spec: str, list_slug: str | None, out_dir: Path, require_fresh: bool
 ) -> None:
     """Write the HTML and text an issue would send, for a sample recipient; PNG screenshots at 375
-    and
-    640 px wide when Chromium is installed.
+    and 640 px wide when Chromium is installed.
 
     Example:
 
@@ -87,8 +86,7 @@ def lint_command(
 ) -> None:
     """Check an issue before sending: subject, scaffold prompts left, MAILER_BASE_URL, clip size,
     unsubscribe link, https links, alt text, leftovers, empty sections, MJML. Exit code 1 when there
-    is
-    an error; `mailer send` runs the same checks first.
+    is an error; `mailer send` runs the same checks first.
 
     Example:
 

@@ -25,11 +25,9 @@ from mailer.store.models import DeliveryState
 
 class Progress:
     """A progress bar on a terminal (stderr); otherwise a log line every `every` messages. Only a
-    row
-    that reached its final state counts as done: a requeued row (a retry) is shown apart, so
-    progress
-    never runs past the total however often a message is retried. A context manager: `launch_send`
-    opens it for the run and closes it after."""
+    row that reached its final state counts as done: a requeued row (a retry) is shown apart, so
+    progress never runs past the total however often a message is retried. A context manager:
+    `launch_send` opens it for the run and closes it after."""
 
     def __init__(self, total: int):
         self.total, self.every, self.done, self.counts = total, max(1, min(500, total // 10)), 0, {}

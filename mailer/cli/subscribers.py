@@ -65,8 +65,7 @@ def subscribers_import(
     strict: bool,
 ) -> None:
     """Import subscribers from CSV_FILE (header: email[,name][,status]; delimiter `,` `;` or tab).
-    Safe to
-    run again.
+    Safe to run again.
 
     Example:
 

@@ -1,20 +1,13 @@
 """The `[sources]` table of a list file: what each trending section pulls.
 
-[sources]
-timeout = 15                 # seconds per HTTP request, for every source
-movers = 5                   # biggest movers shown
+[sources] timeout = 15 # seconds per HTTP request, for every source movers = 5 # biggest movers
+shown
 
-[sources.huggingface]
-models = 8                   # trending models shown
-datasets = 4                 # trending datasets shown
-tasks = ["text-generation"]  # pipeline tags to show (empty or absent: any task)
-scan = 50                    # entries kept per snapshot; movers compare these week over week
+[sources.huggingface] models = 8 # trending models shown datasets = 4 # trending datasets shown
+tasks = ["text-generation"] # pipeline tags to show (empty or absent: any task) scan = 50 # entries
+kept per snapshot; movers compare these week over week
 
-[sources.github]
-topics = ["machine-learning", "llm"]
-count = 6
-pushed_within_days = 7
-scan = 50
+[sources.github] topics = ["machine-learning", "llm"] count = 6 pushed_within_days = 7 scan = 50
 """
 
 from __future__ import annotations

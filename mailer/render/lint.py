@@ -214,8 +214,8 @@ def check_leftovers(rendered: RenderedIssue, html: str, text: str) -> list[Findi
 
 def check_sections(issue: IssueContent) -> list[Finding]:
     """A heading with nothing under it, in a section the editor writes. The computed sections
-    (figures,
-    trending, movers) are left out of the mail when empty: check_left_out warns about those."""
+    (figures, trending, movers) are left out of the mail when empty: check_left_out warns about
+    those."""
     sections = [
         (issue.headline, issue.lead),
         (issue.deep_dive.title, issue.deep_dive.paragraphs),
@@ -324,8 +324,8 @@ def check_scaffold(issue: IssueContent) -> list[Finding]:
 
 def check_left_out(issue: IssueContent) -> list[Finding]:
     """Computed sections with no data: the mail leaves them out (no "0 models", no "none yet" note),
-    so
-    the operator hears about it here; usually `mailer trending fetch` has not run, or found nothing."""
+    so the operator hears about it here; usually `mailer trending fetch` has not run, or found
+    nothing."""
     empty = []
     if not (issue.figures or default_figures(issue)):
         empty.append(issue.metrics.title)

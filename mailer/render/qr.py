@@ -7,9 +7,8 @@ request, and leak nothing about who opened the mail; the 102 KB clip limit count
 Browsers cannot resolve `cid:`, so the "view in browser" copy gets the same PNG as a `data:` URI.
 
 The template wraps the image in a link to the call to action's URL (the button's: the subscribe
-page,
-or e.g. the Telegram channel), so the PNG can always be regenerated from the HTML alone (an issue
-re-read from the database has only its HTML and text).
+page, or e.g. the Telegram channel), so the PNG can always be regenerated from the HTML alone (an
+issue re-read from the database has only its HTML and text).
 """
 
 from __future__ import annotations

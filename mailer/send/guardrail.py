@@ -59,9 +59,8 @@ def breach(session: Session, send_id: int, policy: BouncePolicy) -> str | None:
     """A pause reason when the send's rates are over the thresholds, else None.
 
     The rate is taken over the accepted messages, but never over fewer than min_sent_for_rate, or
-    the
-    whole send when it is smaller: until then the messages not yet accepted count as clean, so the
-    rate is the least the send can still have there and a pause is a verdict already certain. A
+    the whole send when it is smaller: until then the messages not yet accepted count as clean, so
+    the rate is the least the send can still have there and a pause is a verdict already certain. A
     16-recipient send thus pauses at its second hard bounce (2 of 16 = 12.5 %), not never.
 
     Runs every message early on and then every few dozen, so it must not cost more as the send

@@ -245,13 +245,12 @@ def assign_message_ids(session: Session, send_id: int, domain: str) -> None:
     Message-ID, `<32 hex digits@domain>`. A row already sent without one (before the column existed)
     keeps NULL: its message carried another id, which is not known.
 
-    Random, not derived from the row's ids: a second database (or a restored copy) numbers its
-    sends and deliveries the same way, and receivers drop a message whose Message-ID they have
-    seen. Stored, so every attempt of a delivery (a --resend-unknown) carries the same one and a
-    true duplicate can be dropped. One statement per run, before any row is claimed: nothing on
-    the per-message path.
-    Rows that already have one keep it; concurrent workers starting at once assign each row once
-    (PostgreSQL re-checks `IS NULL` after the other's commit).
+    Random, not derived from the row's ids: a second database (or a restored copy) numbers its sends
+    and deliveries the same way, and receivers drop a message whose Message-ID they have seen.
+    Stored, so every attempt of a delivery (a --resend-unknown) carries the same one and a true
+    duplicate can be dropped. One statement per run, before any row is claimed: nothing on the
+    per-message path. Rows that already have one keep it; concurrent workers starting at once assign
+    each row once (PostgreSQL re-checks `IS NULL` after the other's commit).
     """
     value = literal("<", String) + _random_hex(session) + literal(f"@{domain}>", String)
     to_go = (DeliveryState.QUEUED, DeliveryState.UNKNOWN)

@@ -140,8 +140,7 @@ def build_message(
 
 def _qp(data: str) -> bytes:
     """Quoted-printable with CRLF line ends, ending in a soft line break, so that encoded pieces can
-    be
-    concatenated in any order and decode to the concatenation of their text."""
+    be concatenated in any order and decode to the concatenation of their text."""
     data = data.replace("\r\n", "\n").replace("\r", "\n")
     encoded = binascii.b2a_qp(data.encode("utf-8"), istext=True).replace(b"\n", CRLF)
     return encoded if encoded.endswith(CRLF) else encoded + b"=" + CRLF
@@ -149,8 +148,7 @@ def _qp(data: str) -> bytes:
 
 def _soft_lines(data: bytes) -> bytes:
     """ASCII that needs no escaping as quoted-printable lines of at most 76 characters, each ending
-    in a
-    soft line break."""
+    in a soft line break."""
     if len(data) <= 75:
         return data + SOFT_BREAK
     if len(data) <= 150:  # most URLs: one split, no list
@@ -160,9 +158,8 @@ def _soft_lines(data: bytes) -> bytes:
 
 def _encode_value(value: str) -> tuple[bytes, bytes]:
     """(text part bytes, HTML part bytes) of one placeholder value, each ending in a soft line
-    break.
-    The value is one line (names are cleaned, URLs checked), so b2a_qp's output never ends in a
-    newline."""
+    break. The value is one line (names are cleaned, URLs checked), so b2a_qp's output never ends in
+    a newline."""
     if (
         _NEUTRAL_RE.fullmatch(value) and value[-1] != " "
     ):  # the common case: encodings change nothing
@@ -243,13 +240,10 @@ def _phrase_words(name: str) -> list[str]:
 
     RFC 2047 decoders drop the space between two adjacent encoded-words, so the words of a name that
     need encoding go together into one run of encoded-words, spaces inside; words that can go as
-    they
-    are stay plain between runs. Python's email parser (policy=default, up to 3.13 at least) instead
-    keeps
-    a space between adjacent encoded-words of a phrase: a name whose run needs more than one word
-    (more
-    than 45 bytes without a plain word, e.g. a long name in CJK script) reads there with extra
-    spaces.
+    they are stay plain between runs. Python's email parser (policy=default, up to 3.13 at least)
+    instead keeps a space between adjacent encoded-words of a phrase: a name whose run needs more
+    than one word (more than 45 bytes without a plain word, e.g. a long name in CJK script) reads
+    there with extra spaces.
     """
     if (
         name.isascii() and "=?" not in name
@@ -316,8 +310,8 @@ def _slow_to(name: str, email: str) -> bytes:
 
 def to_header(name: str, email: str, cleaned: bool = False) -> bytes:
     """`To:` for one address. The name is cleaned (no control characters), then sent as atoms, a
-    quoted
-    string, or encoded-words: no byte of it can end the header, start another, or add an address."""
+    quoted string, or encoded-words: no byte of it can end the header, start another, or add an
+    address."""
     name = header_name(name, cleaned)
     if not _ADDR_RE.fullmatch(email):  # internationalised local part and other rarities
         return _slow_to(name, email)

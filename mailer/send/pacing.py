@@ -26,8 +26,8 @@ def effective_rate(configured: float, max_send_rate: float | None) -> float:
 
 def default_pool_size(rate: float) -> int:
     """Calls in flight: enough for ~100 ms round trips at full rate (twice SES's usual ~50 ms), plus
-    room
-    for the next claim batch (50 ms worth, see Pipeline._batch_size), which waits for free slots."""
+    room for the next claim batch (50 ms worth, see Pipeline._batch_size), which waits for free
+    slots."""
     return max(4, min(256, math.ceil(rate * 0.15)))
 
 
@@ -35,8 +35,8 @@ class TokenBucket:
     """`acquire()` blocks until the next message may go. Thread-safe.
 
     Implemented as virtual scheduling: each message books the next slot 1/rate after the previous
-    one;
-    a little idle time (BURST_SECONDS) may be caught up, so pauses do not turn into long bursts.
+    one; a little idle time (BURST_SECONDS) may be caught up, so pauses do not turn into long
+    bursts.
     """
 
     def __init__(self, rate: float, clock=time.monotonic, sleep=time.sleep):
@@ -57,8 +57,7 @@ class TokenBucket:
 
     def throttled(self) -> None:
         """The provider said slow down: halve the rate, at most once per second (a burst of
-        in-flight
-        calls failing together is one signal, not many)."""
+        in-flight calls failing together is one signal, not many)."""
         with self._lock:
             now = self._clock()
             if now - self._last_throttle >= 1.0:

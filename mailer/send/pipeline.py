@@ -251,8 +251,7 @@ class Pipeline:
 
     def _wait_for_room(self, wanted: int) -> int:
         """Wait until `wanted` calls may start: a claim (two queries) per few free slots would cost
-        more
-        CPU than the calls; claimed rows are never left waiting for a slot."""
+        more CPU than the calls; claimed rows are never left waiting for a slot."""
         with self._cv:
             while self.pool_size - self._inflight < wanted:
                 self._cv.wait()

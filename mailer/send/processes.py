@@ -1,6 +1,5 @@
 """A send on several cores: forked sender processes, each running its own `Pipeline`, sharing the
-send
-through the ledger's claims (one process runs Python on one core at a time: the GIL).
+send through the ledger's claims (one process runs Python on one core at a time: the GIL).
 (ARCHITECTURE.md: "The ledger")"""
 
 from __future__ import annotations
@@ -23,10 +22,9 @@ def run_in_processes(
     on_outcome: Callable[[str], None] | None = None,
 ) -> RunResult:
     """`count` forked sender processes, each running the Pipeline `make()` builds in it (its own
-    worker
-    name, engine connections and transport), sharing the send through the ledger's claims. One
-    process
-    runs Python on one core at a time (the GIL); this is how a send uses more than one."""
+    worker name, engine connections and transport), sharing the send through the ledger's claims.
+    One process runs Python on one core at a time (the GIL); this is how a send uses more than one.
+    """
     ctx = multiprocessing.get_context("fork")
     results = ctx.SimpleQueue()
     procs = [

@@ -62,11 +62,10 @@ def poll_queue(
     """Receive, check, record (one transaction per message), commit, then delete.
 
     A message that cannot be used is logged and left on the queue, so that the queue's redrive
-    policy moves it to the dead-letter queue. `once`: return when a receive brings nothing new.
-    An SNS envelope must carry a valid SNS signature for an allowed topic, as at the webhook: the
+    policy moves it to the dead-letter queue. `once`: return when a receive brings nothing new. An
+    SNS envelope must carry a valid SNS signature for an allowed topic, as at the webhook: the
     queue's policy may admit more senders than SNS. Raw-delivery messages carry no envelope; for
-    them
-    the queue's access policy is the gate.
+    them the queue's access policy is the gate.
     """
     allowed = _require_topics(allowed_topics)
     check = _EnvelopeCheck(allowed, fetch_cert, cert_cache)

@@ -3,10 +3,9 @@
 Every message carries `List-Unsubscribe: <https://…/unsubscribe/TOKEN>, <mailto:MAILBOX?subject=
 unsubscribe%20TOKEN>` (RFC 2369). Clients without one-click support (and people who simply reply to
 the unsubscribe mailbox) send a mail to MAILBOX whose subject is "unsubscribe TOKEN". The token is
-the
-same signed unsubscribe token as in the link, so the mail proves as much as a click on it does: the
-sender had the newsletter in hand. Nothing else in the mail is trusted; `From` is not checked (mail
-forwarded by the reader unsubscribes the reader, exactly like the link in it).
+the same signed unsubscribe token as in the link, so the mail proves as much as a click on it does:
+the sender had the newsletter in hand. Nothing else in the mail is trusted; `From` is not checked
+(mail forwarded by the reader unsubscribes the reader, exactly like the link in it).
 
 Two ways for such mail to get here:
 - SES receiving: a receipt rule for MAILBOX with an SNS action (encoding Base64) on a topic that
@@ -152,8 +151,7 @@ def _detail(msg: EmailMessage) -> str:
 
 def unsubscriber_for(settings: Settings) -> MailUnsubscriber | None:
     """The handler for a process that receives SES notifications; None without a secret key (a
-    request
-    mail then stays on the queue, and `record_notification` says why)."""
+    request mail then stays on the queue, and `record_notification` says why)."""
     try:
         return MailUnsubscriber(settings.require_secret_key(), settings.old_secret_keys)
     except ConfigError:

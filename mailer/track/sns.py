@@ -122,15 +122,11 @@ def check_cert_url(url: Any, topic_arn: str) -> str:
 
 def string_to_sign(envelope: Mapping[str, Any]) -> bytes:
     """`Name\\nValue\\n` per signed field. A line break in any value but Message is refused: a
-    MessageId
-    of "id\\nSubject\\ns" without a Subject gives the same bytes as MessageId "id" with Subject "s",
-    so a
-    genuine signature would fit an envelope SNS never sent. SNS itself never puts one there (a
-    Subject
-    must not contain line breaks; ids, timestamps, ARNs, tokens and URLs cannot). Message may, and
-    does
-    (the SubscriptionConfirmation text): it comes first, so with every later value on one line the
-    bytes still split into fields one way only."""
+    MessageId of "id\\nSubject\\ns" without a Subject gives the same bytes as MessageId "id" with
+    Subject "s", so a genuine signature would fit an envelope SNS never sent. SNS itself never puts
+    one there (a Subject must not contain line breaks; ids, timestamps, ARNs, tokens and URLs
+    cannot). Message may, and does (the SubscriptionConfirmation text): it comes first, so with
+    every later value on one line the bytes still split into fields one way only."""
     kind = envelope.get("Type")
     if kind not in _SIGNED_FIELDS:
         raise SignatureError(f"unknown SNS message Type {kind!r}")
@@ -188,8 +184,7 @@ def fetch_cert_https(url: str) -> bytes:
 
 class CertCache:
     """Public keys by certificate URL, failures remembered for a while (NEGATIVE_TTL,
-    TRANSIENT_TTL),
-    at most `max_fetches` fetches at once and one per URL.
+    TRANSIENT_TTL), at most `max_fetches` fetches at once and one per URL.
 
     A fetch beyond the cap is not queued: it fails at once as retryable (503, SNS retries; the SQS
     message stays on the queue), so a flood holds neither threads nor connections. The usual

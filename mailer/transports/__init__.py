@@ -1,5 +1,6 @@
 """Transports share one interface (base.Transport): `file` (the local outbox, the default), `ses`
-(Amazon SES v2 SendEmail with raw MIME) and `smtp` (any SMTP server, SES's SMTP interface included)."""
+(Amazon SES v2 SendEmail with raw MIME) and `smtp` (any SMTP server, SES's SMTP interface included).
+"""
 
 from __future__ import annotations
 

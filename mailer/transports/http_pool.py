@@ -7,12 +7,9 @@ with the one distinction the send loop needs from every failed call:
   oversized answer after sending): the outcome is unknown, and a blind retry could send it twice.
 
 urllib3 parses the answers (status line, headers, Content-Length, chunked, read-to-close, interim
-1xx)
-and notices idle pooled connections the server has closed (or left bytes on) before reusing them;
-its
-retries and redirects are off (the send loop retries and counts). Which urllib3 exception means
-which
-outcome is decided in one table, `FAILURES`, with the reason for each row.
+1xx) and notices idle pooled connections the server has closed (or left bytes on) before reusing
+them; its retries and redirects are off (the send loop retries and counts). Which urllib3 exception
+means which outcome is decided in one table, `FAILURES`, with the reason for each row.
 """
 
 from __future__ import annotations
@@ -43,13 +40,10 @@ class _NotConnected(Exception):
     """A connection could not be opened (raised from `connect()`, before any byte of a request).
 
     Why a marker of our own: urllib3 raises the same `SSLError` for a failed handshake (nothing
-    sent)
-    and for a TLS alert while reading the answer (sent: in TLS 1.3 a server's rejection of the
-    client
-    arrives after our request), and a plain-HTTP connection is opened lazily inside the request.
-    Only
-    `connect()` knows that nothing has been written yet. Not a subclass of anything urllib3 catches,
-    so it reaches the caller unchanged (urllib3 still discards the connection)."""
+    sent) and for a TLS alert while reading the answer (sent: in TLS 1.3 a server's rejection of the
+    client arrives after our request), and a plain-HTTP connection is opened lazily inside the
+    request. Only `connect()` knows that nothing has been written yet. Not a subclass of anything
+    urllib3 catches, so it reaches the caller unchanged (urllib3 still discards the connection)."""
 
 
 @contextmanager
@@ -120,11 +114,9 @@ def classify(exc: BaseException, read_timeout: float) -> Exception:
 
 class OriginPool:
     """POSTs to one origin over at most `maxsize` idle keep-alive connections (more are opened when
-    more
-    calls are in flight, and closed after use). Thread-safe. TLS is always verified (certificate and
-    host
-    name), against the CA bundle file `ca_certs` (None: the system's); OSError if it cannot be
-    loaded."""
+    more calls are in flight, and closed after use). Thread-safe. TLS is always verified
+    (certificate and host name), against the CA bundle file `ca_certs` (None: the system's); OSError
+    if it cannot be loaded."""
 
     def __init__(
         self,

@@ -1,8 +1,7 @@
 """Amazon SES v2 `SendEmail` with `Content.Raw`: our MIME, one recipient per call.
 
 SendEmail goes through the lean path in ses_lean.py (same request, ~1/3 of boto3's CPU per call);
-the
-boto3 client serves GetAccount/GetSendQuota and SendEmail where the lean path does not apply.
+the boto3 client serves GetAccount/GetSendQuota and SendEmail where the lean path does not apply.
 SDK retries are off for the send call: the send loop retries and counts attempts. What an SES answer
 means is decided in ses_errors.py, for both paths. The clients come from mailer.aws (region and
 credentials from the boto3 chain).

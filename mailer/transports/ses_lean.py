@@ -3,9 +3,8 @@ CPU.
 
 Why: boto3's `send_email` costs ~2 ms of CPU per call for a ~100 KB raw message on our development
 machine (JSON-encoding the base64 body through the generic serialiser, ~20 event handlers, the
-user-agent
-builder, botocore's HTTP wrapper, response parsing); at 1,000 msg/s that alone needs two cores. This
-path keeps what must stay boto3's and replaces only the per-call machinery:
+user-agent builder, botocore's HTTP wrapper, response parsing); at 1,000 msg/s that alone needs two
+cores. This path keeps what must stay boto3's and replaces only the per-call machinery:
 
 - region, credentials (incl. refresh: `get_frozen_credentials()` per call), endpoint (the client's
   resolved `endpoint_url`, so `MAILER_SES_ENDPOINT_URL`, FIPS and partitions behave as in boto3) and
@@ -19,8 +18,8 @@ path keeps what must stay boto3's and replaces only the per-call machinery:
 - the answer is classified exactly like a botocore ClientError (`ses_errors.classify_error`).
 
 Used only when the endpoint is reached directly: with a proxy configured for it the transport keeps
-the
-boto3 call (see `LeanSendEmail.for_client`). GetAccount/GetSendQuota always use the boto3 client.
+the boto3 call (see `LeanSendEmail.for_client`). GetAccount/GetSendQuota always use the boto3
+client.
 """
 
 from __future__ import annotations
@@ -212,8 +211,8 @@ class LeanSendEmail:
 
 class _CredentialSource:
     """The session's credentials, resolved on first use (as boto3 does: a transport built without
-    them
-    only fails when it sends) and frozen per call, which refreshes expiring ones (STS, SSO, IMDS)."""
+    them only fails when it sends) and frozen per call, which refreshes expiring ones (STS, SSO,
+    IMDS)."""
 
     def __init__(self, session):
         self._session, self._credentials = session, None
@@ -228,10 +227,9 @@ class _CredentialSource:
 
 def error_fields(status: int, headers: dict[str, str], data: bytes) -> tuple[str, str]:
     """(code, message) of a rest-json error answer (`headers` looked up by lower-case name:
-    urllib3's
-    are case-insensitive), read where botocore reads them: the
-    `x-amzn-ErrorType` header ("Code:http://..."), else the body's `__type` or `code`
-    ("namespace#Code"); the message is the body's `message` or `Message`."""
+    urllib3's are case-insensitive), read where botocore reads them: the `x-amzn-ErrorType` header
+    ("Code:http://..."), else the body's `__type` or `code` ("namespace#Code"); the message is the
+    body's `message` or `Message`."""
     try:
         document = json.loads(data) if data else {}
     except ValueError:

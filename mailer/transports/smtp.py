@@ -2,12 +2,10 @@
 (smtplib is not thread-safe), reopened when the server drops it between messages.
 
 Every reply decides the row: 250 after the message is `sent`; 5xx `failed` (the server's words
-kept);
-4xx requeued with backoff by the send loop; 421, or a connection lost before the message's final
-dot,
-means nothing was accepted, so the transaction is tried again once on a new connection; a connection
-lost after the final dot is `unknown` (the server may have accepted it). After a refused transaction
-the connection is reset (RSET) or dropped, so the next recipient starts clean."""
+kept); 4xx requeued with backoff by the send loop; 421, or a connection lost before the message's
+final dot, means nothing was accepted, so the transaction is tried again once on a new connection; a
+connection lost after the final dot is `unknown` (the server may have accepted it). After a refused
+transaction the connection is reset (RSET) or dropped, so the next recipient starts clean."""
 
 from __future__ import annotations
 
@@ -49,9 +47,10 @@ def classify_reply(code: int, text: str) -> TransportError:
 
 class _KnowsFinalDot:
     """smtplib raises the same SMTPServerDisconnected whether the connection was lost before the
-    message's final dot went out (the server cannot have accepted it: safe to retry) or after it
-    (it may have: outcome unknown). smtplib.SMTP.data() sends the whole quoted message, final dot
-    included, in one send() call of bytes (commands go as str), so this is where to tell them apart."""
+    message's final dot went out (the server cannot have accepted it: safe to retry) or after it (it
+    may have: outcome unknown). smtplib.SMTP.data() sends the whole quoted message, final dot
+    included, in one send() call of bytes (commands go as str), so this is where to tell them apart.
+    """
 
     final_dot_sent = False
 
@@ -84,9 +83,8 @@ def is_loopback(host: str) -> bool:
 
 def require_tls_for_credentials(target: SmtpTarget, setting: str) -> SmtpTarget:
     """With SMTP AUTH the password must not cross the network in clear: smtps:// or STARTTLS
-    (required,
-    and made the default). Plain text only to a relay on this machine, and only when asked for with
-    starttls=0."""
+    (required, and made the default). Plain text only to a relay on this machine, and only when
+    asked for with starttls=0."""
     if target.implicit_tls or target.starttls:
         return target
     if not target.starttls_given:

@@ -2,9 +2,8 @@
 manage, archive.
 
 `create_app()` is the factory for gunicorn (`gunicorn 'mailer.web:create_app()'`) and `mailer
-serve`.
-It refuses to start without MAILER_SECRET_KEY; only `demo=True` (`mailer serve --demo`) makes up an
-ephemeral key, and says so.
+serve`. It refuses to start without MAILER_SECRET_KEY; only `demo=True` (`mailer serve --demo`)
+makes up an ephemeral key, and says so.
 """
 
 from __future__ import annotations

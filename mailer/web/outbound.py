@@ -1,12 +1,10 @@
 """The web app's outgoing mail: one sender thread per process, owning one long-lived transport.
 
 Why not send inside the request: the answer to a subscribe request must not reveal whether the
-address
-was known. A known address gets no mail; if an unknown one waited for the SMTP or SES round trip,
-the
-response time would tell them apart. So the request only puts the mail on a queue and answers; the
-thread sends it afterwards. One transport for the life of the process also keeps one SMTP connection
-(or one HTTPS pool) instead of a handshake per request.
+address was known. A known address gets no mail; if an unknown one waited for the SMTP or SES round
+trip, the response time would tell them apart. So the request only puts the mail on a queue and
+answers; the thread sends it afterwards. One transport for the life of the process also keeps one
+SMTP connection (or one HTTPS pool) instead of a handshake per request.
 
 The transport is built with the app, so a bad MAILER_TRANSPORT stops the server at start rather than
 failing every mail later. The thread starts on the first mail, and again in a forked child (gunicorn

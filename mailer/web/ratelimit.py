@@ -2,17 +2,14 @@
 
 An in-memory limit would be per gunicorn process (N workers: N times the limit, and more again with
 several machines). Here each client has a row per fixed window holding its hits, incremented with
-one
-atomic upsert, so concurrent workers can never both take the last slot. The decision uses a sliding
-estimate: this window's hits plus the previous window's, weighted by how much of it still lies
-inside
-the last `window` seconds. Requests over the limit count too, so a client hammering the form stays
-limited until it slows down.
+one atomic upsert, so concurrent workers can never both take the last slot. The decision uses a
+sliding estimate: this window's hits plus the previous window's, weighted by how much of it still
+lies inside the last `window` seconds. Requests over the limit count too, so a client hammering the
+form stays limited until it slows down.
 
 Clients are keyed by an HMAC of their IP address with the secret key: the table holds no addresses.
 An IPv6 client counts by its /64: one home or one server gets a whole /64 and can pick any address
-in
-it, so keying by the full address would give an attacker 2**64 fresh limits.
+in it, so keying by the full address would give an attacker 2**64 fresh limits.
 """
 
 from __future__ import annotations
@@ -38,8 +35,8 @@ IPV6_PREFIX = 64
 
 def client_network(client: str) -> str:
     """What one client is for the limit: an IPv4 address, or the /64 of an IPv6 one (IPv4-mapped
-    IPv6
-    addresses count as their IPv4 address). Anything else (a unix socket's '?') is kept as it is."""
+    IPv6 addresses count as their IPv4 address). Anything else (a unix socket's '?') is kept as it
+    is."""
     try:
         address = ipaddress.ip_address(
             client.split("%", 1)[0]

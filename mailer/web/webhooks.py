@@ -6,8 +6,7 @@ with Content-Type text/plain, so the body is read raw, never as a form or JSON.
 
 The app caps request bodies for its forms; this route allows what SNS can send: a Message of up to
 256 KiB, JSON-escaped inside the envelope (a quote or backslash doubles, so up to twice that), plus
-the
-envelope's own fields.
+the envelope's own fields.
 """
 
 from __future__ import annotations

@@ -1,14 +1,11 @@
 """One import batch in a handful of set-based statements (the speed of `mailer subscribers import`).
 
 Each statement receives the batch as one JSON array parameter of row arrays, unpacked by the
-database
-(SQLite `json_each`, PostgreSQL `jsonb_array_elements`, element i read with `value ->> i` on both):
-no
-per-row round trips, no statement with thousands of bound parameters, the same SQL on both
-databases.
-On SQLite new subscribers go in with one prepared statement run per row (executemany: faster there
-than
-unpacking JSON), and a batch of only new addresses takes the shortcut in import_sqlite.py.
+database (SQLite `json_each`, PostgreSQL `jsonb_array_elements`, element i read with `value ->> i`
+on both): no per-row round trips, no statement with thousands of bound parameters, the same SQL on
+both databases. On SQLite new subscribers go in with one prepared statement run per row
+(executemany: faster there than unpacking JSON), and a batch of only new addresses takes the
+shortcut in import_sqlite.py.
 """
 
 from __future__ import annotations
@@ -124,8 +121,7 @@ def _statuses(session: Session, list_id: int, ids: list[int]) -> dict[int, str]:
 
 def _people(session: Session) -> str:
     """FROM clause over the :rows JSON array of (subscriber id << 32 | line) numbers: one flat
-    number per
-    person, which SQLite reads about ten times faster than a nested (id, line) array."""
+    number per person, which SQLite reads about ten times faster than a nested (id, line) array."""
     if session.get_bind().dialect.name == "postgresql":
         return "(SELECT CAST(jsonb_array_elements_text(CAST(:rows AS jsonb)) AS BIGINT) AS v) AS p"
     return "(SELECT value AS v FROM json_each(:rows)) AS p"
@@ -191,8 +187,7 @@ def _record_consent(
     session: Session, list_id: int, source: str, status: str, people: list[int], now
 ) -> None:
     """One consent row per person added or changed, naming the file and line: `people.csv line 7:
-    status
-    confirmed`."""
+    status confirmed`."""
     _run_dated(
         session,
         "INSERT INTO consent_events (subscriber_id, list_id, action, source, detail, created_at) "

@@ -108,8 +108,8 @@ def check_utf8(path: Path) -> None:
 
 def _delimiter(path: Path, codec: str) -> str:
     """`,` `;` or tab: csv.Sniffer on the first lines, kept when it splits the header into a list
-    with an
-    `email` column; else the one of the three that does so and appears most in the header; else `,`."""
+    with an `email` column; else the one of the three that does so and appears most in the header;
+    else `,`."""
     with open(path, encoding=codec, errors="replace", newline="") as fh:
         sample = fh.read(SNIFF_CHARS)
     if len(sample) == SNIFF_CHARS and "\n" in sample:

@@ -109,8 +109,7 @@ def _row(line: int, record: list[str], col: dict[str, int], default_status: str)
 
 class CsvRows:
     """The rows of a CSV file, iterated once (what iter_csv returns). import_rows may instead close
-    it and
-    parse the file in a worker process, which gives the same rows and problems."""
+    it and parse the file in a worker process, which gives the same rows and problems."""
 
     def __init__(
         self,
@@ -156,14 +155,11 @@ def iter_csv(
     fmt: CsvFormat | None = None,
 ) -> CsvRows:
     """Rows to import as (line, email, name, status) tuples (the fields of ImportRow), streamed;
-    each
-    skipped record appends `line N: reason` to problems.
+    each skipped record appends `line N: reason` to problems.
 
     Needs a header with an `email` column (checked now, before any row is read), and UTF-8 (or
-    UTF-16
-    with a BOM) unless `encoding` says otherwise; the delimiter is `,` `;` or tab (csv_format).
-    Blank
-    lines are ignored. The file is never held in memory.
+    UTF-16 with a BOM) unless `encoding` says otherwise; the delimiter is `,` `;` or tab
+    (csv_format). Blank lines are ignored. The file is never held in memory.
     """
     return CsvRows(path, problems, default_status, encoding, fmt)
 
@@ -200,9 +196,9 @@ def _parsed(
     reader, col: dict[str, int], problems: list[str], default_status: str, ended: list[int]
 ) -> Iterator[tuple]:
     """The quick path takes well-formed rows with a plain ASCII address and an exact status word
-    (most
-    rows, at a few microseconds each); every other record goes through _row, which decides the same.
-    `ended[0]` is kept at the line the previous record ended on, for errors the reader raises."""
+    (most rows, at a few microseconds each); every other record goes through _row, which decides the
+    same. `ended[0]` is kept at the line the previous record ended on, for errors the reader raises.
+    """
     width, email_at, name_at, status_at = (
         col["width"],
         col["email"],
@@ -302,14 +298,11 @@ def import_rows(
     parse_in_process: bool | None = None,
 ) -> ImportReport:
     """Import (line, email, name, status) rows; each batch commits on its own: a failure leaves
-    earlier
-    batches in and this one out.
+    earlier batches in and this one out.
 
     Running the same import again is harmless: nothing is added twice, and nobody who left is
-    re-added.
-    Rows from iter_csv are parsed in a worker process when parse_in_process is true, or is None and
-    the
-    file is big.
+    re-added. Rows from iter_csv are parsed in a worker process when parse_in_process is true, or is
+    None and the file is big.
     """
     report = ImportReport(problems=problems)
     with factory() as session:

@@ -1,12 +1,9 @@
 """Reading and checking an import's rows while the previous batch is written: in a thread, or in a
-worker
-process for big files.
+worker process for big files.
 
 Parsing and validating is Python work that holds the GIL; a thread overlaps it only with the time
-the
-database driver releases the GIL. A worker process runs it on the second CPU for real, at the price
-of
-pickling each batch across a pipe (well under a microsecond per row).
+the database driver releases the GIL. A worker process runs it on the second CPU for real, at the
+price of pickling each batch across a pipe (well under a microsecond per row).
 """
 
 from __future__ import annotations
@@ -74,8 +71,7 @@ def _produce(conn, target: Callable[..., Iterator[tuple[Any, list[str]]]], args:
     problems).
 
     A thread does the sending, with up to AHEAD items queued, so that parsing goes on while the
-    importer
-    is still busy with an earlier batch and has not taken the next one off the pipe yet.
+    importer is still busy with an earlier batch and has not taken the next one off the pipe yet.
     """
     queue: Queue = Queue(maxsize=AHEAD)
 

@@ -1,9 +1,8 @@
 """One database connection for a whole import, tuned for bulk writes while the import runs (SQLite).
 
 The settings are per connection and restored before it goes back to the pool, so nothing else (the
-web
-app, a send) runs with them. None of them weakens durability: the database stays in WAL mode with
-synchronous=NORMAL, where a crash loses at most the last commits, never the file's consistency.
+web app, a send) runs with them. None of them weakens durability: the database stays in WAL mode
+with synchronous=NORMAL, where a crash loses at most the last commits, never the file's consistency.
 """
 
 from __future__ import annotations

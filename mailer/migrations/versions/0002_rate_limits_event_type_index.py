@@ -1,8 +1,6 @@
 """rate limit windows shared by all web workers; events indexed by type
 
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-22
+Revision ID: 0002 Revises: 0001 Create Date: 2026-11-22
 """
 
 import sqlalchemy as sa

@@ -2,9 +2,7 @@
 
 Existing rows stay NULL; a send gives its rows one when it next runs (store.assign_message_ids).
 
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-02
+Revision ID: 0003 Revises: 0002 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa

@@ -5,20 +5,18 @@ mailed. This adds subscribers.email_key (the whole address lower-cased, mailer.a
 merges the people who share a key into the one who consented first, and then makes the key UNIQUE.
 
 Merging keeps everything that happened: every consent event, delivery and SES event is re-pointed to
-the survivor. The survivor keeps the earliest address (as first given), the earliest subscription and
-confirmation dates, and per list the strongest status: unsubscribed over confirmed over pending (a
-suppression needs no merging: it is keyed by the lower-cased address already). When two of them were
-mailed in the same send, the ledger keeps one row for it (the furthest state: a complaint or bounce
-over a delivery) and that row takes the other's SES events.
+the survivor. The survivor keeps the earliest address (as first given), the earliest subscription
+and confirmation dates, and per list the strongest status: unsubscribed over confirmed over pending
+(a suppression needs no merging: it is keyed by the lower-cased address already). When two of them
+were mailed in the same send, the ledger keeps one row for it (the furthest state: a complaint or
+bounce over a delivery) and that row takes the other's SES events.
 
 It also takes the addresses out of events.dedup_key: `kind:ident:address` becomes `kind:ident:` and
 the address's salted hash (the salt of the suppression hashes), as
 mailer.store.events.stored_dedup_key now builds every key, so that keys name nobody and an erased
 person's events still deduplicate.
 
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-02
+Revision ID: 0004 Revises: 0003 Create Date: 2026-12-02
 """
 
 import hashlib
