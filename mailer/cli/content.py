@@ -65,7 +65,8 @@ def _echo_result(result: FetchResult) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for rank, row in enumerate(rows, 1):
         click.echo(
-            f"  {rank:>2}  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+            f"  {rank:>2}  "
+            + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         )
     if len(snapshot.entries) > SHOWN_ROWS:
         click.echo(f"      ... and {len(snapshot.entries) - SHOWN_ROWS} more stored")

@@ -139,7 +139,10 @@ def _confirm(question: str) -> None:
 @click.option(
     "--no-guardrail",
     is_flag=True,
-    help="Resume a send the bounce/complaint guardrail paused (after checking why); no automatic pause.",
+    help=(
+        "Resume a send the bounce/complaint guardrail paused (after checking why); "
+        "no automatic pause."
+    ),
 )
 @fresh_option
 @click.pass_context

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import ContextManager
+from contextlib import AbstractContextManager
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,7 +31,7 @@ LOCAL_TRANSPORT = "file"  # the outbox on disk: no reader gets its messages, so 
 
 OnOutcome = Callable[[str], None]  # called with a delivery's new state after each attempt
 # Given how many messages this run will send, a context that yields where outcomes go.
-Progress = Callable[[int], ContextManager[OnOutcome]]
+Progress = Callable[[int], AbstractContextManager[OnOutcome]]
 
 
 def pending_count(counts: dict[str, int], resend_unknown: bool) -> int:

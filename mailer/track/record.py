@@ -250,11 +250,13 @@ def _apply_policy(
     elif event.event_type == EventKind.BOUNCE:
         count = soft_bounce_count(session, addresses[0], policy, event.occurred_at)
         if count >= policy.soft_bounce_limit:
-            detail = f"{count} soft bounces within {policy.soft_bounce_window_days} days; last: {_describe(event)}"
+            window = policy.soft_bounce_window_days
+            detail = f"{count} soft bounces within {window} days; last: {_describe(event)}"
             _suppress_all(session, addresses, SuppressionReason.SOFT_BOUNCE, detail, result)
     elif event.event_type == EventKind.COMPLAINT:
         _unsubscribe_everywhere(session, event, row, addresses, result)
-        detail = f"complaint ({event.complaint_feedback_type or 'no feedback type'}) {event.feedback_id or ''}"
+        feedback_type = event.complaint_feedback_type or "no feedback type"
+        detail = f"complaint ({feedback_type}) {event.feedback_id or ''}"
         _suppress_all(session, addresses, SuppressionReason.COMPLAINT, detail.strip(), result)
 
 
@@ -310,7 +312,8 @@ def _unsubscribe_everywhere(
             session.scalars(select(Subscriber.id).where(Subscriber.email_key.in_(keys)))
         )
     now = utcnow()
-    detail = f"SES complaint feedback {event.feedback_id or '-'} type {event.complaint_feedback_type or '-'}"
+    feedback = f"{event.feedback_id or '-'} type {event.complaint_feedback_type or '-'}"
+    detail = f"SES complaint feedback {feedback}"
     for subscriber_id in subscriber_ids:
         changed = (
             session.execute(

@@ -255,7 +255,7 @@ class CertCache:
             pem = fetch_cert(url)
         except SignatureError:
             raise
-        except Exception as exc:  # whatever an injected fetcher raises is "could not fetch"
+        except Exception as exc:  # noqa: BLE001 - whatever an injected fetcher raises: "could not fetch"
             raise CertificateFetchError(f"cannot fetch signing certificate {url}: {exc}") from None
         return load_certificate(pem)
 

@@ -35,8 +35,11 @@ The link works for 7 days. If you did not ask for this, ignore this mail: you wi
 
 HTML = """<!doctype html><html lang="en"><body style="font-family:Georgia,serif;color:#1a1a1a">
 <p>Hello,</p><p>please confirm that you want to receive <strong>{list_name}</strong>:</p>
-<p><a href="{url}" style="background:#1a1a1a;color:#fff;padding:10px 18px;text-decoration:none">Confirm my subscription</a></p>
-<p>The link works for 7 days. If you did not ask for this, ignore this mail: you will get nothing else.</p>
+<p><a href="{url}"
+style="background:#1a1a1a;color:#fff;padding:10px 18px;text-decoration:none"
+>Confirm my subscription</a></p>
+<p>The link works for 7 days. If you did not ask for this, ignore this mail:
+you will get nothing else.</p>
 <p style="color:#666;font-size:12px">{postal}</p></body></html>"""
 
 

@@ -79,7 +79,7 @@ def _subscriber_ids(
 ) -> tuple[dict[str, int], dict[str, int]]:
     """(ids of people added now, ids of people known before), by email_key: a known person keeps the
     spelling of their address they first gave."""
-    rows = list(zip(batch.email_list, batch.key_list, batch.name_list))
+    rows = list(zip(batch.email_list, batch.key_list, batch.name_list, strict=True))
     stmt = text(
         f"INSERT INTO subscribers (email, email_key, name, created_at) "
         f"SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, :now FROM {_rows(session)} WHERE "
@@ -254,7 +254,7 @@ def import_batch(
     _check_packable(rows, fresh, known)
     added: dict[str, list[int]] = {}
     moved: dict[str, list[int]] = {}
-    for (line, _, _, status), key in zip(rows, batch.key_list):
+    for (line, _, _, status), key in zip(rows, batch.key_list, strict=True):
         sub_id = fresh.get(key)
         if sub_id is None:
             sub_id = known[key]

@@ -70,7 +70,9 @@ class PreparedBatch:
         names = STATUS_NAMES
         return [
             (code >> 2, email, name, names[code & 3])
-            for code, email, name in zip(json.loads(self.codes), self.email_list, self.name_list)
+            for code, email, name in zip(
+                json.loads(self.codes), self.email_list, self.name_list, strict=True
+            )
         ]
 
     def rows_with_digests(self, wanted: set[bytes]) -> list[tuple]:

@@ -33,7 +33,7 @@ def in_background(items: Iterator[T]) -> Iterator[T]:
                 if stop.is_set():
                     return
             queue.put((False, None))
-        except BaseException as exc:  # re-raised in the caller's thread
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, re-raised there
             queue.put((False, exc))
         finally:
             getattr(items, "close", lambda: None)()
@@ -62,7 +62,7 @@ def _picklable(exc: BaseException) -> BaseException:
     try:
         pickle.dumps(exc)
         return exc
-    except Exception:
+    except Exception:  # noqa: BLE001 - any pickling failure: send its text instead
         return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
@@ -92,7 +92,7 @@ def _produce(conn, target: Callable[..., Iterator[tuple[Any, list[str]]]], args:
         for item, problems in target(*args):
             queue.put(("item", item, problems))
         queue.put(("end", None, []))
-    except BaseException as exc:
+    except BaseException as exc:  # noqa: BLE001 - handed to the parent process, re-raised there
         queue.put(("error", _picklable(exc), []))
     queue.put(None)
     sender.join()

@@ -8,8 +8,7 @@ with synchronous=NORMAL, where a crash loses at most the last commits, never the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import ContextManager
+from contextlib import AbstractContextManager, contextmanager
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
@@ -52,7 +51,7 @@ def _restore(conn: Connection, before: dict[str, int]) -> None:
 @contextmanager
 def import_connection(
     factory: sessionmaker[Session],
-) -> Iterator[Callable[[], ContextManager[Session]]]:
+) -> Iterator[Callable[[], AbstractContextManager[Session]]]:
     """Yields batch(): `with batch() as session:` is one transaction on the import's connection,
     committed when the block ends and rolled back if it raises."""
     engine = factory.kw["bind"]
