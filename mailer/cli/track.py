@@ -11,7 +11,7 @@ import logging
 import click
 
 from mailer.cli.options import issue_option, list_option, open_db, pick_list, settings_of
-from mailer.content.resolve import resolve_issue_date
+from mailer.content.load import issue_date_for
 from mailer.track.queue import PollOutcome, poll_events
 from mailer.track.reconcile import reconcile_issue
 from mailer.track.report import report_issue
@@ -89,7 +89,7 @@ def report(ctx: click.Context, issue_spec: str, list_slug: str | None, as_json: 
     """
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
-    issue_date = resolve_issue_date(issue_spec, settings.issues_path, list_def.slug)
+    issue_date = issue_date_for(settings, list_def, issue_spec)
     result = report_issue(open_db(settings), list_def.slug, issue_date)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
@@ -120,7 +120,7 @@ def reconcile(
     """
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
-    issue_date = resolve_issue_date(issue_spec, settings.issues_path, list_def.slug)
+    issue_date = issue_date_for(settings, list_def, issue_spec)
     factory = open_db(settings)
     if poll or (poll is None and settings.sqs_queue_url):
         _echo_poll(poll_events(settings, factory, once=True, wait_seconds=1))

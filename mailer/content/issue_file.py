@@ -450,21 +450,6 @@ def parse_issue(path: Path, text: str, defaults: dict[str, str] | None = None) -
     )
 
 
-def front_matter_date(path: Path) -> dt.date:
-    """The `date:` of an issue file, read from its front matter alone (the body is not parsed, so a
-    broken body does not stop a reader of the ledger that only needs the date)."""
-    try:
-        reader = _Reader(path, path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ContentError(
-            path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
-        ) from None
-    front, _ = reader.front_matter()
-    if "date" not in front:
-        raise reader.error(1, "front matter is missing 'date:'")
-    return _date(reader, *front["date"], "date")
-
-
 def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")

@@ -7,7 +7,6 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from mailer.content.issue_file import front_matter_date
 from mailer.errors import NotFoundError
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -57,14 +56,3 @@ def resolve_issue(
             f"write issues/{list_slug}/{day}.md or scaffold it with `mailer issue new --date {day}`"
         )
     return files[day]
-
-
-def resolve_issue_date(
-    spec: str, issues_path: Sequence[Path], list_slug: str, today: dt.date | None = None
-) -> dt.date:
-    """The date `--issue` names, without parsing the issue: its file name, else its front matter's
-    `date:`. What a reader of the ledger (report, reconcile) needs to find the send."""
-    path = resolve_issue(spec, issues_path, list_slug, today)
-    if _DATE_RE.match(path.stem):
-        return dt.date.fromisoformat(path.stem)
-    return front_matter_date(path)
