@@ -151,7 +151,10 @@ def new(
     settings = settings_of(click.get_current_context())
     list_def = pick_list(settings, slug)
     day = _parse_day(date_spec)
-    folder = output_folder(out_dir) if out_dir else settings.issues_path[0]
+
+    def folder() -> Path:
+        return output_folder(out_dir) if out_dir else settings.issues_path[0]
+
     written = new_issue(
         open_db(settings),
         settings,

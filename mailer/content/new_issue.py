@@ -5,6 +5,7 @@ the content stage)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,14 +36,16 @@ def new_issue(
     list_def: ListDefinition,
     day: dt.date,
     from_spec: str,
-    folder: Path,
+    folder: Callable[[], Path],
     *,
     copy_text: bool = False,
     require_fresh: bool = False,
     force: bool = False,
     today: dt.date | None = None,
 ) -> NewIssue:
-    """Write `folder`/<list>/<day>.md, scaffolded from the issue `from_spec` names, or NO_SOURCE."""
+    """Write <folder>/<list>/<day>.md, scaffolded from the issue `from_spec` names, or NO_SOURCE.
+    `folder` is called once the issue is scaffolded (it may create the folder), so that a scaffold
+    that fails leaves no folder behind."""
     defaults = {"masthead": list_def.name, "tagline": list_def.tagline}
     source = None
     if from_spec != NO_SOURCE:
@@ -58,6 +61,6 @@ def new_issue(
             require_fresh=require_fresh,
             today=today,
         )
-    path = write_issue_file(content, folder, force=force)
+    path = write_issue_file(content, folder(), force=force)
     load_issue(path, defaults)  # what we wrote must read back: a bug must not reach the editor
     return NewIssue(path, content, snapshots)

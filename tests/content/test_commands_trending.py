@@ -197,3 +197,12 @@ def test_issue_new_writes_into_the_first_issues_path_by_default(cli, settings):
     result = run(cli, settings, "issue", "new", "--date", "2026-11-24", "--from", "2026-11-20")
     assert result.exit_code == 0, result.output
     assert (settings.issues_path[0] / "ai-morning-post" / "2026-11-24.md").exists()
+
+
+def test_issue_new_that_fails_leaves_no_out_folder_behind(cli, settings, tmp_path):
+    """A --from issue that does not exist stops the command before anything is created."""
+    out = tmp_path / "new-folder"
+    args = ["issue", "new", "--date", "2026-11-23", "--from", "2030-01-01", "--out", str(out)]
+    result = run(cli, settings, *args)
+    assert result.exit_code == 1 and "no issue file for 2030-01-01" in str(result.exception)
+    assert not out.exists()
