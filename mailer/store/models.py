@@ -287,7 +287,7 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
     # Our Message-ID header, `<random@list domain>`, the same for every attempt
-    # (store.assign_message_ids)
+    # (send/ledger.py, assign_message_ids)
     message_id: Mapped[str | None] = mapped_column(String(300))
     not_before: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

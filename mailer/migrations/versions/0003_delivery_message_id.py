@@ -1,6 +1,6 @@
 """deliveries.message_id: the Message-ID header of a delivery, random and kept for every attempt
 
-Existing rows stay NULL; a send gives its rows one when it next runs (store.assign_message_ids).
+Existing rows stay NULL; a send gives its rows one when it next runs (send/ledger.py, assign_message_ids).
 
 Revision ID: 0003 Revises: 0002 Create Date: 2026-12-02
 """
