@@ -20,6 +20,7 @@ from mailer.cli.options import (
     settings_of,
 )
 from mailer.errors import MailerError
+from mailer.store.models import SubscriptionStatus
 
 
 @click.group()
@@ -39,8 +40,8 @@ def subscribers() -> None:
 @click.option(
     "--status",
     "default_status",
-    type=click.Choice(["confirmed", "pending"]),
-    default="confirmed",
+    type=click.Choice([SubscriptionStatus.CONFIRMED.value, SubscriptionStatus.PENDING.value]),
+    default=SubscriptionStatus.CONFIRMED.value,
     show_default=True,
     help="Status for rows without a status column.",
 )

@@ -282,7 +282,9 @@ class Delivery(Base):
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     # queued | sending | sent | delivered | bounced | complained | failed | unknown | skipped
-    state: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued")
+    state: Mapped[str] = mapped_column(
+        String(16), default=DeliveryState.QUEUED, server_default=DeliveryState.QUEUED.value
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
