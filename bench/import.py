@@ -85,7 +85,8 @@ def timed_import(factory, list_id: int, csv_path: Path) -> tuple[float, str]:
 
 
 def timed_baseline(factory, list_id: int, csv_path: Path, rows: int) -> float:
-    """Row by row through the ORM, validated with the same normaliser, committed every 2,000 rows."""
+    """Row by row through the ORM, validated with the same normaliser, committed every 2,000
+    rows."""
     start = time.perf_counter()
     session = factory()
     with csv_path.open(encoding="utf-8") as fh:

@@ -124,7 +124,7 @@ def pipelined(csv_path: Path, folder: Path, rows: int) -> None:
     subscribers.import_rows(
         factory, list_id, subscribers.iter_csv(csv_path, problems), problems, csv_path.name
     )
-    cpu, seconds = (now - then for now, then in zip(clock(), (cpu, start)))
+    cpu, seconds = (now - then for now, then in zip(clock(), (cpu, start), strict=True))
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     reader_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
     subscribers.in_process = original

@@ -19,13 +19,13 @@ from mailer.content.issue_file import load_issue  # noqa: E402
 from mailer.content.lists import load_list  # noqa: E402
 from mailer.content.load import issue_defaults  # noqa: E402
 from mailer.render.issue import render_issue  # noqa: E402
-from mailer.send.message import (
+from mailer.send.message import (  # noqa: E402
     MessageSkeleton,
     Recipient,
     build_message,
     new_message_id,
     personal_values,
-)  # noqa: E402
+)
 
 TARGET_BYTES = 77 * 1024
 NAMES = ["Ada Lovelace", "José Núñez", "Lamarr, Hedy", 'Tim "TimBL" Berners-Lee', "王小明", ""]

@@ -110,7 +110,8 @@ def prepare(db: Path, messages: int) -> float:
 
 def cpu_seconds() -> tuple[float, float]:
     """(user, system) CPU seconds of this process and of its children that have been waited for (the
-    sender processes run_send forks and joins; the endpoint stand-in is still running, so not counted)."""
+    sender processes run_send forks and joins; the endpoint stand-in is still running, so not
+    counted)."""
     t = os.times()
     return t.user + t.children_user, t.system + t.children_system
 
@@ -133,7 +134,8 @@ def send_prepared(
     )
     elapsed = time.perf_counter() - started
     cpu = tuple(
-        (after - before) / messages * 1e6 for after, before in zip(cpu_seconds(), cpu_before)
+        (after - before) / messages * 1e6
+        for after, before in zip(cpu_seconds(), cpu_before, strict=True)
     )
     first_after = first_sent_at(factory) - wall_start
     transport.close()
@@ -182,7 +184,8 @@ def naive(url: str, messages: int) -> float:
 
 
 def rss_child(size: int, db: str, url: str) -> None:
-    """Only the send, in a fresh process: its peak RSS is not the import's that filled the database."""
+    """Only the send, in a fresh process: its peak RSS is not the import's that filled the
+    database."""
     pipeline_rate, _, _ = send_prepared(Path(db), url, size, PROCESSES)
     who = (
         resource.RUSAGE_SELF,

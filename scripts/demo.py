@@ -65,7 +65,8 @@ def shell_lines(env: dict[str, str]) -> list[str]:
 
 
 def audience(day: dt.date) -> str:
-    """Why the issue went to fewer people than the sample has: only confirmed subscriptions get it."""
+    """Why the issue went to fewer people than the sample has: only confirmed subscriptions get
+    it."""
     with sqlite3.connect(DEMO / "mailer.db") as db:
         statuses = dict(
             db.execute(
@@ -87,7 +88,8 @@ def audience(day: dt.date) -> str:
     why = f": {others} (only confirmed subscribers get an issue)" if others else ""
     left = statuses.get("confirmed", 0) - planned
     suppressed = f"; {left} confirmed but suppressed" if left > 0 else ""
-    return f"{planned} of {sum(statuses.values())} subscribers on {LIST} were sent the issue{why}{suppressed}"
+    total = sum(statuses.values())
+    return f"{planned} of {total} subscribers on {LIST} were sent the issue{why}{suppressed}"
 
 
 # The settings the demo runs with: printed as exports at the end, so they are all here.

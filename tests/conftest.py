@@ -4,6 +4,7 @@ MAILER_TEST_DATABASE_URL is set) PostgreSQL, each test in its own database or sc
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from sqlalchemy import create_engine, text
 
 from mailer.config import Settings, normalise_database_url
 from mailer.store.db import make_engine, session_factory, upgrade
+from tests.contrast import axe_source, launch, sync_playwright
 
 REPO = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("MAILER_TEST_DATABASE_URL")
@@ -89,6 +91,15 @@ def settings(tmp_path, database_url) -> Settings:
     )
 
 
+@pytest.fixture
+def workdir(tmp_path):
+    """An operator's folder: its own copy of lists/ and issues/, nothing else (the CLI tests run
+    `mailer` in it, tests.cli.test_cli.mailer)."""
+    shutil.copytree(REPO / "lists", tmp_path / "lists")
+    shutil.copytree(REPO / "issues", tmp_path / "issues")
+    return tmp_path
+
+
 def import_sample(factory) -> int:
     """The shipped sample list (25 people, 21 confirmed) imported into a fresh database; its list
     id."""
@@ -107,3 +118,19 @@ def import_sample(factory) -> int:
 @pytest.fixture
 def sample_list(factory) -> int:
     return import_sample(factory)
+
+
+# The contrast tests' fixtures (tests/render/test_dark_mode.py, tests/web/test_dark_mode_pages.py):
+# axe-core's source and a Chromium, one per module. A module with a `browser` of its own (the
+# layout and the browser tests) overrides this one.
+@pytest.fixture(scope="module")
+def axe():
+    return axe_source()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as pw:
+        chromium = launch(pw)
+        yield chromium
+        chromium.close()

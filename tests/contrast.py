@@ -1,11 +1,10 @@
 """Colour contrast in a real browser: axe-core's WCAG 2 AA rules, and WCAG contrast ratios computed
-from
-the styles Chromium computed (for what axe does not rate: a button's text against the button, a rule
-line against what is behind it).
+from the styles Chromium computed (for what axe does not rate: a button's text against the button,
+a rule line against what is behind it). The fixtures `axe` and `browser` that the mail's and the
+web pages' contrast tests share are in tests/conftest.py.
 
-axe-core comes from the npm package pinned in tests/package.json (`make test` installs it with npm
-ci);
-without it the tests skip with the reason, except when CI=true, where they fail.
+axe-core comes from the npm package pinned in tests/package.json (`make test` installs it with
+`npm ci`); without it the tests skip with the reason, except when CI=true, where they fail.
 """
 
 from __future__ import annotations
@@ -66,8 +65,10 @@ def axe_violations(page, source: str) -> list[dict]:
     page.add_script_tag(content=source)
     result = page.evaluate(
         """async (tags) => {
-        const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});
-        return r.violations.map(v => ({id: v.id, nodes: v.nodes.map(n => [n.target.join(' '), n.failureSummary])}));
+        const r = await axe.run(
+            document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});
+        return r.violations.map(v => ({
+            id: v.id, nodes: v.nodes.map(n => [n.target.join(' '), n.failureSummary])}));
     }""",
         WCAG_AA,
     )
@@ -80,13 +81,19 @@ def axe_violations(page, source: str) -> list[dict]:
 RATIO_JS = """
 window.__contrast = (() => {
   const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
-  const opaque = (c) => { const v = rgb(c); return v.length === 3 || (v.length === 4 && v[3] > 0.99); };
+  const opaque = (c) => {
+    const v = rgb(c);
+    return v.length === 3 || (v.length === 4 && v[3] > 0.99);
+  };
   const lum = (c) => {
     const [r, g, b] = rgb(c).slice(0, 3).map(v => v / 255)
       .map(v => v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4));
     return 0.2126 * r + 0.7152 * g + 0.0722 * b;
   };
-  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  const ratio = (a, b) => {
+    const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+    return (x + 0.05) / (y + 0.05);
+  };
   const background = (el) => {
     for (let e = el; e; e = e.parentElement) {
       const c = getComputedStyle(e).backgroundColor;
@@ -101,18 +108,3 @@ window.__contrast = (() => {
 
 def install_ratio(page) -> None:
     page.evaluate(RATIO_JS)
-
-
-# Fixtures shared by the mail's and the web pages' contrast tests (import them into the test
-# module).
-@pytest.fixture(scope="module")
-def axe():
-    return axe_source()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as pw:
-        chromium = launch(pw)
-        yield chromium
-        chromium.close()

@@ -1,11 +1,23 @@
-"""`make demo` works on any date: on a day without a shipped issue it scaffolds one under var/demo."""
+"""`make demo` works on any date: on a day without a shipped issue it scaffolds one under
+var/demo."""
 
 from __future__ import annotations
 
+import email
+import email.policy
+import html.parser
 import os
+import re
+import shlex
 import shutil
+import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
 
 from tests.conftest import REPO
 
@@ -37,20 +49,7 @@ def test_demo_on_a_day_without_an_issue(tmp_path):
     assert "messages: var/demo/outbox/ai-morning-post/2027-03-09/*.eml" in result.stdout
 
 
-# --- a newcomer's first hour: the demo, then the README's next commands on its data
-# ------------------
-
-import email
-import email.policy
-import html.parser
-import re
-import shlex
-import socket
-import time
-from pathlib import Path
-
-import pytest
-import requests
+# --- a newcomer's first hour: the demo, then the README's next commands on its data ------------
 
 DAY = "2027-03-09"
 

@@ -12,13 +12,18 @@ import sqlite3
 
 import pytest
 
-from tests.cli.test_cli import mailer, outbox_files, workdir  # noqa: F401  (workdir is a fixture)
+from tests.cli.test_cli import mailer, outbox_files
 
-VARIANTS = "email,name,status\nALAN@EXAMPLE.COM,Alan,confirmed\nAlan@Example.com,Al,confirmed\nalan@example.com,,confirmed\n"
+VARIANTS = (
+    "email,name,status\n"
+    "ALAN@EXAMPLE.COM,Alan,confirmed\n"
+    "Alan@Example.com,Al,confirmed\n"
+    "alan@example.com,,confirmed\n"
+)
 
 
 @pytest.fixture
-def upgraded(workdir):  # noqa: F811
+def upgraded(workdir):
     assert mailer(workdir, "db", "upgrade").returncode == 0
     return workdir
 

@@ -208,7 +208,8 @@ def test_strict_exits_1_when_a_row_was_skipped_and_says_what_was_imported(
 
 
 def test_a_single_column_file_and_semicolons_inside_names(engine, database_url, factory, tmp_path):
-    """Nothing for the sniffer to find in one column; `;` inside quoted names must not win over `,`."""
+    """Nothing for the sniffer to find in one column; `;` inside quoted names must not win over
+    `,`."""
     single = tmp_path / "single.csv"
     single.write_text("email\nada@example.com\nzoe@example.org\n", encoding="utf-8")
     assert run_import(engine, database_url, single).returncode == 0
@@ -222,7 +223,8 @@ def test_a_single_column_file_and_semicolons_inside_names(engine, database_url, 
 
 
 def test_the_worker_process_reads_the_same_dialect(engine, database_url, factory, tmp_path):
-    """Files over 4 MB are parsed in a worker process: it must get the encoding and delimiter found."""
+    """Files over 4 MB are parsed in a worker process: it must get the encoding and delimiter
+    found."""
     from mailer.audience.importing.importer import import_rows, iter_csv
     from mailer.audience.lists import ensure_list
     from mailer.content.lists import load_list

@@ -1,8 +1,7 @@
 """Addresses a message cannot carry: a non-ASCII local part (`ü@example.com`) is valid syntax, but
-the
-provider's raw MIME has no SMTPUTF8, so such an address is refused where it comes in (import, form)
-and a
-ledger row that still holds one (data older than the rule) fails alone instead of stopping the send."""
+the provider's raw MIME has no SMTPUTF8, so such an address is refused where it comes in (import,
+form) and a ledger row that still holds one (data older than the rule) fails alone instead of
+stopping the send."""
 
 from __future__ import annotations
 
@@ -18,14 +17,14 @@ from mailer.send.campaign import run_send
 from mailer.store.db import transaction
 from mailer.store.models import Delivery, Subscriber, Subscription
 from mailer.transports import FileTransport
-from tests.cli.test_cli import mailer, workdir  # noqa: F401  (workdir is a fixture)
+from tests.cli.test_cli import mailer
 from tests.conftest import DB_KINDS, REPO
 
 LIST = load_list(REPO / "lists", "ai-morning-post")
 REFUSAL = "non-ASCII characters before the @ cannot be delivered by our mail provider"
 
 
-def test_import_refuses_a_non_ascii_local_part_by_line_and_keeps_the_rest(workdir):  # noqa: F811
+def test_import_refuses_a_non_ascii_local_part_by_line_and_keeps_the_rest(workdir):
     assert mailer(workdir, "db", "upgrade").returncode == 0
     (workdir / "people.csv").write_text(
         "email,name\nok@example.com,Ok\nü@example.com,Umlaut\n"

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import REPO, SECRET
-
-
-@pytest.fixture
-def workdir(tmp_path):
-    """An operator's folder: its own copy of lists/ and issues/, nothing else."""
-    shutil.copytree(REPO / "lists", tmp_path / "lists")
-    shutil.copytree(REPO / "issues", tmp_path / "issues")
-    return tmp_path
+from tests.conftest import SECRET
 
 
 def mailer(workdir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -1,6 +1,6 @@
 """Every command that writes somewhere the operator names (`--out`, `MAILER_OUTBOX`) says in one
-line
-when it cannot write there, and leaves nothing half-done: the CLI in a subprocess, as an operator runs it."""
+line when it cannot write there, and leaves nothing half-done: the CLI in a subprocess, as an
+operator runs it."""
 
 from __future__ import annotations
 

@@ -176,7 +176,8 @@ def test_poll_applies_bounces_and_complaints_and_mirrors_to_ses(run, factory, aw
 
 
 def test_reconcile_settles_unknown_rows_from_send_events(run, factory, aws):
-    """The Send event arrived while the row was still 'sending'; the run then died (row -> unknown)."""
+    """The Send event arrived while the row was still 'sending'; the run then died (row ->
+    unknown)."""
     sns, topic, _ = aws
     first, second = _rows(factory)[:2]
     with factory.begin() as session:

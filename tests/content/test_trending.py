@@ -1,4 +1,5 @@
-"""Snapshots, movers and figures from two hand-made weeks with known answers, and attach_trending."""
+"""Snapshots, movers and figures from two hand-made weeks with known answers, and
+attach_trending."""
 
 from __future__ import annotations
 

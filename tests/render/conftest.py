@@ -1,4 +1,5 @@
-"""Fixtures for rendering tests: the list, the five seed issues rendered once, hostile subscribers."""
+"""Fixtures for rendering tests: the list, the five seed issues rendered once, hostile
+subscribers."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ HOSTILE_NAMES = [
 
 
 def make_subscribers(n: int, seed: int = 6) -> list[tuple[str, str]]:
-    """(email, name) pairs: every hostile name, then random mixes of letters, scripts and specials."""
+    """(email, name) pairs: every hostile name, then random mixes of letters, scripts and
+    specials."""
     rnd = random.Random(seed)
     alphabet = list("abcdefghij ABC.,\"'<>&;:()\\@=?%") + [
         "é",

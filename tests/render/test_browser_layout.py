@@ -45,7 +45,8 @@ def layout(browser, html: str, width: int, shot: Path) -> dict:
     page.screenshot(path=str(shot), full_page=True)
     # the two opinion columns: side by side (same top) on desktop, stacked on a phone
     result = page.evaluate("""() => {
-        const heads = [...document.querySelectorAll('h3')].slice(1, 3).map(h => h.getBoundingClientRect());
+        const heads = [...document.querySelectorAll('h3')].slice(1, 3)
+            .map(h => h.getBoundingClientRect());
         return {scrollWidth: document.documentElement.scrollWidth, viewport: window.innerWidth,
                 tops: heads.map(r => Math.round(r.top)), lefts: heads.map(r => Math.round(r.left))};
     }""")

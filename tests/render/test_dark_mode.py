@@ -7,13 +7,14 @@ from __future__ import annotations
 import pytest
 
 from mailer.render.issue import archive_html
-from tests.contrast import SCHEMES, axe, axe_violations, browser, install_ratio  # noqa: F401 (axe, browser: fixtures)
+from tests.contrast import SCHEMES, axe_violations, install_ratio
 from tests.render.conftest import ARTIFACTS, BASE_URL, LIST, SEEDS
 
 MEASURE_JS = """(button) => {
     const c = window.__contrast;
     const link = [...document.querySelectorAll('a')].find(a => a.textContent.trim() === button);
-    const rule = [...document.querySelectorAll('td')].find(td => getComputedStyle(td).borderBottomStyle === 'double');
+    const rule = [...document.querySelectorAll('td')]
+        .find(td => getComputedStyle(td).borderBottomStyle === 'double');
     const section = rule.closest('table');
     return {
         button: c.ratio(getComputedStyle(link).color, c.background(link)),

@@ -1,4 +1,5 @@
-"""The skeleton fast path produces the same message as EmailMessage, for every kind of subscriber."""
+"""The skeleton fast path produces the same message as EmailMessage, for every kind of
+subscriber."""
 
 from __future__ import annotations
 

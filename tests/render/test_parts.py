@@ -35,7 +35,10 @@ def test_html_has_preheader_lang_dark_mode_and_the_qr_code(seed_renders, seed_co
 
 
 def test_the_telegram_seeds_scan_to_telegram(seed_renders, seed_contents):
-    targets = {c.date.isoformat(): qr_target(r.html) for c, r in zip(seed_contents, seed_renders)}
+    targets = {
+        c.date.isoformat(): qr_target(r.html)
+        for c, r in zip(seed_contents, seed_renders, strict=True)
+    }
     assert (
         targets["2026-11-19"] == targets["2026-11-22"] == "https://aimorningpost.example/telegram"
     )

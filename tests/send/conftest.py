@@ -1,8 +1,11 @@
 """Fixtures for the sender tests: AWS settings that can never reach AWS, the local fault-injecting
-SES endpoint, subscriber lists of any size, and a view of the ledger."""
+SES endpoint, moto in server mode, subscriber lists of any size, and a view of the ledger."""
 
 from __future__ import annotations
 
+import urllib.request
+
+import boto3
 import pytest
 from sqlalchemy import select
 
@@ -46,6 +49,31 @@ def fake_ses():
     fake = FakeSes().start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def moto_url(aws_env, monkeypatch):
+    from moto.server import ThreadedMotoServer
+    from moto.ses import models as ses_models
+
+    # moto's account allows 1 message/s; our pacing obeys it, which would make this test take 20 s.
+    original = ses_models.SESQuota.__init__
+
+    def faster(self, sent):
+        original(self, sent)
+        self.max_send_rate = 200
+
+    monkeypatch.setattr(ses_models.SESQuota, "__init__", faster)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    # moto's backends live in this process and outlive the server: start from a clean account.
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST")).close()
+    sesv2 = boto3.client("sesv2", endpoint_url=url)
+    sesv2.create_email_identity(EmailIdentity=LIST.from_address)
+    yield url
+    server.stop()
 
 
 def add_subscribers(factory, count: int, domain: str = "example.com") -> int:

@@ -121,7 +121,8 @@ _REASONS = {
 
 
 def _address(body: bytes) -> str:
-    """The first ToAddresses entry without decoding the ~100 KB document around it (benchmark mode)."""
+    """The first ToAddresses entry without decoding the ~100 KB document around it (benchmark
+    mode)."""
     start = body.index(b'"ToAddresses"')
     start = body.index(b"[", start)
     return json.loads(body[start : body.index(b"]", start) + 1])[0]

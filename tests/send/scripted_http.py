@@ -1,7 +1,7 @@
 """A scripted HTTP/1.1 server on 127.0.0.1 for the lean SES path's tests: reads each request in full
-and
-answers with whatever the test scripted for it, byte for byte (well-formed or not), so that framing,
-keep-alive and failures can be reproduced exactly as a hostile or broken endpoint would produce them."""
+and answers with whatever the test scripted for it, byte for byte (well-formed or not), so that
+framing, keep-alive and failures can be reproduced exactly as a hostile or broken endpoint would
+produce them."""
 
 from __future__ import annotations
 

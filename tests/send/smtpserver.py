@@ -1,7 +1,7 @@
 """A local aiosmtpd server that says no: scripted replies at MAIL, RCPT and after the message's
-final
-dot (DATA), 421 followed by a closed connection, connections dropped without a reply, STARTTLS with
-a self-signed certificate and AUTH. It records which messages it accepted (answered 250 after DATA)."""
+final dot (DATA), 421 followed by a closed connection, connections dropped without a reply, STARTTLS
+with a self-signed certificate and AUTH. It records which messages it accepted (answered 250 after
+DATA)."""
 
 from __future__ import annotations
 
@@ -149,8 +149,8 @@ def start(
     auth_require_tls: bool = True,
 ) -> Controller:
     """The server on 127.0.0.1 (a given port, e.g. one a test first found closed). With `tls_cert`
-    it
-    offers STARTTLS; with `auth` it offers AUTH LOGIN/PLAIN (over TLS only, unless told otherwise)."""
+    it offers STARTTLS; with `auth` it offers AUTH LOGIN/PLAIN (over TLS only, unless told
+    otherwise)."""
     kwargs: dict = {}
     if tls_cert:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -1,4 +1,5 @@
-"""Faults moto cannot produce, injected by the local SES endpoint; each ends in an asserted ledger."""
+"""Faults moto cannot produce, injected by the local SES endpoint; each ends in an asserted
+ledger."""
 
 from __future__ import annotations
 

@@ -230,7 +230,7 @@ def test_breach_agrees_with_the_plain_rule_at_every_boundary(factory):
         session.flush()
         sends = [s.id for s in session.scalars(select(Send).order_by(Send.id))]
         for policy in policies:
-            for send_id, (sent, bounced, complained) in zip(sends, cases):
+            for send_id, (sent, bounced, complained) in zip(sends, cases, strict=True):
                 verdict = breach(session, send_id, policy)
                 kind = verdict and verdict.split()[1]  # "guardrail: bounce rate ..." -> "bounce"
                 assert kind == _expected(sent, bounced, complained, 60, policy), (

@@ -1,6 +1,6 @@
 """The ses transport without a region, as an operator meets it: `mailer send` in a subprocess. The
-error
-names what botocore reads (it ignores AWS_REGION, which other AWS tools read), and following it works."""
+error names what botocore reads (it ignores AWS_REGION, which other AWS tools read), and following
+it works."""
 
 from __future__ import annotations
 

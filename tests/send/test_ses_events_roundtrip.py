@@ -1,6 +1,6 @@
 """A real send through moto (SES), then SES-shaped events for those MessageIds through moto SNS ->
-SQS,
-read by `mailer events poll`, reported by `mailer report`: the ledger, suppressions and rates agree."""
+SQS, read by `mailer events poll`, reported by `mailer report`: the ledger, suppressions and rates
+agree."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from mailer.cli import cli
 from mailer.store.models import Subscriber, Subscription, Suppression
 from tests.conftest import DB_KINDS, REPO, SECRET
 from tests.send.conftest import ISSUE, ledger, send, ses_transport
-from tests.send.test_ses_moto import moto_url  # noqa: F401 - the moto server fixture
 
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 VALIDATION = "Successfully validated SNS topic for Amazon SES event publishing."

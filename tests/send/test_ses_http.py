@@ -82,8 +82,8 @@ def test_chunked_interim_and_close_delimited_answers_are_read_whole(serve):
     answers = {
         1: b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
         b'4;ext=1\r\n{"Me\r\nA\r\nssageId":"\r\n3\r\nc"}\r\n0\r\nX-Trailer: t\r\n\r\n',
-        2: b"HTTP/1.1 400 Bad Request\r\nx-amzn-ErrorType: MessageRejected:http://x\r\nContent-Length: 2\r\n"
-        b"Connection: close\r\n\r\n{}",
+        2: b"HTTP/1.1 400 Bad Request\r\nx-amzn-ErrorType: MessageRejected:http://x\r\n"
+        b"Content-Length: 2\r\nConnection: close\r\n\r\n{}",
         3: b'HTTP/1.0 200 OK\r\n\r\n{"MessageId":"until-the-end"}',
     }
     server, transport = serve(answers.get)

@@ -1,5 +1,6 @@
 """Migration 0004 on a database that already holds one person three times (in three letter cases),
-seeded through SQL at schema 0002 and upgraded with `mailer db upgrade`, on SQLite and PostgreSQL."""
+seeded through SQL at schema 0002 and upgraded with `mailer db upgrade`, on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from sqlalchemy import text
 
 from mailer.store.db import make_engine, upgrade
 from mailer.store.events import stored_dedup_key
-from tests.cli.test_cli import mailer, workdir  # noqa: F401  (workdir is a fixture)
+from tests.cli.test_cli import mailer
 from tests.conftest import DB_KINDS
 
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
@@ -65,7 +66,7 @@ def _rows(conn, sql: str) -> list[tuple]:
     return [tuple(r) for r in conn.execute(text(sql))]
 
 
-def test_upgrade_merges_people_who_differ_only_in_letter_case(database_url, workdir):  # noqa: F811
+def test_upgrade_merges_people_who_differ_only_in_letter_case(database_url, workdir):
     engine = make_engine(database_url)
     upgrade(engine, "0002")
     with engine.begin() as conn:

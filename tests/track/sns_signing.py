@@ -76,9 +76,10 @@ def subscription_confirmation(topic: str = TOPIC_ARN, cert_url: str = CERT_URL) 
         "MessageId": str(uuid.uuid4()),
         "Token": token,
         "TopicArn": topic,
-        "Message": f"You have chosen to subscribe to the topic {topic}.\nTo confirm the subscription, "
-        "visit the SubscribeURL included in this message.",
-        "SubscribeURL": f"https://sns.{REGION}.amazonaws.com/?Action=ConfirmSubscription&TopicArn={topic}&Token={token}",
+        "Message": f"You have chosen to subscribe to the topic {topic}.\n"
+        "To confirm the subscription, visit the SubscribeURL included in this message.",
+        "SubscribeURL": f"https://sns.{REGION}.amazonaws.com/?Action=ConfirmSubscription"
+        f"&TopicArn={topic}&Token={token}",
         "Timestamp": "2026-11-22T06:59:00.000Z",
         "SignatureVersion": "1",
         "SigningCertURL": cert_url,

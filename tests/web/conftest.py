@@ -1,4 +1,5 @@
-"""Web fixtures: the app served on 127.0.0.1 in a thread (werkzeug), a second list, outbox helpers."""
+"""Web fixtures: the app served on 127.0.0.1 in a thread (werkzeug), a second list, outbox
+helpers."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A person in Chromium: fills the subscribe form, confirms with the button of the confirmation
-page,
-clicks the unsubscribe button; reads an archive page, QR code included. Screenshots go to test-artifacts/. Skipped (with the reason) without Chromium, except in CI, where it fails."""
+page, clicks the unsubscribe button; reads an archive page, QR code included. Screenshots go to
+test-artifacts/. Skipped (with the reason) without Chromium, except in CI, where it fails."""
 
 from __future__ import annotations
 
@@ -109,7 +109,8 @@ def test_a_person_subscribes_confirms_and_unsubscribes(browser, live, factory):
 
 # Chromium reports a blocked resource on the console and as a securitypolicyviolation event.
 RECORD_CSP = """window.__csp = [];
-document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"""
+document.addEventListener('securitypolicyviolation',
+    e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"""
 
 
 def test_the_archive_page_shows_its_qr_code(browser, live, factory):

@@ -1,8 +1,7 @@
 """Every page a visitor can reach is readable in both colour schemes: Chromium with
-prefers-color-scheme
-light and dark, axe-core's WCAG 2 AA rules with no contrast violation, and each button's text and
-the
-masthead rule measured from the computed styles. Screenshots go to test-artifacts/web-contrast/."""
+prefers-color-scheme light and dark, axe-core's WCAG 2 AA rules with no contrast violation, and each
+button's text and the masthead rule measured from the computed styles. Screenshots go to
+test-artifacts/web-contrast/."""
 
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ from mailer.send.campaign import store_issue
 from mailer.store.models import Subscriber
 from mailer.tokens import make_token
 from tests.conftest import REPO, SECRET
-from tests.contrast import SCHEMES, axe, axe_violations, browser, install_ratio  # noqa: F401 (axe, browser: fixtures)
+from tests.contrast import SCHEMES, axe_violations, install_ratio
 from tests.web.conftest import confirm_path
 
 ARTIFACTS = REPO / "test-artifacts" / "web-contrast"
@@ -28,7 +27,8 @@ MEASURE_JS = """() => {
     return {
         buttons: [...document.querySelectorAll('button')].map(b =>
             [b.textContent.trim(), c.ratio(getComputedStyle(b).color, c.background(b))]),
-        rule: header ? c.ratio(getComputedStyle(header).borderBottomColor, c.background(header)) : null,
+        rule: header
+            ? c.ratio(getComputedStyle(header).borderBottomColor, c.background(header)) : null,
         desk: c.background(document.body),
         paper: document.querySelector('main') ? c.background(document.querySelector('main')) : null,
     };

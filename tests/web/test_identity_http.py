@@ -1,4 +1,5 @@
-"""The subscribe form over real HTTP finds a person imported in other letter case (one subscriber)."""
+"""The subscribe form over real HTTP finds a person imported in other letter case (one
+subscriber)."""
 
 from __future__ import annotations
 

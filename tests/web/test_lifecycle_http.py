@@ -66,7 +66,8 @@ def join(live, factory, email: str, slug: str = LIST) -> int:
 def unsub_path(
     sub_id: int, slug: str = LIST, key: str = SECRET, purpose: str = "unsubscribe"
 ) -> str:
-    return f"/{'manage' if purpose == 'manage' else 'unsubscribe'}/{make_token(key, purpose, sub_id, slug)}"
+    page = "manage" if purpose == "manage" else "unsubscribe"
+    return f"/{page}/{make_token(key, purpose, sub_id, slug)}"
 
 
 def test_subscribe_confirm_one_click_unsubscribe(live, factory):

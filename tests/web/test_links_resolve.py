@@ -64,7 +64,8 @@ def html_links(html: str) -> Links:
 
 
 def mail_links(message) -> list[str]:
-    """Every URL in a mail: its HTML part's attributes, its text part, its List-Unsubscribe header."""
+    """Every URL in a mail: its HTML part's attributes, its text part, its List-Unsubscribe
+    header."""
     urls = html_links(message.get_body(("html",)).get_content()).gets
     urls += _TEXT_URL_RE.findall(message.get_body(("plain",)).get_content())
     urls += _HEADER_URL_RE.findall(str(message["List-Unsubscribe"] or ""))

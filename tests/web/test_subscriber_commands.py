@@ -18,7 +18,7 @@ from mailer.content.lists import load_list
 from mailer.errors import ConfigError
 from mailer.store.models import Issue
 from mailer.web import create_app
-from tests.cli.test_cli import mailer, workdir  # noqa: F401  (workdir is a fixture)
+from tests.cli.test_cli import mailer
 from tests.conftest import REPO
 
 HOSTILE = (
@@ -31,7 +31,7 @@ HOSTILE = (
 
 
 @pytest.fixture
-def loaded(workdir):  # noqa: F811
+def loaded(workdir):
     assert mailer(workdir, "db", "upgrade").returncode == 0
     (workdir / "people.csv").write_text(HOSTILE)
     result = mailer(workdir, "subscribers", "import", "people.csv")
@@ -78,7 +78,7 @@ def test_erase_removes_personal_data_and_blocks_reimport(loaded):
     assert mailer(loaded, "subscribers", "show", "plain@example.com").returncode == 1
 
 
-def test_serve_refuses_to_start_without_a_secret_key(workdir):  # noqa: F811
+def test_serve_refuses_to_start_without_a_secret_key(workdir):
     mailer(workdir, "db", "upgrade")
     result = mailer(workdir, "serve", env={"MAILER_SECRET_KEY": ""})
     assert result.returncode == 1 and "MAILER_SECRET_KEY is not set" in result.stderr

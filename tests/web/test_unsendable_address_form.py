@@ -1,4 +1,5 @@
-"""The subscribe form, over real HTTP, with an address no message can carry (non-ASCII local part)."""
+"""The subscribe form, over real HTTP, with an address no message can carry (non-ASCII local
+part)."""
 
 from __future__ import annotations
 

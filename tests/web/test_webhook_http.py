@@ -30,7 +30,8 @@ pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 
 @pytest.fixture
 def hook(serve, factory):
-    """The app with SES events allowed from TOPIC_ARN, a test signing certificate, and a sent issue."""
+    """The app with SES events allowed from TOPIC_ARN, a test signing certificate, and a sent
+    issue."""
     signer = Signer()
     live = serve(settings_changes={"sns_topic_arns": (TOPIC_ARN,)})
     live.app.extensions["mailer"]["sns_fetch_cert"] = lambda url: signer.pem
@@ -244,7 +245,8 @@ class CertServer:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
 
     def fetcher(self):
-        """mailer's own HTTPS fetcher, pointed at this server (same path, plain http on loopback)."""
+        """mailer's own HTTPS fetcher, pointed at this server (same path, plain http on
+        loopback)."""
         from urllib.parse import urlsplit
 
         from mailer.track.sns import fetch_cert_https
