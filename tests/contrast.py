@@ -17,6 +17,7 @@ import pytest
 
 AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# How every browser test starts the system Chromium (headless, nothing fetched on its own).
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

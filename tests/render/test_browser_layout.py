@@ -9,18 +9,10 @@ from pathlib import Path
 import pytest
 
 from mailer.render.issue import archive_html
+from tests.contrast import CHROMIUM_ARGS
 from tests.render.conftest import ARTIFACTS, BASE_URL, LIST, SEEDS
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +25,7 @@ def browser():
         pytest.skip("Chromium not installed (/usr/bin/chromium): apt-get install chromium")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 

@@ -18,19 +18,11 @@ from mailer.store.models import Subscriber, Subscription
 from mailer.tokens import make_token
 from mailer.transports import FileTransport
 from tests.conftest import REPO, SECRET
+from tests.contrast import CHROMIUM_ARGS
 from tests.web.conftest import confirm_path
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = REPO / "test-artifacts"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
@@ -48,7 +40,7 @@ def browser():
             pytest.fail(f"browser test cannot run in CI: {missing}")
         pytest.skip(missing)
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 
