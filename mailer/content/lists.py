@@ -1,7 +1,10 @@
-"""List definitions: lists/<slug>.toml, one per newsletter."""
+"""List definitions: lists/<slug>.toml, one per newsletter (ARCHITECTURE.md, "Stages": content reads
+what an editor wrote). The optional [schedule] table becomes a `Schedule`; the plan made from it is
+the autopilot's (ARCHITECTURE.md, "Layers and rules": autopilot sits above track)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -9,6 +12,8 @@ from email.headerregistry import Address
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailer.errors import ContentError, NotFoundError
 
@@ -23,6 +28,30 @@ class BouncePolicy:
     bounce_rate_threshold: float = 0.05
     min_sent_for_rate: int = 200
     complaint_rate_threshold: float = 0.001
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # date.weekday() order
+_TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+_MAX_MINUTES = 24 * 60
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A list's [schedule]: when each issue is prepared, sent (a canary first when `canary` > 0) and
+    its canary judged. `time` is local wall-clock time in `timezone`; `days` are the local weekdays
+    of the send, in week order; the minutes are elapsed time before and after the send instant."""
+
+    time: dt.time
+    timezone: str
+    days: tuple[str, ...] = WEEKDAYS
+    prepare_before_minutes: int = 60
+    canary: int = 0
+    canary_wait_minutes: int = 20
+    alert: tuple[str, ...] = ()
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 @dataclass(frozen=True)
@@ -41,6 +70,7 @@ class ListDefinition:
     unsubscribe_mailbox: str
     bounce_policy: BouncePolicy = field(default_factory=BouncePolicy)
     sources: dict[str, Any] = field(default_factory=dict)
+    schedule: Schedule | None = None
 
     @property
     def from_header(self) -> str:
@@ -65,7 +95,23 @@ _REQUIRED = (
     "postal_address",
     "unsubscribe_mailbox",
 )
-_KNOWN = set(_REQUIRED) | {"tagline", "language", "double_opt_in", "bounce_policy", "sources"}
+_KNOWN = set(_REQUIRED) | {
+    "tagline",
+    "language",
+    "double_opt_in",
+    "bounce_policy",
+    "sources",
+    "schedule",
+}
+_SCHEDULE_KNOWN = {
+    "time",
+    "timezone",
+    "days",
+    "prepare_before_minutes",
+    "canary",
+    "canary_wait_minutes",
+    "alert",
+}
 
 
 def _address(path: Path, key: str, value: str) -> str:
@@ -74,6 +120,107 @@ def _address(path: Path, key: str, value: str) -> str:
             path, None, f"field '{key}': {value!r} is not an email address like name@example.com"
         )
     return value
+
+
+def _schedule_error(path: Path, key: str, message: str) -> ContentError:
+    return ContentError(path, None, f"[schedule] field 'schedule.{key}': {message}")
+
+
+def _schedule_time(path: Path, value: Any) -> dt.time:
+    if isinstance(value, dt.time) and not (value.second or value.microsecond or value.tzinfo):
+        return value  # a TOML local time, 06:30:00
+    found = _TIME_RE.match(value) if isinstance(value, str) else None
+    if not found:
+        raise _schedule_error(
+            path, "time", f'must be a 24-hour local time "HH:MM" like "06:30", got {value!r}'
+        )
+    return dt.time(int(found[1]), int(found[2]))
+
+
+def _schedule_timezone(path: Path, value: Any) -> str:
+    hint = 'use an IANA time zone name like "Europe/London" or "UTC"'
+    if not isinstance(value, str) or not value.strip():
+        raise _schedule_error(path, "timezone", f"must be a string; {hint}, got {value!r}")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _schedule_error(path, "timezone", f"unknown time zone {value!r}; {hint}") from None
+    return value
+
+
+def _schedule_days(path: Path, value: Any) -> tuple[str, ...]:
+    example = '["mon", "tue", "wed", "thu", "fri"]'
+    if not isinstance(value, list) or not value:
+        raise _schedule_error(
+            path, "days", f"must be a non-empty list of weekdays like {example}, got {value!r}"
+        )
+    unknown = [day for day in value if day not in WEEKDAYS]
+    if unknown:
+        raise _schedule_error(
+            path,
+            "days",
+            f"unknown day(s) {', '.join(map(repr, unknown))}; use {', '.join(WEEKDAYS)}",
+        )
+    return tuple(day for day in WEEKDAYS if day in value)
+
+
+def _schedule_int(path: Path, data: dict, key: str, default: int, high: int) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+        raise _schedule_error(path, key, f"must be a whole number from 0 to {high}, got {value!r}")
+    return value
+
+
+def _alert_target(path: Path, value: Any) -> str:
+    hint = "use mailto:name@example.com or an https:// URL"
+    if isinstance(value, str) and value.startswith("mailto:"):
+        if _ADDR_RE.match(value.removeprefix("mailto:")):
+            return value
+        raise _schedule_error(
+            path, "alert", f"{value!r} has no valid address after mailto:; {hint}"
+        )
+    if isinstance(value, str) and value.startswith("https://"):
+        parts = urlsplit(value)
+        if parts.hostname and not any(c.isspace() for c in value):
+            return value
+    raise _schedule_error(path, "alert", f"{value!r} is neither mailto: nor https://; {hint}")
+
+
+def parse_schedule(path: Path, data: Any) -> Schedule:
+    """The [schedule] table of a list file; a ContentError naming the file and the key."""
+    if not isinstance(data, dict):
+        raise ContentError(path, None, "[schedule]: must be a table")
+    unknown = sorted(set(data) - _SCHEDULE_KNOWN)
+    if unknown:
+        raise ContentError(
+            path,
+            None,
+            f"[schedule]: unknown field(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(_SCHEDULE_KNOWN))}",
+        )
+    for key in ("time", "timezone"):
+        if key not in data:
+            raise _schedule_error(
+                path, key, 'is required, e.g. time = "06:30", timezone = "Europe/London"'
+            )
+    alert = data.get("alert", [])
+    if isinstance(alert, str):
+        alert = [alert]
+    if not isinstance(alert, list):
+        raise _schedule_error(
+            path, "alert", f'must be a list like ["mailto:editors@example.com"], got {alert!r}'
+        )
+    return Schedule(
+        time=_schedule_time(path, data["time"]),
+        timezone=_schedule_timezone(path, data["timezone"]),
+        days=_schedule_days(path, data.get("days", list(WEEKDAYS))),
+        prepare_before_minutes=_schedule_int(
+            path, data, "prepare_before_minutes", 60, _MAX_MINUTES
+        ),
+        canary=_schedule_int(path, data, "canary", 0, 10_000_000),
+        canary_wait_minutes=_schedule_int(path, data, "canary_wait_minutes", 20, _MAX_MINUTES),
+        alert=tuple(_alert_target(path, target) for target in alert),
+    )
 
 
 def parse_list(path: Path, data: dict[str, Any]) -> ListDefinition:
@@ -121,6 +268,7 @@ def parse_list(path: Path, data: dict[str, Any]) -> ListDefinition:
         unsubscribe_mailbox=_address(path, "unsubscribe_mailbox", data["unsubscribe_mailbox"]),
         bounce_policy=policy,
         sources=data.get("sources", {}),
+        schedule=parse_schedule(path, data["schedule"]) if "schedule" in data else None,
     )
 
 
