@@ -33,6 +33,7 @@ LAYERS = (
     "audience",
     "send",
     "track",
+    "autopilot",
     "web",
     "cli",
 )
@@ -46,6 +47,7 @@ PACKAGE_LAYERS = {
     "audience": "audience",
     "send": "send",
     "track": "track",
+    "autopilot": "autopilot",
     "web": "web",
     "cli": "cli",
 }

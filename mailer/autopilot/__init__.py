@@ -1,0 +1,3 @@
+"""The autopilot: a list's issue prepared, sent (canary first) and judged on the list's schedule,
+unattended (ARCHITECTURE.md, "Layers and rules": autopilot sits above track, below web and cli).
+So far only the plan exists: `plan.py`, what is due when."""
