@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from mailer.cli.autopilot import autopilot
 from mailer.cli.content import issue, trending
 from mailer.cli.db import db
 from mailer.cli.render import lint_command, preview
@@ -78,6 +79,7 @@ COMMANDS = (
     report,
     reconcile,
     suppressions,
+    autopilot,
 )
 for command in COMMANDS:
     cli.add_command(command)
