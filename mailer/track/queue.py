@@ -14,7 +14,7 @@ from mailer.config import Settings
 from mailer.content.lists import BouncePolicy, list_slugs, load_list
 from mailer.errors import ConfigError
 from mailer.store.db import transaction
-from mailer.track.intake import poll_queue
+from mailer.track.intake import RECEIVERS, poll_queue
 from mailer.track.mail_unsubscribe import unsubscriber_for
 from mailer.track.reconcile import mirror_to_ses
 from mailer.track.record import TrackResult, load_policies
@@ -62,7 +62,7 @@ def poll_events(
     # The queue URL names its region, which beats a region missing from the chain.
     region = aws.queue_region(queue_url)
     result = poll_queue(
-        aws.client("sqs", region=region, purpose="SQS"),
+        aws.client("sqs", region=region, config=aws.sqs_poll_config(RECEIVERS), purpose="SQS"),
         queue_url,
         factory,
         settings.sns_topic_arns,

@@ -347,6 +347,54 @@ def _unsubscribe_everywhere(
 Inbound = Callable[[Session, bytes], Any]
 
 
+@dataclass(frozen=True)
+class Notification:
+    """One SNS notification, read but not yet applied: its SES events, or the raw mail of an SES
+    Received notification (a mail to the unsubscribe mailbox)."""
+
+    events: list[SesEvent]
+    mail: bytes | None = None
+
+
+def read_notification(message_json: str, sns_message_id: str | None) -> Notification:
+    """Parse a notification without touching the database (MailerError when it is unusable), so
+    that an intake can sort out the unusable ones before it opens a transaction."""
+    raw = received_mail(message_json)
+    if raw is not None:
+        return Notification([], raw)
+    return Notification(parse_ses_message(message_json, sns_message_id))
+
+
+def require_inbound(notification: Notification, inbound: Inbound | None) -> None:
+    """MailerError when the notification is a request mail and nothing can check its token."""
+    if notification.mail is not None and inbound is None:
+        raise MailerError(
+            "an SES Received notification (a mail to the unsubscribe mailbox) arrived, but its "
+            "token cannot be checked without MAILER_SECRET_KEY: set it to the web app's key"
+        )
+
+
+def apply_notification(
+    session: Session,
+    notification: Notification,
+    policies_by_list_id: Mapping[int, BouncePolicy] | None,
+    inbound: Inbound | None,
+) -> TrackResult:
+    """Store what a read notification carries and apply its effects; the caller commits (one
+    transaction per notification or per received batch, ARCHITECTURE.md "Stages": track)."""
+    if notification.mail is None:
+        return record_events(session, notification.events, policies_by_list_id)
+    require_inbound(notification, inbound)
+    request = inbound(session, notification.mail)
+    log.info("unsubscribe request mail: %s", request.outcome)
+    result = TrackResult()
+    if request.changed:
+        result.mail_unsubscribed += 1
+    else:
+        result.mail_ignored += 1
+    return result
+
+
 def record_notification(
     session: Session,
     message_json: str,
@@ -355,24 +403,9 @@ def record_notification(
     inbound: Inbound | None,
 ) -> TrackResult:
     """One SNS notification's worth: SES events, or a mail to the unsubscribe mailbox."""
-    raw = received_mail(message_json)
-    if raw is None:
-        return record_events(
-            session, parse_ses_message(message_json, sns_message_id), policies_by_list_id
-        )
-    if inbound is None:
-        raise MailerError(
-            "an SES Received notification (a mail to the unsubscribe mailbox) arrived, but its "
-            "token cannot be checked without MAILER_SECRET_KEY: set it to the web app's key"
-        )
-    request = inbound(session, raw)
-    log.info("unsubscribe request mail: %s", request.outcome)
-    result = TrackResult()
-    if request.changed:
-        result.mail_unsubscribed += 1
-    else:
-        result.mail_ignored += 1
-    return result
+    return apply_notification(
+        session, read_notification(message_json, sns_message_id), policies_by_list_id, inbound
+    )
 
 
 def load_policies(session: Session, list_defs: Iterable[Any]) -> dict[int, BouncePolicy]:
