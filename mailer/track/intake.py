@@ -20,6 +20,7 @@ from mailer.track.record import (
     Notification,
     TrackResult,
     apply_notification,
+    apply_notifications,
     read_notification,
     record_notification,
     require_inbound,
@@ -205,11 +206,9 @@ class _Poller:
         if recorded:
             try:
                 with self.writer, transaction(self.factory) as session:
-                    batch = TrackResult()
-                    for _, notification in recorded:
-                        batch.merge(
-                            apply_notification(session, notification, self.policies, self.inbound)
-                        )
+                    batch = apply_notifications(
+                        session, [n for _, n in recorded], self.policies, self.inbound
+                    )
                 result.merge(batch)
                 done.extend(m for m, _ in recorded)
             except Exception:
