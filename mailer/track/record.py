@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from mailer.addresses import address_hash, email_key
@@ -261,28 +261,58 @@ def _correlate(lookups: _Lookups, event: SesEvent) -> _Ledger | None:
     return matching[0] if matching else None
 
 
+# The two statements of every event, built once per dialect and shape and run with parameters:
+# building an ORM statement per event costs more than running it.
+_STATEMENTS: dict[tuple, Any] = {}
+_EVENTS = Event.__table__
+_DELIVERIES = Delivery.__table__
+
+
 def _insert_event(
     session: Session, conn: Connection, event: SesEvent, dedup_key: str, delivery_id: int | None
 ) -> bool:
-    stmt = (
-        dialect_insert(session, Event)
-        .values(
-            dedup_key=dedup_key,
-            sns_message_id=event.sns_message_id,
-            ses_message_id=event.ses_message_id,
-            event_type=event.event_type[:32],
-            recipient=event.recipient,
-            bounce_type=event.bounce_type,
-            bounce_subtype=event.bounce_subtype,
-            delivery_id=delivery_id,
-            occurred_at=event.occurred_at,
-            raw=event.raw,
+    key = ("insert", conn.dialect.name)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = (
+            dialect_insert(session, _EVENTS)
+            .on_conflict_do_nothing(index_elements=["dedup_key"])
+            .returning(_EVENTS.c.id)
         )
-        .on_conflict_do_nothing(index_elements=["dedup_key"])
-        .returning(Event.id)
-    )
+    values = {
+        "dedup_key": dedup_key,
+        "sns_message_id": event.sns_message_id,
+        "ses_message_id": event.ses_message_id,
+        "event_type": event.event_type[:32],
+        "recipient": event.recipient,
+        "bounce_type": event.bounce_type,
+        "bounce_subtype": event.bounce_subtype,
+        "delivery_id": delivery_id,
+        "occurred_at": event.occurred_at,
+        "raw": event.raw,
+    }
     # RETURNING, not rowcount: SQLAlchemy 2.1 with psycopg 3 reports -1 for every INSERT.
-    return conn.execute(stmt).first() is not None
+    return conn.execute(stmt, values).first() is not None
+
+
+def _advance_statement(set_message_id: bool, send: bool, error: bool):
+    key = ("advance", set_message_id, send, error)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        c = _DELIVERIES.c
+        values: dict[str, Any] = {"state": bindparam("p_state"), "updated_at": bindparam("p_now")}
+        if set_message_id:
+            values["provider_message_id"] = bindparam("p_message_id")
+        if send:
+            values["sent_at"] = func.coalesce(c.sent_at, bindparam("p_sent_at"))
+        if error:
+            values["last_error"] = bindparam("p_error")
+        stmt = _STATEMENTS[key] = (
+            update(_DELIVERIES)
+            .where(c.id == bindparam("p_id"), c.state.in_(bindparam("p_allowed", expanding=True)))
+            .values(**values)
+        )
+    return stmt
 
 
 def _advance(conn: Connection, row: _Ledger, event: SesEvent) -> bool:
@@ -291,16 +321,22 @@ def _advance(conn: Connection, row: _Ledger, event: SesEvent) -> bool:
         return False
     allowed, target = _TRANSITIONS[event.event_type]
     now = utcnow()
-    values: dict[str, Any] = {"state": target, "updated_at": now}
-    if row.provider_message_id is None:
-        values["provider_message_id"] = event.ses_message_id
-    if event.event_type == EventKind.SEND:
-        values["sent_at"] = func.coalesce(Delivery.sent_at, event.occurred_at or now)
-    if target in (DeliveryState.BOUNCED, DeliveryState.FAILED):
-        values["last_error"] = _describe(event)
-    result = conn.execute(
-        update(Delivery).where(Delivery.id == row.id, Delivery.state.in_(allowed)).values(**values)
-    )
+    set_message_id = row.provider_message_id is None
+    send = event.event_type == EventKind.SEND
+    error = target in (DeliveryState.BOUNCED, DeliveryState.FAILED)
+    params: dict[str, Any] = {
+        "p_id": row.id,
+        "p_allowed": sorted(allowed),
+        "p_state": target,
+        "p_now": now,
+    }
+    if set_message_id:
+        params["p_message_id"] = event.ses_message_id
+    if send:
+        params["p_sent_at"] = event.occurred_at or now
+    if error:
+        params["p_error"] = _describe(event)
+    result = conn.execute(_advance_statement(set_message_id, send, error), params)
     return bool(result.rowcount)
 
 
