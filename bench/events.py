@@ -9,15 +9,16 @@ deliveries. They match the ledger of a planned send (one delivery row per messag
 with its SES message id), so every event is correlated, moves a row, and the bounces and complaints
 suppress and unsubscribe.
 
-Prints events per second of the batched poller (16 receivers, 10 messages a receive, one
-transaction and one DeleteMessageBatch per batch), the same for the one-message-per-transaction
-path (one receiver, one transaction and one DeleteMessage per message: the poller before batching,
-`batch_transactions=False`), measured in the same run on a smaller sample of BENCH_EVENTS_OLD
-(default 1,000) notifications because it runs at about 40 events/s, the ratio, the poller's CPU
-time per event and the load average. Every event must end up stored once and the queue empty.
+Prints events per second of the batched poller (BENCH_RECEIVERS receivers, default 16, 10
+messages a receive, one transaction and one DeleteMessageBatch per batch); the same for the
+one-message-per-transaction path (one receiver, one transaction and one DeleteMessage per message:
+the poller before batching, `batch_transactions=False`), measured in the same run on a smaller
+sample of BENCH_EVENTS_OLD (default 1,000) notifications because it runs at about 35 events/s; the
+ratio, the poller's CPU time per event and the load average. Every event must end up stored once
+and the queue empty.
 
-Takes about 2 minutes on 2 CPUs at the default sizes (planning the send of ~49,000 deliveries and
-loading the queue ~40 s, the batched drain ~30 s, the old path ~25 s).
+Takes about 2 minutes on 2 CPUs at the default sizes (1:54 measured: planning the send of ~49,500
+deliveries and loading the queue ~10 s, the batched drain ~76 s, the old path ~30 s).
 
     python bench/events.py        # BENCH_EVENTS=20000 for a quicker run
 """
@@ -241,10 +242,12 @@ def main() -> None:
         f"event intake, {count} SES notifications, SQS stand-in at {LATENCY * 1000:.0f} ms a "
         f"round trip, SQLite, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
     )
-    new = drain(count, 16, True)
+    receivers = int(os.environ.get("BENCH_RECEIVERS", "16"))
+    new = drain(count, receivers, True)
     rate = new["events"] / new["seconds"]
     print(
-        f"  batched (16 receivers, 10 a receive, one transaction a batch): {rate:7.0f} events/s "
+        f"  batched ({receivers} receivers, 10 a receive, one transaction a batch): "
+        f"{rate:7.0f} events/s "
         f"({new['events']} in {new['seconds']:.1f} s; {new['updated']} deliveries updated, "
         f"{new['suppressed']} suppressed, {new['unsubscribed']} unsubscribed; poller CPU "
         f"{new['cpu'] / new['events'] * 1e6:.0f} us/event); load average "
