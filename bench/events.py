@@ -1,7 +1,7 @@
-"""Event intake benchmark: one `mailer events poll --once` process draining an SQS queue of SES
-notifications into SQLite (ARCHITECTURE.md "Stages": track).
+"""Event intake benchmark: one poller process (`poll_events`, what `mailer events poll --once`
+runs) draining an SQS queue of SES notifications into SQLite (ARCHITECTURE.md "Stages": track).
 
-The queue is the stand-in next to this script (sqs_endpoint.py, its own process, one asyncio loop,
+The queue is the benchmark's SQS stand-in (its own process, one asyncio loop,
 20 ms per round trip), loaded with BENCH_EVENTS (default 100,000) raw-delivery SES notifications in
 the event-publishing format, each carrying one event: a Send for every message, then a Delivery
 (about 93 %), a Bounce (4 % hard, 1 % soft) or a Reject (2 %), and a Complaint after 2 % of the
