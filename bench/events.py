@@ -164,7 +164,13 @@ def start_queue(bodies: list[str], path: Path) -> tuple[subprocess.Popen, str]:
         for body in bodies:
             out.write(json.dumps(body) + "\n")
     proc = subprocess.Popen(
-        [sys.executable, str(REPO / "bench" / "sqs_endpoint.py"), str(LATENCY), str(path), "60"],
+        [
+            sys.executable,
+            str(REPO / "tests" / "track" / "sqs_endpoint.py"),
+            str(LATENCY),
+            str(path),
+            "60",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

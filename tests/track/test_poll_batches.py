@@ -43,7 +43,7 @@ def aws(moto_endpoint):
 def standin():
     """(SQS client, queue URL, endpoint) of an empty queue on the SQS stand-in, no latency."""
     proc = subprocess.Popen(
-        [sys.executable, str(REPO / "bench" / "sqs_endpoint.py"), "0"],
+        [sys.executable, str(REPO / "tests" / "track" / "sqs_endpoint.py"), "0"],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -9,7 +9,7 @@ DeleteMessageBatch, SendMessage, SendMessageBatch, GetQueueAttributes (Approxima
 ApproximateNumberOfMessagesNotVisible, and Received: messages handed out, counting redeliveries).
 Any QueueUrl names the one queue. Prints the queue URL on the first line, runs until killed.
 
-    python bench/sqs_endpoint.py LATENCY_SECONDS [BODIES.jsonl] [VISIBILITY_SECONDS]
+    python tests/track/sqs_endpoint.py LATENCY_SECONDS [BODIES.jsonl] [VISIBILITY_SECONDS]
 
 BODIES.jsonl: one message body a line, each a JSON string; loaded before the URL is printed.
 """
