@@ -36,9 +36,9 @@ test: lint $(STAMP) $(AXE)
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
-# The benchmarks (bench/ses_endpoint.py is the SES stand-in bench/send.py starts; import_stages.py a
-# per-stage breakdown to run by hand).
-BENCHES = bench/personalize.py bench/ses_call.py bench/send.py bench/import.py
+# The benchmarks (bench/ses_endpoint.py is the SES stand-in bench/send.py starts, tests/track/sqs_endpoint.py
+# the SQS one of bench/events.py; import_stages.py a per-stage breakdown to run by hand).
+BENCHES = bench/personalize.py bench/ses_call.py bench/send.py bench/import.py bench/events.py
 
 bench: $(STAMP)
 	@for b in $(BENCHES); do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -83,6 +83,14 @@ def ses_send_config(*, connect_timeout: float, read_timeout: float, pool_size: i
     )
 
 
+def sqs_poll_config(receivers: int) -> Config:
+    """botocore settings for the event poller's SQS client: one pooled connection per receiving
+    thread (botocore's default pool of 10 would drop the connections of the others). The long
+    poll's 20 s wait fits in the read timeout. Request validation off: the poller's requests are
+    its own, and validating them costs CPU on every call."""
+    return Config(max_pool_connections=receivers, read_timeout=30, parameter_validation=False)
+
+
 def queue_region(queue_url: str | None) -> str | None:
     """The region an SQS queue URL names, or None (a local endpoint's URL names none)."""
     match = _QUEUE_REGION.match(queue_url or "")

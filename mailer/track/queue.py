@@ -14,7 +14,7 @@ from mailer.config import Settings
 from mailer.content.lists import BouncePolicy, list_slugs, load_list
 from mailer.errors import ConfigError
 from mailer.store.db import transaction
-from mailer.track.intake import poll_queue
+from mailer.track.intake import RECEIVERS, poll_queue
 from mailer.track.mail_unsubscribe import unsubscriber_for
 from mailer.track.reconcile import mirror_to_ses
 from mailer.track.record import TrackResult, load_policies
@@ -55,14 +55,17 @@ def poll_events(
     once: bool,
     wait_seconds: int,
     mirror: bool = False,
+    receivers: int = RECEIVERS,
+    batch_transactions: bool = True,
 ) -> PollOutcome:
     """Poll MAILER_SQS_QUEUE_URL (until it has nothing new when `once`, else until interrupted) and
-    record what arrives; with `mirror`, copy new hard bounces and complaints to SES."""
+    record what arrives; with `mirror`, copy new hard bounces and complaints to SES. `receivers`
+    and `batch_transactions` as for `poll_queue` (ARCHITECTURE.md "Stages": track)."""
     queue_url = require_queue(settings)
     # The queue URL names its region, which beats a region missing from the chain.
     region = aws.queue_region(queue_url)
     result = poll_queue(
-        aws.client("sqs", region=region, purpose="SQS"),
+        aws.client("sqs", region=region, config=aws.sqs_poll_config(receivers), purpose="SQS"),
         queue_url,
         factory,
         settings.sns_topic_arns,
@@ -71,6 +74,8 @@ def poll_events(
         policies_by_list_id=bounce_policies(factory, settings),
         sns_client_for_region=sns_client,
         inbound=unsubscriber_for(settings),
+        receivers=receivers,
+        batch_transactions=batch_transactions,
     )
     if not (mirror and result.suppressed):
         return PollOutcome(result)

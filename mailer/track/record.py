@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from mailer.addresses import email_key
-from mailer.audience.suppressions import is_erased, suppress, suppression_salt
+from mailer.addresses import address_hash, email_key
+from mailer.audience.suppressions import suppress, suppression_salt
 from mailer.content.lists import BouncePolicy
 from mailer.errors import MailerError
 from mailer.store.events import ERASED_RAW, stored_dedup_key
@@ -34,6 +34,7 @@ from mailer.store.models import (
     Subscriber,
     Subscription,
     SubscriptionStatus,
+    Suppression,
     SuppressionReason,
     utcnow,
 )
@@ -126,105 +127,217 @@ def record_events(
     policies_by_list_id: Mapping[int, BouncePolicy] | None = None,
 ) -> TrackResult:
     """Store events and apply their effects. The caller commits (one transaction per batch)."""
+    events = list(events)
+    return _record(session, events, _Lookups.load(session, events), policies_by_list_id)
+
+
+@dataclass
+class _Lookups:
+    """What recording a batch of events reads before it writes, read once for the batch (one
+    query each instead of several per event): the salt, which recipients were erased, the ledger
+    rows named by the events' message ids and tags, and the lists of their sends. The ledger rows
+    are kept current as the batch moves them (a message id set by one event is seen by the next);
+    a row's state is not needed here, the UPDATE's compare-and-set decides a move."""
+
+    salt: str
+    erased: set[str]
+    by_message: dict[str, list[_Ledger]]
+    by_id: dict[int, _Ledger]
+    list_of_send: dict[int, int]
+
+    @classmethod
+    def load(cls, session: Session, events: list[SesEvent]) -> _Lookups:
+        salt = suppression_salt(session)
+        conn = session.connection()
+        hashes = {address_hash(e.recipient, salt) for e in events if e.recipient}
+        erased = set()
+        for chunk in _chunks(sorted(hashes)):
+            erased.update(
+                conn.scalars(
+                    select(Suppression.email_hash).where(
+                        Suppression.email_hash.in_(chunk),
+                        Suppression.reason == SuppressionReason.ERASED,
+                    )
+                )
+            )
+        columns = _LEDGER_COLUMNS
+        by_message: dict[str, list[_Ledger]] = {}
+        by_id: dict[int, _Ledger] = {}
+        message_ids = sorted({e.ses_message_id for e in events if e.ses_message_id})
+        for chunk in _chunks(message_ids):
+            for r in conn.execute(select(*columns).where(Delivery.provider_message_id.in_(chunk))):
+                row = _Ledger(*r)
+                by_message.setdefault(row.provider_message_id, []).append(row)
+                by_id[row.id] = row
+        tagged = sorted({e.delivery_id for e in events if e.delivery_id is not None} - set(by_id))
+        for chunk in _chunks(tagged):
+            for r in conn.execute(select(*columns).where(Delivery.id.in_(chunk))):
+                by_id[r.id] = _Ledger(*r)
+        send_ids = sorted({row.send_id for row in by_id.values()})
+        list_of_send: dict[int, int] = {}
+        for chunk in _chunks(send_ids):
+            query = select(Send.id, Send.list_id).where(Send.id.in_(chunk))
+            list_of_send.update((r.id, r.list_id) for r in conn.execute(query))
+        return cls(salt, erased, by_message, by_id, list_of_send)
+
+    def is_erased(self, email: str) -> bool:
+        return address_hash(email, self.salt) in self.erased
+
+    def named(self, message_id: str | None) -> list[_Ledger]:
+        return list(self.by_message.get(message_id, [])) if message_id else []
+
+    def moved(self, row: _Ledger, message_id: str | None) -> None:
+        """The batch gave `row` its provider message id."""
+        if row.provider_message_id is not None or message_id is None:
+            return
+        now = dataclasses.replace(row, provider_message_id=message_id)
+        self.by_id[row.id] = now
+        self.by_message.setdefault(message_id, []).append(now)
+
+
+_LEDGER_COLUMNS = (
+    Delivery.id,
+    Delivery.send_id,
+    Delivery.subscriber_id,
+    Delivery.email,
+    Delivery.state,
+    Delivery.provider_message_id,
+)
+
+
+def _chunks(values: list, size: int = 500) -> Iterable[list]:
+    """IN lists of at most `size` values (SQLite's bound-parameter limit is far above)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _record(
+    session: Session,
+    events: list[SesEvent],
+    lookups: _Lookups,
+    policies_by_list_id: Mapping[int, BouncePolicy] | None,
+) -> TrackResult:
     policies = policies_by_list_id or {}
     result = TrackResult()
-    salt = suppression_salt(session)
+    conn = session.connection()
     for event in events:
         result.received += 1
-        key = stored_dedup_key(event.dedup_scope, event.event_type, event.recipient, salt)
-        if event.recipient and is_erased(session, event.recipient):
+        key = stored_dedup_key(event.dedup_scope, event.event_type, event.recipient, lookups.salt)
+        if event.recipient and lookups.is_erased(event.recipient):
             # A late event about someone erased: kept (it still deduplicates) without naming them.
             event = dataclasses.replace(event, recipient=None, raw=ERASED_RAW, detail=None)
-        row = _correlate(session, event)
-        if not _insert_event(session, event, key, row.id if row else None):
+        row = _correlate(lookups, event)
+        if not _insert_event(session, conn, event, key, row.id if row else None):
             result.duplicates += 1
             continue
         result.recorded += 1
         if row is None:
             result.uncorrelated += 1
-        elif _advance(session, row, event):
-            result.deliveries_updated += 1
-        policy = policies.get(_list_id(session, row), BouncePolicy()) if row else BouncePolicy()
+        else:
+            if _advance(conn, row, event):
+                result.deliveries_updated += 1
+            lookups.moved(row, event.ses_message_id)
+        list_id = lookups.list_of_send.get(row.send_id) if row else None
+        policy = policies.get(list_id, BouncePolicy()) if row else BouncePolicy()
         _apply_policy(session, event, row, policy, result)
     return result
 
 
-def _correlate(session: Session, event: SesEvent) -> _Ledger | None:
+def _correlate(lookups: _Lookups, event: SesEvent) -> _Ledger | None:
     """The ledger row of this event: by SES message id, else by our delivery_id tag."""
-    columns = (
-        Delivery.id,
-        Delivery.send_id,
-        Delivery.subscriber_id,
-        Delivery.email,
-        Delivery.state,
-        Delivery.provider_message_id,
-    )
-    rows = [
-        _Ledger(*r)
-        for r in session.execute(
-            select(*columns).where(Delivery.provider_message_id == event.ses_message_id)
-        )
-    ]
+    rows = lookups.named(event.ses_message_id)
     if not rows and event.delivery_id is not None:
-        tagged = session.execute(select(*columns).where(Delivery.id == event.delivery_id)).first()
+        tagged = lookups.by_id.get(event.delivery_id)
         # A tag is trusted only when nothing contradicts it (the row has no other message id).
         if (
             tagged
             and tagged.provider_message_id in (None, event.ses_message_id)
             and (event.send_id is None or tagged.send_id == event.send_id)
         ):
-            rows = [_Ledger(*tagged)]
+            rows = [tagged]
     if event.recipient is None:
         return rows[0] if len(rows) == 1 else None
     matching = [r for r in rows if email_key(r.email) == email_key(event.recipient)]
     return matching[0] if matching else None
 
 
+# The two statements of every event, built once per dialect and shape and run with parameters:
+# building an ORM statement per event costs more than running it.
+_STATEMENTS: dict[tuple, Any] = {}
+_EVENTS = Event.__table__
+_DELIVERIES = Delivery.__table__
+
+
 def _insert_event(
-    session: Session, event: SesEvent, dedup_key: str, delivery_id: int | None
+    session: Session, conn: Connection, event: SesEvent, dedup_key: str, delivery_id: int | None
 ) -> bool:
-    stmt = (
-        dialect_insert(session, Event)
-        .values(
-            dedup_key=dedup_key,
-            sns_message_id=event.sns_message_id,
-            ses_message_id=event.ses_message_id,
-            event_type=event.event_type[:32],
-            recipient=event.recipient,
-            bounce_type=event.bounce_type,
-            bounce_subtype=event.bounce_subtype,
-            delivery_id=delivery_id,
-            occurred_at=event.occurred_at,
-            raw=event.raw,
+    key = ("insert", conn.dialect.name)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = (
+            dialect_insert(session, _EVENTS)
+            .on_conflict_do_nothing(index_elements=["dedup_key"])
+            .returning(_EVENTS.c.id)
         )
-        .on_conflict_do_nothing(index_elements=["dedup_key"])
-        .returning(Event.id)
-    )
+    values = {
+        "dedup_key": dedup_key,
+        "sns_message_id": event.sns_message_id,
+        "ses_message_id": event.ses_message_id,
+        "event_type": event.event_type[:32],
+        "recipient": event.recipient,
+        "bounce_type": event.bounce_type,
+        "bounce_subtype": event.bounce_subtype,
+        "delivery_id": delivery_id,
+        "occurred_at": event.occurred_at,
+        "raw": event.raw,
+    }
     # RETURNING, not rowcount: SQLAlchemy 2.1 with psycopg 3 reports -1 for every INSERT.
-    return session.execute(stmt).first() is not None
+    return conn.execute(stmt, values).first() is not None
 
 
-def _advance(session: Session, row: _Ledger, event: SesEvent) -> bool:
+def _advance_statement(set_message_id: bool, send: bool, error: bool):
+    key = ("advance", set_message_id, send, error)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        c = _DELIVERIES.c
+        values: dict[str, Any] = {"state": bindparam("p_state"), "updated_at": bindparam("p_now")}
+        if set_message_id:
+            values["provider_message_id"] = bindparam("p_message_id")
+        if send:
+            values["sent_at"] = func.coalesce(c.sent_at, bindparam("p_sent_at"))
+        if error:
+            values["last_error"] = bindparam("p_error")
+        stmt = _STATEMENTS[key] = (
+            update(_DELIVERIES)
+            .where(c.id == bindparam("p_id"), c.state.in_(bindparam("p_allowed", expanding=True)))
+            .values(**values)
+        )
+    return stmt
+
+
+def _advance(conn: Connection, row: _Ledger, event: SesEvent) -> bool:
     """Move the ledger row forward; never backwards (a late Delivery does not undo a Bounce)."""
     if event.event_type not in _TRANSITIONS:
         return False
     allowed, target = _TRANSITIONS[event.event_type]
     now = utcnow()
-    values: dict[str, Any] = {"state": target, "updated_at": now}
-    if row.provider_message_id is None:
-        values["provider_message_id"] = event.ses_message_id
-    if event.event_type == EventKind.SEND:
-        values["sent_at"] = func.coalesce(Delivery.sent_at, event.occurred_at or now)
-    if target in (DeliveryState.BOUNCED, DeliveryState.FAILED):
-        values["last_error"] = _describe(event)
-    result = session.execute(
-        update(Delivery).where(Delivery.id == row.id, Delivery.state.in_(allowed)).values(**values)
-    )
+    set_message_id = row.provider_message_id is None
+    send = event.event_type == EventKind.SEND
+    error = target in (DeliveryState.BOUNCED, DeliveryState.FAILED)
+    params: dict[str, Any] = {
+        "p_id": row.id,
+        "p_allowed": sorted(allowed),
+        "p_state": target,
+        "p_now": now,
+    }
+    if set_message_id:
+        params["p_message_id"] = event.ses_message_id
+    if send:
+        params["p_sent_at"] = event.occurred_at or now
+    if error:
+        params["p_error"] = _describe(event)
+    result = conn.execute(_advance_statement(set_message_id, send, error), params)
     return bool(result.rowcount)
-
-
-def _list_id(session: Session, row: _Ledger) -> int | None:
-    return session.scalar(select(Send.list_id).where(Send.id == row.send_id))
 
 
 def _describe(event: SesEvent) -> str:
@@ -347,6 +460,73 @@ def _unsubscribe_everywhere(
 Inbound = Callable[[Session, bytes], Any]
 
 
+@dataclass(frozen=True)
+class Notification:
+    """One SNS notification, read but not yet applied: its SES events, or the raw mail of an SES
+    Received notification (a mail to the unsubscribe mailbox)."""
+
+    events: list[SesEvent]
+    mail: bytes | None = None
+
+
+def read_notification(message_json: str, sns_message_id: str | None) -> Notification:
+    """Parse a notification without touching the database (MailerError when it is unusable), so
+    that an intake can sort out the unusable ones before it opens a transaction."""
+    raw = received_mail(message_json)
+    if raw is not None:
+        return Notification([], raw)
+    return Notification(parse_ses_message(message_json, sns_message_id))
+
+
+def require_inbound(notification: Notification, inbound: Inbound | None) -> None:
+    """MailerError when the notification is a request mail and nothing can check its token."""
+    if notification.mail is not None and inbound is None:
+        raise MailerError(
+            "an SES Received notification (a mail to the unsubscribe mailbox) arrived, but its "
+            "token cannot be checked without MAILER_SECRET_KEY: set it to the web app's key"
+        )
+
+
+def apply_notification(
+    session: Session,
+    notification: Notification,
+    policies_by_list_id: Mapping[int, BouncePolicy] | None,
+    inbound: Inbound | None,
+) -> TrackResult:
+    """Store what a read notification carries and apply its effects; the caller commits (one
+    transaction per notification or per received batch, ARCHITECTURE.md "Stages": track)."""
+    if notification.mail is None:
+        return record_events(session, notification.events, policies_by_list_id)
+    require_inbound(notification, inbound)
+    request = inbound(session, notification.mail)
+    log.info("unsubscribe request mail: %s", request.outcome)
+    result = TrackResult()
+    if request.changed:
+        result.mail_unsubscribed += 1
+    else:
+        result.mail_ignored += 1
+    return result
+
+
+def apply_notifications(
+    session: Session,
+    notifications: list[Notification],
+    policies_by_list_id: Mapping[int, BouncePolicy] | None,
+    inbound: Inbound | None,
+) -> TrackResult:
+    """A received batch's notifications in one transaction (the caller's): what the events need is
+    read once for all of them, then each is applied in order."""
+    events = [e for n in notifications if n.mail is None for e in n.events]
+    lookups = _Lookups.load(session, events)
+    result = TrackResult()
+    for notification in notifications:
+        if notification.mail is None:
+            result.merge(_record(session, notification.events, lookups, policies_by_list_id))
+        else:
+            result.merge(apply_notification(session, notification, policies_by_list_id, inbound))
+    return result
+
+
 def record_notification(
     session: Session,
     message_json: str,
@@ -355,24 +535,9 @@ def record_notification(
     inbound: Inbound | None,
 ) -> TrackResult:
     """One SNS notification's worth: SES events, or a mail to the unsubscribe mailbox."""
-    raw = received_mail(message_json)
-    if raw is None:
-        return record_events(
-            session, parse_ses_message(message_json, sns_message_id), policies_by_list_id
-        )
-    if inbound is None:
-        raise MailerError(
-            "an SES Received notification (a mail to the unsubscribe mailbox) arrived, but its "
-            "token cannot be checked without MAILER_SECRET_KEY: set it to the web app's key"
-        )
-    request = inbound(session, raw)
-    log.info("unsubscribe request mail: %s", request.outcome)
-    result = TrackResult()
-    if request.changed:
-        result.mail_unsubscribed += 1
-    else:
-        result.mail_ignored += 1
-    return result
+    return apply_notification(
+        session, read_notification(message_json, sns_message_id), policies_by_list_id, inbound
+    )
 
 
 def load_policies(session: Session, list_defs: Iterable[Any]) -> dict[int, BouncePolicy]:
