@@ -32,3 +32,18 @@ def transient_bounce(n: int, when: str, message_id: str | None = None) -> str:
     payload["bounce"]["timestamp"] = when
     payload["mail"]["messageId"] = message_id or f"0100019a-transient-{n}-000000"
     return json.dumps(payload)
+
+
+# The ledger (tests/track/conftest.py LEDGER) once every payload of the poll tests is recorded: the
+# furthest state each delivery's events prove.
+STATES_AFTER_THE_PAYLOADS = {
+    1: "complained",
+    2: "bounced",
+    3: "bounced",
+    4: "complained",
+    5: "bounced",
+    6: "delivered",
+    7: "bounced",
+    8: "complained",
+    9: "failed",
+}

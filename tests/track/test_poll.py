@@ -29,7 +29,7 @@ from tests.track.dbview import (
     subscription_statuses,
     suppressions,
 )
-from tests.track.payloads import M_ERIN, M_FRANK, data, text
+from tests.track.payloads import M_ERIN, M_FRANK, STATES_AFTER_THE_PAYLOADS, data, text
 from tests.track.sns_signing import Signer, subscription_confirmation
 
 REGION = "us-east-1"
@@ -145,17 +145,7 @@ def test_poll_records_both_formats_and_leaves_what_it_cannot_use(aws, factory, c
             q.sqs, q.queue_url, factory, [q.topic], once=True, wait_seconds=1, **verified
         )
 
-    assert states(factory) == {
-        1: "complained",
-        2: "bounced",
-        3: "bounced",
-        4: "complained",
-        5: "bounced",
-        6: "delivered",
-        7: "bounced",
-        8: "complained",
-        9: "failed",
-    }
+    assert states(factory) == STATES_AFTER_THE_PAYLOADS
     assert delivery(factory, 6).provider_message_id == M_FRANK
     assert suppressions(factory) == {
         "bob@example.org": "hard-bounce",

@@ -21,7 +21,7 @@ from mailer.track.intake import poll_queue
 from tests.conftest import REPO
 from tests.track.conftest import LEDGER
 from tests.track.dbview import events, states
-from tests.track.payloads import data, text
+from tests.track.payloads import STATES_AFTER_THE_PAYLOADS, data, text
 from tests.track.test_mail_unsubscribe import received, request_mail
 from tests.track.test_poll import REGION, Setup
 
@@ -158,17 +158,7 @@ def test_a_received_batch_is_one_transaction_and_one_delete_batch(
     )
     assert (result.messages_deleted, result.messages_left) == (20, 0)
     assert result.recorded == len(events(factory)) == 11 and result.duplicates == 11
-    assert states(factory) == {
-        1: "complained",
-        2: "bounced",
-        3: "bounced",
-        4: "complained",
-        5: "bounced",
-        6: "delivered",
-        7: "bounced",
-        8: "complained",
-        9: "failed",
-    }
+    assert states(factory) == STATES_AFTER_THE_PAYLOADS
     assert drained(sqs, queue_url)
 
 
@@ -276,16 +266,6 @@ def test_two_poller_processes_on_one_queue_store_every_event_once(
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(Event)) == 301
         assert session.scalar(select(func.count(func.distinct(Event.dedup_key)))) == 301
-    assert states(factory) == {
-        1: "complained",
-        2: "bounced",
-        3: "bounced",
-        4: "complained",
-        5: "bounced",
-        6: "delivered",
-        7: "bounced",
-        8: "complained",
-        9: "failed",
-    }
+    assert states(factory) == STATES_AFTER_THE_PAYLOADS
     assert drained(sqs, queue_url)
     assert {d for d, _, _, _ in LEDGER} == set(states(factory))
