@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import urlsplit
 
+import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -14,6 +15,7 @@ from mailer.store.db import session_factory, transaction
 from mailer.store.models import Delivery, Issue, MailingList, Send, Subscriber, Subscription
 from tests.conftest import DB_KINDS
 from tests.track.payloads import M_ALICE, M_DAVE, M_ERIN, M_GRACE, M_HEIDI, M_IVAN, M_MULTI
+from tests.track.sns_signing import REGION
 
 # (delivery id, email, ledger state, provider message id); subscriber id == delivery id
 LEDGER = [
@@ -125,3 +127,15 @@ def moto_endpoint():
         yield f"http://127.0.0.1:{server._server.server_port}"
     finally:
         server.stop()
+
+
+@pytest.fixture
+def aws(moto_endpoint):
+    """(SNS client, SQS client) on the moto server, in REGION, with moto's dummy credentials."""
+    kwargs = dict(
+        endpoint_url=moto_endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return boto3.client("sns", **kwargs), boto3.client("sqs", **kwargs)

@@ -14,7 +14,6 @@ import logging
 import time
 import uuid
 
-import boto3
 import pytest
 
 from mailer.errors import ConfigError
@@ -39,17 +38,6 @@ REGION = "us-east-1"
 def verified(moto_endpoint) -> dict:
     """poll_queue options: moto's certificates, a fresh cache."""
     return {"fetch_cert": moto_cert_fetcher(moto_endpoint), "cert_cache": CertCache()}
-
-
-@pytest.fixture
-def aws(moto_endpoint):
-    kwargs = dict(
-        endpoint_url=moto_endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    return boto3.client("sns", **kwargs), boto3.client("sqs", **kwargs)
 
 
 class Setup:

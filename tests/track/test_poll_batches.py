@@ -29,17 +29,6 @@ TOPIC = "arn:aws:sns:us-east-1:123456789012:ses-events"  # raw delivery: no enve
 
 
 @pytest.fixture
-def aws(moto_endpoint):
-    kwargs = dict(
-        endpoint_url=moto_endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    return boto3.client("sns", **kwargs), boto3.client("sqs", **kwargs)
-
-
-@pytest.fixture
 def standin():
     """(SQS client, queue URL, endpoint) of an empty queue on the SQS stand-in, no latency."""
     proc = subprocess.Popen(
