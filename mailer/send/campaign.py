@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import logging
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -172,6 +173,7 @@ class SendOptions:
     processes: int = (
         1  # sender processes sharing the send (rate, pool and quota are split between them)
     )
+    stop: threading.Event | None = field(default=None, compare=False)  # set: finish and stop
 
 
 def _builder(prepared: PreparedIssue, list_def: ListDefinition, links: LinkMaker, send_id: int):
@@ -286,6 +288,7 @@ def run_send(
             lease_seconds=options.lease_seconds,
             down_after=settings.transport_down_after,
             guard=guard,
+            stop=options.stop,
             **kwargs,
         )
 

@@ -130,3 +130,47 @@ def _accepted_up_to(session: Session, send_id: int, cap: int) -> int:
         .subquery()
     )
     return session.scalar(select(func.count()).select_from(accepted)) or 0
+
+
+OUTCOME_EVENTS = (EventKind.DELIVERY, EventKind.BOUNCE, EventKind.COMPLAINT)
+
+
+def canary_verdict(
+    session: Session, send_id: int, policy: BouncePolicy, require_events: bool
+) -> str | None:
+    """The autopilot's judgement of a canary (the send's accepted messages so far): a reason to
+    stop before the rest goes, or None when it is clean.
+
+    The canary is the sample, so its rates are taken over its own accepted messages, with the
+    guardrail's thresholds; a canary smaller than min_sent_for_rate needs SMALL_SEND_MIN_EVENTS of
+    a kind, as a small send does (one typo'd address in a canary of 5 is not a verdict on the
+    list). `require_events`: when SES reports outcomes (an SES transport, an events queue), a
+    canary none of whose messages has a delivery, bounce or complaint event is not clean but
+    unjudged: the events are not arriving, and the rest would go out blind.
+    """
+    sent = _accepted_up_to(session, send_id, cap=10**9)
+    if not sent:
+        return "canary: no message of the canary was accepted; nothing to judge the list on"
+    bounced = event_recipients(session, send_id, EventKind.BOUNCE, "Permanent")
+    complained = event_recipients(session, send_id, EventKind.COMPLAINT)
+    least = SMALL_SEND_MIN_EVENTS if sent < policy.min_sent_for_rate else 1
+    resume = "check the list, then send the rest with `mailer send --issue ...`"
+    if bounced >= least and bounced / sent > policy.bounce_rate_threshold:
+        return (
+            f"canary: bounce rate {100 * bounced / sent:.1f} % ({bounced} of {sent}) is over the "
+            f"list's {100 * policy.bounce_rate_threshold:g} %; {resume}"
+        )
+    if complained >= least and complained / sent > policy.complaint_rate_threshold:
+        return (
+            f"canary: complaint rate {100 * complained / sent:.2f} % ({complained} of {sent}) is "
+            f"over the list's {100 * policy.complaint_rate_threshold:g} %; {resume}"
+        )
+    if require_events and not any(
+        event_recipients(session, send_id, kind) for kind in OUTCOME_EVENTS
+    ):
+        return (
+            f"canary: none of its {sent} messages has a delivery, bounce or complaint event yet; "
+            "check that SES publishes events to the SNS topic and the queue "
+            "(`mailer events poll --once`), then send the rest with `mailer send --issue ...`"
+        )
+    return None

@@ -647,6 +647,12 @@ class Ledger:
         with transaction(self.factory) as session:
             return guardrail.breach(session, send_id, policy)
 
+    def canary_verdict(
+        self, send_id: int, policy: BouncePolicy, require_events: bool
+    ) -> str | None:
+        with transaction(self.factory) as session:
+            return guardrail.canary_verdict(session, send_id, policy, require_events)
+
     # -- reading ---------------------------------------------------------------------------------
     def counts(self, send_id: int, states: Iterable[DeliveryState] | None = None) -> dict[str, int]:
         with transaction(self.factory) as session:

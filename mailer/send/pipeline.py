@@ -48,6 +48,9 @@ COMMIT_LINGER = 0.01
 # While the transport cannot be reached, one message at a time probes it, this often at most (and at
 # least five times within the down_after window), instead of every thread hammering a dead server.
 PROBE_EVERY = 1.0
+STOPPED_REASON = (
+    "stopped before the end (SIGTERM): the messages in flight were finished; rerun to resume"
+)
 
 
 class SendLedger(Protocol):
@@ -89,6 +92,7 @@ class Pipeline:
         on_outcome: Callable[[str], None] | None = None,
         guard: Callable[[int], str | None] | None = None,
         down_after: float = 60.0,
+        stop: threading.Event | None = None,
     ):
         self.ledger, self.transport, self.build = ledger, transport, build
         self.send_id, self.list_id, self.worker = send_id, list_id, worker
@@ -98,6 +102,9 @@ class Pipeline:
         # list's
         # thresholds (it decides itself how often to look: guardrail.Cadence)
         self.guard = guard
+        # set from outside (the autopilot's SIGTERM): no new message is handed over, the calls in
+        # flight finish and are committed, and the run ends paused with STOPPED_REASON
+        self.stop = stop
         self.heartbeat_every = max(0.5, lease_seconds / 4)
         self.result = RunResult()
         self._outcomes: queue.Queue[Outcome | None] = queue.Queue()
@@ -195,12 +202,18 @@ class Pipeline:
             committer.join()
         return self.result
 
+    def _stop_requested(self) -> bool:
+        if self.stop is not None and self.stop.is_set():
+            self.pause(STOPPED_REASON)
+            return True
+        return False
+
     def _check_guard(self) -> None:
         if self.guard and (reason := self.guard(self.result.handed_over)):
             self.pause(reason)
 
     def _loop(self, pool: ThreadPoolExecutor, limit: int | None, max_retry_wait: float) -> None:
-        while not self.paused:
+        while not self.paused and not self._stop_requested():
             # the first call always looks: a rerun does not push a paused send on
             self._check_guard()
             if self.paused:
@@ -235,7 +248,7 @@ class Pipeline:
     def _submit_all(self, pool: ThreadPoolExecutor, claims: list[ClaimedDelivery]) -> None:
         for index, claim in enumerate(claims):
             self.bucket.acquire()
-            if not self._spend_quota():
+            if self._stop_requested() or not self._spend_quota():
                 self.ledger.release([c.id for c in claims[index:]], self.worker)
                 return
             with (

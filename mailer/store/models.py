@@ -135,6 +135,23 @@ class ConsentAction(StrEnum):
     ERASE = "erase"  # the person was erased (the event keeps no personal data)
 
 
+class DayStage(StrEnum):
+    """Where the autopilot is with one list's issue of one day (autopilot_days.stage;
+    ARCHITECTURE.md, "The autopilot's day")."""
+
+    PREPARE = "prepare"  # before T: trending fetched, the issue required and linted
+    CANARY = "canary"  # at T: the first `canary` recipients
+    JUDGE = "judge"  # waiting for the canary's SES events, then the verdict
+    REST = "rest"  # the verdict was clean (or there is no canary): the whole send
+    SUMMARY = "summary"  # sent: the summary alert is due
+    DONE = "done"  # summary posted
+    STOPPED = "stopped"  # paused by a verdict or the guardrail: an operator decides
+    MISSED = "missed"  # never sendable within the day's window
+
+
+FINAL_STAGES = frozenset({DayStage.DONE, DayStage.STOPPED, DayStage.MISSED})
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -353,3 +370,24 @@ class RateLimitWindow(Base):
         BigInteger, primary_key=True
     )  # epoch seconds // window length
     hits: Mapped[int] = mapped_column(Integer)
+
+
+class AutopilotDay(Base):
+    """The autopilot's progress with one list's issue of one local date, and its lease: one
+    autopilot at a time works a day (holder, renewed at heartbeat_at; send/workers.py decides when
+    a holder is gone). The send itself is in the ledger; this row holds what the ledger cannot: the
+    canary's verdict, when to judge, the last alert (not repeated), the summary."""
+
+    __tablename__ = "autopilot_days"
+    __table_args__ = (UniqueConstraint("list_slug", "issue_date"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_slug: Mapped[str] = mapped_column(String(100))
+    issue_date: Mapped[dt.date] = mapped_column(Date)
+    stage: Mapped[str] = mapped_column(String(16), default=DayStage.PREPARE)
+    holder: Mapped[str | None] = mapped_column(String(100))
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    judge_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    summary_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_alert: Mapped[str | None] = mapped_column(Text)
+    verdict: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
