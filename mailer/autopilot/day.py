@@ -72,6 +72,7 @@ class Autopilot:
     poll: Poll | None = None
     fetch: Fetch | None = None
     stop: threading.Event = field(default_factory=threading.Event)
+    rate: float | None = None  # messages per second of its sends (default: the send's own)
 
     def fetch_trending(self, list_def: ListDefinition, day: dt.date) -> list[FetchResult]:
         if self.fetch is not None:
@@ -236,11 +237,18 @@ class Day:
             self._blocked(now, problems)
             return False
         remaining = self.schedule.canary - handed
-        if remaining > 0:
+        while remaining > 0:
             summary = self._send(content, limit=remaining)
             if summary.state not in (RunEnd.CANARY, RunEnd.DONE):
                 return self._send_stopped(summary)
-            self.say(f"canary: {summary.line()}")
+            self.say(f"canary: sent {summary.sent_now} -> {summary.destination}")
+            # Counted before the run, rows a killed autopilot left in flight looked handed over;
+            # the run settled them (those never written went back to the queue): top up to the
+            # canary's size, as long as each round gets closer.
+            left = self.schedule.canary - self._handed_over()
+            if summary.state == RunEnd.DONE or left >= remaining:
+                break
+            remaining = left
         if not self._status()["counts"].get(DeliveryState.QUEUED):
             # the whole list fitted in the canary: nothing is left to judge it for
             self.move(DayStage.SUMMARY, summary_at=self.pilot.clock() + SUMMARY_DELAY)
@@ -309,7 +317,9 @@ class Day:
     # -- helpers of the stages -----------------------------------------------------------------
     def _send(self, content: IssueContent, limit: int | None) -> SendSummary:
         settings = self.pilot.settings
-        options = SendOptions(limit=limit, guardrail=True, stop=self.pilot.stop)
+        options = SendOptions(
+            rate=self.pilot.rate, limit=limit, guardrail=True, stop=self.pilot.stop
+        )
         transport = make_transport(settings, pool_size=pool_size(settings, options))
         try:
             return run_send(

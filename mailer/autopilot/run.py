@@ -135,6 +135,7 @@ def make_pilot(
     factory: sessionmaker[Session],
     clock: Callable[[], dt.datetime],
     stop: threading.Event | None = None,
+    rate: float | None = None,
 ) -> Autopilot:
     return Autopilot(
         settings=settings,
@@ -143,6 +144,7 @@ def make_pilot(
         clock=clock,
         poll=queue_poller(settings, factory),
         stop=stop or threading.Event(),
+        rate=rate,
     )
 
 

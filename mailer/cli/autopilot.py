@@ -60,6 +60,11 @@ def _stop_on_signals() -> threading.Event:
 )
 @click.option("--list", "list_slug", metavar="SLUG", help="Only this list (default: every list).")
 @click.option(
+    "--rate",
+    type=click.FloatRange(min=0.01),
+    help="Messages per second of its sends (default: $MAILER_SEND_RATE, within the account's).",
+)
+@click.option(
     "--now",
     metavar="ISO-8601",
     callback=_instant,
@@ -73,6 +78,7 @@ def autopilot(
     show_plan: bool,
     days: int,
     list_slug: str | None,
+    rate: float | None,
     now: dt.datetime | None,
 ) -> None:
     """Each scheduled list's day: at T-prepare fetch trending, require and lint the issue (alerting
@@ -92,7 +98,7 @@ def autopilot(
         for line in plan.lines():
             click.echo(line)
         return
-    pilot = make_pilot(settings, open_db(settings), Clock(now), _stop_on_signals())
+    pilot = make_pilot(settings, open_db(settings), Clock(now), _stop_on_signals(), rate)
     if once:
         lines = run_once(pilot, list_slug)
         for line in lines:

@@ -66,12 +66,19 @@ def test_lists_without_schedule_are_named(workdir):
     ]
 
 
-def test_without_plan_it_says_only_plan_exists(workdir):
-    result = mailer(scheduled(workdir), "autopilot")
-    assert result.returncode == 2
-    assert result.stdout == ""
+def test_once_before_the_database_exists_is_one_line(workdir):
+    result = mailer(scheduled(workdir), "autopilot", "--once", "--now", NOW)
+    assert result.returncode == 1
+    assert result.stdout == "" and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0
-    assert "only --plan exists yet" in result.stderr
+    assert "mailer db upgrade" in result.stderr
+
+
+def test_once_with_no_scheduled_list_has_nothing_due(workdir):
+    assert mailer(workdir, "db", "upgrade").returncode == 0
+    result = mailer(workdir, "autopilot", "--once", "--now", NOW)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "nothing due at 2026-11-22 06:31 UTC\n"
 
 
 def test_a_bad_schedule_is_one_line_exit_1(workdir):
