@@ -18,7 +18,7 @@ from sqlalchemy import Boolean, Connection, String, Text, bindparam, case, func,
 from sqlalchemy.orm import Session
 
 from mailer.addresses import address_hash, email_key
-from mailer.audience.suppressions import suppress, suppression_salt
+from mailer.audience.suppressions import suppress_many, suppression_salt
 from mailer.content.lists import BouncePolicy
 from mailer.errors import MailerError
 from mailer.store.events import ERASED_RAW, stored_dedup_key
@@ -233,10 +233,13 @@ def _record(
     result.recorded = len(new)
     result.uncorrelated = sum(1 for p in new if p.row is None)
     result.deliveries_updated = _advance_all(conn, new)
+    suppressions: list[tuple[str, str, str]] = []
     for n, p in enumerate(new):
         list_id = lookups.list_of_send.get(p.row.send_id) if p.row else None
         policy = policies.get(list_id, BouncePolicy()) if p.row else BouncePolicy()
-        _apply_policy(session, p.event, p.row, policy, result, new[n + 1 :])
+        _apply_policy(session, p.event, p.row, policy, result, suppressions, new[n + 1 :])
+    # Last and together: nothing before reads the suppressions (erasures were read first).
+    result.suppressed.extend(suppress_many(session, suppressions, lookups.salt))
     return result
 
 
@@ -432,27 +435,29 @@ def _apply_policy(
     row: _Ledger | None,
     policy: BouncePolicy,
     result: TrackResult,
-    later: list[_Planned] = (),
+    suppressions: list[tuple[str, str, str]],
+    later: list[_Planned],
 ) -> None:
-    """`later`: the events of the run stored with this one but after it, which one-by-one
-    recording would not have stored yet (a soft-bounce count leaves them out)."""
+    """The event's unsubscriptions, and the suppressions it asks for (appended to
+    `suppressions`, in order). `later`: the events of the run stored with this one but after it,
+    which one-by-one recording would not have stored yet (a soft-bounce count leaves them out)."""
     addresses = [a for a in _addresses(event, row) if a]  # an erased ledger row has no address left
     if not addresses:
         return
     if event.event_type == EventKind.BOUNCE and event.bounce_type == "Permanent":
-        _suppress_all(session, addresses, SuppressionReason.HARD_BOUNCE, _describe(event), result)
+        suppressions += ((a, SuppressionReason.HARD_BOUNCE, _describe(event)) for a in addresses)
     elif event.event_type == EventKind.BOUNCE:
         excluding = [p.key for p in later if p.event.event_type == EventKind.BOUNCE]
         count = soft_bounce_count(session, addresses[0], policy, event.occurred_at, excluding)
         if count >= policy.soft_bounce_limit:
             window = policy.soft_bounce_window_days
             detail = f"{count} soft bounces within {window} days; last: {_describe(event)}"
-            _suppress_all(session, addresses, SuppressionReason.SOFT_BOUNCE, detail, result)
+            suppressions += ((a, SuppressionReason.SOFT_BOUNCE, detail) for a in addresses)
     elif event.event_type == EventKind.COMPLAINT:
         _unsubscribe_everywhere(session, event, row, addresses, result)
         feedback_type = event.complaint_feedback_type or "no feedback type"
         detail = f"complaint ({feedback_type}) {event.feedback_id or ''}"
-        _suppress_all(session, addresses, SuppressionReason.COMPLAINT, detail.strip(), result)
+        suppressions += ((a, SuppressionReason.COMPLAINT, detail.strip()) for a in addresses)
 
 
 def _addresses(event: SesEvent, row: _Ledger | None) -> list[str]:
@@ -461,14 +466,6 @@ def _addresses(event: SesEvent, row: _Ledger | None) -> list[str]:
     if event.recipient and event.recipient not in out:
         out.append(event.recipient)
     return out
-
-
-def _suppress_all(
-    session: Session, addresses: list[str], reason: str, detail: str, result: TrackResult
-) -> None:
-    for address in addresses:
-        if suppress(session, address, reason, detail):
-            result.suppressed.append(address)
 
 
 def soft_bounce_count(
