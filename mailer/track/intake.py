@@ -55,7 +55,7 @@ def _require_topics(allowed_topics: Iterable[str]) -> frozenset[str]:
 # --- intake: SQS ---------------------------------------------------------------------------
 
 
-RECEIVERS = 16  # receiving threads of one poll: with 10 messages a receive, round trips overlap
+RECEIVERS = 32  # receiving threads of one poll: with 10 messages a receive, round trips overlap
 
 
 def poll_queue(

@@ -149,35 +149,20 @@ class _Lookups:
     def load(cls, session: Session, events: list[SesEvent]) -> _Lookups:
         salt = suppression_salt(session)
         conn = session.connection()
-        hashes = {address_hash(e.recipient, salt) for e in events if e.recipient}
-        erased = set()
-        for chunk in _chunks(sorted(hashes)):
-            erased.update(
-                conn.scalars(
-                    select(Suppression.email_hash).where(
-                        Suppression.email_hash.in_(chunk),
-                        Suppression.reason == SuppressionReason.ERASED,
-                    )
-                )
-            )
-        columns = _LEDGER_COLUMNS
+        hashes = sorted({address_hash(e.recipient, salt) for e in events if e.recipient})
+        erased = {r.email_hash for r in _rows_in(conn, "erased", hashes)}
         by_message: dict[str, list[_Ledger]] = {}
         by_id: dict[int, _Ledger] = {}
         message_ids = sorted({e.ses_message_id for e in events if e.ses_message_id})
-        for chunk in _chunks(message_ids):
-            for r in conn.execute(select(*columns).where(Delivery.provider_message_id.in_(chunk))):
-                row = _Ledger(*r)
-                by_message.setdefault(row.provider_message_id, []).append(row)
-                by_id[row.id] = row
+        for r in _rows_in(conn, "ledger by message", message_ids):
+            row = _Ledger(*r)
+            by_message.setdefault(row.provider_message_id, []).append(row)
+            by_id[row.id] = row
         tagged = sorted({e.delivery_id for e in events if e.delivery_id is not None} - set(by_id))
-        for chunk in _chunks(tagged):
-            for r in conn.execute(select(*columns).where(Delivery.id.in_(chunk))):
-                by_id[r.id] = _Ledger(*r)
+        for r in _rows_in(conn, "ledger by id", tagged):
+            by_id[r.id] = _Ledger(*r)
         send_ids = sorted({row.send_id for row in by_id.values()})
-        list_of_send: dict[int, int] = {}
-        for chunk in _chunks(send_ids):
-            query = select(Send.id, Send.list_id).where(Send.id.in_(chunk))
-            list_of_send.update((r.id, r.list_id) for r in conn.execute(query))
+        list_of_send = {r.id: r.list_id for r in _rows_in(conn, "lists of sends", send_ids)}
         return cls(salt, erased, by_message, by_id, list_of_send)
 
     def is_erased(self, email: str) -> bool:
@@ -209,6 +194,36 @@ def _chunks(values: list, size: int = 500) -> Iterable[list]:
     """IN lists of at most `size` values (SQLite's bound-parameter limit is far above)."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+# The statements of recording, built once (per dialect where it matters) and run with parameters:
+# building a statement per batch or per event costs more than running it.
+_STATEMENTS: dict[Any, Any] = {}
+_EVENTS = Event.__table__
+_DELIVERIES = Delivery.__table__
+# The lookups of a batch: name -> the query of the rows whose column is IN the `values` list.
+_LOOKUPS: dict[str, Callable[[Any], Any]] = {
+    "erased": lambda values: select(Suppression.email_hash).where(
+        Suppression.email_hash.in_(values), Suppression.reason == SuppressionReason.ERASED
+    ),
+    "ledger by message": lambda values: select(*_LEDGER_COLUMNS).where(
+        Delivery.provider_message_id.in_(values)
+    ),
+    "ledger by id": lambda values: select(*_LEDGER_COLUMNS).where(Delivery.id.in_(values)),
+    "lists of sends": lambda values: select(Send.id, Send.list_id).where(Send.id.in_(values)),
+    "stored keys": lambda values: select(_EVENTS.c.dedup_key).where(
+        _EVENTS.c.dedup_key.in_(values)
+    ),
+}
+
+
+def _rows_in(conn: Connection, lookup: str, values: list) -> Iterable[Any]:
+    """The rows of a _LOOKUPS query for these values (an expanding IN, chunked)."""
+    stmt = _STATEMENTS.get(lookup)
+    if stmt is None:
+        stmt = _STATEMENTS[lookup] = _LOOKUPS[lookup](bindparam("values", expanding=True))
+    for chunk in _chunks(values):
+        yield from conn.execute(stmt, {"values": chunk})
 
 
 def _record(
@@ -303,13 +318,6 @@ def _correlate(lookups: _Lookups, event: SesEvent) -> _Ledger | None:
         return rows[0] if len(rows) == 1 else None
     matching = [r for r in rows if email_key(r.email) == email_key(event.recipient)]
     return matching[0] if matching else None
-
-
-# The statements of recording, built once per dialect and run with parameters: building a
-# statement per event costs more than running it.
-_STATEMENTS: dict[tuple, Any] = {}
-_EVENTS = Event.__table__
-_DELIVERIES = Delivery.__table__
 
 
 def _insert_events(session: Session, conn: Connection, planned: list[_Planned]) -> set[str]:
