@@ -9,13 +9,14 @@ deliveries. They match the ledger of a planned send (one delivery row per messag
 with its SES message id), so every event is correlated, moves a row, and the bounces and complaints
 suppress and unsubscribe.
 
-Prints events per second of the batched poller (BENCH_RECEIVERS receivers, default 16, 10
-messages a receive, one transaction and one DeleteMessageBatch per batch); the same for the
-one-message-per-transaction path (one receiver, one transaction and one DeleteMessage per message:
-the poller before batching, `batch_transactions=False`), measured in the same run on a smaller
-sample of BENCH_EVENTS_OLD (default 1,000) notifications because it runs at about 35 events/s; the
-ratio, the poller's CPU time per event and the load average. Every event must end up stored once
-and the queue empty.
+Prints events per second of the batched poller (BENCH_RECEIVERS receivers, default RECEIVERS of
+mailer.track.intake, 10 messages a receive, the batches that wait for the writer recorded in one
+transaction, one DeleteMessageBatch per batch, both SQS calls on the lean path of
+mailer.track.sqs_lean); the same for the one-message-per-transaction path (one receiver, one
+transaction and one DeleteMessage per message: the poller before batching,
+`batch_transactions=False`), measured in the same run on a smaller sample of BENCH_EVENTS_OLD
+(default 1,000) notifications because it runs at about 35 events/s; the ratio, the poller's CPU time
+per event and the load average. Every event must end up stored once and the queue empty.
 
 Takes about 2 minutes on 2 CPUs at the default sizes (1:54 measured: planning the send of ~49,500
 deliveries and loading the queue ~10 s, the batched drain ~76 s, the old path ~30 s).
@@ -48,6 +49,7 @@ from mailer.content.load import load_issue_for  # noqa: E402
 from mailer.send.campaign import plan_issue  # noqa: E402
 from mailer.store.db import make_engine, session_factory, upgrade  # noqa: E402
 from mailer.store.models import Delivery, Event  # noqa: E402
+from mailer.track.intake import RECEIVERS  # noqa: E402
 
 LATENCY = 0.020
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ses-events"
@@ -248,11 +250,11 @@ def main() -> None:
         f"event intake, {count} SES notifications, SQS stand-in at {LATENCY * 1000:.0f} ms a "
         f"round trip, SQLite, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
     )
-    receivers = int(os.environ.get("BENCH_RECEIVERS", "16"))
+    receivers = int(os.environ.get("BENCH_RECEIVERS", str(RECEIVERS)))
     new = drain(count, receivers, True)
     rate = new["events"] / new["seconds"]
     print(
-        f"  batched ({receivers} receivers, 10 a receive, one transaction a batch): "
+        f"  batched ({receivers} receivers, 10 a receive, group commit, lean SQS calls): "
         f"{rate:7.0f} events/s "
         f"({new['events']} in {new['seconds']:.1f} s; {new['updated']} deliveries updated, "
         f"{new['suppressed']} suppressed, {new['unsubscribed']} unsubscribed; poller CPU "

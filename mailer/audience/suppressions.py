@@ -19,14 +19,17 @@ from mailer.store.queries import dialect_insert
 
 def suppression_salt(session: Session) -> str:
     """Per-installation salt for address hashes, created on first use."""
-    salt = session.scalar(select(AppMeta.value).where(AppMeta.key == "suppression_salt"))
+    # On the connection, not through the ORM: read once per batch of events by the poller, where
+    # the ORM's statement handling cost more than the query (nothing of it is ever pending).
+    query = select(AppMeta.value).where(AppMeta.key == "suppression_salt")
+    salt = session.connection().scalar(query)
     if salt is None:
         session.execute(
             dialect_insert(session, AppMeta)
             .values(key="suppression_salt", value=secrets.token_hex(16))
             .on_conflict_do_nothing(index_elements=["key"])
         )
-        salt = session.scalar(select(AppMeta.value).where(AppMeta.key == "suppression_salt"))
+        salt = session.connection().scalar(query)
     return salt
 
 
@@ -64,6 +67,30 @@ def suppress(session: Session, email: str, reason: str, detail: str | None = Non
     )
     # RETURNING, not rowcount: psycopg's rowcount is unreliable for ON CONFLICT DO NOTHING.
     return result.scalar() is not None
+
+
+def suppress_many(
+    session: Session, entries: list[tuple[str, str, str | None]], salt: str | None = None
+) -> list[str]:
+    """`suppress` for (email, reason, detail) entries in one multi-row INSERT; the addresses newly
+    added, in order. An address listed twice is added as its first entry, as by one `suppress`
+    call after another. `salt`: the caller's `suppression_salt`, when it has it already."""
+    salt = salt or suppression_salt(session)
+    first: dict[str, tuple[str, dict]] = {}  # hash -> (address, row) of its first entry
+    for email, reason, detail in entries:
+        digest = address_hash(email, salt)
+        if digest not in first:
+            row = dict(email_hash=digest, email=email_key(email), reason=reason, detail=detail)
+            first[digest] = (email, row)
+    if not first:
+        return []
+    stmt = (
+        dialect_insert(session, Suppression)
+        .on_conflict_do_nothing(index_elements=["email_hash"])
+        .returning(Suppression.email_hash)
+    )
+    added = set(session.connection().scalars(stmt, [row for _, row in first.values()]))
+    return [email for digest, (email, _) in first.items() if digest in added]
 
 
 def unsuppress(session: Session, email: str) -> bool:

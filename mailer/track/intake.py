@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.content.lists import BouncePolicy
 from mailer.errors import ConfigError, MailerError
 from mailer.store.db import transaction
+from mailer.track.group_commit import GroupCommit
 from mailer.track.record import (
     Inbound,
     Notification,
     TrackResult,
     apply_notification,
-    apply_notifications,
     read_notification,
     record_notification,
     require_inbound,
@@ -55,7 +55,7 @@ def _require_topics(allowed_topics: Iterable[str]) -> frozenset[str]:
 # --- intake: SQS ---------------------------------------------------------------------------
 
 
-RECEIVERS = 16  # receiving threads of one poll: with 10 messages a receive, round trips overlap
+RECEIVERS = 32  # receiving threads of one poll: with 10 messages a receive, round trips overlap
 
 
 def poll_queue(
@@ -76,11 +76,13 @@ def poll_queue(
 ) -> TrackResult:
     """Receive (10 messages a call, `receivers` threads), check, record, commit, then delete.
 
-    Each received batch is recorded in one transaction and the messages it committed are deleted
-    with one DeleteMessageBatch (ARCHITECTURE.md "Stages": track). A message that cannot be used is
-    logged and left on the queue before the transaction opens, so that the queue's redrive policy
-    moves it to the dead-letter queue; when the batch's transaction fails, its messages are
-    recorded one transaction each, and those that fail again are left to be received again.
+    Each received batch is recorded in one transaction, together with the batches of the other
+    receivers that wait for the writer at the time (`track.group_commit`), and the messages it
+    committed are deleted with one DeleteMessageBatch (ARCHITECTURE.md "Stages": track). A message
+    that cannot be used is logged and left on the queue before the transaction opens, so that the
+    queue's redrive policy moves it to the dead-letter queue; when the group's transaction fails,
+    its messages are recorded one transaction each, and those that fail again are left to be
+    received again.
     Several pollers (threads or processes) may share a queue: an event is stored once (its dedup
     key), so a message received twice changes nothing the second time. `batch_transactions=False`
     is the path of one transaction and one DeleteMessage per message (for the benchmark).
@@ -118,7 +120,8 @@ class _EnvelopeCheck:
 class _Poller:
     """The receivers of one poll and what they share: the seen set of `once`, the total, the
     writer lock (one transaction at a time in this process: the GIL runs one recording at a time
-    anyway, and SQLite has one writer; other processes wait for it through busy_timeout)."""
+    anyway, and SQLite has one writer; other processes wait for it through busy_timeout) and the
+    group commit that uses it."""
 
     sqs_client: Any
     queue_url: str
@@ -134,6 +137,10 @@ class _Poller:
     writer: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)
     failure: BaseException | None = None
+    group: GroupCommit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.group = GroupCommit(self.factory, self.policies, self.inbound, self.writer)
 
     def run(self, *, once: bool, wait_seconds: int, receivers: int) -> TrackResult:
         if receivers == 1:
@@ -204,19 +211,11 @@ class _Poller:
         recorded = [(m, n) for m, n in usable if n is not None]
         done = [m for m, n in usable if n is None]  # nothing to record: confirmed or ignored
         if recorded:
-            try:
-                with self.writer, transaction(self.factory) as session:
-                    batch = apply_notifications(
-                        session, [n for _, n in recorded], self.policies, self.inbound
-                    )
+            batch = self.group.record([n for _, n in recorded])
+            if batch is not None:
                 result.merge(batch)
                 done.extend(m for m, _ in recorded)
-            except Exception:
-                log.warning(
-                    "a batch of %d SQS message(s) was not recorded: recording them one by one",
-                    len(recorded),
-                    exc_info=True,
-                )
+            else:  # the group's transaction failed (logged): one transaction per message
                 for message, notification in recorded:
                     one = self._record_alone(message, notification)
                     result.merge(one)

@@ -18,6 +18,7 @@ from mailer.track.intake import RECEIVERS, poll_queue
 from mailer.track.mail_unsubscribe import unsubscriber_for
 from mailer.track.reconcile import mirror_to_ses
 from mailer.track.record import TrackResult, load_policies
+from mailer.track.sqs_lean import LeanSqs
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,16 @@ def bounce_policies(factory: sessionmaker[Session], settings: Settings) -> dict[
 def sns_client(region: str):
     """The SNS client that confirms a subscription to a topic in `region`."""
     return aws.client("sns", region=region, purpose="SNS")
+
+
+def sqs_client(region: str | None, receivers: int):
+    """The poller's SQS client: boto3's, with ReceiveMessage and DeleteMessageBatch on the lean
+    path (`track.sqs_lean`) where that sends what boto3 sends."""
+    on = aws.session()
+    client = aws.client(
+        "sqs", region=region, config=aws.sqs_poll_config(receivers), on=on, purpose="SQS"
+    )
+    return LeanSqs.for_client(on, client, pool_size=receivers) or client
 
 
 def require_queue(settings: Settings) -> str:
@@ -65,7 +76,7 @@ def poll_events(
     # The queue URL names its region, which beats a region missing from the chain.
     region = aws.queue_region(queue_url)
     result = poll_queue(
-        aws.client("sqs", region=region, config=aws.sqs_poll_config(receivers), purpose="SQS"),
+        sqs_client(region, receivers),
         queue_url,
         factory,
         settings.sns_topic_arns,

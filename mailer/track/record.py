@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Boolean, Connection, String, Text, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from mailer.addresses import address_hash, email_key
-from mailer.audience.suppressions import suppress, suppression_salt
+from mailer.audience.suppressions import suppress_many, suppression_salt
 from mailer.content.lists import BouncePolicy
 from mailer.errors import MailerError
 from mailer.store.events import ERASED_RAW, stored_dedup_key
@@ -149,35 +149,20 @@ class _Lookups:
     def load(cls, session: Session, events: list[SesEvent]) -> _Lookups:
         salt = suppression_salt(session)
         conn = session.connection()
-        hashes = {address_hash(e.recipient, salt) for e in events if e.recipient}
-        erased = set()
-        for chunk in _chunks(sorted(hashes)):
-            erased.update(
-                conn.scalars(
-                    select(Suppression.email_hash).where(
-                        Suppression.email_hash.in_(chunk),
-                        Suppression.reason == SuppressionReason.ERASED,
-                    )
-                )
-            )
-        columns = _LEDGER_COLUMNS
+        hashes = sorted({address_hash(e.recipient, salt) for e in events if e.recipient})
+        erased = {r.email_hash for r in _rows_in(conn, "erased", hashes)}
         by_message: dict[str, list[_Ledger]] = {}
         by_id: dict[int, _Ledger] = {}
         message_ids = sorted({e.ses_message_id for e in events if e.ses_message_id})
-        for chunk in _chunks(message_ids):
-            for r in conn.execute(select(*columns).where(Delivery.provider_message_id.in_(chunk))):
-                row = _Ledger(*r)
-                by_message.setdefault(row.provider_message_id, []).append(row)
-                by_id[row.id] = row
+        for r in _rows_in(conn, "ledger by message", message_ids):
+            row = _Ledger(*r)
+            by_message.setdefault(row.provider_message_id, []).append(row)
+            by_id[row.id] = row
         tagged = sorted({e.delivery_id for e in events if e.delivery_id is not None} - set(by_id))
-        for chunk in _chunks(tagged):
-            for r in conn.execute(select(*columns).where(Delivery.id.in_(chunk))):
-                by_id[r.id] = _Ledger(*r)
+        for r in _rows_in(conn, "ledger by id", tagged):
+            by_id[r.id] = _Ledger(*r)
         send_ids = sorted({row.send_id for row in by_id.values()})
-        list_of_send: dict[int, int] = {}
-        for chunk in _chunks(send_ids):
-            query = select(Send.id, Send.list_id).where(Send.id.in_(chunk))
-            list_of_send.update((r.id, r.list_id) for r in conn.execute(query))
+        list_of_send = {r.id: r.list_id for r in _rows_in(conn, "lists of sends", send_ids)}
         return cls(salt, erased, by_message, by_id, list_of_send)
 
     def is_erased(self, email: str) -> bool:
@@ -211,36 +196,110 @@ def _chunks(values: list, size: int = 500) -> Iterable[list]:
         yield values[start : start + size]
 
 
+# The statements of recording, built once (per dialect where it matters) and run with parameters:
+# building a statement per batch or per event costs more than running it.
+_STATEMENTS: dict[Any, Any] = {}
+_EVENTS = Event.__table__
+_DELIVERIES = Delivery.__table__
+# The lookups of a batch: name -> the query of the rows whose column is IN the `values` list.
+_LOOKUPS: dict[str, Callable[[Any], Any]] = {
+    "erased": lambda values: select(Suppression.email_hash).where(
+        Suppression.email_hash.in_(values), Suppression.reason == SuppressionReason.ERASED
+    ),
+    "ledger by message": lambda values: select(*_LEDGER_COLUMNS).where(
+        Delivery.provider_message_id.in_(values)
+    ),
+    "ledger by id": lambda values: select(*_LEDGER_COLUMNS).where(Delivery.id.in_(values)),
+    "lists of sends": lambda values: select(Send.id, Send.list_id).where(Send.id.in_(values)),
+    "stored keys": lambda values: select(_EVENTS.c.dedup_key).where(
+        _EVENTS.c.dedup_key.in_(values)
+    ),
+}
+
+
+def _rows_in(conn: Connection, lookup: str, values: list) -> Iterable[Any]:
+    """The rows of a _LOOKUPS query for these values (an expanding IN, chunked)."""
+    stmt = _STATEMENTS.get(lookup)
+    if stmt is None:
+        stmt = _STATEMENTS[lookup] = _LOOKUPS[lookup](bindparam("values", expanding=True))
+    for chunk in _chunks(values):
+        yield from conn.execute(stmt, {"values": chunk})
+
+
 def _record(
     session: Session,
     events: list[SesEvent],
     lookups: _Lookups,
     policies_by_list_id: Mapping[int, BouncePolicy] | None,
 ) -> TrackResult:
+    """A run of events as sets: one query for the dedup keys already stored, one multi-row
+    INSERT, one executemany UPDATE of the ledger, then the policy of each new event in order.
+    The rows are those of recording the events one at a time, in order (tests/track/
+    test_batch_recording.py): the correlation and the ledger's compare-and-set run event by event,
+    only the statements are sent together."""
     policies = policies_by_list_id or {}
-    result = TrackResult()
+    result = TrackResult(received=len(events))
     conn = session.connection()
-    for event in events:
-        result.received += 1
-        key = stored_dedup_key(event.dedup_scope, event.event_type, event.recipient, lookups.salt)
+    planned = _plan(conn, events, lookups, result)
+    stored = _insert_events(session, conn, planned)
+    # Not stored after all: another poller stored it since the dedup query (it had the effects).
+    new = [p for p in planned if p.key in stored]
+    result.duplicates += len(planned) - len(new)
+    result.recorded = len(new)
+    result.uncorrelated = sum(1 for p in new if p.row is None)
+    result.deliveries_updated = _advance_all(conn, new)
+    suppressions: list[tuple[str, str, str]] = []
+    for n, p in enumerate(new):
+        list_id = lookups.list_of_send.get(p.row.send_id) if p.row else None
+        policy = policies.get(list_id, BouncePolicy()) if p.row else BouncePolicy()
+        _apply_policy(session, p.event, p.row, policy, result, suppressions, new[n + 1 :])
+    # Last and together: nothing before reads the suppressions (erasures were read first).
+    result.suppressed.extend(suppress_many(session, suppressions, lookups.salt))
+    return result
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """An event to store: as stored (an erased person's without them), its stored dedup key, and
+    its ledger row as it was when the event came (before the event gave it a message id)."""
+
+    event: SesEvent
+    key: str
+    row: _Ledger | None
+
+
+def _plan(
+    conn: Connection, events: list[SesEvent], lookups: _Lookups, result: TrackResult
+) -> list[_Planned]:
+    """The events not stored yet, in order, each correlated as if the ones before were stored:
+    an earlier event that gave a ledger row its message id is seen by the later ones."""
+    keys = [
+        stored_dedup_key(e.dedup_scope, e.event_type, e.recipient, lookups.salt) for e in events
+    ]
+    seen = _stored_keys(conn, keys)
+    planned = []
+    for event, key in zip(events, keys, strict=True):
+        if key in seen:
+            result.duplicates += 1
+            continue
+        seen.add(key)
         if event.recipient and lookups.is_erased(event.recipient):
             # A late event about someone erased: kept (it still deduplicates) without naming them.
             event = dataclasses.replace(event, recipient=None, raw=ERASED_RAW, detail=None)
         row = _correlate(lookups, event)
-        if not _insert_event(session, conn, event, key, row.id if row else None):
-            result.duplicates += 1
-            continue
-        result.recorded += 1
-        if row is None:
-            result.uncorrelated += 1
-        else:
-            if _advance(conn, row, event):
-                result.deliveries_updated += 1
+        if row is not None:
             lookups.moved(row, event.ses_message_id)
-        list_id = lookups.list_of_send.get(row.send_id) if row else None
-        policy = policies.get(list_id, BouncePolicy()) if row else BouncePolicy()
-        _apply_policy(session, event, row, policy, result)
-    return result
+        planned.append(_Planned(event, key, row))
+    return planned
+
+
+def _stored_keys(conn: Connection, keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(sorted(set(keys))):
+        found.update(
+            conn.scalars(select(_EVENTS.c.dedup_key).where(_EVENTS.c.dedup_key.in_(chunk)))
+        )
+    return found
 
 
 def _correlate(lookups: _Lookups, event: SesEvent) -> _Ledger | None:
@@ -261,83 +320,113 @@ def _correlate(lookups: _Lookups, event: SesEvent) -> _Ledger | None:
     return matching[0] if matching else None
 
 
-# The two statements of every event, built once per dialect and shape and run with parameters:
-# building an ORM statement per event costs more than running it.
-_STATEMENTS: dict[tuple, Any] = {}
-_EVENTS = Event.__table__
-_DELIVERIES = Delivery.__table__
-
-
-def _insert_event(
-    session: Session, conn: Connection, event: SesEvent, dedup_key: str, delivery_id: int | None
-) -> bool:
+def _insert_events(session: Session, conn: Connection, planned: list[_Planned]) -> set[str]:
+    """INSERT the planned events (one multi-row statement a page of SQLAlchemy's
+    "insertmanyvalues"), ON CONFLICT DO NOTHING; the dedup keys it stored."""
+    if not planned:
+        return set()
     key = ("insert", conn.dialect.name)
     stmt = _STATEMENTS.get(key)
     if stmt is None:
         stmt = _STATEMENTS[key] = (
             dialect_insert(session, _EVENTS)
             .on_conflict_do_nothing(index_elements=["dedup_key"])
-            .returning(_EVENTS.c.id)
+            .returning(_EVENTS.c.dedup_key)
         )
-    values = {
-        "dedup_key": dedup_key,
-        "sns_message_id": event.sns_message_id,
-        "ses_message_id": event.ses_message_id,
-        "event_type": event.event_type[:32],
-        "recipient": event.recipient,
-        "bounce_type": event.bounce_type,
-        "bounce_subtype": event.bounce_subtype,
-        "delivery_id": delivery_id,
-        "occurred_at": event.occurred_at,
-        "raw": event.raw,
-    }
-    # RETURNING, not rowcount: SQLAlchemy 2.1 with psycopg 3 reports -1 for every INSERT.
-    return conn.execute(stmt, values).first() is not None
+    rows = [
+        {
+            "dedup_key": p.key,
+            "sns_message_id": p.event.sns_message_id,
+            "ses_message_id": p.event.ses_message_id,
+            "event_type": p.event.event_type[:32],
+            "recipient": p.event.recipient,
+            "bounce_type": p.event.bounce_type,
+            "bounce_subtype": p.event.bounce_subtype,
+            "delivery_id": p.row.id if p.row else None,
+            "occurred_at": p.event.occurred_at,
+            "raw": p.event.raw,
+        }
+        for p in planned
+    ]
+    # RETURNING, not rowcount: SQLAlchemy 2.1 with psycopg 3 reports -1 for every INSERT, and a
+    # conflicting row returns nothing.
+    return set(conn.scalars(stmt, rows))
 
 
-def _advance_statement(set_message_id: bool, send: bool, error: bool):
-    key = ("advance", set_message_id, send, error)
-    stmt = _STATEMENTS.get(key)
+# The most states a transition may start from (a complaint's: in flight, delivered, bounced).
+_MAX_FROM = max(len(allowed) for allowed, _ in _TRANSITIONS.values())
+
+
+def _advance_statement():
+    """One UPDATE for every kind of move, so that a run's moves go as one executemany in the
+    order of their events (the compare-and-set of each sees the ones before). The flags say
+    which columns a move sets; the states it may start from are padded to _MAX_FROM."""
+    stmt = _STATEMENTS.get("advance")
     if stmt is None:
         c = _DELIVERIES.c
-        values: dict[str, Any] = {"state": bindparam("p_state"), "updated_at": bindparam("p_now")}
-        if set_message_id:
-            values["provider_message_id"] = bindparam("p_message_id")
-        if send:
-            values["sent_at"] = func.coalesce(c.sent_at, bindparam("p_sent_at"))
-        if error:
-            values["last_error"] = bindparam("p_error")
-        stmt = _STATEMENTS[key] = (
+        flag = lambda name: bindparam(name, type_=Boolean())  # noqa: E731
+        stmt = _STATEMENTS["advance"] = (
             update(_DELIVERIES)
-            .where(c.id == bindparam("p_id"), c.state.in_(bindparam("p_allowed", expanding=True)))
-            .values(**values)
+            .where(
+                c.id == bindparam("p_id"),
+                c.state.in_([bindparam(f"p_from{n}") for n in range(_MAX_FROM)]),
+            )
+            .values(
+                state=bindparam("p_state"),
+                updated_at=bindparam("p_now", type_=c.updated_at.type),
+                provider_message_id=case(
+                    (flag("p_set_message_id"), bindparam("p_message_id", type_=String())),
+                    else_=c.provider_message_id,
+                ),
+                sent_at=case(
+                    (
+                        flag("p_send"),
+                        func.coalesce(c.sent_at, bindparam("p_sent_at", type_=c.sent_at.type)),
+                    ),
+                    else_=c.sent_at,
+                ),
+                last_error=case(
+                    (flag("p_error"), bindparam("p_error_text", type_=Text())),
+                    else_=c.last_error,
+                ),
+            )
         )
     return stmt
 
 
-def _advance(conn: Connection, row: _Ledger, event: SesEvent) -> bool:
-    """Move the ledger row forward; never backwards (a late Delivery does not undo a Bounce)."""
-    if event.event_type not in _TRANSITIONS:
-        return False
-    allowed, target = _TRANSITIONS[event.event_type]
+def _advance_all(conn: Connection, new: list[_Planned]) -> int:
+    """Move the ledger rows of the new events forward, never backwards (a late Delivery does not
+    undo a Bounce); how many moves happened."""
     now = utcnow()
-    set_message_id = row.provider_message_id is None
-    send = event.event_type == EventKind.SEND
+    moves = [_move(p.row, p.event, now) for p in new if p.row is not None]
+    moves = [m for m in moves if m is not None]
+    if not moves:
+        return 0
+    # sane_multi_rowcount holds for pysqlite and psycopg: rowcount sums the statements'.
+    return conn.execute(_advance_statement(), moves).rowcount
+
+
+def _move(row: _Ledger, event: SesEvent, now: dt.datetime) -> dict[str, Any] | None:
+    """The parameters of the UPDATE that applies this event to its ledger row; None: no move."""
+    if event.event_type not in _TRANSITIONS:
+        return None
+    allowed, target = _TRANSITIONS[event.event_type]
+    states = sorted(allowed)
+    states += [states[0]] * (_MAX_FROM - len(states))
     error = target in (DeliveryState.BOUNCED, DeliveryState.FAILED)
-    params: dict[str, Any] = {
+    send = event.event_type == EventKind.SEND
+    return {
         "p_id": row.id,
-        "p_allowed": sorted(allowed),
+        **{f"p_from{n}": state for n, state in enumerate(states)},
         "p_state": target,
         "p_now": now,
+        "p_set_message_id": row.provider_message_id is None,
+        "p_message_id": event.ses_message_id,
+        "p_send": send,
+        "p_sent_at": (event.occurred_at or now) if send else None,
+        "p_error": error,
+        "p_error_text": _describe(event) if error else None,
     }
-    if set_message_id:
-        params["p_message_id"] = event.ses_message_id
-    if send:
-        params["p_sent_at"] = event.occurred_at or now
-    if error:
-        params["p_error"] = _describe(event)
-    result = conn.execute(_advance_statement(set_message_id, send, error), params)
-    return bool(result.rowcount)
 
 
 def _describe(event: SesEvent) -> str:
@@ -354,23 +443,29 @@ def _apply_policy(
     row: _Ledger | None,
     policy: BouncePolicy,
     result: TrackResult,
+    suppressions: list[tuple[str, str, str]],
+    later: list[_Planned],
 ) -> None:
+    """The event's unsubscriptions, and the suppressions it asks for (appended to
+    `suppressions`, in order). `later`: the events of the run stored with this one but after it,
+    which one-by-one recording would not have stored yet (a soft-bounce count leaves them out)."""
     addresses = [a for a in _addresses(event, row) if a]  # an erased ledger row has no address left
     if not addresses:
         return
     if event.event_type == EventKind.BOUNCE and event.bounce_type == "Permanent":
-        _suppress_all(session, addresses, SuppressionReason.HARD_BOUNCE, _describe(event), result)
+        suppressions += ((a, SuppressionReason.HARD_BOUNCE, _describe(event)) for a in addresses)
     elif event.event_type == EventKind.BOUNCE:
-        count = soft_bounce_count(session, addresses[0], policy, event.occurred_at)
+        excluding = [p.key for p in later if p.event.event_type == EventKind.BOUNCE]
+        count = soft_bounce_count(session, addresses[0], policy, event.occurred_at, excluding)
         if count >= policy.soft_bounce_limit:
             window = policy.soft_bounce_window_days
             detail = f"{count} soft bounces within {window} days; last: {_describe(event)}"
-            _suppress_all(session, addresses, SuppressionReason.SOFT_BOUNCE, detail, result)
+            suppressions += ((a, SuppressionReason.SOFT_BOUNCE, detail) for a in addresses)
     elif event.event_type == EventKind.COMPLAINT:
         _unsubscribe_everywhere(session, event, row, addresses, result)
         feedback_type = event.complaint_feedback_type or "no feedback type"
         detail = f"complaint ({feedback_type}) {event.feedback_id or ''}"
-        _suppress_all(session, addresses, SuppressionReason.COMPLAINT, detail.strip(), result)
+        suppressions += ((a, SuppressionReason.COMPLAINT, detail.strip()) for a in addresses)
 
 
 def _addresses(event: SesEvent, row: _Ledger | None) -> list[str]:
@@ -381,33 +476,29 @@ def _addresses(event: SesEvent, row: _Ledger | None) -> list[str]:
     return out
 
 
-def _suppress_all(
-    session: Session, addresses: list[str], reason: str, detail: str, result: TrackResult
-) -> None:
-    for address in addresses:
-        if suppress(session, address, reason, detail):
-            result.suppressed.append(address)
-
-
 def soft_bounce_count(
-    session: Session, email: str, policy: BouncePolicy, at: dt.datetime | None = None
+    session: Session,
+    email: str,
+    policy: BouncePolicy,
+    at: dt.datetime | None = None,
+    excluding: Iterable[str] = (),
 ) -> int:
-    """Distinct messages that soft-bounced for this address in the window ending at `at`.
+    """Distinct messages that soft-bounced for this address in the window ending at `at`, not
+    counting the events of the dedup keys `excluding`.
 
     Older bounces decay: they fall out of the window and stop counting.
     """
     since = (at or utcnow()) - dt.timedelta(days=policy.soft_bounce_window_days)
-    return (
-        session.scalar(
-            select(func.count(func.distinct(Event.ses_message_id))).where(
-                Event.event_type == EventKind.BOUNCE,
-                Event.bounce_type.in_(_SOFT_BOUNCE_TYPES),
-                func.lower(Event.recipient) == email.lower(),
-                Event.occurred_at >= since,
-            )
-        )
-        or 0
+    query = select(func.count(func.distinct(Event.ses_message_id))).where(
+        Event.event_type == EventKind.BOUNCE,
+        Event.bounce_type.in_(_SOFT_BOUNCE_TYPES),
+        func.lower(Event.recipient) == email.lower(),
+        Event.occurred_at >= since,
     )
+    excluding = list(excluding)
+    if excluding:
+        query = query.where(Event.dedup_key.not_in(excluding))
+    return session.scalar(query) or 0
 
 
 def _unsubscribe_everywhere(
@@ -514,16 +605,24 @@ def apply_notifications(
     policies_by_list_id: Mapping[int, BouncePolicy] | None,
     inbound: Inbound | None,
 ) -> TrackResult:
-    """A received batch's notifications in one transaction (the caller's): what the events need is
-    read once for all of them, then each is applied in order."""
+    """Received notifications in one transaction (the caller's), with the rows of applying them
+    one at a time, in order: what the events need is read once for all of them, and each run of
+    events between two request mails is recorded as one set (`_record`)."""
     events = [e for n in notifications if n.mail is None for e in n.events]
     lookups = _Lookups.load(session, events)
     result = TrackResult()
+    run: list[SesEvent] = []
     for notification in notifications:
         if notification.mail is None:
-            result.merge(_record(session, notification.events, lookups, policies_by_list_id))
-        else:
-            result.merge(apply_notification(session, notification, policies_by_list_id, inbound))
+            run.extend(notification.events)
+            continue
+        # A request mail and a complaint may unsubscribe the same person: keep their order.
+        if run:
+            result.merge(_record(session, run, lookups, policies_by_list_id))
+            run = []
+        result.merge(apply_notification(session, notification, policies_by_list_id, inbound))
+    if run:
+        result.merge(_record(session, run, lookups, policies_by_list_id))
     return result
 
 

@@ -5,7 +5,8 @@ re-derives the signing key on every call: ~140 µs of CPU per SendEmail on our d
 more than building the request. This signer does the same arithmetic for a POST without a query
 string and a fixed set of headers (the canonical request, the string to sign, the HMAC chain
 "AWS4"+secret → date → region → service → "aws4_request"), with the signing key cached per day and
-key. What is signed: content-type, host, x-amz-date and, with temporary credentials,
+key. What is signed: content-type, host, x-amz-date, the signer's `fixed` headers (the event
+poller's SQS calls name their action in X-Amz-Target) and, with temporary credentials,
 x-amz-security-token; the payload's SHA-256 is always part of it. The tests recompute every
 signature with botocore from the request as the endpoint received it.
 """
@@ -34,21 +35,38 @@ def plain_path(path: str) -> bool:
 
 class SigV4Signer:
     def __init__(
-        self, *, service: str, region: str, host: str, path: str, content_type: str, clock=time.time
+        self,
+        *,
+        service: str,
+        region: str,
+        host: str,
+        path: str,
+        content_type: str,
+        fixed: dict[str, str] | None = None,
+        clock=time.time,
     ):
         if not plain_path(path):
             raise ValueError(f"path {path!r} needs URI normalisation: sign it with botocore")
         self.service, self.region, self.host, self.path = service, region, host, path
         self.content_type = " ".join(content_type.split())
+        # Headers sent with every request of this signer, as sent (headers() returns them) and as
+        # signed (lower-case name, spaces folded).
+        self.fixed = dict(fixed or {})
+        self._fixed_signed = {k.lower(): " ".join(v.split()) for k, v in self.fixed.items()}
+        clash = {"content-type", "host", "x-amz-date", "x-amz-security-token", "authorization"}
+        if clash & set(self._fixed_signed):
+            raise ValueError(f"fixed headers may not set {sorted(clash & set(self._fixed_signed))}")
         self.clock = clock
         self._key: tuple[str, str, bytes] = ("", "", b"")  # (secret key, day, signing key)
 
     def headers(self, credentials, body: bytes) -> dict[str, str]:
-        """The headers that authorise this body: X-Amz-Date, [X-Amz-Security-Token,] Authorization.
+        """The headers that authorise this body: the fixed ones, X-Amz-Date,
+        [X-Amz-Security-Token,] Authorization.
         `credentials`: frozen botocore credentials (access_key, secret_key, token)."""
         amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.clock()))
         day = amz_date[:8]
         signed = {"content-type": self.content_type, "host": self.host, "x-amz-date": amz_date}
+        signed.update(self._fixed_signed)
         if credentials.token:
             signed["x-amz-security-token"] = " ".join(credentials.token.split())
         names = sorted(signed)
@@ -75,7 +93,7 @@ class SigV4Signer:
         signature = hmac.new(
             self._signing_key(credentials.secret_key, day), to_sign.encode("utf-8"), hashlib.sha256
         ).hexdigest()
-        out = {"X-Amz-Date": amz_date}
+        out = {**self.fixed, "X-Amz-Date": amz_date}
         if credentials.token:
             out["X-Amz-Security-Token"] = credentials.token
         out["Authorization"] = (

@@ -138,7 +138,11 @@ def test_a_received_batch_is_one_transaction_and_one_delete_batch(
     assert all(kwargs["MaxNumberOfMessages"] == 10 for kwargs, _ in receives)
     batches = [answer["Messages"] for _, answer in receives if answer.get("Messages")]
     assert sum(len(b) for b in batches) == 20
-    assert len(committed) == len(batches)  # one transaction per received batch
+    # one transaction per received batch, or fewer: batches that wait for the writer go together
+    if receivers == 1:
+        assert len(committed) == len(batches)
+    else:
+        assert 1 <= len(committed) <= len(batches)
     assert spy.named("delete_message") == []
     deleted = spy.named("delete_message_batch")
     assert len(deleted) == len(batches)

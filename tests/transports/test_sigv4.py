@@ -106,3 +106,48 @@ def test_only_paths_without_normalisation_are_signed_here(path, plain):
             SigV4Signer(
                 service="ses", region="r", host="h", path=path, content_type="application/json"
             )
+
+
+@pytest.mark.parametrize("token", [None, "FwoGZXIvYXdzE//temporary  token=="])
+@pytest.mark.parametrize("action", ["ReceiveMessage", "DeleteMessageBatch"])
+def test_fixed_headers_are_sent_and_signed_as_botocore_signs_them(token, action):
+    """The event poller's SQS calls (JSON protocol): X-Amz-Target is signed too."""
+    creds = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token)
+    host, path, kind = "sqs.eu-west-1.amazonaws.com", "/", "application/x-amz-json-1.0"
+    target = {"X-Amz-Target": f"AmazonSQS.{action}"}
+    signer = SigV4Signer(
+        service="sqs",
+        region="eu-west-1",
+        host=host,
+        path=path,
+        content_type=kind,
+        fixed=target,
+        clock=WHEN.timestamp,
+    )
+    body = b'{"QueueUrl":"https://sqs.eu-west-1.amazonaws.com/123456789012/ses-events"}'
+    ours = signer.headers(creds.get_frozen_credentials(), body)
+    assert ours["X-Amz-Target"] == f"AmazonSQS.{action}"
+    sent = {"Content-Type": kind, "Host": host, "X-Amz-Date": ours["X-Amz-Date"], **target}
+    if token:
+        sent["X-Amz-Security-Token"] = token
+    request = AWSRequest("POST", f"https://{host}{path}", data=body, headers=sent)
+    request.context["timestamp"] = ours["X-Amz-Date"]
+    auth = SigV4Auth(creds, "sqs", "eu-west-1")
+    expected = auth.signature(
+        auth.string_to_sign(request, auth.canonical_request(request)), request
+    )
+    names = "content-type;host;x-amz-date" + (";x-amz-security-token" if token else "")
+    names += ";x-amz-target"
+    assert ours["Authorization"].endswith(f"SignedHeaders={names}, Signature={expected}")
+
+
+def test_fixed_headers_may_not_replace_the_signers_own():
+    with pytest.raises(ValueError, match="host"):
+        SigV4Signer(
+            service="sqs",
+            region="eu-west-1",
+            host="h",
+            path="/",
+            content_type="application/x-amz-json-1.0",
+            fixed={"Host": "elsewhere"},
+        )
