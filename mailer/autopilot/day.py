@@ -150,6 +150,20 @@ class Day:
         untouched = counts.get(DeliveryState.QUEUED, 0) + counts.get(DeliveryState.SKIPPED, 0)
         return sum(counts.values()) - untouched
 
+    def _settle_abandoned(self) -> None:
+        """Rows a killed autopilot left in flight, settled now by the transport's word (written or
+        not), so that the canary's count of what was handed over is true before it tops up."""
+        send_id = self._status().get("send_id")
+        if send_id is None:
+            return
+        batch = f"{self.list_def.slug}/{self.row.issue_date.isoformat()}"
+        transport = make_transport(self.pilot.settings)
+        try:
+            lease = dt.timedelta(seconds=SendOptions().lease_seconds)
+            self.ledger.settle_abandoned(send_id, lease, lambda d: transport.was_sent(batch, d))
+        finally:
+            transport.close()
+
     def _missed(self, now: dt.datetime) -> bool:
         """Past the day's window with nothing sent: the day is missed (alerted once)."""
         if now < self.send_at + LATE_LIMIT or self._handed_over():
@@ -231,6 +245,7 @@ class Day:
     def canary(self, now: dt.datetime) -> bool:
         if self._missed(now):
             return False
+        self._settle_abandoned()
         handed = self._handed_over()
         content, problems = self._issue(lint=handed == 0)  # once started, the stored render goes
         if problems or content is None:
