@@ -37,9 +37,19 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "hf_token": ("HF_TOKEN", "hf_token"),
     "github_token": ("GITHUB_TOKEN", "github_token"),
     "trusted_proxies": ("MAILER_TRUSTED_PROXIES", "trusted_proxies"),
+    "log_format": ("MAILER_LOG_FORMAT", "log_format"),
 }
+# The settings file's own variable: read before any file, so it has no mailer.toml key.
+CONFIG_ENV = "MAILER_CONFIG"
+LOG_FORMATS = ("text", "json")
 
 DEFAULT_DATABASE_URL = "sqlite:///var/mailer.db"
+
+
+def environment_variables() -> tuple[str, ...]:
+    """Every environment variable the settings are read from (deploy/mailer.env.example lists each
+    one; a test holds them together)."""
+    return (CONFIG_ENV, *(env_name for env_name, _ in _SOURCES.values()))
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,7 @@ class Settings:
     trusted_proxies: int = (
         0  # reverse proxies in front of the web app whose X-Forwarded-For is believed
     )
+    log_format: str = "text"  # the `mailer` commands' log lines on stderr: text or json
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def require_secret_key(self) -> str:
@@ -195,6 +206,10 @@ def _convert(name: str, raw: Any, origin: str) -> Any:
             if value.startswith(("smtp://", "smtps://")):
                 parse_smtp_url(value)
             return value
+        if name == "log_format":
+            if str(raw) not in LOG_FORMATS:
+                raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
+            return str(raw)
         return str(raw) if raw is not None else None
     except ValueError as exc:
         raise ConfigError(f"{origin}: invalid value {raw!r}: {exc}") from exc
@@ -207,7 +222,7 @@ def load_settings(
 ) -> Settings:
     environ = os.environ if environ is None else environ
     if config_file is None:
-        config_file = Path(environ.get("MAILER_CONFIG", "mailer.toml"))
+        config_file = Path(environ.get(CONFIG_ENV, "mailer.toml"))
         file_values = _read_toml(config_file) if config_file.exists() else {}
     else:
         if not config_file.exists():

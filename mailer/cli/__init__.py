@@ -11,13 +11,14 @@ import click
 from mailer.cli.autopilot import autopilot
 from mailer.cli.content import issue, trending
 from mailer.cli.db import db
+from mailer.cli.logs import configure_logging
 from mailer.cli.render import lint_command, preview
 from mailer.cli.send import send, status
 from mailer.cli.serve import serve
 from mailer.cli.subscribers import subscribers
 from mailer.cli.suppressions import suppressions
 from mailer.cli.track import events, reconcile, report
-from mailer.config import load_settings
+from mailer.config import LOG_FORMATS, load_settings
 from mailer.errors import MailerError
 
 
@@ -51,9 +52,17 @@ class MailerGroup(click.Group):
 @click.option(
     "--database-url", help="Database URL (default: $DATABASE_URL, else sqlite:///var/mailer.db)."
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    help="Log lines on stderr: text, or json (one object per line, for a log collector) "
+    "(default: $MAILER_LOG_FORMAT, else text).",
+)
 @click.version_option(package_name="mailer")
 @click.pass_context
-def cli(ctx: click.Context, config_file: Path | None, database_url: str | None) -> None:
+def cli(
+    ctx: click.Context, config_file: Path | None, database_url: str | None, log_format: str | None
+) -> None:
     """Newsletter delivery for The AI Morning Post: issue files to inbox-ready messages.
 
     Example:
@@ -61,7 +70,10 @@ def cli(ctx: click.Context, config_file: Path | None, database_url: str | None) 
     \b
         mailer --database-url sqlite:///var/mailer.db status --issue latest
     """
-    ctx.obj = load_settings({"database_url": database_url}, config_file=config_file)
+    ctx.obj = load_settings(
+        {"database_url": database_url, "log_format": log_format}, config_file=config_file
+    )
+    configure_logging(ctx.obj.log_format)
 
 
 # Every command, in the order of the stages (`mailer --help` lists them by name).

@@ -6,7 +6,6 @@ Each command parses its options, makes one library call (mailer.track) and print
 from __future__ import annotations
 
 import json
-import logging
 
 import click
 
@@ -61,7 +60,6 @@ def events_poll(ctx: click.Context, once: bool, wait_seconds: int, mirror_to_ses
     \b
         mailer events poll --once --wait-seconds 5
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = settings_of(ctx)
     try:
         outcome = poll_events(
