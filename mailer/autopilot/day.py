@@ -42,6 +42,7 @@ from mailer.content.trending_fetch import FetchResult, fetch_trending, raise_for
 from mailer.errors import MailerError
 from mailer.render.lint import lint_issue
 from mailer.send.campaign import RunEnd, SendOptions, SendSummary, run_send
+from mailer.send.guardrail import NO_EVENTS
 from mailer.send.launch import pool_size
 from mailer.send.ledger import Ledger
 from mailer.send.pipeline import STOPPED_REASON
@@ -53,7 +54,10 @@ log = logging.getLogger(__name__)
 
 LATE_LIMIT = dt.timedelta(hours=6)  # an issue not sendable by T + this is missed, not sent late
 SUMMARY_DELAY = dt.timedelta(minutes=60)  # after the send: time for deliveries and bounces
-ON_TIME = dt.timedelta(minutes=1)  # a canary begun this soon after T is judged at T + wait
+ON_TIME = dt.timedelta(minutes=1)
+# A canary with no event at all is judged again at each wake for this long (events can be late, or
+# a crashed poll left them invisible on the queue for its visibility timeout), then stopped.
+NO_EVENTS_GRACE = dt.timedelta(minutes=10)  # a canary begun this soon after T is judged at T + wait
 
 Fetch = Callable[[ListDefinition, dt.date], list[FetchResult]]
 Poll = Callable[[], None]  # drains the SES events queue into the database; raises when it cannot
@@ -288,6 +292,10 @@ class Day:
         verdict = self.ledger.canary_verdict(
             status["send_id"], self.list_def.bounce_policy, self.pilot.events_expected
         )
+        if verdict and verdict.startswith(NO_EVENTS) and now < self.row.judge_at + NO_EVENTS_GRACE:
+            until = _local(self.row.judge_at + NO_EVENTS_GRACE, self.schedule)
+            self.say(f"no events for the canary yet; judged again at each wake until {until}")
+            return False
         if verdict:
             self.ledger.set_state(status["send_id"], SendState.PAUSED, verdict)
             self.alert("paused", f"the rest was not sent: {verdict}")

@@ -133,6 +133,7 @@ def _accepted_up_to(session: Session, send_id: int, cap: int) -> int:
 
 
 OUTCOME_EVENTS = (EventKind.DELIVERY, EventKind.BOUNCE, EventKind.COMPLAINT)
+NO_EVENTS = "canary: none of its"  # how the verdict "no events yet" begins (the autopilot waits)
 
 
 def canary_verdict(
@@ -169,7 +170,7 @@ def canary_verdict(
         event_recipients(session, send_id, kind) for kind in OUTCOME_EVENTS
     ):
         return (
-            f"canary: none of its {sent} messages has a delivery, bounce or complaint event yet; "
+            f"{NO_EVENTS} {sent} messages has a delivery, bounce or complaint event yet; "
             "check that SES publishes events to the SNS topic and the queue "
             "(`mailer events poll --once`), then send the rest with `mailer send --issue ...`"
         )

@@ -70,7 +70,11 @@ def events_queue(moto_url: str) -> Queue:
     }
     sns, sqs = boto3.client("sns", **kwargs), boto3.client("sqs", **kwargs)
     tag = uuid.uuid4().hex[:8]
-    url = sqs.create_queue(QueueName=f"ses-{tag}")["QueueUrl"]
+    # A 2 s visibility timeout (SQS's default is 30 s): a message a killed poller received comes
+    # back while the test runs.
+    url = sqs.create_queue(QueueName=f"ses-{tag}", Attributes={"VisibilityTimeout": "2"})[
+        "QueueUrl"
+    ]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]

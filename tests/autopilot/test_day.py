@@ -124,7 +124,10 @@ def test_a_canary_without_any_event_is_not_judged_clean(operator):
     rest does not go out blind."""
     op = operator
     run_to_the_canary(op)
-    judged = op.autopilot("2026-03-29T05:50:00Z")
+    first = op.autopilot("2026-03-29T05:50:00Z")
+    assert "no events for the canary yet; judged again at each wake until 07:00" in first.stdout
+    assert op.stage(DAY) == "judge" and len(op.alerts()) == 3  # the three before the canary
+    judged = op.autopilot("2026-03-29T06:00:00Z")
     assert "none of its 5 messages has a delivery, bounce or complaint event" in judged.stdout
     assert op.stage(DAY) == "stopped" and op.states()["queued"] == CONFIRMED - 5
 

@@ -54,6 +54,10 @@ def killed_then_finished(op: Operator, at: str, rng: random.Random, kills: int =
         proc.kill()
         proc.communicate()
     op.autopilot(at)
+    if op.stage(DAY) == "judge" and at >= "2026-03-29T05:50":
+        # a killed poll left events invisible on the queue for its visibility timeout
+        time.sleep(2.5)
+        op.autopilot(at)
 
 
 def test_sigkill_anywhere_and_restarted_every_recipient_once(operator):
