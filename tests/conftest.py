@@ -59,6 +59,18 @@ def fresh_database(kind: str, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="module")
+def moto_url():
+    """moto in server mode (SES, SNS, SQS) for a test module; tests/send has its own, with SES's
+    quota raised."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{server._server.server_port}"
+    server.stop()
+
+
 @pytest.fixture
 def database_url(request, tmp_path):
     """SQLite unless a test parametrises it indirectly with DB_KINDS."""

@@ -12,21 +12,12 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from tests.autopilot.day_harness import CONFIRMED, SLUG, Operator, events_queue, scheduled_list
 from tests.conftest import DB_KINDS, REPO
 
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 DAY = "2026-03-29"
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{server._server.server_port}"
-    server.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import signal
 import time
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from tests.autopilot.day_harness import CONFIRMED, SLUG, Operator, events_queue, scheduled_list
 from tests.conftest import DB_KINDS, REPO
@@ -19,14 +18,6 @@ from tests.conftest import DB_KINDS, REPO
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 DAY = "2026-03-29"  # the clocks go forward: 06:30 BST is 05:30 UTC
 SUBJECT = "Specialised models take the board"
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{server._server.server_port}"
-    server.stop()
 
 
 def make_operator(tmp_path, database_url, factory, moto_url, canary: int = 5) -> Operator:

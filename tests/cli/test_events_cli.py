@@ -10,7 +10,6 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from click.testing import CliRunner
-from moto.server import ThreadedMotoServer
 from sqlalchemy import select, update
 
 from mailer.cli import cli
@@ -20,14 +19,6 @@ from tests.conftest import DB_KINDS, REPO, SECRET
 
 REGION = "us-east-1"
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{server._server.server_port}"
-    server.stop()
 
 
 @pytest.fixture
