@@ -85,12 +85,12 @@ def autopilot(
     the editors while it is missing or failing); at T send the canary, judge its SES events, then
     send the rest or pause and alert; then post a summary. Without --once it runs until SIGTERM.
 
-    Examples:
+    --plan prints the steps instead, in local and UTC time.
+
+    Example:
 
     \b
-        mailer autopilot --plan --days 7
         mailer autopilot --once --now 2026-11-22T06:31:00Z
-        mailer autopilot
     """
     settings = settings_of(ctx)
     if show_plan:
