@@ -33,7 +33,8 @@ tests/test_architecture.py fails when a class is missing, misplaced or no longer
     └── TokenError [mailer.tokens]  a link token tampered, forged, for another purpose or expired
     click.ClickException
     └── Refused [mailer.cli.send]  a send needs the operator's yes and cannot ask: exit code 2
-    Exception                      signals inside one transport, never raised past it
+    Exception                      signals inside one edge, never raised past it
+    ├── LeaseLost [mailer.autopilot.lease]  another autopilot took the day: stop working it
     ├── ConnectFailed [mailer.transports.http_pool]  no byte of the request left
     ├── ExchangeFailed [mailer.transports.http_pool]  the request may have arrived: outcome unknown
     ├── _NotConnected [mailer.transports.http_pool]  connect() failed: nothing was written

@@ -44,6 +44,7 @@ def killed_then_finished(op: Operator, at: str, rng: random.Random, kills: int =
         time.sleep(rng.uniform(0.3, 2.5))
         proc.kill()
         proc.communicate()
+    time.sleep(2.5)  # SES events a killed poll had received are visible again (day_harness)
     op.autopilot(at)
     if op.stage(DAY) == "judge" and at >= "2026-03-29T05:50":
         # a killed poll left events invisible on the queue for its visibility timeout
@@ -59,9 +60,13 @@ def test_sigkill_anywhere_and_restarted_every_recipient_once(operator):
     assert op.states() == {"sent": 5, "queued": CONFIRMED - 5}  # the canary, not one more
     op.publish([r for r in op.rows() if r.state == "sent"], "delivery")
     killed_then_finished(op, "2026-03-29T05:50:00Z", rng)
-    assert op.states() == {"delivered": 5, "sent": CONFIRMED - 5}
+    # every recipient sent; an event a killed poll had received may come back only after its
+    # visibility timeout, so it may be recorded by the summary's poll, not the judge's
+    states = op.states()
+    assert states.get("delivered", 0) + states["sent"] == CONFIRMED and states["delivered"] >= 1
     killed_then_finished(op, "2026-03-29T07:00:00Z", rng)
     assert op.stage(DAY) == "done"
+    assert op.states() == {"delivered": 5, "sent": CONFIRMED - 5}
 
     recipients = op.outbox_recipients(DAY)
     assert len(recipients) == CONFIRMED == len(set(recipients))
@@ -69,7 +74,7 @@ def test_sigkill_anywhere_and_restarted_every_recipient_once(operator):
     summaries = [
         m for m in op.alerts() if str(m["Subject"]).startswith("[The AI Morning Post] sent")
     ]
-    assert summaries and "sent 21, delivered 5" in str(summaries[0]["Subject"])
+    assert summaries and "sent 21, delivered 5" in str(summaries[-1]["Subject"])
 
 
 def test_two_autopilots_at_the_same_instant_one_works_the_other_says_so(operator):
