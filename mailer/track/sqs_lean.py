@@ -34,7 +34,7 @@ from botocore.utils import get_environ_proxies
 
 from mailer import __version__
 from mailer.transports.http_pool import ConnectFailed, ExchangeFailed, OriginPool
-from mailer.transports.sigv4 import SigV4Signer, plain_path
+from mailer.transports.sigv4 import LazyCredentials, SigV4Signer, plain_path
 
 log = logging.getLogger("mailer.track")
 
@@ -99,7 +99,7 @@ class LeanSqs:
         try:
             return cls(
                 client,
-                _Credentials(session),
+                LazyCredentials(session),
                 pool_size=pool_size,
                 ca_certs=get_cert_path(bundle or True),
             )
@@ -148,18 +148,3 @@ class LeanSqs:
 
     def close(self) -> None:
         self._pool.close()
-
-
-class _Credentials:
-    """The session's credentials, resolved on first use and frozen per call (which refreshes
-    expiring ones: STS, SSO, IMDS); None when there are none (boto3 then says so)."""
-
-    def __init__(self, session):
-        self._session, self._credentials = session, None
-
-    def frozen(self):
-        if self._credentials is None:
-            self._credentials = self._session.get_credentials()
-            if self._credentials is None:
-                return None
-        return self._credentials.get_frozen_credentials()

@@ -47,7 +47,7 @@ from mailer.errors import (
 from mailer.transports.base import OutgoingMessage
 from mailer.transports.http_pool import ConnectFailed, ExchangeFailed, OriginPool
 from mailer.transports.ses_errors import classify_error
-from mailer.transports.sigv4 import SigV4Signer, plain_path
+from mailer.transports.sigv4 import LazyCredentials, SigV4Signer, plain_path
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class LeanSendEmail:
         bundle = botocore_session.get_config_variable("ca_bundle") if botocore_session else None
         return cls(
             url=url,
-            credentials=_CredentialSource(session),
+            credentials=LazyCredentials(session),
             signing_name=meta.service_model.signing_name,
             region=meta.region_name,
             configuration_set=configuration_set,
@@ -176,6 +176,8 @@ class LeanSendEmail:
 
     def signed_headers(self, body: bytes) -> dict[str, str]:
         credentials = self._credentials.frozen()
+        if credentials is None:
+            raise SendPausedError(f"AWS configuration: {NoCredentialsError()}")
         headers = {
             "Host": self._host,
             "Content-Type": "application/json",
@@ -207,22 +209,6 @@ class LeanSendEmail:
 
     def close(self) -> None:
         self._pool.close()
-
-
-class _CredentialSource:
-    """The session's credentials, resolved on first use (as boto3 does: a transport built without
-    them only fails when it sends) and frozen per call, which refreshes expiring ones (STS, SSO,
-    IMDS)."""
-
-    def __init__(self, session):
-        self._session, self._credentials = session, None
-
-    def frozen(self):
-        if self._credentials is None:
-            self._credentials = self._session.get_credentials()
-            if self._credentials is None:
-                raise SendPausedError(f"AWS configuration: {NoCredentialsError()}")
-        return self._credentials.get_frozen_credentials()
 
 
 def error_fields(status: int, headers: dict[str, str], data: bytes) -> tuple[str, str]:

@@ -111,3 +111,19 @@ class SigV4Signer:
             key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
         self._key = (secret_key, day, key)
         return key
+
+
+class LazyCredentials:
+    """A botocore session's credentials, resolved on first use (as boto3 does: a client built
+    without them only fails when it calls) and frozen per call, which refreshes expiring ones (STS,
+    SSO, IMDS). `frozen()` is None when the session has none: the caller says what that means."""
+
+    def __init__(self, session):
+        self._session, self._credentials = session, None
+
+    def frozen(self):
+        if self._credentials is None:
+            self._credentials = self._session.get_credentials()
+            if self._credentials is None:
+                return None
+        return self._credentials.get_frozen_credentials()
