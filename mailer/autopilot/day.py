@@ -13,6 +13,7 @@ The stages (store.models.DayStage), each done by one method below, in order:
   (send.guardrail.canary_verdict). Over a threshold, or no event at all where SES reports them: the
   send is paused, the day stopped, the editors alerted. Clean: the rest.
 - rest: the whole send, with the guardrail on; at T when there is no canary.
+- rest also rebuilds the static archive when the list sets [archive] static_dir.
 - summary, SUMMARY_DELAY after the send ended: the queue drained again, the day's numbers posted.
 
 Every stage is idempotent: the ledger says what was sent, the day's row what was decided, so an
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.archive import static
 from mailer.autopilot.alerts import send_alert
 from mailer.autopilot.lease import DayRow, update_day
 from mailer.autopilot.plan import send_instant
@@ -317,8 +319,25 @@ class Day:
         if summary.state != RunEnd.DONE:
             return self._send_stopped(summary)
         self.say(summary.line())
+        self._rebuild_archive()
         self.move(DayStage.SUMMARY, summary_at=self.pilot.clock() + SUMMARY_DELAY)
         return True
+
+    def _rebuild_archive(self) -> None:
+        """The static site of [archive] static_dir, rebuilt with today's issue in it. A failure is
+        alerted and leaves the previous site (static.py swaps a whole new one in): the day goes on,
+        and `mailer archive build` can be run by hand."""
+        folder = self.list_def.archive.static_dir
+        if folder is None:
+            return
+        try:
+            built = static.build(
+                self.pilot.factory, self.list_def, folder, self.pilot.settings.base_url
+            )
+        except MailerError as exc:
+            self.alert("archive", f"the static archive was not rebuilt: {exc}")
+            return
+        self.say(f"static archive rebuilt: {built.line()}")
 
     def summary(self, now: dt.datetime) -> bool:
         assert self.row.summary_at is not None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from mailer.cli.archive import archive
 from mailer.cli.autopilot import autopilot
 from mailer.cli.content import issue, trending
 from mailer.cli.db import db
@@ -92,6 +93,7 @@ COMMANDS = (
     reconcile,
     suppressions,
     autopilot,
+    archive,
 )
 for command in COMMANDS:
     cli.add_command(command)

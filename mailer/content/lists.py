@@ -55,6 +55,16 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class ArchiveSettings:
+    """A list's [archive]: where `mailer autopilot` rebuilds the static site after each send
+    (`static_dir`, relative to the working directory) and the address it is served at
+    (`public_url`; without it the site's feeds and cards point at the app's own /archive/)."""
+
+    static_dir: Path | None = None
+    public_url: str | None = None
+
+
+@dataclass(frozen=True)
 class ListDefinition:
     path: str
     slug: str
@@ -71,6 +81,7 @@ class ListDefinition:
     bounce_policy: BouncePolicy = field(default_factory=BouncePolicy)
     sources: dict[str, Any] = field(default_factory=dict)
     schedule: Schedule | None = None
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
 
     @property
     def from_header(self) -> str:
@@ -102,6 +113,7 @@ _KNOWN = set(_REQUIRED) | {
     "bounce_policy",
     "sources",
     "schedule",
+    "archive",
 }
 _SCHEDULE_KNOWN = {
     "time",
@@ -223,6 +235,38 @@ def parse_schedule(path: Path, data: Any) -> Schedule:
     )
 
 
+def parse_archive(path: Path, data: Any) -> ArchiveSettings:
+    """The [archive] table of a list file; a ContentError naming the file and the key."""
+    if not isinstance(data, dict):
+        raise ContentError(path, None, "[archive]: must be a table")
+    unknown = sorted(set(data) - {"static_dir", "public_url"})
+    if unknown:
+        raise ContentError(
+            path,
+            None,
+            f"[archive]: unknown field(s) {', '.join(unknown)}; known: public_url, static_dir",
+        )
+    static_dir = data.get("static_dir")
+    if static_dir is not None and (not isinstance(static_dir, str) or not static_dir.strip()):
+        raise ContentError(
+            path,
+            None,
+            f"[archive] field 'archive.static_dir': must be a folder path, got {static_dir!r}",
+        )
+    public_url = data.get("public_url")
+    if public_url is not None:
+        parts = urlsplit(public_url) if isinstance(public_url, str) else None
+        if parts is None or parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ContentError(
+                path,
+                None,
+                "[archive] field 'archive.public_url': must be the site's address like "
+                f"https://archive.example.com, got {public_url!r}",
+            )
+        public_url = public_url.rstrip("/")
+    return ArchiveSettings(Path(static_dir) if static_dir else None, public_url)
+
+
 def parse_list(path: Path, data: dict[str, Any]) -> ListDefinition:
     unknown = sorted(set(data) - _KNOWN)
     if unknown:
@@ -269,6 +313,7 @@ def parse_list(path: Path, data: dict[str, Any]) -> ListDefinition:
         bounce_policy=policy,
         sources=data.get("sources", {}),
         schedule=parse_schedule(path, data["schedule"]) if "schedule" in data else None,
+        archive=parse_archive(path, data["archive"]) if "archive" in data else ArchiveSettings(),
     )
 
 

@@ -71,6 +71,16 @@ def _labelled_url(label: str, url: str) -> str:
     return line if len(line) <= LINE_LIMIT else f"{_wrap(label)}:\n{url}"
 
 
+_NOT_IN_ANCHOR = re.compile(r"[^a-z0-9]+")
+
+
+def anchor(name: str, prefix: str) -> str:
+    """A stable fragment id for a trending entry, from its name: ('meta-llama/Llama-3.1-8B', 'hf')
+    -> 'hf-meta-llama-llama-3-1-8b'. The archive page links to it (ARCHITECTURE.md, "The
+    archive"); rank ids (hf-1, gh-1) sit beside it, so "today's #1" has an address too."""
+    return f"{prefix}-{_NOT_IN_ANCHOR.sub('-', name.lower()).strip('-')}"
+
+
 @lru_cache(maxsize=4)
 def _environment(folder: str) -> jinja2.Environment:
     env = jinja2.Environment(
@@ -85,6 +95,7 @@ def _environment(folder: str) -> jinja2.Environment:
     env.filters["wrap"] = _wrap
     env.filters["underlined"] = _underlined
     env.filters["labelled_url"] = _labelled_url
+    env.filters["anchor"] = anchor
     return env
 
 

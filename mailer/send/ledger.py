@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.audience.lists import ensure_list
 from mailer.content.lists import BouncePolicy, ListDefinition
 from mailer.content.model import IssueContent
+from mailer.render.card import card_png
 from mailer.render.issue import RenderedIssue
 from mailer.send import guardrail
 from mailer.send.workers import claim_is_abandoned
@@ -33,6 +34,7 @@ from mailer.store.models import (
     Delivery,
     DeliveryState,
     Issue,
+    IssueCard,
     MailingList,
     Send,
     SendState,
@@ -162,6 +164,8 @@ def store_issue(
         content_hash=_content_hash(rendered),
         html=rendered.html,
         text=rendered.text,
+        headline=content.headline,
+        dek=content.dek,
     )
     # ON CONFLICT: a writer that did not take the planning lock cannot make this fail
     if row is None:
@@ -172,7 +176,31 @@ def store_issue(
         )
     else:
         session.execute(update(Issue).where(Issue.id == row.id).values(**values))
-    return StoredIssue(session.scalar(select(Issue.id).where(*this_issue)), list_id, rendered)
+    issue_id = session.scalar(select(Issue.id).where(*this_issue))
+    _store_card(session, issue_id, values["content_hash"], list_def, content)
+    return StoredIssue(issue_id, list_id, rendered)
+
+
+def _store_card(
+    session: Session, issue_id: int, content_hash: str, list_def: ListDefinition, content
+) -> None:
+    """The share card (render/card.py) is made with the render it shows, once per render: the
+    archive serves it and the static site copies it (ARCHITECTURE.md, "The archive")."""
+    if session.scalar(
+        select(IssueCard.issue_id).where(
+            IssueCard.issue_id == issue_id, IssueCard.content_hash == content_hash
+        )
+    ):
+        return
+    png = card_png(list_def.name, content.headline, content.date, list_def.tagline)
+    session.execute(
+        dialect_insert(session, IssueCard)
+        .values(issue_id=issue_id, content_hash=content_hash, png=png, made_at=utcnow())
+        .on_conflict_do_update(
+            index_elements=["issue_id"],
+            set_={"content_hash": content_hash, "png": png, "made_at": utcnow()},
+        )
+    )
 
 
 def eligible_subscribers(list_id: int):

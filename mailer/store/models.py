@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -263,6 +264,31 @@ class Issue(Base):
     html: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
+    headline: Mapped[str] = mapped_column(Text, default="", server_default="")
+    dek: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # NULL: in the archive once its send has started; see Visibility (ARCHITECTURE.md, archive)
+    visibility: Mapped[str | None] = mapped_column(String(8))
+
+
+class Visibility(StrEnum):
+    """issues.visibility, set by `mailer archive publish|hide|reset`."""
+
+    PUBLIC = "public"  # in the archive though it was never sent (from its date on)
+    HIDDEN = "hidden"  # never in the archive, sent or not
+
+
+class IssueCard(Base):
+    """The share-card PNG of an issue, made when it is stored; content_hash is the issue's."""
+
+    __tablename__ = "issue_cards"
+    issue_id: Mapped[int] = mapped_column(
+        ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True
+    )
+    content_hash: Mapped[str] = mapped_column(String(64))
+    png: Mapped[bytes] = mapped_column(LargeBinary)
+    made_at: Mapped[dt.datetime | None] = mapped_column(
         DateTime(timezone=True), default=utcnow, server_default=func.now()
     )
 

@@ -73,10 +73,12 @@ def create_app(
         # keeps one call in flight.
         "outbound": OutboundMail(lambda: make_transport(settings, pool_size=1)),
     }
+    from mailer.web.archive import archive
     from mailer.web.views import bp, register_error_pages
     from mailer.web.webhooks import webhooks
 
     app.register_blueprint(bp)
+    app.register_blueprint(archive)
     app.register_blueprint(webhooks)
     register_error_pages(app)
     return app

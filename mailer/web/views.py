@@ -6,7 +6,6 @@ request is the same in every case, and a bad link is a 400 page that names no ad
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from functools import lru_cache
 
@@ -21,16 +20,14 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from mailer.addresses import InvalidAddress, UndeliverableAddress, normalise_email
 from mailer.audience import lifecycle
 from mailer.audience.lists import ensure_list
 from mailer.content.lists import ListDefinition, list_slugs, load_list
 from mailer.errors import MailerError
-from mailer.render.issue import archive_html
 from mailer.store.db import transaction
-from mailer.store.models import Issue, MailingList
 from mailer.tokens import (
     CONFIRM_MAX_AGE,
     RESEND_MAX_AGE,
@@ -427,30 +424,6 @@ def manage_post(token: str):
     everything = request.form.get("scope") == "all"
     _unsubscribe(data, everything, "web")
     return unsubscribed_page(data, everything)
-
-
-# --- archive
-# ---------------------------------------------------------------------------------------
-
-
-@bp.get("/archive/<slug>/<date>")
-def archive(slug: str, date: str):
-    list_def(slug)
-    try:
-        day = dt.date.fromisoformat(date)
-    except ValueError:
-        abort(404)
-    with factory()() as session:
-        html = session.scalar(
-            select(Issue.html)
-            .join(MailingList, MailingList.id == Issue.list_id)
-            .where(MailingList.slug == slug, Issue.issue_date == day)
-        )
-    if html is None:
-        abort(404)
-    # The mail's HTML with neutral values for the personal links, and its QR code as a data: URI
-    # (browsers cannot resolve the mail's cid: reference).
-    return Response(archive_html(html, settings().base_url, slug), mimetype="text/html")
 
 
 # --- every response
