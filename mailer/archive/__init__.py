@@ -1,0 +1,1 @@
+"""The newsletter on the web: archive pages, feeds, share cards and the static site (ARCHITECTURE.md)."""
