@@ -38,9 +38,19 @@ def test_upgrade_builds_every_table(engine):
     } <= tables
 
 
+# The archive's search index (migration 0006) has no model: FTS5's table and its shadow tables on
+# SQLite, an expression index on PostgreSQL; mailer/archive/store.py queries them by name.
+SEARCH_INDEX = ("issues_fts", "ix_issues_search")
+
+
+def _not_search_index(obj, name, type_, reflected, compare_to) -> bool:
+    return not (name or "").startswith(SEARCH_INDEX)
+
+
 def test_models_agree_with_migrations(engine):
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"include_object": _not_search_index})
+        diff = compare_metadata(context, Base.metadata)
     assert diff == []
 
 
