@@ -1,4 +1,4 @@
-"""Signed tokens for confirm / unsubscribe / manage links.
+"""Signed tokens for confirm / unsubscribe / manage links, and for counted links (`ClickToken`).
 
 HMAC (itsdangerous) with MAILER_SECRET_KEY, scoped by purpose (the salt) and carrying the list slug,
 verified in constant time. Keys in MAILER_OLD_SECRET_KEYS still verify, so a key can be rotated
@@ -116,3 +116,73 @@ def read_token(
     ):
         raise TokenError("invalid link")
     return TokenData(subscriber_id=data[0], list_slug=data[1])
+
+
+# --- counted links (/r/<token>; ARCHITECTURE.md, "Clicks") ------------------------------------
+# Not itsdangerous: its JSON-and-timestamp format makes a 60-character token for three numbers, and
+# a mail carries one per content link. This is the same construction (an HMAC over the payload,
+# compared in constant time), compact: varints of (send id, link position, hand-over second), then
+# the first CLICK_MAC_BYTES of HMAC-SHA256, base64url without padding: about 24 characters.
+CLICK_MAC_BYTES = 9
+_CLICK_SALT = b"mailer.click"
+
+
+@dataclass(frozen=True)
+class ClickToken:
+    """What a counted link says: which send, which of its links, and the second its message was
+    handed over (scanner filtering; shared by every message of that second). Never who."""
+
+    send_id: int
+    position: int
+    handed_over: int  # Unix time, seconds
+
+
+def _varint(number: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, number = number & 0x7F, number >> 7
+        out.append(byte | (0x80 if number else 0))
+        if not number:
+            return bytes(out)
+
+
+def _read_varints(data: bytes, count: int) -> list[int] | None:
+    numbers, value, shift = [], 0, 0
+    for byte in data:
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if shift > 63:
+            return None
+        if not byte & 0x80:
+            numbers.append(value)
+            value, shift = 0, 0
+    return numbers if len(numbers) == count and shift == 0 else None
+
+
+def _click_mac(secret_key: str, payload: bytes) -> bytes:
+    key = hashlib.sha256(_CLICK_SALT + secret_key.encode()).digest()
+    return hmac.new(key, payload, hashlib.sha256).digest()[:CLICK_MAC_BYTES]
+
+
+def make_click_token(secret_key: str, click: ClickToken) -> str:
+    payload = _varint(click.send_id) + _varint(click.position) + _varint(click.handed_over)
+    return _b64(payload + _click_mac(secret_key, payload)).decode("ascii")
+
+
+def read_click_token(secret_key: str, token: str, old_keys: tuple[str, ...] = ()) -> ClickToken:
+    """The token's data; TokenError for anything tampered, truncated or signed by no key of ours."""
+    if not 12 <= len(token) <= 64 or not token.isascii():
+        raise TokenError("invalid link")
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except ValueError:
+        raise TokenError("invalid link") from None
+    payload, mac = raw[:-CLICK_MAC_BYTES], raw[-CLICK_MAC_BYTES:]
+    if not any(
+        hmac.compare_digest(mac, _click_mac(key, payload)) for key in (secret_key, *old_keys)
+    ):
+        raise TokenError("invalid link")
+    numbers = _read_varints(payload, 3)
+    if numbers is None:
+        raise TokenError("invalid link")
+    return ClickToken(*numbers)

@@ -65,6 +65,18 @@ class ArchiveSettings:
 
 
 @dataclass(frozen=True)
+class AnalyticsSettings:
+    """A list's [analytics] (ARCHITECTURE.md, "Clicks"): `clicks` rewrites content links to
+    counted redirects (off by default; never an open pixel); a click within
+    `scanner_window_seconds` of its message's hand-over counts as a scanner's; `order_by_clicks`
+    lets `mailer issue new` order trending entries and readings by earlier click rates."""
+
+    clicks: bool = False
+    scanner_window_seconds: int = 10
+    order_by_clicks: bool = False
+
+
+@dataclass(frozen=True)
 class ListDefinition:
     path: str
     slug: str
@@ -82,6 +94,7 @@ class ListDefinition:
     sources: dict[str, Any] = field(default_factory=dict)
     schedule: Schedule | None = None
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
 
     @property
     def from_header(self) -> str:
@@ -114,6 +127,7 @@ _KNOWN = set(_REQUIRED) | {
     "sources",
     "schedule",
     "archive",
+    "analytics",
 }
 _SCHEDULE_KNOWN = {
     "time",
@@ -267,6 +281,40 @@ def parse_archive(path: Path, data: Any) -> ArchiveSettings:
     return ArchiveSettings(Path(static_dir) if static_dir else None, public_url)
 
 
+def parse_analytics(path: Path, data: Any) -> AnalyticsSettings:
+    """The [analytics] table of a list file; a ContentError naming the file and the key."""
+    if not isinstance(data, dict):
+        raise ContentError(path, None, "[analytics]: must be a table")
+    known = ("clicks", "order_by_clicks", "scanner_window_seconds")
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ContentError(
+            path,
+            None,
+            f"[analytics]: unknown field(s) {', '.join(unknown)}; known: {', '.join(known)}",
+        )
+    for key in ("clicks", "order_by_clicks"):
+        if not isinstance(data.get(key, False), bool):
+            raise ContentError(
+                path,
+                None,
+                f"[analytics] field 'analytics.{key}': must be true or false, got {data[key]!r}",
+            )
+    window = data.get("scanner_window_seconds", 10)
+    if isinstance(window, bool) or not isinstance(window, int) or not 0 <= window <= 3600:
+        raise ContentError(
+            path,
+            None,
+            "[analytics] field 'analytics.scanner_window_seconds': must be a whole number of "
+            f"seconds from 0 to 3600, got {window!r}",
+        )
+    return AnalyticsSettings(
+        clicks=data.get("clicks", False),
+        scanner_window_seconds=window,
+        order_by_clicks=data.get("order_by_clicks", False),
+    )
+
+
 def parse_list(path: Path, data: dict[str, Any]) -> ListDefinition:
     unknown = sorted(set(data) - _KNOWN)
     if unknown:
@@ -314,6 +362,9 @@ def parse_list(path: Path, data: dict[str, Any]) -> ListDefinition:
         sources=data.get("sources", {}),
         schedule=parse_schedule(path, data["schedule"]) if "schedule" in data else None,
         archive=parse_archive(path, data["archive"]) if "archive" in data else ArchiveSettings(),
+        analytics=(
+            parse_analytics(path, data["analytics"]) if "analytics" in data else AnalyticsSettings()
+        ),
     )
 
 

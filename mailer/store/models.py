@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -197,6 +199,8 @@ class Subscriber(Base):
         DateTime(timezone=True), default=utcnow, server_default=func.now()
     )
     erased_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The reader asked for original URLs in their mails, not counted redirects (/manage).
+    plain_links: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Subscription(Base):
@@ -307,6 +311,64 @@ class Send(Base):
     )
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Its links are counted redirects ([analytics] clicks, unless `--no-click-tracking`); fixed
+    # when the send is planned, so that a resumed send does what it began with.
+    click_tracking: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class LinkKind(StrEnum):
+    """link_clicks.kind: who followed a counted link (ARCHITECTURE.md, "Clicks")."""
+
+    READER = "reader"
+    SCANNER = "scanner"  # HEAD, a known scanner's user agent, or too soon after the hand-over
+
+
+class SendLink(Base):
+    """A content link of a send with counted clicks: its position in the issue, original URL and
+    the section it is in."""
+
+    __tablename__ = "send_links"
+    send_id: Mapped[int] = mapped_column(
+        ForeignKey("sends.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    section: Mapped[str] = mapped_column(String(40), default="", server_default="")
+
+
+class LinkClicks(Base):
+    """Clicks of one link in one hour, by kind: counts, never who."""
+
+    __tablename__ = "link_clicks"
+    send_id: Mapped[int] = mapped_column(
+        ForeignKey("sends.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hour: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    clicks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class ClickVisitor(Base):
+    """One salted hash of (network, user agent) per link and day: distinct ones estimate unique
+    readers. The day's salt (ClickSalt) is deleted after the day."""
+
+    __tablename__ = "click_visitors"
+    send_id: Mapped[int] = mapped_column(
+        ForeignKey("sends.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    visitor: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class ClickSalt(Base):
+    __tablename__ = "click_salts"
+    send_id: Mapped[int] = mapped_column(
+        ForeignKey("sends.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    salt: Mapped[str] = mapped_column(String(64))
 
 
 class Delivery(Base):
