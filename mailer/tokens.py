@@ -177,6 +177,10 @@ def read_click_token(secret_key: str, token: str, old_keys: tuple[str, ...] = ()
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except ValueError:
         raise TokenError("invalid link") from None
+    # One spelling per token: base64 ignores the unused low bits of a last character and a stray
+    # "=", so without this a token would have several accepted forms.
+    if _b64(raw).decode("ascii") != token:
+        raise TokenError("invalid link")
     payload, mac = raw[:-CLICK_MAC_BYTES], raw[-CLICK_MAC_BYTES:]
     if not any(
         hmac.compare_digest(mac, _click_mac(key, payload)) for key in (secret_key, *old_keys)

@@ -3,6 +3,8 @@ takes both, with rotated keys, and refuses everything else."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
@@ -76,3 +78,62 @@ def test_the_timestamp_follows_the_clock():
 def test_unknown_purposes_are_refused():
     with pytest.raises(ValueError, match="unknown token purpose"):
         TokenMaker(KEY, "login", "ai-morning-post")
+
+
+# --- counted links ---------------------------------------------------------------------------
+
+
+def test_a_click_token_is_short_and_reads_back():
+    from mailer.tokens import ClickToken, make_click_token, read_click_token
+
+    click = ClickToken(send_id=2_000_000_000, position=140, handed_over=4_102_444_800)
+    token = make_click_token(KEY, click)
+    assert len(token) <= 32 and re.fullmatch(r"[A-Za-z0-9_-]+", token)
+    assert read_click_token(KEY, token) == click
+    assert read_click_token("another key, rotated away", token, old_keys=(KEY,)) == click
+
+
+def test_a_click_token_names_no_reader():
+    from mailer.tokens import ClickToken, make_click_token
+
+    # two readers whose messages left in the same second: the same token
+    same = {make_click_token(KEY, ClickToken(7, 3, 1_800_000_000)) for _ in range(2)}
+    assert len(same) == 1
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # one character of the MAC
+        lambda t: ("A" if t[0] != "A" else "B") + t[1:],  # one character of the payload
+        lambda t: t[:-2],  # truncated
+        lambda t: t + "AA",  # extended
+        lambda t: "",
+        lambda t: "x" * 12,
+        lambda t: "é" * 16,
+        lambda t: "!!!!!!!!!!!!!!!!",
+        lambda t: t + "=",
+        lambda t: "A" * 65,
+    ],
+)
+def test_a_tampered_click_token_is_refused(mangle):
+    from mailer.tokens import ClickToken, make_click_token, read_click_token
+
+    token = make_click_token(KEY, ClickToken(7, 3, 1_800_000_000))
+    with pytest.raises(TokenError):
+        read_click_token(KEY, mangle(token))
+    with pytest.raises(TokenError):
+        read_click_token("some other key entirely", token)
+
+
+def test_random_bytes_are_never_a_click_token():
+    import base64
+    import random
+
+    from mailer.tokens import read_click_token
+
+    rnd = random.Random(14)
+    for _ in range(3000):
+        raw = bytes(rnd.randrange(256) for _ in range(rnd.randrange(9, 40)))
+        with pytest.raises(TokenError):
+            read_click_token(KEY, base64.urlsafe_b64encode(raw).decode().rstrip("="))
