@@ -7,6 +7,7 @@ GITHUB_TOKEN); our own are prefixed MAILER_. A malformed value is one ConfigErro
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -38,10 +39,22 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "github_token": ("GITHUB_TOKEN", "github_token"),
     "trusted_proxies": ("MAILER_TRUSTED_PROXIES", "trusted_proxies"),
     "log_format": ("MAILER_LOG_FORMAT", "log_format"),
+    "embed_origins": ("MAILER_EMBED_ORIGINS", "embed_origins"),
 }
 # The settings file's own variable: read before any file, so it has no mailer.toml key.
 CONFIG_ENV = "MAILER_CONFIG"
 LOG_FORMATS = ("text", "json")
+# The sites that may show /subscribe/<list>/embed in a frame (web/embed.py). `*`: any site. The
+# default, because the framed form can do nothing a visitor did not mean: it only starts a double
+# opt-in, so a site that tricks someone into sending it (clickjacking) gets one confirmation mail to
+# an address the visitor typed, and no subscription without the click in that mail; and the form is
+# made to be put on other people's pages. Operators who want their form on their own sites only list
+# those origins; `none` lets no site frame it.
+ANY_SITE, NO_SITE = "*", "none"
+_ORIGIN_RE = re.compile(
+    r"https?://(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*"
+    r"|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?"
+)
 
 DEFAULT_DATABASE_URL = "sqlite:///var/mailer.db"
 
@@ -79,6 +92,7 @@ class Settings:
         0  # reverse proxies in front of the web app whose X-Forwarded-For is believed
     )
     log_format: str = "text"  # the `mailer` commands' log lines on stderr: text or json
+    embed_origins: tuple[str, ...] = (ANY_SITE,)  # who may frame the embed form (ANY_SITE above)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def require_secret_key(self) -> str:
@@ -174,6 +188,27 @@ def _split_list(value: Any) -> tuple[str, ...]:
     return tuple(part.strip() for part in str(value).split(",") if part.strip())
 
 
+def embed_origins(raw: Any) -> tuple[str, ...]:
+    """`*`, `none`, or origins (scheme://host[:port], comma-separated or a TOML list), lower-cased.
+    Each goes into a Content-Security-Policy header as it is: nothing else may pass, or a value
+    such as `https://a.example; script-src *` would add a directive. Raises ValueError."""
+    values = tuple(value.lower().rstrip("/") for value in _split_list(raw))
+    if not values:
+        raise ValueError("is empty; give * (any site), none, or origins like https://blog.example")
+    if len(values) == 1 and values[0] in (ANY_SITE, NO_SITE):
+        return values
+    for value in values:
+        if value in (ANY_SITE, NO_SITE):
+            raise ValueError(f"{value} cannot be combined with origins; give it alone")
+        match = _ORIGIN_RE.fullmatch(value)
+        if match is None or int(match["port"] or 0) > 65535:
+            raise ValueError(
+                f"{value!r} is not an origin; give scheme://host[:port] such as "
+                "https://blog.example, no path (punycode for a non-ASCII host), comma-separated"
+            )
+    return values
+
+
 def _convert(name: str, raw: Any, origin: str) -> Any:
     try:
         if name == "database_url":
@@ -206,6 +241,8 @@ def _convert(name: str, raw: Any, origin: str) -> Any:
             if value.startswith(("smtp://", "smtps://")):
                 parse_smtp_url(value)
             return value
+        if name == "embed_origins":
+            return embed_origins(raw)
         if name == "log_format":
             if str(raw) not in LOG_FORMATS:
                 raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")

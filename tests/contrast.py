@@ -1,7 +1,8 @@
 """Colour contrast in a real browser: axe-core's WCAG 2 AA rules, and WCAG contrast ratios computed
 from the styles Chromium computed (for what axe does not rate: a button's text against the button,
 a rule line against what is behind it). The fixtures `axe` and `browser` that the mail's and the
-web pages' contrast tests share are in tests/conftest.py.
+web pages' contrast tests share are in tests/conftest.py. `contrast_ratio` is the same ratio in
+Python, for colours read from pixels (the share cards, tests/render/test_card.py).
 
 axe-core comes from the npm package pinned in tests/package.json (`make test` installs it with
 `npm ci`); without it the tests skip with the reason, except when CI=true, where they fail.
@@ -109,3 +110,17 @@ window.__contrast = (() => {
 
 def install_ratio(page) -> None:
     page.evaluate(RATIO_JS)
+
+
+def contrast_ratio(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    """WCAG 2 contrast ratio of two sRGB colours (0-255 channels), as RATIO_JS computes it in the
+    browser: for pictures the browser does not style (the share cards)."""
+    lighter, darker = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def _luminance(rgb: tuple[int, int, int]) -> float:
+    linear = [
+        v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in (c / 255 for c in rgb)
+    ]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]

@@ -192,6 +192,21 @@ def served(demo):
         server.wait(10)
 
 
+def test_the_demo_builds_the_static_archive_with_the_issue_it_sent(demo):
+    root, stdout = demo
+    assert "archive:  var/demo/site/index.html" in stdout
+    assert (root / "var/demo/site" / DAY / "index.html").is_file()
+    assert f'href="{DAY}/index.html"' in (root / "var/demo/site/index.html").read_text()
+
+
+def test_the_archive_on_serve_demo_shows_the_issue_the_demo_sent(served):
+    root, url = served
+    page = requests.get(f"{url}/archive/ai-morning-post/", timeout=10)
+    assert page.status_code == 200 and f"/archive/ai-morning-post/{DAY}" in page.text
+    issue = requests.get(f"{url}/archive/ai-morning-post/{DAY}", timeout=10)
+    assert issue.status_code == 200 and 'property="og:image"' in issue.text
+
+
 def test_links_in_the_demo_mails_work_on_serve_demo(served):
     root, url = served
     mail = sorted((root / "var/demo/outbox/ai-morning-post" / DAY).glob("*.eml"))[0]

@@ -1,5 +1,5 @@
-"""`mailer subscribers import|show|export|erase|unsubscribe-mail`: the audience, by hand or by an
-MTA pipe; registered in mailer/cli/__init__.py."""
+"""`mailer subscribers import|show|export|erase|unsubscribe-mail|embed`: the audience, by hand or
+by an MTA pipe, and the subscribe form for other sites; registered in mailer/cli/__init__.py."""
 
 from __future__ import annotations
 
@@ -193,6 +193,26 @@ def subscribers_erase(ctx: click.Context, email: str, yes: bool) -> None:
             "again to clear them now",
             err=True,
         )
+
+
+@subscribers.command("embed")
+@list_option
+@click.pass_context
+def subscribers_embed(ctx: click.Context, list_slug: str | None) -> None:
+    """Print the HTML that puts the list's subscribe form on another site: an iframe of
+    /subscribe/SLUG/embed (framable by the sites in MAILER_EMBED_ORIGINS), and a plain form that
+    opens the subscribe page with the address filled in. Links start with MAILER_BASE_URL.
+
+    Example:
+
+    \b
+        mailer subscribers embed --list ai-morning-post
+    """
+    from mailer.web.embed import embed_code
+
+    settings = settings_of(ctx)
+    list_def = pick_list(settings, list_slug)
+    click.echo(embed_code(settings.base_url, list_def, settings.embed_origins))
 
 
 EX_TEMPFAIL = 75  # sysexits.h: an MTA's pipe transport keeps the mail and retries later

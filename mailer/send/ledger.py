@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -46,6 +47,7 @@ from mailer.store.models import (
 )
 from mailer.store.queries import dialect_insert
 
+log = logging.getLogger(__name__)
 NOT_PLANNED = "not planned"  # the status of a send the database does not have (yet)
 
 # What a settling transport answer (transport.was_sent) means for an abandoned row.
@@ -192,7 +194,13 @@ def _store_card(
         )
     ):
         return
-    png = card_png(list_def.name, content.headline, content.date, list_def.tagline)
+    try:
+        png = card_png(list_def.name, content.headline, content.date, list_def.tagline)
+    except Exception:  # noqa: BLE001 - a share card never stops a send; the web app draws it later
+        log.exception(
+            "share card of %s %s not made; the archive draws it", list_def.slug, content.date
+        )
+        return
     session.execute(
         dialect_insert(session, IssueCard)
         .values(issue_id=issue_id, content_hash=content_hash, png=png, made_at=utcnow())

@@ -37,6 +37,7 @@ from mailer.tokens import (
     read_token,
 )
 from mailer.web.confirm_mail import confirmation_message
+from mailer.web.embed import frame_ancestors
 from mailer.web.forms import cross_site, form_token, form_token_valid, origin_of
 
 bp = Blueprint("web", __name__)
@@ -44,7 +45,10 @@ ONE_CLICK = "One-Click"
 # The shape of a list slug (lists/<slug>.toml). Anything else is no list: it never reaches the file
 # system, so "../x", "/etc/passwd" or a NUL byte are a 404, not a file read elsewhere or a 500.
 _SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-FORM_PAGES = ("web.subscribe_page", "web.subscribe_post")
+# The embed form and the pages its post answers with: all that other sites may frame (embed.py).
+EMBED_PAGES = ("web.subscribe_embed", "web.subscribe_embed_post")
+FORM_PAGES = ("web.subscribe_page", "web.subscribe_post", *EMBED_PAGES)
+EMAIL_MAX, NAME_MAX = 320, 200  # the form fields' maxlength; the server cuts there too
 
 
 def _ctx():
@@ -82,10 +86,16 @@ def default_slug() -> str:
     return slugs[0]
 
 
+def embedded() -> bool:
+    """This request is the embed form's or its post's: its pages go in the frame's layout."""
+    return request.endpoint in EMBED_PAGES
+
+
 def page(template: str, status: int = 200, slug: str | None = None, **values) -> Response:
     chosen = list_def(slug or default_slug())
     body = render_template(
         template,
+        layout="embed.html" if embedded() else "base.html",
         masthead=chosen.name,
         tagline=chosen.tagline,
         postal_address=chosen.postal_address,
@@ -134,7 +144,8 @@ def mail_confirmation(slug: str, pending: lifecycle.Pending) -> None:
 
 
 def subscribe_url(slug: str) -> str:
-    return url_for("web.subscribe_page", slug=slug)
+    """The form again: in a frame, the embed form (the frame stays the form's)."""
+    return url_for("web.subscribe_embed" if embedded() else "web.subscribe_page", slug=slug)
 
 
 # --- health
@@ -156,10 +167,16 @@ def subscribe_form(
     slug: str, status: int = 200, error: str | None = None, email: str = "", name: str = ""
 ):
     s = settings()
+    action = (
+        url_for("web.subscribe_embed_post", slug=slug)
+        if embedded()
+        else url_for("web.subscribe_post")
+    )
     return page(
         "subscribe.html",
         status,
         slug,
+        action=action,
         list_slug=slug,
         error=error,
         email=email,
@@ -170,12 +187,24 @@ def subscribe_form(
     )
 
 
+def prefill() -> dict[str, str]:
+    """`?email=` and `?name=` of a GET, where given: what the plain-HTML form on another site sends
+    (embed.py). Shown in the form's fields only (the template escapes them), cut like a post's;
+    nothing is stored until the reader sends the form."""
+    values = {
+        "email": request.args.get("email", "")[:EMAIL_MAX],
+        "name": request.args.get("name", "")[:NAME_MAX],
+    }
+    return {key: value for key, value in values.items() if value}
+
+
 @bp.get("/subscribe")
 def subscribe_get():
-    """The old address of the form (`?list=slug`), and the default list's form: a redirect."""
+    """The old address of the form (`?list=slug`), and the default list's form: a redirect that
+    keeps the prefill."""
     slug = request.args.get("list") or default_slug()
     list_def(slug)
-    return redirect(subscribe_url(slug), code=302)
+    return redirect(url_for("web.subscribe_page", slug=slug, **prefill()), code=302)
 
 
 @bp.get("/subscribe/<slug>")
@@ -183,7 +212,14 @@ def subscribe_page(slug: str):
     """The form's canonical address: the Subscribe button, the QR code and every footer link
     here."""
     list_def(slug)
-    return subscribe_form(slug)
+    return subscribe_form(slug, **prefill())
+
+
+@bp.get("/subscribe/<slug>/embed")
+def subscribe_embed(slug: str):
+    """The form alone, for an iframe on the sites of `embed_origins` (embed.py)."""
+    list_def(slug)
+    return subscribe_form(slug, **prefill())
 
 
 def check_your_inbox(slug: str) -> Response:
@@ -217,13 +253,24 @@ def foreign_post(slug: str) -> Response | None:
 
 @bp.post("/subscribe")
 def subscribe_post():
+    return subscribe_request(request.form.get("list") or default_slug())
+
+
+@bp.post("/subscribe/<slug>/embed")
+def subscribe_embed_post(slug: str):
+    """The embed form's post: the same request, answered in the frame's layout."""
+    return subscribe_request(slug)
+
+
+def subscribe_request(slug: str) -> Response:
+    """A subscribe form's post, hosted or embedded: the pages are the same, the layout follows the
+    route (embedded())."""
     form = request.form
-    slug = form.get("list") or default_slug()
     definition = list_def(slug)
     refused = foreign_post(slug)  # before the rate limit: a refused post changes nothing at all
     if refused is not None:
         return refused
-    raw_email, name = form.get("email", "")[:320], form.get("name", "")[:200]
+    raw_email, name = form.get("email", "")[:EMAIL_MAX], form.get("name", "")[:NAME_MAX]
     try:
         email = normalise_email(raw_email)
     except UndeliverableAddress as exc:
@@ -440,10 +487,14 @@ def headers(response: Response) -> Response:
         "same-origin" if request.endpoint in FORM_PAGES else "no-referrer"
     )
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
+    # Only the embed form and its answers may be framed, and only by embed_origins (embed.py);
+    # X-Frame-Options cannot name sites, so it is left out wherever some framing is allowed.
+    ancestors = frame_ancestors(settings().embed_origins) if embedded() else "'none'"
+    if ancestors == "'none'":
+        response.headers["X-Frame-Options"] = "DENY"
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        f"form-action 'self'; frame-ancestors {ancestors}; base-uri 'none'"
     )
     if not request.path.startswith("/archive/"):
         response.headers["Cache-Control"] = "no-store"

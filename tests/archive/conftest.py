@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from mailer.audience.lists import ensure_list
 from mailer.content.issue_file import load_issue
@@ -61,9 +61,12 @@ def bulk_issues(
             )
         session.execute(insert(Issue), rows)
         if sent:
-            ids = session.execute(
-                Issue.__table__.select().with_only_columns(Issue.id).where(Issue.list_id == list_id)
-            ).scalars()
+            ids = session.scalars(
+                select(Issue.id).where(
+                    Issue.list_id == list_id,
+                    Issue.issue_date.between(first, first + dt.timedelta(days=count - 1)),
+                )
+            )
             started = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
             session.execute(
                 insert(Send),

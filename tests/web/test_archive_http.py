@@ -257,3 +257,13 @@ def test_hf_entries_get_rank_and_name_anchors():
         lxml_html.fromstring(render_issue(content, LIST, "https://x.example").html).xpath("//@id")
     )
     assert {"huggingface", "hf-1", "hf-2", "hf-meta-llama-llama-3-1-8b", "hf-qwen-qwen3"} <= ids
+
+
+def test_archive_pages_load_nothing_from_elsewhere_and_run_no_script(live, archived):
+    """Free of trackers: no script, and every image, stylesheet or frame is inline or ours."""
+    for path in ("/", f"/{archived[0].date}", f"/{archived[3].date}"):
+        page = tree(live.get(f"/archive/{SLUG}{path}"))
+        assert not page.xpath("//script | //iframe | //object | //embed")
+        loaded = page.xpath('//img/@src | //link[@rel="stylesheet"]/@href | //source/@src')
+        foreign = [u for u in loaded if not u.startswith(("data:", "/", live.url))]
+        assert foreign == [], path

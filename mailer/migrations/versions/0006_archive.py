@@ -75,7 +75,7 @@ def downgrade() -> None:
     else:
         op.execute("DROP INDEX IF EXISTS ix_issues_search")
     op.drop_table("issue_cards")
-    with op.batch_alter_table("issues") as batch:
-        batch.drop_column("visibility")
-        batch.drop_column("dek")
-        batch.drop_column("headline")
+    # Not batch mode on SQLite: it would copy and drop `issues`, and with foreign keys on the drop
+    # cascades to every send and ledger row. SQLite 3.35+ drops a column in place.
+    for name in ("visibility", "dek", "headline"):
+        op.execute(f"ALTER TABLE issues DROP COLUMN {name}")
