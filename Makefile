@@ -11,7 +11,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,postgres,server]'
+	$(PY) -m pip install --quiet -e '.[test,postgres,server,bench]'
 	touch $(STAMP)
 
 # axe-core (npm, pinned in tests/package-lock.json) for the WCAG contrast tests in Chromium. Without npm
@@ -37,8 +37,10 @@ demo: $(STAMP)
 	$(PY) scripts/demo.py
 
 # The benchmarks (bench/ses_endpoint.py is the SES stand-in bench/send.py starts, tests/track/sqs_endpoint.py
-# the SQS one of bench/events.py; import_stages.py a per-stage breakdown to run by hand).
-BENCHES = bench/personalize.py bench/ses_call.py bench/send.py bench/import.py bench/events.py
+# the SQS one of bench/events.py, bench/web_load.py the load generator of bench/web.py; import_stages.py
+# a per-stage breakdown to run by hand).
+BENCHES = bench/personalize.py bench/ses_call.py bench/send.py bench/import.py bench/events.py \
+	bench/web.py
 
 bench: $(STAMP)
 	@for b in $(BENCHES); do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -26,7 +26,7 @@ from mailer.render.issue import archive_html, archive_url, templates_dir
 _PAGE_TARGET = re.compile(r"^(|latest|page/\d+|\d{4}-\d{2}-\d{2})$")
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 _HEAD_END = re.compile(r"</head\s*>", re.IGNORECASE)
-PAGE_VERSION = "1"  # part of every ETag: bump it when the page's chrome changes
+PAGE_VERSION = "2"  # part of every ETag: bump it when the page's chrome changes
 
 
 @dataclass(frozen=True)

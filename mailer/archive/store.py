@@ -13,7 +13,20 @@ import math
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Integer, and_, column, func, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    column,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from mailer.content.lists import ListDefinition
@@ -162,11 +175,44 @@ def latest(session: Session, slug: str, today: dt.date) -> dt.date | None:
     return session.scalar(_select(func.max(Issue.issue_date), slug=slug, today=today))
 
 
+# The statements of one issue's page and card, built once with bound parameters: building one
+# costs more CPU than running it (SQLAlchemy's expression objects), and these run on every
+# request of an issue page or card (bench/web.py).
+_SLUG, _TODAY, _DAY = (
+    bindparam("slug", type_=String),
+    bindparam("today", type_=Date),
+    bindparam("day", type_=Date),
+)
+_AT_DAY = _select(*_SUMMARY, slug=_SLUG, today=_TODAY).where(Issue.issue_date == _DAY)
+
+
+def _neighbour(aggregate, beyond: ColumnElement[bool]):
+    # correlate(None): the subquery reads issues of its own, not the row of the enclosing query
+    statement = _select(aggregate(Issue.issue_date), slug=_SLUG, today=_TODAY).where(beyond)
+    return statement.correlate(None).scalar_subquery()
+
+
+_AT_DAY_WITH_NEIGHBOURS = _AT_DAY.add_columns(
+    _neighbour(func.max, Issue.issue_date < _DAY), _neighbour(func.min, Issue.issue_date > _DAY)
+)
+
+
 def summary(session: Session, slug: str, day: dt.date, today: dt.date) -> ArchivedIssue | None:
-    row = session.execute(
-        _select(*_SUMMARY, slug=slug, today=today).where(Issue.issue_date == day)
-    ).first()
+    row = session.execute(_AT_DAY, {"slug": slug, "today": today, "day": day}).first()
     return _summary(row) if row else None
+
+
+def located(
+    session: Session, slug: str, day: dt.date, today: dt.date
+) -> tuple[ArchivedIssue, dt.date | None, dt.date | None] | None:
+    """The issue of `day` with the dates of the issues before and after it in the archive (one
+    query: what an issue page needs), or None when `day` has no issue in the archive."""
+    row = session.execute(
+        _AT_DAY_WITH_NEIGHBOURS, {"slug": slug, "today": today, "day": day}
+    ).first()
+    if row is None:
+        return None
+    return _summary(row), row[-2], row[-1]
 
 
 def neighbours(

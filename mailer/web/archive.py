@@ -3,7 +3,8 @@
 
 Every answer carries an ETag and Last-Modified, so that a reader's browser, a feed reader or a CDN
 asks again cheaply (304), and a Cache-Control that lets them keep it a few minutes. Rendered issue
-pages are also kept in memory, keyed by the issue's content hash: a new render is a new key.
+pages, feeds and cards are also kept in memory with their ETags, keyed by the issues' content
+hashes: a new render is a new key. What a request still costs is one query (bench/web.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from flask import Blueprint, Response, abort, redirect, request
 
@@ -45,8 +47,21 @@ class _Recent:
         return value
 
 
+@dataclass(frozen=True)
+class _Document:
+    """A body as sent, with its ETag: hashed once for what the caches keep (a feed is ~250 KB)."""
+
+    data: bytes
+    etag: str
+
+
+def _document(body: bytes | str) -> _Document:
+    data = body.encode() if isinstance(body, str) else body
+    return _Document(data, hashlib.sha256(data).hexdigest()[:32])
+
+
 _issue_pages = _Recent(64)
-_drawn_cards = _Recent(32)
+_cards = _Recent(32)
 _feeds = _Recent(8)
 
 
@@ -63,11 +78,14 @@ def _session():
 
 
 def _cached(
-    body: bytes | str, mimetype: str, last_modified: dt.datetime | None, max_age: int = PAGE_MAX_AGE
+    body: bytes | str | _Document,
+    mimetype: str,
+    last_modified: dt.datetime | None,
+    max_age: int = PAGE_MAX_AGE,
 ) -> Response:
-    data = body.encode() if isinstance(body, str) else body
-    response = Response(data, mimetype=mimetype)
-    response.set_etag(hashlib.sha256(data).hexdigest()[:32])
+    document = body if isinstance(body, _Document) else _document(body)
+    response = Response(document.data, mimetype=mimetype)
+    response.set_etag(document.etag)
     if last_modified is not None:
         response.last_modified = last_modified
     response.cache_control.public = True
@@ -120,14 +138,14 @@ def issue(slug: str, date: str):
     definition, day = _list(slug), _day(date)
     today = store.today_of(definition)
     with _session() as session:
-        found = store.summary(session, slug, day, today)
-        if found is None:
+        located = store.located(session, slug, day, today)
+        if located is None:
             abort(404)
-        before, after = store.neighbours(session, slug, day, today)
+        found, before, after = located
         key = (found.id, found.content_hash, before, after, _base_url(), pages.PAGE_VERSION)
 
-        def make() -> str:
-            return pages.issue_html(
+        def make() -> _Document:
+            html = pages.issue_html(
                 definition,
                 store.page(session, found),
                 pages.web_links(_base_url(), slug),
@@ -135,6 +153,7 @@ def issue(slug: str, date: str):
                 before,
                 after,
             )
+            return _document(html)
 
         body = _issue_pages.get(key, make)
     return _cached(body, "text/html", found.published)
@@ -147,11 +166,12 @@ def card(slug: str, date: str):
         found = store.summary(session, slug, day, store.today_of(definition))
         if found is None:
             abort(404)
-        png = store.card(session, found)
-    if png is None:
-        png = _drawn_cards.get(
-            (found.id, found.content_hash), lambda: documents.drawn_card(definition, found)
-        )
+
+        def make() -> _Document:
+            # the card stored with this render, else one drawn now (issues stored before cards)
+            return _document(store.card(session, found) or documents.drawn_card(definition, found))
+
+        png = _cards.get((found.id, found.content_hash), make)
     return _cached(png, "image/png", found.published, CARD_MAX_AGE)
 
 
@@ -161,10 +181,11 @@ def _feed(slug: str, kind: str) -> Response:
         recent = store.everything(session, slug, store.today_of(definition), limit=store.FEED_SIZE)
         key = (tuple((i.id, i.content_hash) for i in recent), _base_url(), pages.PAGE_VERSION)
 
-        def make() -> tuple[bytes, bytes]:
+        def make() -> tuple[_Document, _Document]:
             full = [store.page(session, i) for i in recent]
             links = pages.web_links(_base_url(), slug)
-            return documents.feeds(definition, full, links, _base_url())
+            atom, json_feed = documents.feeds(definition, full, links, _base_url())
+            return _document(atom), _document(json_feed)
 
         atom, json_feed = _feeds.get(key, make)
     newest = recent[0].published if recent else None

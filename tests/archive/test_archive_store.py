@@ -114,6 +114,13 @@ def test_only_started_sends_and_public_issues_of_past_dates_are_in_it(factory):
         assert store.summary(session, SLUG, days[4], TODAY) is None  # future
         assert store.summary(session, SLUG, days[5], TODAY) is None  # hidden
         assert store.neighbours(session, SLUG, days[1], TODAY) == (days[0], days[3])
+        # the issue page's one query: the issue and the same neighbours, or nothing
+        found, before, after = store.located(session, SLUG, days[1], TODAY)
+        assert (found.date, before, after) == (days[1], days[0], days[3])
+        assert store.located(session, SLUG, days[3], TODAY)[1:] == (days[1], None)
+        assert store.located(session, SLUG, days[0], TODAY)[1:] == (None, days[1])
+        for unshown in days[2], days[4], days[5]:
+            assert store.located(session, SLUG, unshown, TODAY) is None
         # tomorrow, the public issue of tomorrow's date appears
         assert store.summary(session, SLUG, days[4], TODAY + dt.timedelta(days=1)) is not None
         assert store.listing(session, "weekend-digest", TODAY).total == 0

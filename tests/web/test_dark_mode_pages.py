@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from mailer.content.lists import load_list
 from mailer.content.load import load_issue_for
-from mailer.send.campaign import store_issue
 from mailer.store.models import Subscriber
 from mailer.tokens import make_token
+from tests.archive.conftest import send_started
 from tests.conftest import REPO, SECRET
 from tests.contrast import SCHEMES, axe_violations, install_ratio
 from tests.web.conftest import confirm_path
@@ -59,14 +59,15 @@ def check(page, axe, name: str, scheme: str, problems: dict) -> None:
 
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_every_page_passes_wcag_aa_contrast(browser, axe, live, factory, scheme):
-    # the archived issue, as a send stores it
-    store_issue(factory, live.settings, LIST, load_issue_for(live.settings, LIST, ARCHIVED))
+    # the archived issue: stored and its send started, as `mailer send` does (the archive shows
+    # only issues whose send has started, or marked public)
+    send_started(factory, live.settings, load_issue_for(live.settings, LIST, ARCHIVED), LIST)
     # bypass_csp: the pages' Content-Security-Policy forbids inline scripts, axe-core's included
     page = browser.new_page(color_scheme=scheme, bypass_csp=True)
     problems: dict[str, list[str]] = {}
 
-    def visit(name: str, path: str) -> None:
-        page.goto(live.url + path)
+    def visit(name: str, path: str, status: int = 200) -> None:
+        assert page.goto(live.url + path).status == status, path
         check(page, axe, name, scheme, problems)
 
     visit("subscribe", "/subscribe")
@@ -83,7 +84,7 @@ def test_every_page_passes_wcag_aa_contrast(browser, axe, live, factory, scheme)
     page.click("#subscribe-button")
     check(page, axe, "check-your-inbox", scheme, problems)
     visit("confirm", confirm_path(live.outbox()[-1]))
-    visit("confirm-bad-link", "/confirm/not-a-token")
+    visit("confirm-bad-link", "/confirm/not-a-token", 400)
     with factory() as session:
         subscriber = session.scalar(
             select(Subscriber.id).where(Subscriber.email == f"zoe.{scheme}@example.com")
@@ -93,7 +94,7 @@ def test_every_page_passes_wcag_aa_contrast(browser, axe, live, factory, scheme)
     page.click("#unsubscribe-button")
     check(page, axe, "unsubscribed", scheme, problems)
     visit("archive", f"/archive/{LIST.slug}/{ARCHIVED}")
-    visit("not-found", "/no-such-page")
-    visit("not-allowed", "/confirm/x/resend")
+    visit("not-found", "/no-such-page", 404)
+    visit("not-allowed", "/confirm/x/resend", 405)
     page.close()
     assert problems == {}, "\n".join(f"{k}: {v}" for k, v in problems.items())

@@ -14,6 +14,9 @@ from urllib.parse import quote
 import pytest
 from aiosmtpd.controller import Controller
 
+from mailer.content.load import load_issue_for
+from tests.archive.conftest import LIST as ARCHIVE_LIST
+from tests.archive.conftest import send_started
 from tests.conftest import DB_KINDS, REPO
 from tests.send.test_smtp import free_port
 from tests.web.conftest import SECOND_LIST, confirm_path, dump_tables
@@ -117,7 +120,11 @@ def hostile_slugs(outside) -> list[str]:
     ]
 
 
-def test_list_slugs_that_name_no_file_in_lists_are_404(live, outside_list, engine):
+def test_list_slugs_that_name_no_file_in_lists_are_404(live, outside_list, engine, factory):
+    # the issue of 2026-11-18 is in the archive, so its 404s below come from the slug alone
+    issue = load_issue_for(live.settings, ARCHIVE_LIST, "2026-11-18")
+    send_started(factory, live.settings, issue, ARCHIVE_LIST)
+    assert live.get(f"/archive/{LIST}/2026-11-18").status_code == 200
     fields = live.form_fields(LIST)
     before = dump_tables(engine)
     for slug in hostile_slugs(outside_list):

@@ -16,7 +16,7 @@ from mailer.audience.lists import ensure_list
 from mailer.config import Settings
 from mailer.content.lists import load_list
 from mailer.errors import ConfigError
-from mailer.store.models import Issue
+from mailer.store.models import Issue, Visibility
 from mailer.web import create_app
 from tests.cli.test_cli import mailer
 from tests.conftest import REPO
@@ -127,6 +127,8 @@ def test_archive_serves_the_issue_without_personal_values(engine, factory, setti
                 content_hash="h",
                 html=html,
                 text="t",
+                # never sent: in the archive because an operator marked it public
+                visibility=Visibility.PUBLIC.value,
             )
         )
     client = create_app(settings).test_client()
