@@ -3,9 +3,10 @@
 
 An issue page is the mail's own frozen HTML, with neutral values for the personal links (the send's
 render: no MJML runs here), with the page's head tags (canonical URL, OpenGraph and Twitter cards,
-feed links), an archive bar in place of the mail's "View in browser" line and the subscribe form at
-the end. `Links` says where things are: absolute paths in the web app, relative files in the static
-site; `public` is the absolute address every feed, card and canonical URL is built on.
+feed links), an archive bar at the top (the mail's "View in browser" line and its subscription
+footer are hidden) and the subscribe form at the end. `Links` says where things are: absolute paths
+in the web app, relative files in the static site; `public` is the absolute address every feed,
+card and canonical URL is built on.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from mailer.render.issue import archive_html, archive_url, templates_dir
 # Targets that are pages (a folder with index.html in the static site); one with a dot is a file.
 _PAGE_TARGET = re.compile(r"^(|latest|page/\d+|\d{4}-\d{2}-\d{2})$")
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+_BODY_START = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 _HEAD_END = re.compile(r"</head\s*>", re.IGNORECASE)
-PAGE_VERSION = "2"  # part of every ETag: bump it when the page's chrome changes
+PAGE_VERSION = "3"  # part of every ETag: bump it when the page's chrome changes
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,10 @@ def issue_html(
     bar = _render("issue_bar.html", **values)
     join = _render("issue_join.html", **values)
     html = _HEAD_END.sub(lambda m: head + m.group(0), html, count=1)
-    html = _view_in_browser(base_url, list_def.slug, day).sub(lambda _m: bar, html, count=1)
+    # The mail's "View in browser" line and its subscription footer are `mail-only` (hidden by
+    # issue_head.html); renders older than that class lose at least the link (it points here).
+    html = _view_in_browser(base_url, list_def.slug, day).sub("", html, count=1)
+    html = _BODY_START.sub(lambda m: m.group(0) + bar, html, count=1)
     return _BODY_END.sub(lambda m: join + m.group(0), html, count=1)
 
 
