@@ -48,6 +48,7 @@ DEFAULTS = {
     "legend_at_bottom_columns": 3,
     "truncate_legend": -1,
     "truncate_label": -1,
+    "legend_box_size": 15,  # as tall as the legend text: pygal sizes the legend row by the box
 }
 
 
