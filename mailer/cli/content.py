@@ -10,6 +10,7 @@ import click
 from mailer.cli.options import open_db, output_folder, pick_list, settings_of
 from mailer.content.new_issue import new_issue
 from mailer.content.trending_fetch import FetchResult, fetch_trending, raise_for_failures
+from mailer.track.clicks import RATE_WEEKS, url_click_rates
 
 SHOWN_ROWS = 10
 
@@ -155,8 +156,9 @@ def new(
     def folder() -> Path:
         return output_folder(out_dir) if out_dir else settings.issues_path[0]
 
+    factory = open_db(settings)
     written = new_issue(
-        open_db(settings),
+        factory,
         settings,
         list_def,
         day,
@@ -166,6 +168,7 @@ def new(
         require_fresh=require_fresh,
         force=force,
         today=today(),
+        rates=lambda: url_click_rates(factory, list_def.slug, day),
     )
     click.echo(f"wrote {written.path}")
     for name, snapshot in written.snapshots.items():
@@ -179,3 +182,10 @@ def new(
         )
     if written.content.trending_as_of:
         click.echo(f"  trending data is as of {written.content.trending_as_of}; the issue says so")
+    if written.click_order:
+        click.echo(
+            f"  order_by_clicks (reader clicks / delivered, sends of the {RATE_WEEKS} weeks "
+            f"before {day}):"
+        )
+        for line in written.click_order.lines():
+            click.echo(f"    {line}")

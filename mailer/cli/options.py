@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import IO
 
@@ -85,7 +87,30 @@ def output_file(path: Path, option: str = "--out") -> IO[str]:
     try:
         return path.open("w", newline="", encoding="utf-8")
     except OSError as exc:
-        raise MailerError(
-            f"{option} {path}: cannot write this file ({exc.strerror}); "
-            "choose a file in a folder you can write to"
-        ) from None
+        raise _unwritable(path, option, exc) from None
+
+
+def _unwritable(path: Path, option: str, exc: OSError) -> MailerError:
+    return MailerError(
+        f"{option} {path}: cannot write this file ({exc.strerror or exc}); "
+        "choose a file in a folder you can write to"
+    )
+
+
+def write_file_atomically(path: Path, text: str, option: str = "--out") -> None:
+    """`text` written to `path` through a temporary file in the same folder and a rename, so that
+    a reader never sees half a file; a MailerError naming the option when it cannot be."""
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _unwritable(path, option, exc) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)  # mkstemp makes 0600; the page is an ordinary file
+        os.replace(temp, path)
+    except OSError as exc:
+        Path(temp).unlink(missing_ok=True)
+        raise _unwritable(path, option, exc) from None

@@ -6,14 +6,24 @@ Each command parses its options, makes one library call (mailer.track) and print
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
-from mailer.cli.options import issue_option, list_option, open_db, pick_list, settings_of
+from mailer.cli.options import (
+    issue_option,
+    list_option,
+    open_db,
+    pick_list,
+    settings_of,
+    write_file_atomically,
+)
 from mailer.content.load import issue_date_for
+from mailer.track.clicks import click_report
 from mailer.track.queue import PollOutcome, poll_events
 from mailer.track.reconcile import reconcile_issue
 from mailer.track.report import report_issue
+from mailer.track.report_page import report_page
 
 
 def _echo_poll(outcome: PollOutcome) -> None:
@@ -74,20 +84,65 @@ def events_poll(ctx: click.Context, once: bool, wait_seconds: int, mirror_to_ses
 @click.command()
 @issue_option
 @list_option
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the report (or with --links, the clicks) as JSON.",
+)
+@click.option(
+    "--links",
+    is_flag=True,
+    help="Clicks per link and per section, in issue order, instead of the delivery report.",
+)
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="OUT.html",
+    help="Write one self-contained page with charts (deliveries, bounces, clicks, the trend).",
+)
 @click.pass_context
-def report(ctx: click.Context, issue_spec: str, list_slug: str | None, as_json: bool) -> None:
+def report(
+    ctx: click.Context,
+    issue_spec: str,
+    list_slug: str | None,
+    as_json: bool,
+    links: bool,
+    html_out: Path | None,
+) -> None:
     """Sent, delivered, bounced (hard/soft), complained, unsubscribed, failed and unknown, with
-    rates.
+    rates; --links: clicks per link and section; --html: the page with charts.
 
     Example:
 
     \b
-        mailer report --issue today --json
+        mailer report --issue today --links --json
     """
+    if html_out and (as_json or links):
+        raise click.UsageError("--html writes a page; leave out --json and --links with it")
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
     issue_date = issue_date_for(settings, list_def, issue_spec)
+    if html_out:
+        page = report_page(open_db(settings), list_def.slug, list_def.name, issue_date)
+        write_file_atomically(html_out, page, "--html")
+        click.echo(f"wrote {html_out}")
+        return
+    if links:
+        clicks = click_report(open_db(settings), list_def.slug, issue_date)
+        if as_json:
+            click.echo(json.dumps(clicks.as_dict(), indent=2))
+            if not clicks.tracked:
+                click.echo(clicks.untracked_line(), err=True)
+            return
+        if not clicks.tracked:
+            click.echo(f"{list_def.name} {issue_date}: {clicks.untracked_line()}")
+            return
+        click.echo(f"{list_def.name} {issue_date}")
+        for line in clicks.lines():
+            click.echo(line)
+        return
     result = report_issue(open_db(settings), list_def.slug, issue_date)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))

@@ -5,13 +5,14 @@ the content stage)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.config import Settings
+from mailer.content.click_order import ClickOrder, order_by_click_rates
 from mailer.content.issue_file import load_issue
 from mailer.content.lists import ListDefinition
 from mailer.content.model import IssueContent
@@ -28,6 +29,7 @@ class NewIssue:
     path: Path
     content: IssueContent
     snapshots: dict[str, Snapshot | None]  # by source name: None where there is no snapshot yet
+    click_order: ClickOrder | None = None  # None: the list's [analytics] order_by_clicks is off
 
 
 def new_issue(
@@ -42,10 +44,12 @@ def new_issue(
     require_fresh: bool = False,
     force: bool = False,
     today: dt.date | None = None,
+    rates: Callable[[], Mapping[str, float]] | None = None,
 ) -> NewIssue:
     """Write <folder>/<list>/<day>.md, scaffolded from the issue `from_spec` names, or NO_SOURCE.
     `folder` is called once the issue is scaffolded (it may create the folder), so that a scaffold
-    that fails leaves no folder behind."""
+    that fails leaves no folder behind. `rates` gives the earlier click rates by URL; it is called
+    when the list's [analytics] order_by_clicks is on (content/click_order.py)."""
     defaults = {"masthead": list_def.name, "tagline": list_def.tagline}
     source = None
     if from_spec != NO_SOURCE:
@@ -61,6 +65,9 @@ def new_issue(
             require_fresh=require_fresh,
             today=today,
         )
+    click_order = None
+    if list_def.analytics.order_by_clicks and rates is not None:
+        content, click_order = order_by_click_rates(content, rates())
     path = write_issue_file(content, folder(), force=force)
     load_issue(path, defaults)  # what we wrote must read back: a bug must not reach the editor
-    return NewIssue(path, content, snapshots)
+    return NewIssue(path, content, snapshots, click_order)

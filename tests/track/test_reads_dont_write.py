@@ -1,5 +1,6 @@
-"""`mailer report` and `mailer reconcile` only read: they find the send from (list, date), create no
-row (not even the list's), and do not parse the issue's body to learn its date."""
+"""`mailer report` (--links and --html too) and `mailer reconcile` only read: they find the send
+from (list, date), create no row (not even the list's), and do not parse the issue's body to learn
+its date."""
 
 from __future__ import annotations
 
@@ -74,7 +75,16 @@ def break_body(path) -> None:
     path.write_text(front + "\n\n## Nonsense: not a section we know\n- | | |\n", encoding="utf-8")
 
 
-@pytest.mark.parametrize("command", [("report",), ("report", "--json"), ("reconcile", "--no-poll")])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("report",),
+        ("report", "--json"),
+        ("report", "--links", "--json"),
+        ("report", "--html", "report.html"),
+        ("reconcile", "--no-poll"),
+    ],
+)
 def test_on_a_fresh_database_neither_command_creates_a_row(run, engine, writes, command):
     before = row_counts(engine)
     assert before["lists"] == 0
@@ -111,4 +121,8 @@ def test_a_broken_issue_body_does_not_stop_report_or_reconcile_for_a_sent_date(
     by_path = run("report", "--issue", str(undated), "--json")
     assert by_path.exit_code == 0, by_path.output
     assert json.loads(by_path.output)["sent"] == 21
+    links = run("report", "--issue", ISSUE, "--links")
+    assert links.exit_code == 0 and "without click tracking" in links.output
+    page = run("report", "--issue", ISSUE, "--html", str(tmp_path / "report.html"))
+    assert page.exit_code == 0 and (tmp_path / "report.html").read_text().startswith("<!doctype")
     assert writes == [] and row_counts(engine) == before
