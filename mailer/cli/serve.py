@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mailer.cli.options import settings_of
-from mailer.web.local import demo_settings, server_url
+from mailer.web.local import demo_settings, server_url, stop_on_sigterm
 
 
 @click.command()
@@ -39,5 +39,6 @@ def serve(ctx: click.Context, host: str, port: int, demo: bool) -> None:
                 err=True,
             )
     app = create_app(settings, demo=demo)
-    click.echo(f"serving on {server_url(host, port)} (Ctrl-C stops)", err=True)
+    stop_on_sigterm()
+    click.echo(f"serving on {server_url(host, port)} (Ctrl-C or SIGTERM stops)", err=True)
     app.run(host=host, port=port, threaded=True, load_dotenv=False)

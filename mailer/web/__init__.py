@@ -1,5 +1,5 @@
 """The web app (ARCHITECTURE.md, "Stages"): subscribe, confirm, unsubscribe (RFC 8058 one-click),
-manage, archive.
+manage, archive, counted links (/r/<token>).
 
 `create_app()` is the factory for gunicorn (`gunicorn 'mailer.web:create_app()'`) and `mailer
 serve`. It refuses to start without MAILER_SECRET_KEY; only `demo=True` (`mailer serve --demo`)
@@ -19,6 +19,7 @@ from mailer.config import Settings, load_settings
 from mailer.render.issue import templates_dir
 from mailer.store.db import make_engine, require_schema, session_factory
 from mailer.transports import make_transport
+from mailer.web.click_counter import ClickCounter
 from mailer.web.outbound import OutboundMail
 from mailer.web.ratelimit import RateLimiter
 
@@ -64,6 +65,11 @@ def create_app(
         # of X-Forwarded-For. Only those N entries are believed: a client cannot forge its way past.
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
+    from mailer.web.archive import archive
+    from mailer.web.clicks import LinkTargets, clicks
+    from mailer.web.views import bp, register_error_pages
+    from mailer.web.webhooks import webhooks
+
     factory = session_factory(engine)
     app.extensions["mailer"] = {
         "settings": settings,
@@ -72,13 +78,16 @@ def create_app(
         # MAILER_TRANSPORT / MAILER_OUTBOX, one transport for the process's life; one sender thread
         # keeps one call in flight.
         "outbound": OutboundMail(lambda: make_transport(settings, pool_size=1)),
+        # Clicks of /r/<token>, counted in memory and written by one thread about once a second;
+        # what is pending is written at exit (atexit: a gunicorn worker's graceful end).
+        "clicks": ClickCounter(factory),
+        # Each counted link's target, read once per process (a send's links never change).
+        "click_targets": LinkTargets(factory, settings.lists_dir),
     }
-    from mailer.web.archive import archive
-    from mailer.web.views import bp, register_error_pages
-    from mailer.web.webhooks import webhooks
-
     app.register_blueprint(bp)
     app.register_blueprint(archive)
     app.register_blueprint(webhooks)
+    app.register_blueprint(clicks)
+    app.extensions["mailer"]["clicks"].start()
     register_error_pages(app)
     return app

@@ -4,6 +4,7 @@ of a local trial (`--demo`), whose links must reach this server wherever MAILER_
 from __future__ import annotations
 
 import dataclasses
+import signal
 
 from mailer.config import Settings
 
@@ -25,3 +26,14 @@ def demo_settings(settings: Settings, host: str, port: int) -> Settings:
     """`settings` with links (and confirmation mails) pointing at this server: MAILER_BASE_URL is a
     production setting, and a trial's links must reach the trial."""
     return dataclasses.replace(settings, base_url=server_url(host, port))
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM ends the server as Ctrl-C does: Python's default would end the process at once,
+    skipping its exit handlers, and the clicks counted in memory would be lost (click_counter.py
+    writes them at exit)."""
+
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)

@@ -126,6 +126,7 @@ def serve(engine, settings, lists_dir):
         server.shutdown()
         thread.join(5)
         app.extensions["mailer"]["outbound"].close()
+        app.extensions["mailer"]["clicks"].close()  # its flusher stops; what is pending is written
 
 
 @pytest.fixture

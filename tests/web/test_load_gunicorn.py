@@ -40,7 +40,9 @@ def gunicorn(database_url, engine, tmp_path):
     stop(proc)
 
 
-def start_gunicorn(database_url, tmp_path, app_spec: str):
+def start_gunicorn(database_url, tmp_path, app_spec: str, extra: tuple[str, ...] = ()):
+    """gunicorn as deploy/mailer-web.service runs it (2 gthread workers); `extra` flags override
+    (a later flag wins)."""
     port = free_port()
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("MAILER_") and k != "DATABASE_URL"
@@ -73,6 +75,7 @@ def start_gunicorn(database_url, tmp_path, app_spec: str):
             "60",
             "--log-level",
             "warning",
+            *extra,
             app_spec,
         ],
         cwd=tmp_path,
