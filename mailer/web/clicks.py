@@ -41,6 +41,7 @@ from mailer.track.click_counts import (
     network_of,
 )
 from mailer.web import views
+from mailer.web.click_counter import ClickCounter
 
 log = logging.getLogger(__name__)
 clicks = Blueprint("clicks", __name__)
@@ -143,7 +144,10 @@ def follow(token: str):
     return response
 
 
-def count(counter, send_id: int, position: int, handed_over: int, target: Target) -> None:
+def count(
+    counter: ClickCounter, send_id: int, position: int, handed_over: int, target: Target
+) -> None:
+    """Count this request's click: its kind, and for a reader the visitor to hash."""
     now = time.time()
     agent = request.headers.get("User-Agent", "")
     kind = click_kind(request.method, agent, now, handed_over, target.scanner_window_seconds)
