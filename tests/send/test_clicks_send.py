@@ -176,12 +176,15 @@ def test_two_readers_in_the_same_second_get_the_same_tokens_and_plain_readers_no
     assert set(pattern.findall(later.html)).isdisjoint(tokens)
     plain = read(skeleton.message(recipient(3, plain=True), date=date))
     assert f"{BASE}/r/" not in plain.raw.decode("ascii", "replace")
+
     # The fast path equals EmailMessage built from the render with its links rewritten the
     # obvious way (each span replaced), for a counted and for a plain-links reader.
+    def url(position: int) -> str:
+        return clicks.url(position, int(date.timestamp()))
+
     for r, counted in ((recipient(1), True), (recipient(3, plain=True), False)):
         html, text = rendered.html, rendered.text
         if counted:
-            url = lambda p: clicks.url(p, int(date.timestamp()))  # noqa: E731
             html = rewrite(html, html_spans(links), lambda p: html_lib.escape(url(p)))
             text = rewrite(text, text_spans(text, links), url)
         obvious = dataclasses.replace(rendered, html=html, text=text)
@@ -213,9 +216,9 @@ def send_row(factory, send_date: str):
 
     with factory() as session:
         send = session.scalar(
-            select(Send).join(Issue, Issue.id == Send.issue_id).where(
-                Issue.issue_date == dt.date.fromisoformat(send_date)
-            )
+            select(Send)
+            .join(Issue, Issue.id == Send.issue_id)
+            .where(Issue.issue_date == dt.date.fromisoformat(send_date))
         )
         links = session.scalar(
             select(func.count()).select_from(SendLink).where(SendLink.send_id == send.id)
