@@ -200,7 +200,7 @@ def check_counted(record: SendRecord, message: Read, base_url: str) -> list[str]
     clicks = [decode(t) for t in tokens]
     assert [c.position for c in clicks] == list(range(1, len(originals) + 1))
     assert {(c.send_id, c.handed_over) for c in clicks} == {(record.send_id, message.second)}
-    assert all(h.startswith("https://") for h in counted) and len(tokens[0]) < 32
+    assert len(tokens[0]) < 32  # short: one per content link in every mail
     # The HTML mapped back (each counted href replaced by its send_links url) is the render's.
     tree = lxml.html.fromstring(message.html)
     for anchor in tree.iter("a"):
