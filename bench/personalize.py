@@ -3,6 +3,10 @@ EmailMessage built per recipient (the baseline), measured in the same run on a ~
 
 Run with `make bench` (or `.venv/bin/python bench/personalize.py`). Target: >= 50,000 messages/s and
 >= 300x the baseline.
+
+Also measured: the fast path of a send with click tracking ([analytics] clicks: each content link a
+counted redirect, filled in once a second), for a reader with counted links and one with plain
+links, against the same baseline.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ sys.path.insert(0, str(REPO))
 from mailer.content.issue_file import load_issue  # noqa: E402
 from mailer.content.lists import load_list  # noqa: E402
 from mailer.content.load import issue_defaults  # noqa: E402
+from mailer.render.click_links import ClickRewrite, content_links  # noqa: E402
 from mailer.render.issue import render_issue  # noqa: E402
 from mailer.send.message import (  # noqa: E402
     MessageSkeleton,
@@ -98,13 +103,30 @@ def main() -> None:
             recipient=r,
         )
 
+    links = content_links(rendered.html, "https://news.example")
+    planned = [(link.position, link.url) for link in links]
+    clicks = ClickRewrite.for_send(rendered, "https://news.example", "bench-key" * 3, 1, planned)
+    counted_skeleton = MessageSkeleton(rendered, list_def, send_id=1, clicks=clicks)
+    plain_people = [dataclasses.replace(r, plain_links=True) for r in people]
+
+    def counted(r: Recipient) -> bytes:
+        return counted_skeleton.message(r)
+
     size = len(fast(people[0]))
     fast_rate = rate(fast, people)
+    counted_rate = rate(counted, people)
+    plain_rate = rate(counted, plain_people)
     base_rate = rate(baseline, people[:20])
     print(f"issue HTML {len(rendered.html.encode()) / 1024:.1f} KB, message {size / 1024:.1f} KB")
     print(f"fast path (MIME skeleton):       {fast_rate:12,.0f} messages/s")
+    print(f"  with {len(links)} counted links:      {counted_rate:12,.0f} messages/s")
+    print(f"  with clicks, plain-links reader:{plain_rate:12,.0f} messages/s")
     print(f"baseline (EmailMessage each):    {base_rate:12,.0f} messages/s")
     print(f"ratio: {fast_rate / base_rate:,.0f}x (targets: >= 50,000 messages/s, >= 300x)")
+    print(
+        f"ratio with counted links: {counted_rate / base_rate:,.0f}x, "
+        f"plain-links reader {plain_rate / base_rate:,.0f}x"
+    )
 
 
 if __name__ == "__main__":

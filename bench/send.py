@@ -22,13 +22,15 @@ is of a real issue's send.
 
 Environment: BENCH_MESSAGES (pipeline messages per latency, default 20000), BENCH_RSS_SIZES
 (comma-separated list sizes, default "1000,4000"; 200000 works but takes long on small machines),
-BENCH_PROCESSES (sender processes, `mailer send --processes`; default: the number of CPUs).
+BENCH_PROCESSES (sender processes, `mailer send --processes`; default: the number of CPUs),
+BENCH_CLICKS=1 (the list with [analytics] clicks: every content link a counted redirect).
 Peak RSS is that of the send alone (a fresh process; the database is filled and the send planned
 beforehand in this one): the largest of its process and its sender processes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import resource
@@ -43,9 +45,15 @@ from sqlalchemy import func, select
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.send.conftest import AWS_ENV, ISSUE, LIST, add_subscribers  # noqa: E402
+from tests.send.conftest import AWS_ENV, ISSUE, add_subscribers  # noqa: E402
+from tests.send.conftest import LIST as SHIPPED_LIST  # noqa: E402
 
 os.environ.update(AWS_ENV)
+
+from mailer.content.lists import AnalyticsSettings  # noqa: E402
+
+CLICKS = os.environ.get("BENCH_CLICKS") == "1"
+LIST = dataclasses.replace(SHIPPED_LIST, analytics=AnalyticsSettings(clicks=CLICKS))
 
 from mailer.config import Settings  # noqa: E402
 from mailer.content.load import load_issue_for  # noqa: E402
@@ -212,7 +220,8 @@ def main() -> None:
     messages = int(os.environ.get("BENCH_MESSAGES", "20000"))
     print(
         f"send pipeline, rate limit {RATE:.0f} msg/s, {messages} messages, {os.cpu_count()} CPUs, "
-        f"{PROCESSES} sender processes, load average {os.getloadavg()[0]:.2f}"
+        f"{PROCESSES} sender processes, click tracking {'on' if CLICKS else 'off'}, "
+        f"load average {os.getloadavg()[0]:.2f}"
     )
     for latency in (0.0, 0.05):
         proc, url = endpoint(latency)

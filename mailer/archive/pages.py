@@ -28,7 +28,9 @@ _PAGE_TARGET = re.compile(r"^(|latest|page/\d+|\d{4}-\d{2}-\d{2})$")
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 _BODY_START = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 _HEAD_END = re.compile(r"</head\s*>", re.IGNORECASE)
-PAGE_VERSION = "3"  # part of every ETag: bump it when the page's chrome changes
+PAGE_VERSION = "4"  # part of every ETag: bump it when the page's chrome changes
+# What a list with [analytics] clicks counts, said where readers look (/manage says it too).
+COUNTING = "We count clicks on links per link, not per person; no open tracking."
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ def issue_html(
         before=before,
         after=after,
         subscribe_url=subscribe_url(base_url, list_def.slug),
+        counting=COUNTING if list_def.analytics.clicks else None,
     )
     head = _render("issue_head.html", **values)
     bar = _render("issue_bar.html", **values)

@@ -221,6 +221,38 @@ def unsubscribe(
     return left
 
 
+def set_plain_links(
+    session: Session, subscriber_id: int, plain: bool, list_id: int | None, visitor: Visitor
+) -> bool:
+    """The reader's choice in /manage: links as written in every mail we send them (`plain`), or
+    counted redirects where a list counts clicks. Recorded as a consent event when it changes
+    (compare-and-set, so a repeated post records nothing); an erased person changes nothing.
+    True when it changed now. Sends pick it up when they claim the reader's row."""
+    changed = session.execute(
+        update(Subscriber)
+        .where(
+            Subscriber.id == subscriber_id,
+            Subscriber.erased_at.is_(None),
+            Subscriber.plain_links != plain,
+        )
+        .values(plain_links=plain)
+    ).rowcount
+    if changed:
+        action, detail = (
+            (ConsentAction.PLAIN_LINKS, "links as written; clicks not counted")
+            if plain
+            else (ConsentAction.COUNTED_LINKS, "counted links where a list counts clicks")
+        )
+        _record(session, visitor.event(subscriber_id, list_id, action, detail))
+    return bool(changed)
+
+
+def plain_links(session: Session, subscriber_id: int) -> bool:
+    return bool(
+        session.scalar(select(Subscriber.plain_links).where(Subscriber.id == subscriber_id))
+    )
+
+
 def subscribed_lists(session: Session, subscriber_id: int) -> list[tuple[int, str, str, str]]:
     """(list id, slug, name, status) of every subscription of one subscriber."""
     rows = session.execute(

@@ -144,6 +144,14 @@ def _confirm(question: str) -> None:
         "no automatic pause."
     ),
 )
+@click.option(
+    "--no-click-tracking",
+    is_flag=True,
+    help=(
+        "Links as written, not counted, even when the list's [analytics] clicks is on; "
+        "applies when the send is planned (refused on a send planned with counted links)."
+    ),
+)
 @fresh_option
 @click.pass_context
 def send(
@@ -161,6 +169,7 @@ def send(
     yes: bool,
     force: bool,
     no_guardrail: bool,
+    no_click_tracking: bool,
     require_fresh: bool,
 ) -> None:
     """Plan and send an issue to every confirmed subscriber; run again to resume. Never sends twice.
@@ -182,7 +191,11 @@ def send(
         click.echo(f"test message sent to {to_address} ({message_id}); the list was not touched")
         return
     if dry_run:
-        click.echo(launch.dry_run(factory, settings, list_def, content, resend_unknown))
+        click.echo(
+            launch.dry_run(
+                factory, settings, list_def, content, resend_unknown, not no_click_tracking
+            )
+        )
         return
     options = campaign.SendOptions(
         rate=rate,
@@ -191,6 +204,7 @@ def send(
         resend_unknown=resend_unknown,
         guardrail=not no_guardrail,
         processes=processes,
+        click_tracking=not no_click_tracking,
     )
     summary = launch.launch_send(
         factory,

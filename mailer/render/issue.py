@@ -99,7 +99,7 @@ def _environment(folder: str) -> jinja2.Environment:
     return env
 
 
-def _split(text: str) -> tuple[str, ...]:
+def split_placeholders(text: str) -> tuple[str, ...]:
     """'a %%X%% b' -> ('a ', 'X', ' b'): literals at even positions, placeholder names at odd ones.
     Unknown %%NAMES%% stay literal text (render_issue refuses them; lint reports them)."""
     parts = _PLACEHOLDER_RE.split(text)
@@ -133,8 +133,8 @@ class RenderedIssue:
     _text_parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_html_parts", _split(self.html))
-        object.__setattr__(self, "_text_parts", _split(self.text))
+        object.__setattr__(self, "_html_parts", split_placeholders(self.html))
+        object.__setattr__(self, "_text_parts", split_placeholders(self.text))
 
     def html_parts(self) -> tuple[str, ...]:
         return self._html_parts

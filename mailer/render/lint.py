@@ -7,6 +7,7 @@ their own links), plus the MJML source for what MRML would silently ignore.
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -17,6 +18,7 @@ from mailer.config import Settings
 from mailer.content.lists import ListDefinition
 from mailer.content.model import IssueContent
 from mailer.content.scaffold import PROMPTS
+from mailer.render.click_links import content_links, counted_url, html_spans, rewrite
 from mailer.render.issue import (
     PLACEHOLDERS,
     RenderedIssue,
@@ -27,6 +29,7 @@ from mailer.render.issue import (
     render_sources,
 )
 from mailer.render.qr import QR_CID
+from mailer.tokens import ClickToken, make_click_token
 
 CLIP_LIMIT = 102 * 1024  # Gmail clips larger HTML bodies behind "[Message clipped]"
 CLIP_MARGIN = 90 * 1024
@@ -261,6 +264,41 @@ def check_base_url(base_url: str, local_outbox: bool) -> list[Finding]:
     return [Finding("error", "base-url", f"MAILER_BASE_URL {base_url!r} {problem}: {fix}")]
 
 
+# A counted link's token at its longest (a send id and a second of 32 bits): what lint sizes with.
+_SAMPLE_SEND, _SAMPLE_SECOND = 2**31 - 1, 2**32 - 1
+
+
+def counted_html(html: str, base_url: str) -> str:
+    """The HTML as a send with click tracking writes it: each content link a counted redirect
+    (render/click_links.py), with tokens as long as they get. No key is needed to size them."""
+    links = content_links(html, base_url)
+
+    def counted(position: int) -> str:
+        token = make_click_token("lint", ClickToken(_SAMPLE_SEND, position, _SAMPLE_SECOND))
+        return html_lib.escape(counted_url(base_url, token))
+
+    return rewrite(html, html_spans(links), counted)
+
+
+def check_clicks(base_url: str, local_outbox: bool) -> list[Finding]:
+    """[analytics] clicks sends every content link through MAILER_BASE_URL/r/: a base URL readers
+    cannot open over https breaks all of them, not only our own pages."""
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "").lower()
+    public = host and host not in LOCAL_HOSTS and not host.endswith(".localhost")
+    if local_outbox or (parts.scheme == "https" and public):
+        return []
+    return [
+        Finding(
+            "error",
+            "clicks",
+            f"[analytics] clicks = true sends every content link through {base_url!r}/r/, which "
+            "readers cannot open over https: set MAILER_BASE_URL to the public https URL of the "
+            "web app, or set clicks = false in the list file (or send with --no-click-tracking)",
+        )
+    ]
+
+
 def check_subject(issue: IssueContent) -> list[Finding]:
     if issue.subject.strip():
         return []
@@ -371,13 +409,16 @@ def lint(
     local_outbox: bool = False,
 ) -> list[Finding]:
     """`local_outbox`: the messages go to the file transport's outbox only (a local base URL is
-    fine)."""
+    fine). With [analytics] clicks, the size is that of the HTML with counted links (what goes
+    out); the links are checked as written (where the redirects lead)."""
     html, text = rendered.personalize(neutral_values(base_url, list_def.slug))
+    clicks = list_def.analytics.clicks
     return [
         *check_subject(issue),
         *check_scaffold(issue),
         *check_base_url(base_url, local_outbox),
-        *check_size(html),
+        *(check_clicks(base_url, local_outbox) if clicks else []),
+        *check_size(counted_html(html, base_url) if clicks else html),
         *check_unsubscribe(rendered),
         *check_links(html, base_url),
         *check_images(html),

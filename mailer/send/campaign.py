@@ -22,6 +22,8 @@ from mailer.config import Settings
 from mailer.content.lists import ListDefinition
 from mailer.content.load import issue_date_for
 from mailer.content.model import IssueContent
+from mailer.errors import SendError
+from mailer.render.click_links import ClickRewrite
 from mailer.render.issue import RenderedIssue, render_issue
 from mailer.send import guardrail
 from mailer.send.ledger import ClaimedDelivery, Ledger, PlannedSend, StoredIssue
@@ -65,6 +67,7 @@ class PreparedIssue:
     rendered: RenderedIssue
     # send_id -> MessageSkeleton: the MIME bytes shared by every message of a send, built once
     skeletons: dict = field(default_factory=dict, compare=False, repr=False)
+    clicks: ClickRewrite | None = None  # its send counts clicks: how its links are rewritten
 
     @property
     def batch(self) -> str:
@@ -121,8 +124,41 @@ def _renderer(
     return lambda: render_issue(content, list_def, settings.base_url)
 
 
-def _prepared(content: IssueContent, stored: StoredIssue) -> PreparedIssue:
-    return PreparedIssue(stored.issue_id, stored.list_id, content, stored.rendered)
+def _prepared(
+    content: IssueContent,
+    stored: StoredIssue,
+    settings: Settings | None = None,
+    planned: PlannedSend | None = None,
+) -> PreparedIssue:
+    """The issue as its send's messages are built; with `planned`, its links as it counts them."""
+    clicks = None
+    if planned is not None and planned.click_tracking:
+        clicks = ClickRewrite.for_send(
+            stored.rendered,
+            settings.base_url,
+            settings.require_secret_key(),
+            planned.send_id,
+            planned.links,
+        )
+    return PreparedIssue(stored.issue_id, stored.list_id, content, stored.rendered, clicks=clicks)
+
+
+def tracks_clicks(list_def: ListDefinition, click_tracking: bool) -> bool:
+    """Whether a send planned now counts clicks: the list's [analytics] clicks, unless the operator
+    said no (`mailer send --no-click-tracking`)."""
+    return list_def.analytics.clicks and click_tracking
+
+
+def check_click_option(planned: PlannedSend, click_tracking: bool) -> None:
+    """`--no-click-tracking` on a send planned with counted links is refused: a resumed send does
+    what it began with (some readers already have counted links), and ignoring the flag would
+    leave the operator believing nothing is counted."""
+    if planned.click_tracking and not click_tracking:
+        raise SendError(
+            f"send {planned.send_id} was planned with click tracking and keeps it (a resumed send "
+            "does what it began with): rerun without --no-click-tracking; it applies when an "
+            "issue's send is planned"
+        )
 
 
 def store_issue(
@@ -142,12 +178,15 @@ def plan_issue(
     settings: Settings,
     list_def: ListDefinition,
     content: IssueContent,
+    click_tracking: bool = True,
 ) -> tuple[PreparedIssue, PlannedSend]:
     """The issue rendered and stored and its send planned (its ledger frozen), once: a later call,
-    or another process, finds what the first one planned."""
+    or another process, finds what the first one planned. `click_tracking` False: the send does
+    not count clicks even when the list's [analytics] says so."""
     render = _renderer(settings, list_def, content)
-    stored, planned = Ledger(factory).plan(list_def, content, render)
-    return _prepared(content, stored), planned
+    tracking = tracks_clicks(list_def, click_tracking)
+    stored, planned = Ledger(factory).plan(list_def, content, render, tracking, settings.base_url)
+    return _prepared(content, stored, settings, planned), planned
 
 
 def personal_message(
@@ -156,7 +195,7 @@ def personal_message(
     skeleton = prepared.skeletons.get(send_id)
     if skeleton is None:
         skeleton = prepared.skeletons[send_id] = MessageSkeleton(
-            prepared.rendered, list_def, send_id
+            prepared.rendered, list_def, send_id, prepared.clicks
         )
     return skeleton.message(recipient)
 
@@ -173,13 +212,21 @@ class SendOptions:
     processes: int = (
         1  # sender processes sharing the send (rate, pool and quota are split between them)
     )
+    # False (`--no-click-tracking`): a send planned now carries the links as written, whatever the
+    # list's [analytics] clicks says; refused on a send already planned with counted links.
+    click_tracking: bool = True
     stop: threading.Event | None = field(default=None, compare=False)  # set: finish and stop
 
 
 def _builder(prepared: PreparedIssue, list_def: ListDefinition, links: LinkMaker, send_id: int):
     def build(claim: ClaimedDelivery) -> OutgoingMessage:
         recipient = links.recipient(
-            claim.id, claim.subscriber_id, claim.email, claim.name, claim.message_id
+            claim.id,
+            claim.subscriber_id,
+            claim.email,
+            claim.name,
+            claim.message_id,
+            plain_links=claim.plain_links,
         )
         raw = personal_message(prepared, list_def, send_id, recipient)
         return OutgoingMessage(
@@ -213,8 +260,11 @@ def _start(
     options: SendOptions,
 ) -> tuple[PreparedIssue, int, int]:
     """(the prepared issue, its send's id, how many recipients the send planned)."""
-    stored, planned = ledger.plan(list_def, content, _renderer(settings, list_def, content))
-    prepared = _prepared(content, stored)
+    tracking = tracks_clicks(list_def, options.click_tracking)
+    render = _renderer(settings, list_def, content)
+    stored, planned = ledger.plan(list_def, content, render, tracking, settings.base_url)
+    check_click_option(planned, options.click_tracking)
+    prepared = _prepared(content, stored, settings, planned)
     lease = dt.timedelta(seconds=options.lease_seconds)
     ledger.prepare_run(
         planned.send_id,
@@ -327,6 +377,8 @@ class PlanPreview:
     counts: dict[str, int]  # the ledger as a send would find it (planned now if it was not yet)
     already_planned: bool
     sample_bytes: int  # size of one personalised message
+    click_tracking: bool = False  # its links are counted redirects
+    counted_links: int = 0
 
 
 def preview_plan(
@@ -334,16 +386,29 @@ def preview_plan(
     settings: Settings,
     list_def: ListDefinition,
     content: IssueContent,
+    click_tracking: bool = True,
 ) -> PlanPreview:
     """Render and plan inside a transaction that is rolled back: what a send would do, changing
-    nothing."""
+    nothing. `click_tracking` as in SendOptions (a SendError when it cannot be honoured)."""
     settings.require_secret_key()
     stored, planned, counts = Ledger(factory).preview(
-        list_def, content, _renderer(settings, list_def, content)
+        list_def,
+        content,
+        _renderer(settings, list_def, content),
+        tracks_clicks(list_def, click_tracking),
+        settings.base_url,
     )
+    check_click_option(planned, click_tracking)
     sample = LinkMaker(settings, list_def).recipient(0, 0, "reader@example.com", "Sample Reader")
-    size = len(personal_message(_prepared(content, stored), list_def, planned.send_id, sample))
-    return PlanPreview(counts=counts, already_planned=not planned.newly_planned, sample_bytes=size)
+    prepared = _prepared(content, stored, settings, planned)
+    size = len(personal_message(prepared, list_def, planned.send_id, sample))
+    return PlanPreview(
+        counts=counts,
+        already_planned=not planned.newly_planned,
+        sample_bytes=size,
+        click_tracking=planned.click_tracking,
+        counted_links=len(planned.links),
+    )
 
 
 def send_test(
@@ -354,7 +419,8 @@ def send_test(
     address: str,
 ) -> str:
     """One message to `address`, outside the ledger (not counted, no state changed). Its links carry
-    a subscriber id of 0, so they lead nowhere."""
+    a subscriber id of 0, so they lead nowhere; its content links are as written (it belongs to no
+    send whose clicks could be counted)."""
     settings.require_secret_key()
     rendered = render_issue(content, list_def, settings.base_url)
     prepared = PreparedIssue(issue_id=0, list_id=0, content=content, rendered=rendered)

@@ -46,15 +46,21 @@ def dry_run(
     list_def: ListDefinition,
     content: IssueContent,
     resend_unknown: bool = False,
+    click_tracking: bool = True,
 ) -> str:
     """The line `mailer send --dry-run` prints: the plan a send would make, changing nothing."""
-    plan = campaign.preview_plan(factory, settings, list_def, content)
+    plan = campaign.preview_plan(factory, settings, list_def, content, click_tracking)
     pending = pending_count(plan.counts, resend_unknown)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(plan.counts.items())) or "no recipients"
+    links = (
+        f"{plan.counted_links} links counted (click tracking)"
+        if plan.click_tracking
+        else "links as written (no click tracking)"
+    )
     return (
         f"dry run: {list_def.name} {content.date}: "
         f"{'planned' if plan.already_planned else 'would plan'} {sum(plan.counts.values())} "
-        f"recipients ({counts}); {pending} would be sent now; "
+        f"recipients ({counts}); {pending} would be sent now; {links}; "
         f"message size ~{plan.sample_bytes // 1024} KB; nothing sent, nothing changed"
     )
 
@@ -132,7 +138,7 @@ def launch_send(
     """Lint, ask, send: `confirm` gets the question when there is one (None: already confirmed,
     as by --yes or --worker) and raises to refuse; `progress` gets the count this run will send."""
     lint_gate(settings, list_def, content, force, on_finding)
-    plan = campaign.preview_plan(factory, settings, list_def, content)
+    plan = campaign.preview_plan(factory, settings, list_def, content, options.click_tracking)
     pending = pending_count(plan.counts, options.resend_unknown)
     count = pending if options.limit is None else min(pending, options.limit)
     transport = make_transport(settings, pool_size=pool_size(settings, options))

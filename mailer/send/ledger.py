@@ -14,19 +14,32 @@ a transaction themselves.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import String, and_, bindparam, exists, false, func, literal, select, update
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.audience.lists import ensure_list
 from mailer.content.lists import BouncePolicy, ListDefinition
 from mailer.content.model import IssueContent
 from mailer.render.card import card_png
+from mailer.render.click_links import content_links
 from mailer.render.issue import RenderedIssue
 from mailer.send import guardrail
 from mailer.send.workers import claim_is_abandoned
@@ -38,6 +51,7 @@ from mailer.store.models import (
     IssueCard,
     MailingList,
     Send,
+    SendLink,
     SendState,
     Subscriber,
     Subscription,
@@ -73,6 +87,8 @@ class PlannedSend:
     send_id: int
     planned_count: int  # ledger rows written when the send was planned
     newly_planned: bool  # planned by this call (False: it was already)
+    click_tracking: bool = False  # fixed when planned: a resumed send keeps it
+    links: tuple[tuple[int, str], ...] = ()  # its send_links (position, url), by position
 
 
 @dataclass(frozen=True)
@@ -83,6 +99,7 @@ class ClaimedDelivery:
     name: str
     attempts: int
     message_id: str | None
+    plain_links: bool = False  # the subscriber's choice as it is at claim time (/manage)
 
 
 @dataclass(frozen=True)
@@ -247,24 +264,68 @@ def plan_deliveries(session: Session, send_id: int, list_id: int) -> int:
     )
 
 
-def plan_send(session: Session, issue: StoredIssue) -> PlannedSend:
-    """The issue's send, planned (its ledger frozen) by whichever process creates the send row."""
+def _planned(session: Session, send_id: int, planned_count: int) -> PlannedSend:
+    """A send planned before (by an earlier run or another process), as it was planned."""
+    tracking = bool(session.scalar(select(Send.click_tracking).where(Send.id == send_id)))
+    rows = session.execute(
+        select(SendLink.position, SendLink.url)
+        .where(SendLink.send_id == send_id)
+        .order_by(SendLink.position)
+    )
+    links = tuple((row.position, row.url) for row in rows)
+    return PlannedSend(send_id, planned_count, False, tracking, links)
+
+
+def plan_links(
+    session: Session, send_id: int, html: str, base_url: str
+) -> tuple[tuple[int, str], ...]:
+    """The send's content links (click_links.content_links of its stored render) as send_links
+    rows: what its counted links name, and what the reports list."""
+    links = content_links(html, base_url)
+    if links:
+        session.execute(
+            insert(SendLink),
+            [
+                {
+                    "send_id": send_id,
+                    "position": link.position,
+                    "url": link.url,
+                    "section": link.section,
+                }
+                for link in links
+            ],
+        )
+    return tuple((link.position, link.url) for link in links)
+
+
+def plan_send(
+    session: Session, issue: StoredIssue, click_tracking: bool = False, base_url: str = ""
+) -> PlannedSend:
+    """The issue's send, planned (its ledger frozen) by whichever process creates the send row.
+    `click_tracking` (the list's [analytics] clicks, unless the operator said no) is fixed with it,
+    and the content links of its render (under `base_url`, ours) written as its send_links."""
     this_send = Send.issue_id == issue.issue_id
     existing = session.execute(select(Send.id, Send.planned_count).where(this_send)).first()
     if existing is not None:
-        return PlannedSend(existing.id, existing.planned_count, newly_planned=False)
-    insert = (
+        return _planned(session, existing.id, existing.planned_count)
+    insert_send = (
         dialect_insert(session, Send)
-        .values(issue_id=issue.issue_id, list_id=issue.list_id, state=SendState.PLANNED)
+        .values(
+            issue_id=issue.issue_id,
+            list_id=issue.list_id,
+            state=SendState.PLANNED,
+            click_tracking=click_tracking,
+        )
         .on_conflict_do_nothing(index_elements=["issue_id"])
     )
-    send_id = session.scalar(insert.returning(Send.id))
+    send_id = session.scalar(insert_send.returning(Send.id))
     if send_id is None:  # another writer created it (and planned it) first
         existing = session.execute(select(Send.id, Send.planned_count).where(this_send)).one()
-        return PlannedSend(existing.id, existing.planned_count, newly_planned=False)
+        return _planned(session, existing.id, existing.planned_count)
+    links = plan_links(session, send_id, issue.rendered.html, base_url) if click_tracking else ()
     planned = plan_deliveries(session, send_id, issue.list_id)
     session.execute(update(Send).where(Send.id == send_id).values(planned_count=planned))
-    return PlannedSend(send_id, planned, newly_planned=True)
+    return PlannedSend(send_id, planned, True, click_tracking, links)
 
 
 def _random_hex(session: Session):
@@ -345,13 +406,23 @@ def claim_batch(session: Session, send_id: int, limit: int, worker: str) -> list
     return sorted((ClaimedDelivery(*row) for row in rows), key=lambda c: c.id)
 
 
+def eligible_now(session: Session, list_id: int, subscriber_ids: list[int]) -> dict[int, bool]:
+    """Which of these subscribers may still be mailed (not unsubscribed or suppressed since the
+    plan), each with whether they asked for plain links: one query at claim time."""
+    if not subscriber_ids:
+        return {}
+    query = (
+        eligible_subscribers(list_id)
+        .add_columns(Subscriber.plain_links)
+        .where(Subscriber.id.in_(subscriber_ids))
+    )
+    return {row.id: bool(row.plain_links) for row in session.execute(query)}
+
+
 def still_eligible(session: Session, list_id: int, subscriber_ids: list[int]) -> set[int]:
     """Which of these subscribers may still be mailed (not unsubscribed or suppressed since the
     plan)."""
-    if not subscriber_ids:
-        return set()
-    query = eligible_subscribers(list_id).where(Subscriber.id.in_(subscriber_ids))
-    return {row.id for row in session.execute(query)}
+    return set(eligible_now(session, list_id, subscriber_ids))
 
 
 def finish_delivery(
@@ -590,22 +661,33 @@ class Ledger:
             return store_issue(session, list_def, content, render)
 
     def plan(
-        self, list_def: ListDefinition, content: IssueContent, render: Callable[[], RenderedIssue]
+        self,
+        list_def: ListDefinition,
+        content: IssueContent,
+        render: Callable[[], RenderedIssue],
+        click_tracking: bool = False,
+        base_url: str = "",
     ) -> tuple[StoredIssue, PlannedSend]:
         """Under the planning lock: the render stored, the send row and its ledger rows written
-        (by whichever process gets there first; the others find them)."""
+        (by whichever process gets there first; the others find them). `click_tracking` and
+        `base_url` as in plan_send."""
         with transaction(self.factory) as session:
             issue = store_issue(session, list_def, content, render)
-            return issue, plan_send(session, issue)
+            return issue, plan_send(session, issue, click_tracking, base_url)
 
     def preview(
-        self, list_def: ListDefinition, content: IssueContent, render: Callable[[], RenderedIssue]
+        self,
+        list_def: ListDefinition,
+        content: IssueContent,
+        render: Callable[[], RenderedIssue],
+        click_tracking: bool = False,
+        base_url: str = "",
     ) -> tuple[StoredIssue, PlannedSend, dict[str, int]]:
         """What `plan` would do and the ledger it would leave, inside a transaction rolled back."""
         session = self.factory()
         try:
             issue = store_issue(session, list_def, content, render)
-            planned = plan_send(session, issue)
+            planned = plan_send(session, issue, click_tracking, base_url)
             return issue, planned, ledger_counts(session, planned.send_id)
         finally:
             session.rollback()
@@ -651,7 +733,7 @@ class Ledger:
         are settled as skipped in the same transaction."""
         with transaction(self.factory) as session:
             claims = claim_batch(session, send_id, count, worker)
-            eligible = still_eligible(session, list_id, [c.subscriber_id for c in claims])
+            eligible = eligible_now(session, list_id, [c.subscriber_id for c in claims])
             for claim in claims:
                 if claim.subscriber_id not in eligible:
                     finish_delivery(
@@ -660,7 +742,11 @@ class Ledger:
                         DeliveryState.SKIPPED,
                         error="unsubscribed or suppressed since planning",
                     )
-        ready = [c for c in claims if c.subscriber_id in eligible]
+        ready = [
+            dataclasses.replace(c, plain_links=True) if eligible[c.subscriber_id] else c
+            for c in claims
+            if c.subscriber_id in eligible
+        ]
         return ClaimedBatch(ready, skipped=len(claims) - len(ready))
 
     def finish_many(self, outcomes: Sequence[Outcome], worker: str) -> None:

@@ -29,9 +29,10 @@ class LinkMaker:
         email: str,
         name: str,
         message_id: str | None = None,
+        plain_links: bool = False,
     ) -> Recipient:
         """`message_id`: the ledger row's; None for a message outside the ledger, which gets a new
-        one."""
+        one. `plain_links`: the subscriber asked for links as written (Subscriber.plain_links)."""
         key = self.settings.require_secret_key()
         unsub = _token_maker(key, "unsubscribe", self.list_def.slug).token(subscriber_id)
         manage = _token_maker(key, "manage", self.list_def.slug).token(subscriber_id)
@@ -43,4 +44,5 @@ class LinkMaker:
             manage_url=f"{self.settings.base_url}/manage/{manage}",
             unsubscribe_mailto=f"mailto:{self.list_def.unsubscribe_mailbox}?subject=unsubscribe%20{unsub}",
             message_id=message_id or new_message_id(self.list_def.domain),
+            plain_links=plain_links,
         )

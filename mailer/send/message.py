@@ -33,6 +33,7 @@ from email.utils import format_datetime
 from mailer.addresses import check_deliverable, clean_display_name
 from mailer.content.lists import ListDefinition
 from mailer.errors import PermanentError
+from mailer.render.click_links import ClickRewrite
 from mailer.render.greeting import greeting_for
 from mailer.render.issue import RenderedIssue
 from mailer.render.qr import InlineImage, inline_images
@@ -67,6 +68,7 @@ class Recipient:
     message_id: (
         str  # `<...@domain>`: the ledger row's (ledger.assign_message_ids) or new_message_id()
     )
+    plain_links: bool = False  # asked in /manage for links as written, not counted redirects
 
 
 def new_message_id(domain: str) -> str:
@@ -363,11 +365,42 @@ _SLOT_ORDER = (
 )
 
 
-class MessageSkeleton:
-    """The bytes of one send's messages that do not vary, with slots for what does."""
+@dataclass(frozen=True)
+class _Layout:
+    """A message's pieces with only the recipient's slots left: (piece index, _SLOT_ORDER index)."""
 
-    def __init__(self, rendered: RenderedIssue, list_def: ListDefinition, send_id: int):
+    pieces: list[bytes | str]
+    slots: list[tuple[int, int]]
+
+    @classmethod
+    def of(cls, pieces: list[bytes | str], fill: dict[str, bytes] | None = None) -> _Layout:
+        """`pieces` with the slots `fill` names filled in, literal bytes merged."""
+        if fill:
+            pieces = _merge([fill.get(p, p) if isinstance(p, str) else p for p in pieces])
+        slots = [(i, _SLOT_ORDER.index(p)) for i, p in enumerate(pieces) if isinstance(p, str)]
+        return cls(pieces, slots)
+
+
+class MessageSkeleton:
+    """The bytes of one send's messages that do not vary, with slots for what does.
+
+    A send with click tracking (`clicks`) has a slot per content link too. Its counted links
+    differ only with the second of hand-over (click_links.ClickRewrite; never per reader), so
+    they are filled in once per second, as the Date line is: a message costs what it costs
+    without them. A reader with plain links gets the links as the render has them.
+    """
+
+    def __init__(
+        self,
+        rendered: RenderedIssue,
+        list_def: ListDefinition,
+        send_id: int,
+        clicks: ClickRewrite | None = None,
+    ):
         boundary = "=_mailer_" + secrets.token_hex(12)  # '=_' never occurs in QP or base64 output
+        html_parts, text_parts = rendered.html_parts(), rendered.text_parts()
+        if clicks is not None:
+            html_parts, text_parts = clicks.parts(rendered)
         fixed = EmailMessage(policy=POLICY)
         _fixed_headers(fixed, None, list_def, send_id)
         fixed["MIME-Version"] = "1.0"
@@ -382,7 +415,7 @@ class MessageSkeleton:
             CRLF,
         ]
         pieces += [f"--{boundary}\r\n".encode(), *self._part_head("plain")]
-        pieces += self._body(rendered.text_parts(), "T:")
+        pieces += self._body(text_parts, "T:")
         images = inline_images(rendered.html)
         related = "=_related_" + secrets.token_hex(12)
         if images:
@@ -392,18 +425,40 @@ class MessageSkeleton:
             )
         else:
             pieces.append(f"\r\n--{boundary}\r\n".encode())
-        pieces += [*self._part_head("html"), *self._body(rendered.html_parts(), "H:")]
+        pieces += [*self._part_head("html"), *self._body(html_parts, "H:")]
         for image in images:
             pieces.append(self._image(related, image))
         if images:
             pieces.append(f"\r\n--{related}--\r\n".encode())
         pieces.append(f"\r\n--{boundary}--\r\n".encode())
-        self._pieces = pieces = _merge(pieces)
-        self._slots = [
-            (i, _SLOT_ORDER.index(p)) for i, p in enumerate(pieces) if isinstance(p, str)
-        ]
-        self._date_second = -1
-        self._date_line = b""
+        pieces = _merge(pieces)
+        self._clicks = clicks
+        self._date_stamp: tuple[int, bytes] = (-1, b"")  # one tuple: threads share a skeleton
+        if clicks is None:
+            self._layout = _Layout.of(pieces)
+            return
+        self._pieces = pieces
+        self._plain = _Layout.of(pieces, self._written_links(clicks))
+        self._counted_stamp: tuple[int, _Layout | None] = (-1, None)
+
+    @staticmethod
+    def _written_links(clicks: ClickRewrite) -> dict[str, bytes]:
+        fill = {}
+        for position in clicks.positions:
+            text, html_source = clicks.written(position)
+            fill[f"T:L{position}"], fill[f"H:L{position}"] = _qp(text), _qp(html_source)
+        return fill
+
+    def _counted(self, second: int) -> _Layout:
+        """The layout whose links are counted ones handed over in `second`, made once a second."""
+        stamp = self._counted_stamp
+        if stamp[0] != second or stamp[1] is None:
+            fill = {}
+            for position in self._clicks.positions:
+                text, html = _encode_value(self._clicks.url(position, second))
+                fill[f"T:L{position}"], fill[f"H:L{position}"] = text, html
+            stamp = self._counted_stamp = (second, _Layout.of(self._pieces, fill))
+        return stamp[1]
 
     @staticmethod
     def _part_head(subtype: str) -> list[bytes]:
@@ -434,27 +489,34 @@ class MessageSkeleton:
             + CRLF
         )
 
-    def _date(self, now: dt.datetime | None) -> bytes:
+    def _date(self, now: dt.datetime | None) -> tuple[int, bytes]:
+        """(the Unix second, the Date line) of a message made now, or dated `now`."""
         if now is not None:
-            return f"Date: {format_datetime(now)}\r\n".encode()
+            return int(now.timestamp()), f"Date: {format_datetime(now)}\r\n".encode()
         second = int(time.time())
-        if second != self._date_second:
+        stamp = self._date_stamp
+        if second != stamp[0]:
             current = dt.datetime.fromtimestamp(second, dt.UTC)
-            self._date_second, self._date_line = (
-                second,
-                f"Date: {format_datetime(current)}\r\n".encode(),
-            )
-        return self._date_line
+            stamp = self._date_stamp = (second, f"Date: {format_datetime(current)}\r\n".encode())
+        return stamp
+
+    def _layout_for(self, recipient: Recipient, second: int) -> _Layout:
+        if self._clicks is None:
+            return self._layout
+        return self._plain if recipient.plain_links else self._counted(second)
 
     def message(self, recipient: Recipient, date: dt.datetime | None = None) -> bytes:
+        """One recipient's message; `date` (tests) dates it, and its counted links with it: the
+        hand-over second of a click token is the message's Date."""
         name = _clean(recipient.name)
         unsubscribe, mailto = recipient.unsubscribe_url, _url(recipient.unsubscribe_mailto)
         greeting_t, greeting_h = _encode_value(greeting_for(name))
         unsubscribe_t, unsubscribe_h = _encode_url(unsubscribe)
         manage_t, manage_h = _encode_url(recipient.manage_url)
+        second, date_line = self._date(date)
         values = (  # in _SLOT_ORDER
             to_header(name, recipient.email, cleaned=True),
-            self._date(date),
+            date_line,
             f"Message-ID: {recipient.message_id}\r\n".encode(),
             f"List-Unsubscribe: <{unsubscribe}>, <{mailto}>\r\n".encode(),
             greeting_t,
@@ -464,7 +526,8 @@ class MessageSkeleton:
             manage_t,
             manage_h,
         )
-        pieces = self._pieces.copy()
-        for index, slot in self._slots:
+        layout = self._layout_for(recipient, second)
+        pieces = layout.pieces.copy()
+        for index, slot in layout.slots:
             pieces[index] = values[slot]
         return b"".join(pieces)

@@ -136,6 +136,9 @@ class ConsentAction(StrEnum):
     UNSUBSCRIBE = "unsubscribe"  # by link, one-click, mailto, complaint or import
     IMPORT = "import"  # the row came from a CSV import
     ERASE = "erase"  # the person was erased (the event keeps no personal data)
+    # /manage: links as written in their mails, clicks not counted (Subscriber.plain_links) ...
+    PLAIN_LINKS = "plain-links"
+    COUNTED_LINKS = "counted-links"  # ... and back to counted links
 
 
 class DayStage(StrEnum):
@@ -228,7 +231,7 @@ class ConsentEvent(Base):
     list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id", ondelete="SET NULL"))
     action: Mapped[str] = mapped_column(
         String(32)
-    )  # subscribe | confirm | unsubscribe | import | erase
+    )  # a ConsentAction: subscribe | confirm | unsubscribe | import | erase | plain-links | ...
     source: Mapped[str] = mapped_column(String(32))  # web | import | cli | one-click | complaint
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))

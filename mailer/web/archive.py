@@ -142,7 +142,8 @@ def issue(slug: str, date: str):
         if located is None:
             abort(404)
         found, before, after = located
-        key = (found.id, found.content_hash, before, after, _base_url(), pages.PAGE_VERSION)
+        clicks = definition.analytics.clicks  # the page says what is counted
+        key = (found.id, found.content_hash, before, after, _base_url(), clicks, pages.PAGE_VERSION)
 
         def make() -> _Document:
             html = pages.issue_html(

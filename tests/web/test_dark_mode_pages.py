@@ -57,6 +57,15 @@ def check(page, axe, name: str, scheme: str, problems: dict) -> None:
         problems[name] = found
 
 
+@pytest.fixture
+def lists_dir(lists_dir):
+    """The list counting clicks: /manage and the archive page then say what is counted, and
+    /manage offers plain links (the pages' longest form)."""
+    path = lists_dir / f"{LIST.slug}.toml"
+    path.write_text(path.read_text() + "\n[analytics]\nclicks = true\n")
+    return lists_dir
+
+
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_every_page_passes_wcag_aa_contrast(browser, axe, live, factory, scheme):
     # the archived issue: stored and its send started, as `mailer send` does (the archive shows
@@ -90,10 +99,13 @@ def test_every_page_passes_wcag_aa_contrast(browser, axe, live, factory, scheme)
             select(Subscriber.id).where(Subscriber.email == f"zoe.{scheme}@example.com")
         )
     visit("manage", f"/manage/{make_token(SECRET, 'manage', subscriber, LIST.slug)}")
+    page.click("#plain-links-button")
+    check(page, axe, "manage-plain-links", scheme, problems)
     visit("unsubscribe", f"/unsubscribe/{make_token(SECRET, 'unsubscribe', subscriber, LIST.slug)}")
     page.click("#unsubscribe-button")
     check(page, axe, "unsubscribed", scheme, problems)
     visit("archive", f"/archive/{LIST.slug}/{ARCHIVED}")
+    assert page.locator("#click-counting").is_visible()
     visit("not-found", "/no-such-page", 404)
     visit("not-allowed", "/confirm/x/resend", 405)
     page.close()
