@@ -68,7 +68,10 @@ class ClickCounter:
         self._cleaned: dt.date | None = None  # the day past salts were last deleted for
         self._closed = False
         self._reset()
-        atexit.register(self.close)
+        # Weakly held, by the exit handler and by the flusher thread: an app that is dropped (a
+        # test's, a reloaded one) takes its counter, engine and pooled connections with it, instead
+        # of every app of a process keeping a database connection until the process ends.
+        _LIVE.add(self)
         os.register_at_fork(after_in_child=_forked_child(weakref.ref(self)))
 
     def _reset(self) -> None:
@@ -113,13 +116,12 @@ class ClickCounter:
             if self._thread is not None or self._closed:
                 return
             self._thread = threading.Thread(
-                target=self._run, name="mailer-click-counts", daemon=True
+                target=_run,
+                args=(weakref.ref(self), self._stop, self._interval),
+                name="mailer-click-counts",
+                daemon=True,
             )
             self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.flush()
 
     def flush(self) -> bool:
         """Write what is pending in one transaction; False if that failed (the counts are kept)."""
@@ -202,6 +204,27 @@ class ClickCounter:
             if attempt + 1 < CLOSE_TRIES:
                 time.sleep(1.0)
         log.error("%d clicks could not be written before the process ended", self.pending())
+
+
+_LIVE: weakref.WeakSet[ClickCounter] = weakref.WeakSet()
+
+
+def _run(ref: weakref.ref, stop: threading.Event, interval: float) -> None:
+    """The flusher: ends when its counter is closed or gone."""
+    while not stop.wait(interval):
+        counter = ref()
+        if counter is None:
+            return
+        counter.flush()
+        del counter  # no strong reference between ticks
+
+
+@atexit.register
+def _close_all() -> None:
+    """At exit (a gunicorn worker's graceful end, `mailer serve` on SIGTERM): what every live
+    counter holds is written."""
+    for counter in list(_LIVE):
+        counter.close()
 
 
 def _forked_child(ref: weakref.ref) -> Callable[[], None]:
