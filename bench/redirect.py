@@ -38,17 +38,7 @@ from sqlalchemy import func, select
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.harness import (  # noqa: E402
-    database,
-    drive,
-    machine,
-    parser,
-    problems,
-    read_log,
-    require_locust,
-    served,
-    start_gunicorn,
-)
+from bench import harness  # noqa: E402
 from mailer.store.db import make_engine, session_factory, upgrade  # noqa: E402
 from mailer.store.models import ClickVisitor, LinkClicks  # noqa: E402
 from tests.web.click_sends import click_send, click_token  # noqa: E402
@@ -78,7 +68,7 @@ def graceful_stop(proc, folder: Path) -> float:
         proc.kill()
         raise SystemExit("gunicorn did not stop within 45 s of SIGTERM") from None
     if proc.returncode != 0:
-        raise SystemExit(f"gunicorn exited with {proc.returncode}: {read_log(folder)}")
+        raise SystemExit(f"gunicorn exited with {proc.returncode}: {harness.read_log(folder)}")
     return time.monotonic() - started
 
 
@@ -95,13 +85,16 @@ def stored(factory) -> tuple[dict[str, int], int]:
 
 
 def options() -> argparse.Namespace:
-    return parser(__doc__, seconds=16.0).parse_args()
+    return harness.parser(__doc__, seconds=16.0).parse_args()
 
 
 def main() -> None:
     args = options()
-    require_locust()
-    with tempfile.TemporaryDirectory() as tmp, database(args.database_url, Path(tmp)) as db_url:
+    harness.require_locust()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        harness.database(args.database_url, Path(tmp)) as db_url,
+    ):
         folder = Path(tmp)
         engine = make_engine(db_url)
         upgrade(engine)
@@ -110,26 +103,26 @@ def main() -> None:
         tokens_file = folder / "tokens.txt"
         tokens_file.write_text("\n".join(tokens))
         print(
-            f"counted links on {served(args)}, {SENDS} sends x {LINKS} links; {args.users} "
+            f"counted links on {harness.served(args)}, {SENDS} sends x {LINKS} links; {args.users} "
             f"keep-alive clients (locust), {args.warmup:g} s warm-up, {args.seconds:g} s a URL in "
-            f"{args.rounds} alternating slices; {machine()}"
+            f"{args.rounds} alternating slices; {harness.machine()}"
         )
         # as in production: X-Forwarded-For names the reader
-        proc, url = start_gunicorn(
+        proc, url = harness.start_gunicorn(
             db_url, free_port(), folder, args.max_requests, MAILER_TRUSTED_PROXIES="1"
         )
         try:
             first = requests.get(f"{url}/r/{tokens[0]}", allow_redirects=False, timeout=30)
             if first.status_code != 302:
                 raise SystemExit(f"/r/<token> answered {first.status_code}, not 302")
-            [run] = drive("redirect_load.py", url, args, str(tokens_file))
+            [run] = harness.drive("redirect_load.py", url, args, str(tokens_file))
         except BaseException:
             proc.kill()
             raise
         stop_seconds = graceful_stop(proc, folder)
         kinds, visitors = stored(factory)
         engine.dispose()
-        log = read_log(folder)
+        log = harness.read_log(folder)
     report(run, kinds, visitors, stop_seconds, log, checked=1)  # the check's GET counts too
 
 
@@ -138,13 +131,14 @@ def report(run: dict, kinds: dict, visitors: int, stop_seconds: float, log: str,
     ratio = redirect["rate"] / ceiling["rate"]
     print(
         f"  /healthz     {ceiling['rate']:7,.0f} req/s  the ceiling ({ceiling['ok']:,} x 200 in "
-        f"{ceiling['seconds']:.1f} s, {problems(ceiling, '200')}; p50 {ceiling['p50_ms']:.0f} ms, "
-        f"p95 {ceiling['p95_ms']:.0f} ms)"
+        f"{ceiling['seconds']:.1f} s, {harness.problems(ceiling, '200')}; "
+        f"p50 {ceiling['p50_ms']:.0f} ms, p95 {ceiling['p95_ms']:.0f} ms)"
     )
     print(
         f"  /r/<token>   {redirect['rate']:7,.0f} req/s {ratio:6.1%} of the ceiling "
-        f"({redirect['ok']:,} x 302 in {redirect['seconds']:.1f} s, {problems(redirect, '302')}; "
-        f"p50 {redirect['p50_ms']:.0f} ms, p95 {redirect['p95_ms']:.0f} ms)"
+        f"({redirect['ok']:,} x 302 in {redirect['seconds']:.1f} s, "
+        f"{harness.problems(redirect, '302')}; p50 {redirect['p50_ms']:.0f} ms, "
+        f"p95 {redirect['p95_ms']:.0f} ms)"
     )
     made = sum(clicks["redirected"].values()) + checked
     heads = clicks["redirected"].get("HEAD", 0)

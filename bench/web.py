@@ -35,16 +35,7 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.harness import (  # noqa: E402
-    database,
-    drive,
-    machine,
-    parser,
-    problems,
-    require_locust,
-    served,
-    start_gunicorn,
-)
+from bench import harness  # noqa: E402
 from mailer.config import Settings  # noqa: E402
 from mailer.store.db import make_engine, session_factory, upgrade  # noqa: E402
 from tests.archive.conftest import (  # noqa: E402
@@ -91,22 +82,26 @@ def check(url: str, paths: dict[str, str]) -> None:
 def line(label: str, run: dict, ceiling: dict) -> str:
     return (
         f"  {label:<14} {run['rate']:7,.0f} req/s {run['rate'] / ceiling['rate']:6.1%} of "
-        f"{ceiling['rate']:5,.0f} ({run['ok']:,} x 200 in {run['seconds']:.1f} s, {problems(run)}; "
-        f"p50 {run['p50_ms']:.0f} ms, p95 {run['p95_ms']:.0f} ms, {run['bytes'] / 1024:.1f} KB)"
+        f"{ceiling['rate']:5,.0f} ({run['ok']:,} x 200 in {run['seconds']:.1f} s, "
+        f"{harness.problems(run)}; p50 {run['p50_ms']:.0f} ms, p95 {run['p95_ms']:.0f} ms, "
+        f"{run['bytes'] / 1024:.1f} KB)"
     )
 
 
 def options() -> argparse.Namespace:
-    options = parser(__doc__, seconds=8.0)
+    options = harness.parser(__doc__, seconds=8.0)
     options.add_argument("--bulk", type=int, default=200, help="small issues besides the seeds")
     return options.parse_args()
 
 
 def main() -> None:
     args = options()
-    require_locust()
+    harness.require_locust()
     slug = LIST.slug
-    with tempfile.TemporaryDirectory() as tmp, database(args.database_url, Path(tmp)) as db_url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        harness.database(args.database_url, Path(tmp)) as db_url,
+    ):
         port = free_port()
         dates = fill(db_url, f"http://127.0.0.1:{port}", args.bulk)
         issue_day = dates[len(dates) // 2].isoformat()  # one with neighbours on both sides
@@ -118,15 +113,15 @@ def main() -> None:
             "card.png": f"/archive/{slug}/{issue_day}/card.png",
         }
         print(
-            f"archive on {served(args)}, {len(dates)} seed issues sent + {args.bulk} bulk; "
+            f"archive on {harness.served(args)}, {len(dates)} seed issues sent + {args.bulk} bulk; "
             f"{args.users} keep-alive clients (locust); a URL: {args.warmup:g} s warm-up, "
             f"{args.seconds:g} s counted in {args.rounds} slices between as many of /healthz; "
-            f"{machine()}"
+            f"{harness.machine()}"
         )
-        proc, url = start_gunicorn(db_url, port, Path(tmp), args.max_requests)
+        proc, url = harness.start_gunicorn(db_url, port, Path(tmp), args.max_requests)
         try:
             check(url, {"/healthz": "/healthz", **paths})
-            runs = drive("web_load.py", url, args, "/healthz", *paths.values())
+            runs = harness.drive("web_load.py", url, args, "/healthz", *paths.values())
         finally:
             stop(proc)
     ceilings = [r["ceiling"] for r in runs]
@@ -134,7 +129,7 @@ def main() -> None:
     beside = ", ".join(f"{c['rate']:,.0f}" for c in ceilings)
     print(
         f"  {'/healthz':<14} {overall:7,.0f} req/s  the ceiling (its slices beside each URL: "
-        f"{beside} req/s; {'; '.join(sorted({problems(c) for c in ceilings}))})"
+        f"{beside} req/s; {'; '.join(sorted({harness.problems(c) for c in ceilings}))})"
     )
     for label, run in zip(paths, runs, strict=True):
         print(line(label, run["path"], run["ceiling"]))
