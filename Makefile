@@ -38,8 +38,8 @@ demo: $(STAMP)
 
 # The benchmarks (bench/ses_endpoint.py is the SES stand-in bench/send.py starts, tests/track/sqs_endpoint.py
 # the SQS one of bench/events.py, bench/web_load.py the load generator of bench/web.py,
-# bench/redirect_load.py that of bench/redirect.py; import_stages.py a per-stage breakdown to run by
-# hand).
+# bench/redirect_load.py that of bench/redirect.py, bench/harness.py and bench/load.py what those
+# share; import_stages.py a per-stage breakdown to run by hand).
 BENCHES = bench/personalize.py bench/ses_call.py bench/send.py bench/import.py bench/events.py \
 	bench/web.py bench/redirect.py
 

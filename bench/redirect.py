@@ -24,58 +24,28 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from mailer.config import normalise_database_url  # noqa: E402
+from bench import harness  # noqa: E402
 from mailer.store.db import make_engine, session_factory, upgrade  # noqa: E402
 from mailer.store.models import ClickVisitor, LinkClicks  # noqa: E402
 from tests.web.click_sends import click_send, click_token  # noqa: E402
+from tests.web.servers import free_port  # noqa: E402
 
 TARGET = 0.6  # redirects at 60 % of the /healthz rate or better
 SENDS, LINKS = 3, 40
-SECRET = "test-secret-key-0123456789abcdef"  # the key click_token signs with
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def database(url: str | None, folder: Path):
-    """A fresh, empty database URL: a SQLite file in `folder`, or a schema of its own on the
-    PostgreSQL at `url`, dropped at the end."""
-    if url is None:
-        yield f"sqlite:///{folder / 'bench.db'}"
-        return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_database_url(url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 def fill(factory) -> list[str]:
@@ -88,47 +58,6 @@ def fill(factory) -> list[str]:
     return tokens
 
 
-def gunicorn_args(port: int, max_requests: int) -> list[str]:
-    # The flags of deploy/mailer-web.service, but for --max-requests (off unless asked: worker
-    # start-ups would go into the rates) and the access log (the journal's cost, not the app's).
-    args = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
-    args += ["--threads", "8", "--worker-class", "gthread", "--timeout", "60"]
-    args += ["--graceful-timeout", "30", "--log-level", "warning"]
-    if max_requests:
-        args += ["--max-requests", str(max_requests)]
-    return [*args, "mailer.web:create_app()"]
-
-
-def start_gunicorn(database_url: str, port: int, folder: Path, max_requests: int):
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("MAILER_") and k != "DATABASE_URL"
-    }
-    env.update(
-        DATABASE_URL=database_url,
-        MAILER_SECRET_KEY=SECRET,
-        MAILER_LISTS_DIR=str(REPO / "lists"),
-        MAILER_BASE_URL=f"http://127.0.0.1:{port}",
-        MAILER_OUTBOX=str(folder / "outbox"),
-        MAILER_TRUSTED_PROXIES="1",  # as in production: X-Forwarded-For names the reader
-    )
-    log = (folder / "gunicorn.log").open("wb")
-    proc = subprocess.Popen(
-        gunicorn_args(port, max_requests), cwd=folder, env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited: {(folder / 'gunicorn.log').read_text()[-2000:]}")
-        try:
-            if requests.get(url + "/healthz", timeout=2).status_code == 200:
-                return proc, url
-        except requests.RequestException:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("gunicorn did not answer /healthz within 60 s")
-
-
 def graceful_stop(proc, folder: Path) -> float:
     """SIGTERM, as systemd stops the unit; the seconds until gunicorn exited (0 exit status)."""
     started = time.monotonic()
@@ -139,21 +68,8 @@ def graceful_stop(proc, folder: Path) -> float:
         proc.kill()
         raise SystemExit("gunicorn did not stop within 45 s of SIGTERM") from None
     if proc.returncode != 0:
-        raise SystemExit(f"gunicorn exited with {proc.returncode}: {read_log(folder)}")
+        raise SystemExit(f"gunicorn exited with {proc.returncode}: {harness.read_log(folder)}")
     return time.monotonic() - started
-
-
-def read_log(folder: Path) -> str:
-    return (folder / "gunicorn.log").read_text(errors="replace")[-2000:]
-
-
-def drive(url: str, tokens_file: Path, args) -> dict:
-    command = [sys.executable, str(REPO / "bench" / "redirect_load.py"), url]
-    command += [str(args.seconds), str(args.rounds), str(args.warmup), str(args.users)]
-    out = subprocess.run([*command, str(tokens_file)], capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"bench/redirect_load.py failed: {out.stderr.strip()[-2000:]}")
-    return json.loads(next(line for line in out.stdout.splitlines() if line.startswith("{")))
 
 
 def stored(factory) -> tuple[dict[str, int], int]:
@@ -168,29 +84,17 @@ def stored(factory) -> tuple[dict[str, int], int]:
     return {k: int(v) for k, v in kinds.items()}, visitors
 
 
-def problems(run: dict, ok: str) -> str:
-    """Every answer that was not `ok`, and every connection error, in one phrase."""
-    parts = [f"{v} x HTTP {k}" for k, v in run["statuses"].items() if k != ok]
-    parts += [f"{v} x {k}" for k, v in run["errors"].items()]
-    return ", ".join(parts) if parts else "no errors"
-
-
 def options() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=16.0, help="measured seconds a URL")
-    parser.add_argument("--rounds", type=int, default=4, help="slices of them, alternating")
-    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds")
-    parser.add_argument("--users", type=int, default=16, help="keep-alive clients (16 = 2 x 8)")
-    parser.add_argument("--database-url", help="a PostgreSQL URL (default: SQLite in a tmp dir)")
-    parser.add_argument("--max-requests", type=int, default=0, help="gunicorn --max-requests")
-    return parser.parse_args()
+    return harness.parser(__doc__, seconds=16.0).parse_args()
 
 
 def main() -> None:
     args = options()
-    if importlib.util.find_spec("locust") is None:
-        raise SystemExit("locust is not installed: run `make install` (the bench extra)")
-    with tempfile.TemporaryDirectory() as tmp, database(args.database_url, Path(tmp)) as db_url:
+    harness.require_locust()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        harness.database(args.database_url, Path(tmp)) as db_url,
+    ):
         folder = Path(tmp)
         engine = make_engine(db_url)
         upgrade(engine)
@@ -198,27 +102,27 @@ def main() -> None:
         tokens = fill(factory)
         tokens_file = folder / "tokens.txt"
         tokens_file.write_text("\n".join(tokens))
-        kind = "PostgreSQL" if args.database_url else "SQLite"
         print(
-            f"counted links on gunicorn (2 gthread workers x 8 threads, --max-requests "
-            f"{args.max_requests or 'off'}), {kind}, {SENDS} sends x {LINKS} links; "
-            f"{args.users} keep-alive clients (locust), {args.warmup:g} s warm-up, "
-            f"{args.seconds:g} s a URL in {args.rounds} alternating slices; {os.cpu_count()} "
-            f"CPUs, load average {os.getloadavg()[0]:.2f}"
+            f"counted links on {harness.served(args)}, {SENDS} sends x {LINKS} links; {args.users} "
+            f"keep-alive clients (locust), {args.warmup:g} s warm-up, {args.seconds:g} s a URL in "
+            f"{args.rounds} alternating slices; {harness.machine()}"
         )
-        proc, url = start_gunicorn(db_url, free_port(), folder, args.max_requests)
+        # as in production: X-Forwarded-For names the reader
+        proc, url = harness.start_gunicorn(
+            db_url, free_port(), folder, args.max_requests, MAILER_TRUSTED_PROXIES="1"
+        )
         try:
             first = requests.get(f"{url}/r/{tokens[0]}", allow_redirects=False, timeout=30)
             if first.status_code != 302:
                 raise SystemExit(f"/r/<token> answered {first.status_code}, not 302")
-            run = drive(url, tokens_file, args)
+            [run] = harness.drive("redirect_load.py", url, args, str(tokens_file))
         except BaseException:
             proc.kill()
             raise
         stop_seconds = graceful_stop(proc, folder)
         kinds, visitors = stored(factory)
         engine.dispose()
-        log = read_log(folder)
+        log = harness.read_log(folder)
     report(run, kinds, visitors, stop_seconds, log, checked=1)  # the check's GET counts too
 
 
@@ -227,13 +131,14 @@ def report(run: dict, kinds: dict, visitors: int, stop_seconds: float, log: str,
     ratio = redirect["rate"] / ceiling["rate"]
     print(
         f"  /healthz     {ceiling['rate']:7,.0f} req/s  the ceiling ({ceiling['ok']:,} x 200 in "
-        f"{ceiling['seconds']:.1f} s, {problems(ceiling, '200')}; p50 {ceiling['p50_ms']:.0f} ms, "
-        f"p95 {ceiling['p95_ms']:.0f} ms)"
+        f"{ceiling['seconds']:.1f} s, {harness.problems(ceiling, '200')}; "
+        f"p50 {ceiling['p50_ms']:.0f} ms, p95 {ceiling['p95_ms']:.0f} ms)"
     )
     print(
         f"  /r/<token>   {redirect['rate']:7,.0f} req/s {ratio:6.1%} of the ceiling "
-        f"({redirect['ok']:,} x 302 in {redirect['seconds']:.1f} s, {problems(redirect, '302')}; "
-        f"p50 {redirect['p50_ms']:.0f} ms, p95 {redirect['p95_ms']:.0f} ms)"
+        f"({redirect['ok']:,} x 302 in {redirect['seconds']:.1f} s, "
+        f"{harness.problems(redirect, '302')}; p50 {redirect['p50_ms']:.0f} ms, "
+        f"p95 {redirect['p95_ms']:.0f} ms)"
     )
     made = sum(clicks["redirected"].values()) + checked
     heads = clicks["redirected"].get("HEAD", 0)

@@ -36,9 +36,20 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def _pg_schema_url(schema: str) -> str:
-    sep = "&" if "?" in PG_URL else "?"
-    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+@contextmanager
+def private_schema(url: str, prefix: str = "t_") -> Iterator[str]:
+    """A schema of its own on the PostgreSQL at `url`, dropped at the end: the URL that uses it
+    (bench/harness.py makes its databases with it too)."""
+    schema = f"{prefix}{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalise_database_url(url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
 
 
 @contextmanager
@@ -47,16 +58,8 @@ def fresh_database(kind: str, tmp_path: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'mailer.db'}"
         return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_database_url(PG_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield _pg_schema_url(schema)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with private_schema(PG_URL) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

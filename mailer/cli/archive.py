@@ -59,57 +59,39 @@ def build_command(ctx: click.Context, list_slug: str | None, out: Path, public_u
     click.echo(report.line())
 
 
-def _mark(ctx: click.Context, list_slug: str | None, day: dt.datetime, visibility) -> None:
-    settings = settings_of(ctx)
-    list_def = pick_list(settings, list_slug)
-    click.echo(mark(open_db(settings), settings, list_def, day.date(), visibility))
-
-
-date_option = click.option(
-    "--date", "day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="The issue's date."
+# publish, hide and reset differ only in what they mark the issue and in their help: one table,
+# one maker. Each help ends in its own command's example.
+MARKS = (
+    (
+        "publish",
+        Visibility.PUBLIC,
+        "Show an issue in the archive though it was not sent (stored from its file if needed).",
+    ),
+    (
+        "hide",
+        Visibility.HIDDEN,
+        "Take an issue out of the archive, sent or not (its page answers 404).",
+    ),
+    ("reset", None, "Undo publish or hide: the issue is in the archive once its send has started."),
 )
+EXAMPLE = "\n\nExample:\n\n\b\n    mailer archive {name} --list ai-morning-post --date 2026-11-18"
 
 
-@archive.command("publish")
-@list_option
-@date_option
-@click.pass_context
-def publish(ctx: click.Context, list_slug: str | None, day: dt.datetime) -> None:
-    """Show an issue in the archive though it was not sent (stored from its file if needed).
+def _mark_command(name: str, visibility: Visibility | None, summary: str) -> None:
+    """`mailer archive NAME --list SLUG --date DAY`: the issue of DAY marked `visibility` (None:
+    shown once its send has started)."""
 
-    Example:
-
-    \b
-        mailer archive publish --list ai-morning-post --date 2026-11-18
-    """
-    _mark(ctx, list_slug, day, Visibility.PUBLIC)
-
-
-@archive.command("hide")
-@list_option
-@date_option
-@click.pass_context
-def hide(ctx: click.Context, list_slug: str | None, day: dt.datetime) -> None:
-    """Take an issue out of the archive, sent or not (its page answers 404).
-
-    Example:
-
-    \b
-        mailer archive hide --list ai-morning-post --date 2026-11-18
-    """
-    _mark(ctx, list_slug, day, Visibility.HIDDEN)
+    @archive.command(name, help=summary + EXAMPLE.format(name=name))
+    @list_option
+    @click.option(
+        "--date", "day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="The issue's date."
+    )
+    @click.pass_context
+    def command(ctx: click.Context, list_slug: str | None, day: dt.datetime) -> None:
+        settings = settings_of(ctx)
+        list_def = pick_list(settings, list_slug)
+        click.echo(mark(open_db(settings), settings, list_def, day.date(), visibility))
 
 
-@archive.command("reset")
-@list_option
-@date_option
-@click.pass_context
-def reset(ctx: click.Context, list_slug: str | None, day: dt.datetime) -> None:
-    """Undo publish or hide: the issue is in the archive once its send has started.
-
-    Example:
-
-    \b
-        mailer archive reset --list ai-morning-post --date 2026-11-18
-    """
-    _mark(ctx, list_slug, day, None)
+for _name, _visibility, _summary in MARKS:
+    _mark_command(_name, _visibility, _summary)

@@ -4,10 +4,6 @@ ETag for the same page, so caches and conditional requests work whichever worker
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,8 +12,8 @@ import requests
 
 from mailer.config import Settings
 from tests.archive.conftest import LIST, seed_contents, send_started
-from tests.conftest import DB_KINDS, REPO, SECRET
-from tests.web.test_load_gunicorn import free_port, start_gunicorn, stop
+from tests.conftest import DB_KINDS, SECRET
+from tests.web.servers import start_gunicorn, start_mailer_serve, stop
 
 SLUG = LIST.slug
 
@@ -68,36 +64,9 @@ def test_gunicorn_workers_answer_the_archive_alike_under_concurrent_readers(
 
 
 def test_mailer_serve_answers_the_archive(tmp_path, database_url, engine, factory):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    contents = fill(factory, database_url, url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
-    env.update(
-        {
-            "DATABASE_URL": database_url,
-            "MAILER_SECRET_KEY": SECRET,
-            "MAILER_BASE_URL": url,
-            "MAILER_LISTS_DIR": str(REPO / "lists"),
-            "MAILER_OUTBOX": str(tmp_path / "outbox"),
-        }
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mailer", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    proc, url = start_mailer_serve(database_url, tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(url + "/healthz", timeout=2)
-                break
-            except requests.RequestException:
-                assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
-                assert time.monotonic() < deadline, "mailer serve did not start"
-                time.sleep(0.2)
+        contents = fill(factory, database_url, url)
         for path in archive_paths(contents):
             assert requests.get(url + path, timeout=30).status_code == 200, path
         latest = requests.get(url + f"/archive/{SLUG}/latest", timeout=30)

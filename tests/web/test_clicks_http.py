@@ -13,11 +13,8 @@ import hashlib
 import hmac
 import http.client
 import logging
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -29,10 +26,10 @@ from sqlalchemy import delete, insert, inspect, select, text
 
 from mailer.store.models import ClickSalt, ClickVisitor, SendLink
 from mailer.tokens import ClickToken, make_click_token, make_token
-from tests.conftest import DB_KINDS, REPO, SECRET
+from tests.conftest import DB_KINDS, SECRET
 from tests.web.click_sends import URLS, click_send, click_token, counted, visitors, wait_for
 from tests.web.conftest import dump_tables
-from tests.web.test_load_gunicorn import free_port, start_gunicorn, stop
+from tests.web.servers import start_gunicorn, start_mailer_serve, stop
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 PHONE = (
@@ -495,33 +492,8 @@ def test_gunicorn_preloaded_app_counts_in_each_forked_worker(
 
 def test_mailer_serve_writes_its_clicks_on_sigterm(database_url, engine, factory, tmp_path):
     send_id = click_send(factory)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
-    env.update(
-        DATABASE_URL=database_url,
-        MAILER_SECRET_KEY=SECRET,
-        MAILER_BASE_URL=url,
-        MAILER_LISTS_DIR=str(REPO / "lists"),
-        MAILER_OUTBOX=str(tmp_path / "outbox"),
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mailer", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    proc, url = start_mailer_serve(database_url, tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(url + "/healthz", timeout=2)
-                break
-            except requests.RequestException:
-                assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
-                assert time.monotonic() < deadline, "mailer serve did not start"
-                time.sleep(0.2)
         made = click_all(url, send_id, click_mix(120), threads=8)
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=30)[0].decode()

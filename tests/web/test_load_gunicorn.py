@@ -4,12 +4,7 @@ recorded, no 5xx), and one subscribe rate limit for both workers."""
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -23,14 +18,9 @@ from mailer.store.db import session_factory, transaction
 from mailer.store.models import ConsentEvent, Subscription
 from mailer.tokens import make_token
 from tests.conftest import DB_KINDS, REPO, SECRET
+from tests.web.servers import start_gunicorn, stop
 
 PEOPLE = 200
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -38,73 +28,6 @@ def gunicorn(database_url, engine, tmp_path):
     proc, url = start_gunicorn(database_url, tmp_path, "mailer.web:create_app()")
     yield url
     stop(proc)
-
-
-def start_gunicorn(database_url, tmp_path, app_spec: str, extra: tuple[str, ...] = ()):
-    """gunicorn as deploy/mailer-web.service runs it (2 gthread workers); `extra` flags override
-    (a later flag wins)."""
-    port = free_port()
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("MAILER_") and k != "DATABASE_URL"
-    }
-    env.update(
-        {
-            "DATABASE_URL": database_url,
-            "MAILER_SECRET_KEY": SECRET,
-            "MAILER_LISTS_DIR": str(REPO / "lists"),
-            "MAILER_BASE_URL": f"http://127.0.0.1:{port}",
-            "MAILER_OUTBOX": str(tmp_path / "outbox"),
-        }
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--threads",
-            "8",
-            "--worker-class",
-            "gthread",
-            "--max-requests",
-            "1000",
-            "--timeout",
-            "60",
-            "--log-level",
-            "warning",
-            *extra,
-            app_spec,
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url + "/healthz", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            time.sleep(0.2)
-        if proc.poll() is not None:
-            pytest.fail(f"gunicorn exited: {proc.stdout.read().decode()[-2000:]}")
-    else:
-        proc.kill()
-        pytest.fail("gunicorn did not answer /healthz within 60 s")
-    return proc, url
-
-
-def stop(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 @pytest.mark.slow
