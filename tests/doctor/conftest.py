@@ -112,6 +112,7 @@ class Installation:
     def build(self) -> Installation:
         self.overlay.account = copy.deepcopy(GOOD_ACCOUNT)
         self.overlay.account_error = None
+        self.overlay.requests.clear()
         self.overlay.rewrites = {}
         self.tokens = self.ses.verify_domain_dkim(Domain=DOMAIN)["DkimTokens"]
         self.ses.set_identity_mail_from_domain(Identity=DOMAIN, MailFromDomain=MAIL_FROM)
