@@ -220,6 +220,25 @@ class Installation:
     def change(self, **changes) -> None:
         self.settings = dataclasses.replace(self.settings, **changes)
 
+    def env(self) -> dict[str, str]:
+        """The settings as an operator's environment (for `mailer ...` through the CLI)."""
+        s = self.settings
+        return {
+            "DATABASE_URL": s.database_url,
+            "MAILER_CONFIG": str(s.outbox_dir.parent / "absent.toml"),
+            "MAILER_SECRET_KEY": s.secret_key or "",
+            "MAILER_BASE_URL": s.base_url,
+            "MAILER_TRANSPORT": s.transport,
+            "MAILER_SES_ENDPOINT_URL": s.ses_endpoint_url or "",
+            "MAILER_SES_CONFIGURATION_SET": s.ses_configuration_set or "",
+            "MAILER_SNS_TOPIC_ARNS": ",".join(s.sns_topic_arns),
+            "MAILER_SQS_QUEUE_URL": s.sqs_queue_url or "",
+            "MAILER_DNS_SERVER": f"127.0.0.1:{self.dns.port}",
+            "MAILER_DNS_TIMEOUT": str(s.dns_timeout),
+            "MAILER_LISTS_DIR": str(s.lists_dir),
+            "MAILER_ISSUES_PATH": str(REPO / "issues"),
+        }
+
     # --- the doctor --------------------------------------------------------------------------
 
     def examine(self, **options) -> dict[str, Check]:
