@@ -300,11 +300,11 @@ class EventChecks:
                 subscribe,
             )
         if all(s.get("SubscriptionArn") == "PendingConfirmation" for s in mine):
-            how = "mailer events poll --once" if protocol == "sqs" else "a POST to the webhook"
-            return (
-                f"the subscription of {endpoint} to {topic} is not confirmed yet",
-                f"run `{how}`: it confirms the subscription through the SNS API",
-            )
+            if protocol == "sqs":
+                fix = "run `mailer events poll --once`: it confirms the subscription (SNS API)"
+            else:  # the web app confirms what SNS posts it; a new subscribe posts it again
+                fix = f"with web.healthz ok, run {subscribe} again: the web app confirms it"
+            return f"the subscription of {endpoint} to {topic} is not confirmed yet", fix
         return None
 
     # --- SQS ---------------------------------------------------------------------------------
