@@ -79,6 +79,10 @@ class FromDomain:
     def checks(self) -> list[Check]:
         if not uses_ses(self.probe.settings):
             return [self.dmarc(None, None)]
+        if self.probe.aws_down:
+            because = "AWS cannot be reached (see settings.transport)"
+            names = ("identity", "dkim", "mail_from", "spf")
+            return [*(not_checked(self.name(n), because) for n in names), self.dmarc(None, None)]
         found = self.identity()
         if isinstance(found, AwsProblem):
             because = f"SES identities could not be read (see {self.name('identity')})"

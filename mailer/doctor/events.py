@@ -67,8 +67,9 @@ class Queue:
 
 
 def checks(probe: Probe) -> list[Check]:
-    topics = EventChecks(probe)
-    return topics.run()
+    if probe.aws_down:
+        return [not_checked(n, "AWS cannot be reached (see settings.transport)") for n in NAMES]
+    return EventChecks(probe).run()
 
 
 class EventChecks:
@@ -198,7 +199,9 @@ class EventChecks:
     def topic_allowed(self) -> Check:
         name = "events.topic_allowed"
         if self.topic is None:
-            return not_checked(name, "the configuration set's topic is not known (see above)")
+            return not_checked(
+                name, "the configuration set's topic is not known (see events.destination)"
+            )
         if self.topic in self.allowed:
             return ok(name, f"{self.topic} is in MAILER_SNS_TOPIC_ARNS")
         listed = ",".join([*self.allowed, self.topic])

@@ -41,24 +41,27 @@ AwsError = (BotoCoreError, ClientError, ConfigError)
 class AwsProblem:
     detail: str
     fix: str
+    everywhere: bool = False  # no region, no credentials, no endpoint: every AWS call fails so
 
 
 def aws_problem(exc: Exception, action: str) -> AwsProblem:
     """One line for a failed AWS call, named by its IAM action (e.g. `ses:GetAccount`: the name
     an operator grants), and what to do about it."""
     if isinstance(exc, ConfigError):  # from mailer.aws: no region, unknown profile
-        return AwsProblem(f"{action}: {exc}", str(exc).rsplit(": ", 1)[-1])
+        return AwsProblem(f"{action}: {exc}", str(exc).rsplit(": ", 1)[-1], everywhere=True)
     if isinstance(exc, NoCredentialsError):
         return AwsProblem(
             f"{action}: no AWS credentials",
             "give the machine an IAM role (instance profile), or set AWS_PROFILE to a profile "
             "the mailer user can read",
+            everywhere=True,
         )
     if isinstance(exc, EndpointConnectionError):
         return AwsProblem(
             f"{action}: the endpoint does not answer ({one_line(exc)})",
             "check the machine's network path to AWS (or AWS_ENDPOINT_URL_* / "
             "MAILER_SES_ENDPOINT_URL when set)",
+            everywhere=True,
         )
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
@@ -73,6 +76,7 @@ def aws_problem(exc: Exception, action: str) -> AwsProblem:
             return AwsProblem(
                 f"{action}: AWS does not accept the credentials ({code})",
                 "check the machine's IAM role or AWS_PROFILE's keys (aws sts get-caller-identity)",
+                everywhere=True,
             )
         return AwsProblem(f"{action}: {code}: {message}", "see the AWS message; then run again")
     return AwsProblem(f"{action}: {one_line(exc)}", "see the message; then run again")
@@ -141,6 +145,12 @@ class Probe:
             return self.ses().get_account()
         except AwsError as exc:
             return aws_problem(exc, "ses:GetAccount")
+
+    @property
+    def aws_down(self) -> bool:
+        """No AWS call can work (GetAccount failed for want of a region, credentials or a
+        network path): the other AWS checks say "not checked" instead of failing the same way."""
+        return isinstance(self.account, AwsProblem) and self.account.everywhere
 
     # --- the lists ---------------------------------------------------------------------------
 

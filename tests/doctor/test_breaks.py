@@ -519,3 +519,30 @@ def test_the_queue_policy_fix_keeps_other_accepted_topics(installation):
     policy = json.loads(json.loads(check.fix.split("--attributes '")[1].split("'")[0])["Policy"])
     condition = policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"]
     assert condition == sorted([installation.topic, inbound])
+
+
+@pytest.mark.parametrize(
+    ("unset", "fix"),
+    [
+        (
+            ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"),
+            "give the machine an IAM role (instance profile), or set AWS_PROFILE",
+        ),
+        (("AWS_DEFAULT_REGION",), "set AWS_DEFAULT_REGION (boto3 reads it, not AWS_REGION)"),
+    ],
+    ids=["no credentials", "no region"],
+)
+def test_without_aws_one_check_fails_and_the_other_aws_checks_wait(
+    installation, monkeypatch, unset, fix
+):
+    for name in unset:
+        monkeypatch.delenv(name)
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    found = installation.examine()
+    assert {n for n, c in found.items() if c.status == Status.FAIL} == {"settings.transport"}
+    assert fix in found["settings.transport"].fix
+    waiting = {n for n, c in found.items() if c.detail.startswith("not checked: ")}
+    assert waiting == {n for n in found if n.startswith(("ses.", "events."))} | {
+        d(what) for what in ("identity", "dkim", "mail_from", "spf")
+    }
+    assert found[d("dmarc")].status == Status.OK  # DNS alone
