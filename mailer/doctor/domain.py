@@ -80,7 +80,7 @@ class FromDomain:
         if not uses_ses(self.probe.settings):
             return [self.dmarc(None, None)]
         if self.probe.aws_down:
-            because = "AWS cannot be reached (see settings.transport)"
+            because = f"AWS cannot be reached (see {self.probe.account_check})"
             names = ("identity", "dkim", "mail_from", "spf")
             return [*(not_checked(self.name(n), because) for n in names), self.dmarc(None, None)]
         found = self.identity()

@@ -68,7 +68,8 @@ class Queue:
 
 def checks(probe: Probe) -> list[Check]:
     if probe.aws_down:
-        return [not_checked(n, "AWS cannot be reached (see settings.transport)") for n in NAMES]
+        because = f"AWS cannot be reached (see {probe.account_check})"
+        return [not_checked(n, because) for n in NAMES]
     return EventChecks(probe).run()
 
 

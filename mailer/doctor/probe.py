@@ -147,6 +147,12 @@ class Probe:
             return aws_problem(exc, "ses:GetAccount")
 
     @property
+    def account_check(self) -> str:
+        """The check that reports a failed GetAccount: the transport's for ses; for SMTP through
+        SES's SMTP interface, which does not need GetAccount to send, ses.region's."""
+        return "settings.transport" if self.settings.transport == "ses" else "ses.region"
+
+    @property
     def aws_down(self) -> bool:
         """No AWS call can work (GetAccount failed for want of a region, credentials or a
         network path): the other AWS checks say "not checked" instead of failing the same way."""

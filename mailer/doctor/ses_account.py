@@ -12,7 +12,6 @@ from mailer.send.ledger import eligible_subscribers
 from mailer.store.models import MailingList
 from mailer.track.sns import SignatureError, topic_region
 
-NO_ACCOUNT = "SES did not answer GetAccount (see settings.transport)"
 QUOTA_CONSOLE = "Service Quotas console > AWS services > Amazon Simple Email Service"
 
 
@@ -20,7 +19,14 @@ def checks(probe: Probe) -> list[Check]:
     account = probe.account
     names = ("ses.region", "ses.production_access", "ses.sending_enabled", "ses.quota")
     if isinstance(account, AwsProblem):
-        return [not_checked(name, NO_ACCOUNT) for name in names]
+        because = f"SES did not answer GetAccount (see {probe.account_check})"
+        if probe.account_check == "settings.transport":
+            return [not_checked(name, because) for name in names]
+        # SMTP through SES: the transport check does not ask GetAccount; the first check tells
+        return [
+            fail(names[0], f"SES does not answer: {account.detail}", account.fix),
+            *(not_checked(name, because) for name in names[1:]),
+        ]
     return [
         region(probe),
         production_access(probe, account),

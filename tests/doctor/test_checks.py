@@ -214,3 +214,35 @@ def test_a_list_that_does_not_exist(installation):
     assert found["web.one_click"].detail == (
         "not checked: no list to make a link for (see settings.lists)"
     )
+
+
+@pytest.mark.parametrize(
+    ("transport", "ses"),
+    [
+        ("ses", True),
+        ("smtp://email-smtp.eu-west-1.amazonaws.com:587?starttls=1", True),  # SES's SMTP interface
+        ("smtps://email-smtp.us-east-1.amazonaws.com:465", True),
+        ("smtp://mail.example.com:587", False),
+        ("file", False),
+    ],
+)
+def test_which_transports_get_the_ses_checks(transport, ses):
+    from mailer.doctor.probe import uses_ses
+
+    assert uses_ses(Settings(transport=transport)) is ses
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [
+        ("192.0.2.53", ("192.0.2.53", 53)),
+        ("192.0.2.53:5353", ("192.0.2.53", 5353)),
+        ("2001:db8::53", ("2001:db8::53", 53)),
+        ("[2001:db8::53]:5353", ("2001:db8::53", 5353)),
+    ],
+)
+def test_the_dns_server_setting(raw, parsed):
+    from mailer.config import load_settings
+
+    settings = load_settings(environ={"MAILER_DNS_SERVER": raw, "MAILER_CONFIG": "/absent.toml"})
+    assert settings.dns_server == parsed

@@ -6,12 +6,17 @@ it was, on SQLite and PostgreSQL. Real subscribers (the sample list) are never t
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
+from sqlalchemy import func, select
 
 from mailer.doctor.check import Status
+from mailer.doctor.round_trip import LEFTOVER_AGE, remove, remove_leftovers
 from mailer.doctor.runner import RoundTripOptions
+from mailer.store.db import transaction
+from mailer.store.models import Event, MailingList, Subscriber, Subscription, Suppression, utcnow
 from tests.conftest import DB_KINDS, import_sample
 from tests.doctor.conftest import not_ok
 from tests.doctor.simulator import MailboxSimulator
@@ -102,3 +107,50 @@ def test_a_send_ses_refuses_is_round_trip_send(installation):
     assert found["round_trip.cleanup"].status == Status.OK
     assert rows(installation.engine) == before
     assert nothing_found_by_search(installation.engine)
+
+
+@pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
+def test_leftovers_of_earlier_round_trips_go_once_an_hour_old(factory, engine):
+    """What a killed run left, or a late event after a clean-up: deleted by a later round trip
+    when an hour old; a younger run's rows (perhaps running now) and real subscribers stay."""
+    import_sample(factory)
+    real = {k: v for k, v in dump_tables(engine).items() if k not in FTS_INTERNALS}
+    now = utcnow()
+    for label, when in (("0ld0ld00", now - dt.timedelta(hours=2)), ("ad0e5700", now)):
+        address = f"bounce+mailer-doctor-{label}@simulator.amazonses.com"
+        with transaction(factory) as session:
+            mailing_list = MailingList(slug=f"mailer-doctor-{label}", name=label, created_at=when)
+            subscriber = Subscriber(email=address, name="", created_at=when)
+            session.add_all([mailing_list, subscriber])
+            session.flush()
+            session.add_all(
+                [
+                    Subscription(
+                        subscriber_id=subscriber.id,
+                        list_id=mailing_list.id,
+                        status="confirmed",
+                        created_at=when,
+                    ),
+                    Suppression(
+                        email=address, email_hash=label * 8, reason="hard-bounce", created_at=when
+                    ),
+                    Event(
+                        dedup_key=f"late-{label}",
+                        event_type="bounce",
+                        recipient=address,
+                        raw="{}",
+                        received_at=when,
+                    ),
+                ]
+            )
+    removed = remove_leftovers(factory, now - LEFTOVER_AGE)
+    assert removed == 5  # the old run's list, subscriber, subscription, suppression and event
+    with factory() as session:
+        left = session.scalars(select(Subscriber.email).where(Subscriber.email.like("%simulator%")))
+        assert list(left) == ["bounce+mailer-doctor-ad0e5700@simulator.amazonses.com"]
+        assert session.scalar(select(func.count()).select_from(Event)) == 1
+        assert session.scalar(select(func.count()).select_from(Suppression)) == 1
+    remove(
+        factory, "mailer-doctor-ad0e5700", ["bounce+mailer-doctor-ad0e5700@simulator.amazonses.com"]
+    )
+    assert {k: v for k, v in dump_tables(engine).items() if k not in FTS_INTERNALS} == real
