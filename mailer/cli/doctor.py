@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from mailer.cli.options import list_option, settings_of
+from mailer.cli.options import settings_of
 from mailer.cli.send import Refused
 from mailer.config import Settings, dns_server
 from mailer.doctor.check import Status
@@ -58,7 +58,12 @@ def _refuse(question: str) -> None:
 
 
 @click.command()
-@list_option
+@click.option(
+    "--list",
+    "list_slug",
+    metavar="SLUG",
+    help="Check this list's From domain only (default: every list in lists/).",
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"checks": [...]} as JSON.')
 @click.option(
     "--round-trip",
@@ -67,7 +72,10 @@ def _refuse(question: str) -> None:
     "events, prove the ledger, suppressions and report react, and remove what it made.",
 )
 @click.option(
-    "--yes", "-y", is_flag=True, help="Run the round trip even in the SES sandbox (no question)."
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Run the round trip in the SES sandbox too (without --yes it refuses there).",
 )
 @click.option(
     "--wait",

@@ -217,7 +217,13 @@ def send(
     metavar="ISSUE",
     help="today, latest, a date (YYYY-MM-DD) or the path of an issue file (not with --health).",
 )
-@list_option
+@click.option(
+    "--list",
+    "list_slug",
+    metavar="SLUG",
+    help="List slug (a file lists/SLUG.toml); optional when there is only one list (with "
+    "--health: check this list only, default every list).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.option(
     "--health",
