@@ -91,6 +91,14 @@ def sqs_poll_config(receivers: int) -> Config:
     return Config(max_pool_connections=receivers, read_timeout=30, parameter_validation=False)
 
 
+def probe_config() -> Config:
+    """botocore settings for `mailer doctor`'s reads: an answer within seconds or a clear failure
+    (botocore's defaults wait a minute per attempt), a few retries for a throttled read."""
+    return Config(
+        connect_timeout=5, read_timeout=15, retries={"mode": "standard", "max_attempts": 3}
+    )
+
+
 def queue_region(queue_url: str | None) -> str | None:
     """The region an SQS queue URL names, or None (a local endpoint's URL names none)."""
     match = _QUEUE_REGION.match(queue_url or "")

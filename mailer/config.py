@@ -40,6 +40,8 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "trusted_proxies": ("MAILER_TRUSTED_PROXIES", "trusted_proxies"),
     "log_format": ("MAILER_LOG_FORMAT", "log_format"),
     "embed_origins": ("MAILER_EMBED_ORIGINS", "embed_origins"),
+    "dns_server": ("MAILER_DNS_SERVER", "dns_server"),
+    "dns_timeout": ("MAILER_DNS_TIMEOUT", "dns_timeout"),
 }
 # The settings file's own variable: read before any file, so it has no mailer.toml key.
 CONFIG_ENV = "MAILER_CONFIG"
@@ -93,6 +95,10 @@ class Settings:
     )
     log_format: str = "text"  # the `mailer` commands' log lines on stderr: text or json
     embed_origins: tuple[str, ...] = (ANY_SITE,)  # who may frame the embed form (ANY_SITE above)
+    # The DNS resolver `mailer doctor` asks for DKIM, SPF and DMARC records: (IP address, port), or
+    # None for the system's resolver (/etc/resolv.conf); and how long one lookup may take.
+    dns_server: tuple[str, int] | None = None
+    dns_timeout: float = 5.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def require_secret_key(self) -> str:
@@ -209,6 +215,32 @@ def embed_origins(raw: Any) -> tuple[str, ...]:
     return values
 
 
+def dns_server(raw: Any) -> tuple[str, int]:
+    """`HOST[:PORT]` with HOST an IP address (`[v6]:PORT` for IPv6 with a port): (host, port).
+    An address, not a name: the resolver that would look a name up is the one being chosen.
+    Raises ValueError."""
+    import ipaddress
+
+    text = str(raw).strip()
+    match = re.fullmatch(r"\[(?P<v6>[0-9a-fA-F:.]+)\](?::(?P<v6port>\d{1,5}))?", text)
+    if match:
+        host, port = match["v6"], match["v6port"]
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(
+            "must be the IP address of a DNS resolver, optionally with a port: 192.0.2.53, "
+            "192.0.2.53:5353 or [2001:db8::53]:53"
+        ) from None
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError("has a port that is not a number from 1 to 65535")
+    return host, int(port) if port else 53
+
+
 def _convert(name: str, raw: Any, origin: str) -> Any:
     try:
         if name == "database_url":
@@ -220,7 +252,9 @@ def _convert(name: str, raw: Any, origin: str) -> Any:
             return tuple(Path(p) for p in parts if str(p))
         if name in ("outbox_dir", "lists_dir"):
             return Path(str(raw))
-        if name in ("send_rate", "send_timeout", "transport_down_after"):
+        if name == "dns_server":
+            return dns_server(raw)
+        if name in ("send_rate", "send_timeout", "transport_down_after", "dns_timeout"):
             number = float(raw)
             if not number > 0 or number == float("inf"):
                 raise ValueError("must be a positive number")

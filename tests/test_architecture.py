@@ -35,6 +35,7 @@ LAYERS = (
     "track",
     "archive",
     "autopilot",
+    "doctor",
     "web",
     "cli",
 )
@@ -50,6 +51,7 @@ PACKAGE_LAYERS = {
     "track": "track",
     "archive": "archive",
     "autopilot": "autopilot",
+    "doctor": "doctor",
     "web": "web",
     "cli": "cli",
 }

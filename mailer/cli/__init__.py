@@ -12,6 +12,7 @@ from mailer.cli.archive import archive
 from mailer.cli.autopilot import autopilot
 from mailer.cli.content import issue, trending
 from mailer.cli.db import db
+from mailer.cli.doctor import doctor
 from mailer.cli.logs import configure_logging
 from mailer.cli.render import lint_command, preview
 from mailer.cli.send import send, status
@@ -94,6 +95,7 @@ COMMANDS = (
     suppressions,
     autopilot,
     archive,
+    doctor,
 )
 for command in COMMANDS:
     cli.add_command(command)

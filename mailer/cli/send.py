@@ -18,6 +18,7 @@ from mailer.cli.options import (
     settings_of,
 )
 from mailer.content.load import load_issue_for
+from mailer.doctor.runner import examine
 from mailer.render.lint import Finding
 from mailer.send import campaign, launch
 from mailer.store.models import DeliveryState
@@ -224,18 +225,46 @@ def send(
 
 
 @click.command()
-@issue_option
-@list_option
+@click.option(
+    "--issue",
+    "issue_spec",
+    metavar="ISSUE",
+    help="today, latest, a date (YYYY-MM-DD) or the path of an issue file (not with --health).",
+)
+@click.option(
+    "--list",
+    "list_slug",
+    metavar="SLUG",
+    help="List slug (a file lists/SLUG.toml); optional when there is only one list (with "
+    "--health: check this list only, default every list).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option(
+    "--health",
+    is_flag=True,
+    help="Instead: every `mailer doctor` check (no round trip) as JSON, for monitoring; exit 1 "
+    "when one fails.",
+)
 @click.pass_context
-def status(ctx: click.Context, issue_spec: str, list_slug: str | None, as_json: bool) -> None:
-    """Counts by state and the pause reason of an issue's send.
+def status(
+    ctx: click.Context, issue_spec: str | None, list_slug: str | None, as_json: bool, health: bool
+) -> None:
+    """Counts by state and the pause reason of an issue's send; or, with --health, the setup's
+    health as `mailer doctor --json` reports it.
 
     Example:
 
     \b
         mailer status --issue today --json
     """
+    if health:
+        if issue_spec:
+            raise click.UsageError("--health checks the setup, not an issue: leave out --issue")
+        report = examine(settings_of(ctx), list_slug=list_slug)
+        click.echo(json.dumps(report.as_dict(), indent=2))
+        sys.exit(1 if report.failed else 0)
+    if not issue_spec:
+        raise click.UsageError("Missing option '--issue' (or use --health).")
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
     info = campaign.send_status(open_db(settings), settings, list_def, issue_spec)

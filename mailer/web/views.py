@@ -32,6 +32,7 @@ from mailer.store.db import transaction
 from mailer.tokens import (
     CONFIRM_MAX_AGE,
     RESEND_MAX_AGE,
+    TEST_SUBSCRIBER_ID,
     TokenData,
     TokenError,
     make_token,
@@ -392,6 +393,8 @@ def resend(token: str):
 
 
 def _unsubscribe(data: TokenData, everything: bool, source: str) -> int:
+    if data.subscriber_id == TEST_SUBSCRIBER_ID:  # a test link (mailer doctor, send --to): no one
+        return 0
     with transaction(factory()) as session:
         list_id = lifecycle.list_id_of(session, data.list_slug)
         if everything:
