@@ -94,14 +94,19 @@ def embedded() -> bool:
 
 
 def page(template: str, status: int = 200, slug: str | None = None, **values) -> Response:
-    chosen = list_def(slug or default_slug())
+    if slug is None and not list_slugs(settings().lists_dir):
+        # No list file at all (a new installation, a wrong MAILER_LISTS_DIR): the error pages
+        # still render, without a masthead, instead of failing into a 500.
+        chrome = {"masthead": "Newsletter", "tagline": "", "postal_address": ""}
+    else:
+        chosen = list_def(slug or default_slug())
+        chrome = {
+            "masthead": chosen.name,
+            "tagline": chosen.tagline,
+            "postal_address": chosen.postal_address,
+        }
     body = render_template(
-        template,
-        layout="embed.html" if embedded() else "base.html",
-        masthead=chosen.name,
-        tagline=chosen.tagline,
-        postal_address=chosen.postal_address,
-        **values,
+        template, layout="embed.html" if embedded() else "base.html", **chrome, **values
     )
     return Response(body, status=status, mimetype="text/html")
 
