@@ -100,6 +100,7 @@ class ClickCounter:
                     self._visitors.add(visitor)
                 elif visitor not in self._visitors:
                     self._dropped_visitors += 1
+            _PENDING.add(self)  # held until written, even if its app is dropped meanwhile
             running = self._thread is not None
         if not running:
             self.start()
@@ -143,6 +144,9 @@ class ClickCounter:
                 return False
             self._salts = {k: v for k, v in {**self._salts, **salts}.items() if k[1] >= today}
             self._cleaned = today
+            with self._lock:
+                if not self._counts and not self._visitors:
+                    _PENDING.discard(self)
             if self._failures:
                 log.warning("click counts written again after %d failed tries", self._failures)
                 self._failures = 0
@@ -207,6 +211,9 @@ class ClickCounter:
 
 
 _LIVE: weakref.WeakSet[ClickCounter] = weakref.WeakSet()
+# Counters holding clicks not yet written, held strongly: `mailer serve` drops its app while SIGTERM
+# unwinds, before the exit handler runs, and those clicks must still be written.
+_PENDING: set[ClickCounter] = set()
 
 
 def _run(ref: weakref.ref, stop: threading.Event, interval: float) -> None:
@@ -223,7 +230,7 @@ def _run(ref: weakref.ref, stop: threading.Event, interval: float) -> None:
 def _close_all() -> None:
     """At exit (a gunicorn worker's graceful end, `mailer serve` on SIGTERM): what every live
     counter holds is written."""
-    for counter in list(_LIVE):
+    for counter in {*_LIVE, *_PENDING}:
         counter.close()
 
 
