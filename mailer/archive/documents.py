@@ -12,7 +12,7 @@ from mailer.archive.pages import Links
 from mailer.archive.store import ArchivedIssue, ArchivedPage
 from mailer.content.lists import ListDefinition
 from mailer.render.card import card_png
-from mailer.render.issue import archive_html, neutral_values
+from mailer.render.issue import archive_html, archive_text
 
 # An empty archive's feeds still need an updated time; a fixed one keeps their bytes (and ETag)
 # the same from one request to the next.
@@ -31,12 +31,6 @@ def meta(list_def: ListDefinition, links: Links) -> ArchiveMeta:
     )
 
 
-def _text(body: str, base_url: str, slug: str) -> str:
-    for key, value in neutral_values(base_url, slug).items():
-        body = body.replace(f"%%{key}%%", value)
-    return body
-
-
 def entry(
     list_def: ListDefinition, page: ArchivedPage, links: Links, base_url: str
 ) -> ArchiveEntry:
@@ -50,7 +44,7 @@ def entry(
         published=issue.published,
         updated=issue.published,
         html=archive_html(page.html, base_url, list_def.slug),
-        text=_text(page.text, base_url, list_def.slug),
+        text=archive_text(page.text, base_url, list_def.slug),
         image_url=links.url(f"{day}/card.png"),
     )
 

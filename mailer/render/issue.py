@@ -223,6 +223,12 @@ def archive_html(rendered_or_html: RenderedIssue | str, base_url: str, list_slug
     return with_data_uris(html)
 
 
+def archive_text(text: str, base_url: str, list_slug: str) -> str:
+    """The text part of a copy that belongs to nobody (the feeds), as `archive_html` is the HTML."""
+    rendered = RenderedIssue(subject="", preheader="", html="", text=text)
+    return rendered.personalize(neutral_values(base_url, list_slug))[1]
+
+
 @dataclass(frozen=True)
 class Sources:
     """What the templates produced, before MJML: lint looks at these."""
