@@ -83,7 +83,9 @@ def _write_site(
     site = pages.Links("", public, static=True)
     index_pages = max(1, math.ceil(len(issues) / store.PER_PAGE))
     for number in range(1, index_pages + 1):
-        listing = store.listing(session, slug, today, number)
+        # The pages of what `everything` read, as store.listing would answer them (no query each).
+        shown = tuple(issues[(number - 1) * store.PER_PAGE : number * store.PER_PAGE])
+        listing = store.Listing(shown, number, index_pages, len(issues), "")
         at = site if number == 1 else site.at_depth(2)
         html = pages.index_html(list_def, listing, at, base_url, searchable=False)
         writer.write("index.html" if number == 1 else f"page/{number}/index.html", html)
