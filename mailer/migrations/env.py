@@ -35,6 +35,13 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine = _engine()
     with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode copies a table and drops the old one; with foreign keys on, the drop would
+            # cascade to every row that references it (sends -> the ledger). SQLite ignores this
+            # pragma inside a transaction, so it is set before one begins, and checked after.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         # render_as_batch: SQLite cannot ALTER most things; batch mode recreates tables instead.
         context.configure(
             connection=connection, target_metadata=target_metadata, render_as_batch=True
@@ -42,6 +49,12 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         connection.commit()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
+            if broken:
+                raise RuntimeError(f"the migration left rows with no parent: {broken[:5]}")
 
 
 if context.is_offline_mode():

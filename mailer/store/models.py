@@ -9,6 +9,7 @@ import datetime as dt
 from enum import StrEnum
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Date,
@@ -24,6 +25,8 @@ from sqlalchemy import (
     false,
     func,
 )
+from sqlalchemy import text as sql_text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from mailer.addresses import email_key
@@ -139,6 +142,28 @@ class ConsentAction(StrEnum):
     # /manage: links as written in their mails, clicks not counted (Subscriber.plain_links) ...
     PLAIN_LINKS = "plain-links"
     COUNTED_LINKS = "counted-links"  # ... and back to counted links
+    # The preference centre (/manage; ARCHITECTURE.md, "Preferences"):
+    NAME = "name"  # the name changed (detail: nothing; the name is in subscribers)
+    ADDRESS_REQUEST = "address-request"  # a new address was asked for; its confirmation mailed
+    ADDRESS_CHANGE = "address-change"  # the new address confirmed its mail: it is the address now
+    PAUSE = "pause"  # no mail of this list until a date (detail: the date)
+    RESUME = "resume"  # the pause ended early
+    CADENCE = "cadence"  # daily issues or the weekly digest (detail: which)
+
+
+class Cadence(StrEnum):
+    """subscriptions.cadence: what a confirmed subscriber of a list receives."""
+
+    DAILY = "daily"  # every issue
+    WEEKLY = "weekly"  # the weekly digest on the list's digest day, no daily issue
+
+
+class SendKind(StrEnum):
+    """sends.kind: what a send's ledger rows carry (ARCHITECTURE.md, "Preferences")."""
+
+    ISSUE = "issue"  # an issue (sends.issue_id) to the daily readers
+    DIGEST = "digest"  # a weekly digest (sends.digest_id) to the weekly readers
+    WELCOME = "welcome"  # one send per list; a row per confirmed subscription, added at confirm
 
 
 class DayStage(StrEnum):
@@ -204,6 +229,11 @@ class Subscriber(Base):
     erased_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # The reader asked for original URLs in their mails, not counted redirects (/manage).
     plain_links: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # What an import brought beyond our columns (plan, tags, source...): a JSON object. JSONB with
+    # a GIN index on PostgreSQL (migration 0008), JSON text on SQLite.
+    attributes: Mapped[dict] = mapped_column(
+        JSON().with_variant(JSONB(), "postgresql"), default=dict, server_default="{}"
+    )
 
 
 class Subscription(Base):
@@ -218,6 +248,12 @@ class Subscription(Base):
     )
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # A Cadence: daily issues or the weekly digest (/manage).
+    cadence: Mapped[str] = mapped_column(
+        String(8), default=Cadence.DAILY, server_default=Cadence.DAILY.value
+    )
+    # No mail of this list is planned before this date (/manage pause); NULL: not paused.
+    paused_until: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class ConsentEvent(Base):
@@ -300,11 +336,47 @@ class IssueCard(Base):
     )
 
 
-class Send(Base):
-    __tablename__ = "sends"
-    __table_args__ = (UniqueConstraint("issue_id"),)
+class Digest(Base):
+    """One weekly digest of a list: the render of the week's issues, frozen like an issue's."""
+
+    __tablename__ = "digests"
+    __table_args__ = (UniqueConstraint("list_id", "digest_date"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    digest_date: Mapped[dt.date] = mapped_column(Date)  # the day it is sent
+    week_start: Mapped[dt.date] = mapped_column(Date)  # the first issue date it covers
+    subject: Mapped[str] = mapped_column(String(500))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
+
+
+class Send(Base):
+    """A send and its ledger (deliveries): of an issue, of a digest, or a list's welcome mails
+    (SendKind; exactly one of issue_id and digest_id is set for the first two, neither for
+    welcome, of which a list has one)."""
+
+    __tablename__ = "sends"
+    __table_args__ = (
+        UniqueConstraint("issue_id"),
+        UniqueConstraint("digest_id"),
+        Index(
+            "uq_sends_welcome_list",
+            "list_id",
+            unique=True,
+            sqlite_where=sql_text("kind = 'welcome'"),
+            postgresql_where=sql_text("kind = 'welcome'"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(
+        String(8), default=SendKind.ISSUE, server_default=SendKind.ISSUE.value
+    )
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
     state: Mapped[str] = mapped_column(String(16))  # planned | sending | paused | done
     pause_reason: Mapped[str | None] = mapped_column(Text)
