@@ -77,6 +77,27 @@ class AnalyticsSettings:
 
 
 @dataclass(frozen=True)
+class WelcomeSettings:
+    """A list's [welcome] (ARCHITECTURE.md, "Preferences"): when `enabled`, a subscriber who
+    confirms gets one welcome mail (`subject`, `intro` above the latest issue's headline)."""
+
+    enabled: bool = False
+    subject: str = ""  # empty: "Welcome to <list name>"
+    intro: str = ""  # empty: the template's own words
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    """A list's [digest] (ARCHITECTURE.md, "Preferences"): when `enabled`, readers may choose a
+    weekly digest in /manage instead of every issue; it goes on `day` (a local weekday of the
+    list's schedule) and covers the seven days before it."""
+
+    enabled: bool = False
+    day: str = "sun"
+    subject: str = ""  # empty: "<list name>: the week"
+
+
+@dataclass(frozen=True)
 class ListDefinition:
     path: str
     slug: str
@@ -95,6 +116,8 @@ class ListDefinition:
     schedule: Schedule | None = None
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
+    welcome: WelcomeSettings = field(default_factory=WelcomeSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
 
     @property
     def from_header(self) -> str:
@@ -128,6 +151,8 @@ _KNOWN = set(_REQUIRED) | {
     "schedule",
     "archive",
     "analytics",
+    "welcome",
+    "digest",
 }
 _SCHEDULE_KNOWN = {
     "time",
@@ -315,6 +340,56 @@ def parse_analytics(path: Path, data: Any) -> AnalyticsSettings:
     )
 
 
+def _known_table(path: Path, name: str, data: Any, known: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ContentError(path, None, f"[{name}]: must be a table")
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ContentError(
+            path,
+            None,
+            f"[{name}]: unknown field(s) {', '.join(unknown)}; known: {', '.join(known)}",
+        )
+    return data
+
+
+def _field(path: Path, table: str, data: dict[str, Any], key: str, kind: type, default):
+    value = data.get(key, default)
+    if not isinstance(value, kind) or (kind is str and len(value) > 2000):
+        wanted = "true or false" if kind is bool else "a string"
+        raise ContentError(
+            path, None, f"[{table}] field '{table}.{key}': must be {wanted}, got {value!r}"
+        )
+    return value.strip() if kind is str else value
+
+
+def parse_welcome(path: Path, data: Any) -> WelcomeSettings:
+    """The [welcome] table of a list file; a ContentError naming the file and the key."""
+    table = _known_table(path, "welcome", data, ("enabled", "intro", "subject"))
+    return WelcomeSettings(
+        enabled=_field(path, "welcome", table, "enabled", bool, False),
+        subject=_field(path, "welcome", table, "subject", str, ""),
+        intro=_field(path, "welcome", table, "intro", str, ""),
+    )
+
+
+def parse_digest(path: Path, data: Any) -> DigestSettings:
+    """The [digest] table of a list file; a ContentError naming the file and the key."""
+    table = _known_table(path, "digest", data, ("day", "enabled", "subject"))
+    day = _field(path, "digest", table, "day", str, "sun").lower()
+    if day not in WEEKDAYS:
+        raise ContentError(
+            path,
+            None,
+            f"[digest] field 'digest.day': must be one of {', '.join(WEEKDAYS)}, got {day!r}",
+        )
+    return DigestSettings(
+        enabled=_field(path, "digest", table, "enabled", bool, False),
+        day=day,
+        subject=_field(path, "digest", table, "subject", str, ""),
+    )
+
+
 def parse_list(path: Path, data: dict[str, Any]) -> ListDefinition:
     unknown = sorted(set(data) - _KNOWN)
     if unknown:
@@ -365,6 +440,8 @@ def parse_list(path: Path, data: dict[str, Any]) -> ListDefinition:
         analytics=(
             parse_analytics(path, data["analytics"]) if "analytics" in data else AnalyticsSettings()
         ),
+        welcome=parse_welcome(path, data["welcome"]) if "welcome" in data else WelcomeSettings(),
+        digest=parse_digest(path, data["digest"]) if "digest" in data else DigestSettings(),
     )
 
 
