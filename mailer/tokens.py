@@ -1,4 +1,5 @@
-"""Signed tokens for confirm / unsubscribe / manage links, and for counted links (`ClickToken`).
+"""Signed tokens for confirm / unsubscribe / manage links, address changes (`AddressToken`) and
+counted links (`ClickToken`).
 
 HMAC (itsdangerous) with MAILER_SECRET_KEY, scoped by purpose (the salt) and carrying the list slug,
 verified in constant time. Keys in MAILER_OLD_SECRET_KEYS still verify, so a key can be rotated
@@ -121,6 +122,51 @@ def read_token(
     ):
         raise TokenError("invalid link")
     return TokenData(subscriber_id=data[0], list_slug=data[1])
+
+
+# --- address changes (/address/<token>; ARCHITECTURE.md, "Preferences") ---------------------
+# The link mailed to a new address: which subscriber, which list's page asked, the new address and
+# the consent event of the request (only the newest request's link applies; preferences.py). A salt
+# of its own and a payload of its own: read_token never takes one for a [id, slug] token, nor the
+# reverse. The payload is signed, not secret: it names only the address the mail is sent to.
+ADDRESS_MAX_AGE = 2 * 24 * 3600  # the new address's owner has two days to confirm
+_ADDRESS_SALT = "mailer.address-change"
+
+
+@dataclass(frozen=True)
+class AddressToken:
+    subscriber_id: int
+    list_slug: str
+    new_email: str
+    request_id: int  # the ADDRESS_REQUEST consent event
+
+
+def make_address_token(secret_key: str, token: AddressToken, old_keys: tuple[str, ...] = ()) -> str:
+    serializer = URLSafeTimedSerializer([*old_keys, secret_key], salt=_ADDRESS_SALT)
+    return serializer.dumps(
+        [token.subscriber_id, token.list_slug, token.new_email, token.request_id]
+    )
+
+
+def read_address_token(
+    secret_key: str, raw: str, old_keys: tuple[str, ...] = (), max_age: int = ADDRESS_MAX_AGE
+) -> AddressToken:
+    """The token's data; TokenError (expired or not) for anything else."""
+    serializer = URLSafeTimedSerializer([*old_keys, secret_key], salt=_ADDRESS_SALT)
+    try:
+        data = serializer.loads(raw, max_age=max_age)
+    except SignatureExpired:
+        raise TokenError("link expired", expired=True) from None
+    except BadData:
+        raise TokenError("invalid link") from None
+    kinds = (int, str, str, int)
+    if not (
+        isinstance(data, list)
+        and len(data) == len(kinds)
+        and all(type(value) is kind for value, kind in zip(data, kinds, strict=True))
+    ):
+        raise TokenError("invalid link")
+    return AddressToken(*data)
 
 
 # --- counted links (/r/<token>; ARCHITECTURE.md, "Clicks") ------------------------------------

@@ -4,6 +4,7 @@ takes both, with rotated keys, and refuses everything else."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from itsdangerous import URLSafeTimedSerializer
@@ -137,3 +138,24 @@ def test_random_bytes_are_never_a_click_token():
         raw = bytes(rnd.randrange(256) for _ in range(rnd.randrange(9, 40)))
         with pytest.raises(TokenError):
             read_click_token(KEY, base64.urlsafe_b64encode(raw).decode().rstrip("="))
+
+
+def test_address_tokens_round_trip_expire_and_never_pass_for_link_tokens(monkeypatch):
+    from mailer.tokens import AddressToken, make_address_token, read_address_token
+
+    wanted = AddressToken(42, "ai-morning-post", "ada@new.example", 7)
+    raw = make_address_token(KEY, wanted, (OLD,))
+    assert read_address_token(KEY, raw, (OLD,)) == wanted
+    assert read_address_token(OLD + "x", make_address_token(OLD + "x", wanted)) == wanted
+    assert read_address_token(KEY, make_address_token(OLD, wanted), (OLD,)) == wanted  # rotated
+    with pytest.raises(TokenError):
+        read_address_token(KEY, raw[:-2] + ("A" if raw[-2] != "A" else "B") + raw[-1])
+    with pytest.raises(TokenError):  # a manage link is no address token, nor the reverse
+        read_address_token(KEY, make_token(KEY, "manage", 42, "ai-morning-post"))
+    with pytest.raises(TokenError):
+        read_token(KEY, "manage", raw)
+    later = time.time() + 3 * 24 * 3600
+    monkeypatch.setattr("time.time", lambda: later)
+    with pytest.raises(TokenError) as expired:
+        read_address_token(KEY, raw)
+    assert expired.value.expired

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -83,6 +83,12 @@ def _record(session: Session, values: dict) -> int:
     return session.execute(
         dialect_insert(session, ConsentEvent).values(values).returning(ConsentEvent.id)
     ).scalar_one()
+
+
+def record_consent(session: Session, values: dict) -> int:
+    """Append one consent event (Visitor.event's values); its id. The other audience modules
+    (preferences.py) record through it."""
+    return _record(session, values)
 
 
 def _subscriber_id(session: Session, email: str, name: str) -> int:
@@ -278,6 +284,7 @@ class History:
     ]  # slug, status, confirmed, left
     events: list[tuple[dt.datetime | None, str, str, str, str | None, str | None, str | None]]
     suppression: str | None
+    attributes: dict = field(default_factory=dict)  # what an import brought (plan, tags, ...)
 
 
 def _subscriber(session: Session, email: str) -> Subscriber:
@@ -336,6 +343,7 @@ def history(session: Session, email: str) -> History:
             for e in events
         ],
         suppression=reason,
+        attributes=dict(sub.attributes or {}),
     )
 
 

@@ -3,12 +3,13 @@ by an MTA pipe, and the subscribe form for other sites; registered in mailer/cli
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import click
 
-from mailer.audience import lifecycle
+from mailer.audience import lifecycle, personal_data
 from mailer.audience.export import write_export
 from mailer.audience.importing.importer import import_csv
 from mailer.cli.options import (
@@ -101,21 +102,36 @@ def _when(value) -> str:
 
 @subscribers.command("show")
 @click.argument("email")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print everything we hold about the person as JSON (profile, subscriptions, consent "
+    "history, deliveries and their events): the document /manage/<token>/export downloads.",
+)
 @click.pass_context
-def subscribers_show(ctx: click.Context, email: str) -> None:
-    """Print a subscriber's lists and consent history (oldest first).
+def subscribers_show(ctx: click.Context, email: str, as_json: bool) -> None:
+    """Print a subscriber's lists, attributes and consent history (oldest first).
 
     Example:
 
     \b
-        mailer subscribers show reader@example.com
+        mailer subscribers show reader@example.com --json
     """
+    if as_json:
+        with open_db(settings_of(ctx))() as session:
+            document = personal_data.personal_data_of(session, email_argument(email))
+        click.echo(personal_data.as_json(document), nl=False)
+        return
     with open_db(settings_of(ctx))() as session:
         found = lifecycle.history(session, email_argument(email))
     click.echo(
         f"{found.email}  name={found.name!r}  id={found.subscriber_id}  since "
         f"{_when(found.created_at)}"
     )
+    if found.attributes:
+        shown = json.dumps(found.attributes, ensure_ascii=False, sort_keys=True)
+        click.echo(f"attributes: {shown}")
     if found.suppression:
         click.echo(f"suppressed: {found.suppression} (never mailed)")
     for slug, status, confirmed, left in found.subscriptions:
