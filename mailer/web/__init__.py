@@ -67,6 +67,7 @@ def create_app(
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     from mailer.web.archive import archive
     from mailer.web.clicks import LinkTargets, clicks
+    from mailer.web.manage import manage
     from mailer.web.views import bp, register_error_pages
     from mailer.web.webhooks import webhooks
 
@@ -88,6 +89,7 @@ def create_app(
     app.register_blueprint(archive)
     app.register_blueprint(webhooks)
     app.register_blueprint(clicks)
+    app.register_blueprint(manage)
     app.extensions["mailer"]["clicks"].start()
     register_error_pages(app)
     return app

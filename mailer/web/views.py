@@ -23,7 +23,6 @@ from flask import (
 from sqlalchemy import text
 
 from mailer.addresses import InvalidAddress, UndeliverableAddress, normalise_email
-from mailer.archive import pages
 from mailer.audience import lifecycle
 from mailer.audience.lists import ensure_list
 from mailer.content.lists import ListDefinition, list_slugs, load_list
@@ -393,11 +392,12 @@ def resend(token: str):
     return check_your_inbox(data.list_slug)
 
 
-# --- unsubscribe and manage
+# --- unsubscribe (the manage pages: web/manage.py)
 # ------------------------------------------------------------------------
 
 
-def _unsubscribe(data: TokenData, everything: bool, source: str) -> int:
+def unsubscribe_lists(data: TokenData, everything: bool, source: str) -> int:
+    """Leave this list or every list (also the manage page's unsubscribe, web/manage.py)."""
     if data.subscriber_id == TEST_SUBSCRIBER_ID:  # a test link (mailer doctor, send --to): no one
         return 0
     with transaction(factory()) as session:
@@ -447,72 +447,7 @@ def unsubscribe_post(token: str):
     list_def(data.list_slug)
     one_click = request.form.get("List-Unsubscribe") == ONE_CLICK
     everything = not one_click and request.form.get("scope") == "all"
-    _unsubscribe(data, everything, "one-click" if one_click else "web")
-    return unsubscribed_page(data, everything)
-
-
-_LINK_CHOICES = {"plain": True, "counted": False}  # the manage form's `links` field
-_LINK_NOTICES = {
-    True: "Saved: your mails will carry links as written, and your clicks are not counted.",
-    False: "Saved: links in your mails go through our counted redirect again.",
-}
-
-
-def manage_page(token: str, data: TokenData, notice: str | None = None) -> Response:
-    definition = list_def(data.list_slug)
-    with factory()() as session:
-        rows = lifecycle.subscribed_lists(session, data.subscriber_id)
-        plain = lifecycle.plain_links(session, data.subscriber_id)
-    lists = [{"name": name, "status": status} for _id, _slug, name, status in rows]
-    return page(
-        "manage.html",
-        slug=data.list_slug,
-        list_name=definition.name,
-        lists=lists,
-        action=url_for("web.manage_post", token=token),
-        counting=pages.COUNTING if definition.analytics.clicks else None,
-        plain_links=plain,
-        notice=notice,
-    )
-
-
-@bp.get("/manage/<token>")
-def manage_get(token: str):
-    try:
-        data = verify("manage", token)
-    except TokenError:
-        return bad_link()
-    return manage_page(token, data)
-
-
-def _choose_links(token: str, data: TokenData, choice: str) -> Response:
-    """The reader's plain-links choice (lifecycle.set_plain_links), then the page again."""
-    if choice not in _LINK_CHOICES:
-        return message(
-            "Not understood",
-            "That choice is not one this page offers; open the link in your mail again.",
-            status=400,
-            list_slug=data.list_slug,
-        )
-    plain = _LINK_CHOICES[choice]
-    with transaction(factory()) as session:
-        list_id = lifecycle.list_id_of(session, data.list_slug)
-        lifecycle.set_plain_links(session, data.subscriber_id, plain, list_id, visitor())
-    return manage_page(token, data, notice=_LINK_NOTICES[plain])
-
-
-@bp.post("/manage/<token>")
-def manage_post(token: str):
-    """Unsubscribe (`scope`: list or all), or choose plain or counted links (`links`)."""
-    try:
-        data = verify("manage", token)
-    except TokenError:
-        return bad_link()
-    list_def(data.list_slug)
-    if "links" in request.form:
-        return _choose_links(token, data, request.form["links"])
-    everything = request.form.get("scope") == "all"
-    _unsubscribe(data, everything, "web")
+    unsubscribe_lists(data, everything, "one-click" if one_click else "web")
     return unsubscribed_page(data, everything)
 
 

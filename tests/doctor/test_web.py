@@ -4,6 +4,8 @@ route does unsubscribe (so the no-op is the test subscriber's, not a broken rout
 
 from __future__ import annotations
 
+import re
+
 import requests
 from sqlalchemy import select
 
@@ -46,12 +48,15 @@ def test_the_test_link_changes_nothing_however_it_is_posted(installation):
     manage = f"{settings.base_url}/manage/" + make_token(
         settings.secret_key, "manage", TEST_SUBSCRIBER_ID, "ai-morning-post"
     )
+    page = requests.get(manage, allow_redirects=False, timeout=30)
+    assert page.status_code == 200
+    token = re.search(r'name="form_token" value="([^"]+)"', page.text).group(1)
     before = dump_tables(installation.engine)
     posts = [
         (recipient.unsubscribe_url, {"List-Unsubscribe": "One-Click"}),
         (recipient.unsubscribe_url, {"scope": "all"}),
         (recipient.unsubscribe_url, {}),
-        (manage, {"scope": "all"}),
+        (manage, {"scope": "all", "form_token": token}),  # the manage page's forms carry one
     ]
     for url, form in posts:
         answer = requests.post(url, data=form, allow_redirects=False, timeout=30)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -143,9 +145,12 @@ def test_manage_page_unsubscribes_one_list(live, factory):
     join(live, factory, "frances@example.com", OTHER)
     page = live.get(unsub_path(sub_id, purpose="manage"))
     assert "The Weekend Digest: confirmed" in page.text
-    assert (
-        live.post(unsub_path(sub_id, purpose="manage"), data={"scope": "list"}).status_code == 200
-    )
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+    token = fields["form_token"]  # the page's forms carry it (web/manage.py)
+    path = unsub_path(sub_id, purpose="manage")
+    assert live.post(path, data={"scope": "list"}).status_code == 403  # not from the page
+    assert status_of(factory, "frances@example.com") == "confirmed"
+    assert live.post(path, data={"scope": "list", "form_token": token}).status_code == 200
     assert status_of(factory, "frances@example.com") == "unsubscribed"
     assert status_of(factory, "frances@example.com", OTHER) == "confirmed"
 

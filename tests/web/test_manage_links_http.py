@@ -1,7 +1,8 @@
 """A reader chooses plain links in /manage, over real HTTP, from the link in their own mail: the
 GET shows the choice and what is counted and changes nothing, the POST is recorded as a consent
 event, and the next send gives that reader the links as written while the others' are counted;
-choosing counted links again takes effect the same way. The archive page and /manage say what is
+choosing counted links again takes effect the same way. (The page's other forms:
+test_preference_centre_http.py.) The archive page and /manage say what is
 counted only where the list counts clicks."""
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def test_plain_links_chosen_in_manage_apply_to_the_next_send_and_back(
     assert dump_tables(engine) == before
     assert COUNTING in page.text and PLAIN_BUTTON in page.text
     action, fields = links_form(page.text)
-    assert action == path and fields == {"links": "plain"}
+    assert action == path and fields == {"links": "plain", "form_token": fields["form_token"]}
 
     chosen = live.post(action, data=fields, headers={"User-Agent": "reader-browser"})
     assert chosen.status_code == 200 and "links as written" in chosen.text
@@ -119,14 +120,14 @@ def test_plain_links_chosen_in_manage_apply_to_the_next_send_and_back(
     again = live.post(action, data=fields)  # the same choice again records nothing new
     assert again.status_code == 200
     assert link_events(factory) == [("plain-links", "web", "127.0.0.1", True)]
-    bogus = live.post(action, data={"links": "everything"})
+    bogus = live.post(action, data={**fields, "links": "everything"})
     assert bogus.status_code == 400 and plain_links(factory, ADA)
     assert live.post("/manage/not-a-token", data=fields).status_code == 400
 
     check_issue(live, "2026-11-21", plain={ADA})
     # back to counted links, from the page's own form
     action, fields = links_form(live.get(path).text)
-    assert fields == {"links": "counted"}
+    assert fields["links"] == "counted"
     assert live.post(action, data=fields).status_code == 200 and not plain_links(factory, ADA)
     assert [e[0] for e in link_events(factory)] == ["plain-links", "counted-links"]
     check_issue(live, "2026-11-22", plain=set())
