@@ -245,7 +245,8 @@ def _pause(token: str, data: TokenData, definition: ListDefinition, value: str) 
     if value == "resume":
         return manage_page(token, data, notice="Welcome back: your mail comes as before.")
     until = _long_date(today + dt.timedelta(weeks=weeks))
-    return manage_page(token, data, notice=f"Paused: no {definition.name} before {until}.")
+    notice = f"Paused: {definition.name} starts again on {until}."
+    return manage_page(token, data, notice=notice)
 
 
 def _cadence(token: str, data: TokenData, definition: ListDefinition, value: str) -> Response:

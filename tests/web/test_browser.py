@@ -1,9 +1,11 @@
 """A person in Chromium: fills the subscribe form, confirms with the button of the confirmation
-page, clicks the unsubscribe button; reads an archive page, QR code included. Screenshots go to
-test-artifacts/. Skipped (with the reason) without Chromium, except in CI, where it fails."""
+page, clicks the unsubscribe button; reads an archive page, QR code included; renames, pauses and
+chooses the weekly digest in the preference centre. Screenshots go to test-artifacts/. Skipped
+(with the reason) without Chromium, except in CI, where it fails."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 from pathlib import Path
@@ -14,10 +16,10 @@ from sqlalchemy import select
 from mailer.content.lists import load_list
 from mailer.content.load import load_issue_for
 from mailer.send.campaign import run_send
-from mailer.store.models import Subscriber, Subscription
+from mailer.store.models import ConsentEvent, Subscriber, Subscription
 from mailer.tokens import make_token
 from mailer.transports import FileTransport
-from tests.conftest import REPO, SECRET
+from tests.conftest import REPO, SECRET, import_sample
 from tests.contrast import CHROMIUM_ARGS
 from tests.web.conftest import confirm_path
 
@@ -132,3 +134,53 @@ def test_the_archive_page_shows_its_qr_code(browser, live, factory):
         if "Content Security Policy" in line or "Content-Security-Policy" in line
     ] == []
     page.close()
+
+
+def test_a_reader_renames_pauses_and_chooses_the_digest(browser, serve, lists_dir, factory):
+    """The preference centre in Chromium, from the reader's manage link: each button posts its
+    form (with the page's form token, and Chromium's own Origin and Sec-Fetch-Site) and the page
+    comes back saying what changed; the rows and the consent events say the same."""
+    path = lists_dir / "ai-morning-post.toml"
+    path.write_text(path.read_text() + '\n[digest]\nenabled = true\nday = "sun"\n')
+    live = serve()
+    import_sample(factory)
+    with factory() as s:
+        ada = s.scalar(select(Subscriber.id).where(Subscriber.email == "ada.lovelace@example.com"))
+    page = browser.new_page()
+    page.goto(live.url + f"/manage/{make_token(SECRET, 'manage', ada, 'ai-morning-post')}")
+    assert page.input_value("#name") == "Ada Lovelace"
+    assert page.is_checked("#cadence-daily")
+    shot(page, "6-manage")
+
+    page.fill("#name", "Ada King")
+    page.click("#name-button")
+    assert page.inner_text("#notice") == "Saved: we greet you as Ada King."
+    page.click("#pause-2-button")
+    assert "Paused: The AI Morning Post starts again on" in page.inner_text("#notice")
+    assert page.locator("#resume-button").is_visible()
+    page.check("#cadence-weekly")
+    page.click("#cadence-button")
+    assert "weekly digest every Sunday" in page.inner_text("#notice")
+    assert page.is_checked("#cadence-weekly")
+    assert shot(page, "7-manage-saved").stat().st_size > 0
+    page.close()
+
+    with factory() as s:
+        person, sub = s.execute(
+            select(Subscriber, Subscription)
+            .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+            .where(Subscriber.id == ada)
+        ).one()
+        actions = s.execute(
+            select(ConsentEvent.action, ConsentEvent.source, ConsentEvent.user_agent)
+            .where(ConsentEvent.subscriber_id == ada, ConsentEvent.action != "import")
+            .order_by(ConsentEvent.id)
+        ).all()
+    assert person.name == "Ada King" and sub.cadence == "weekly"
+    assert sub.paused_until == dt.datetime.now(dt.UTC).date() + dt.timedelta(weeks=2)
+    assert [(a, s) for a, s, _ in actions] == [
+        ("name", "web"),
+        ("pause", "web"),
+        ("cadence", "web"),
+    ]
+    assert all("Chrome" in agent for _, _, agent in actions)

@@ -13,7 +13,7 @@ from mailer.content.load import load_issue_for
 from mailer.store.models import Subscriber
 from mailer.tokens import make_token
 from tests.archive.conftest import send_started
-from tests.conftest import REPO, SECRET
+from tests.conftest import REPO, SECRET, import_sample
 from tests.contrast import SCHEMES, axe_violations, install_ratio
 from tests.web.conftest import confirm_path
 
@@ -108,5 +108,31 @@ def test_every_page_passes_wcag_aa_contrast(browser, axe, live, factory, scheme)
     assert page.locator("#click-counting").is_visible()
     visit("not-found", "/no-such-page", 404)
     visit("not-allowed", "/confirm/x/resend", 405)
+    page.close()
+    assert problems == {}, "\n".join(f"{k}: {v}" for k, v in problems.items())
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_a_readers_preference_centre_passes_too(browser, axe, serve, lists_dir, factory, scheme):
+    """A confirmed reader's /manage with a digest to choose, paused, then with an error."""
+    path = lists_dir / f"{LIST.slug}.toml"
+    path.write_text(path.read_text() + "\n[digest]\nenabled = true\n")
+    live = serve()
+    import_sample(factory)
+    with factory() as session:
+        ada = session.scalar(
+            select(Subscriber.id).where(Subscriber.email == "ada.lovelace@example.com")
+        )
+    page = browser.new_page(color_scheme=scheme, bypass_csp=True)
+    problems: dict[str, list[str]] = {}
+    page.goto(live.url + f"/manage/{make_token(SECRET, 'manage', ada, LIST.slug)}")
+    check(page, axe, "manage-reader", scheme, problems)
+    page.click("#pause-1-button")
+    check(page, axe, "manage-paused", scheme, problems)
+    page.fill("#email", "not an address")
+    page.eval_on_selector("#email", "e => e.type = 'text'")  # past the browser's own check
+    page.click("#address-button")
+    assert page.locator("#error").is_visible()
+    check(page, axe, "manage-error", scheme, problems)
     page.close()
     assert problems == {}, "\n".join(f"{k}: {v}" for k, v in problems.items())
