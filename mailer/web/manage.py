@@ -64,34 +64,26 @@ _DAY_NAMES = {
 }
 
 
-class Refused(Exception):
-    """A post this page does not take; carries the page that says so."""
-
-    def __init__(self, response: Response):
-        self.response = response
-
-
 def _scope(data: TokenData) -> str:
     """The form token's scope: one person's page of one list (a slug never contains ':')."""
     return f"manage:{data.subscriber_id}:{data.list_slug}"
 
 
-def _own_post(scope: str, slug: str) -> None:
-    """Refused unless the post came from our page, opened within a day (forms.py)."""
+def foreign_post(scope: str, slug: str) -> Response | None:
+    """A 403 page unless the post came from our page, opened within a day (forms.py); else
+    None."""
     s = settings()
     own = {origin_of(s.base_url), origin_of(request.host_url)}
     if cross_site(request.headers, own) is None and form_token_valid(
         s.secret_key, request.form.get("form_token", ""), scope, s.old_secret_keys
     ):
-        return
-    raise Refused(
-        message(
-            "Please use the form on this page",
-            "This request did not come from this page, or the page was open for more than a day. "
-            "Open the link in your mail again and use the form there.",
-            status=403,
-            list_slug=slug,
-        )
+        return None
+    return message(
+        "Please use the form on this page",
+        "This request did not come from this page, or the page was open for more than a day. "
+        "Open the link in your mail again and use the form there.",
+        status=403,
+        list_slug=slug,
     )
 
 
@@ -194,20 +186,19 @@ def manage_post(token: str):
     except TokenError:
         return bad_link()
     definition = list_def(data.list_slug)
-    try:
-        _own_post(_scope(data), data.list_slug)
-        if "scope" in request.form:
-            everything = request.form.get("scope") == "all"
-            unsubscribe_lists(data, everything, "web")  # nothing for a test link (views.py)
-            return unsubscribed_page(data, everything)
-        if data.subscriber_id == TEST_SUBSCRIBER_ID:
-            # A test link (mailer doctor, send --to) belongs to no one: no form changes anything.
-            return manage_page(token, data)
-        for field, change in _CHANGES:
-            if field in request.form:
-                return change(token, data, definition, request.form[field])
-    except Refused as refused:
-        return refused.response
+    refused = foreign_post(_scope(data), data.list_slug)
+    if refused is not None:
+        return refused
+    if "scope" in request.form:
+        everything = request.form.get("scope") == "all"
+        unsubscribe_lists(data, everything, "web")  # nothing for a test link (views.py)
+        return unsubscribed_page(data, everything)
+    if data.subscriber_id == TEST_SUBSCRIBER_ID:
+        # A test link (mailer doctor, send --to) belongs to no one: no form changes anything.
+        return manage_page(token, data)
+    for field, change in _CHANGES:
+        if field in request.form:
+            return change(token, data, definition, request.form[field])
     return _not_understood(data.list_slug)
 
 
@@ -399,10 +390,9 @@ def address_post(token: str):
     if isinstance(wanted, Response):
         return wanted
     definition = list_def(wanted.list_slug)
-    try:
-        _own_post(f"address:{wanted.request_id}", wanted.list_slug)
-    except Refused as refused:
-        return refused.response
+    refused = foreign_post(f"address:{wanted.request_id}", wanted.list_slug)
+    if refused is not None:
+        return refused
     outcome = AddressOutcome.GONE
     if wanted.subscriber_id != TEST_SUBSCRIBER_ID:
         with transaction(factory()) as session:

@@ -282,3 +282,20 @@ def test_a_scanner_following_every_link_changes_nothing(serve, digest_lists, eng
         for _, fields in forms(page):
             assert live.get(target, params=fields).status_code == 200
     assert dump_tables(engine) == before
+
+
+def test_address_requests_share_the_subscribe_forms_rate_limit(serve, factory):
+    live = serve(subscribe_limit=(2, 600.0))
+    import_sample(factory)
+    path = manage_path(live, send_issue(live, factory, "2026-11-20")[ADA])
+    action, fields = form(live, path, "email")
+    answers = [
+        live.post(action, data={**fields, "email": f"ada{n}@new.example"}).status_code
+        for n in range(3)
+    ]
+    assert answers == [200, 200, 429]
+    asked = [m for m in live.outbox() if "new address" in m["Subject"]]
+    assert sorted(m["To"].addresses[0].addr_spec for m in asked) == [
+        "ada0@new.example",
+        "ada1@new.example",
+    ]
