@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.config import Settings
 from mailer.content.lists import ListDefinition
+from mailer.errors import SendError
 from mailer.render.welcome import LatestIssue, latest_issue, render_welcome
 from mailer.send.ledger import (
     ClaimedBatch,
@@ -57,7 +58,7 @@ from mailer.store.models import (
     Suppression,
     utcnow,
 )
-from mailer.transports import OutgoingMessage, Transport
+from mailer.transports import OutgoingMessage, Transport, make_transport
 
 UNPACED_RATE = 5000.0  # as campaign.UNPACED_RATE: the local outbox has no provider limit
 NOT_WELCOMED = "unsubscribed or suppressed before the welcome went out"
@@ -95,6 +96,19 @@ def welcome_send(session: Session, slug: str) -> tuple[int, int] | None:
         .where(MailingList.slug == slug, Send.kind == SendKind.WELCOME)
     ).first()
     return None if row is None else (row.id, row.list_id)
+
+
+def welcomes_waiting(factory: sessionmaker[Session], slug: str) -> int:
+    """Welcome rows of the list still queued or in flight (the autopilot looks before it makes a
+    transport: most wakes find none)."""
+    with transaction(factory) as session:
+        found = welcome_send(session, slug)
+        if found is None:
+            return 0
+        waiting = (DeliveryState.QUEUED, DeliveryState.SENDING)
+        return session.scalar(
+            select(func.count()).where(Delivery.send_id == found[0], Delivery.state.in_(waiting))
+        )
 
 
 def may_be_welcomed(session: Session, list_id: int, subscriber_ids: list[int]) -> dict[int, bool]:
@@ -362,3 +376,24 @@ class Welcomes:
             pause_reason=result.pause_reason,
             destination=transport.describe(batch_of(list_def.slug)),
         )
+
+
+def send_welcomes(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    list_def: ListDefinition,
+    rate: float | None = None,
+) -> WelcomeSummary:
+    """`mailer welcome send` and the autopilot: the list's queued welcome rows, through the
+    configured transport. A list without [welcome] enabled is refused (its readers were promised
+    no welcome)."""
+    if not list_def.welcome.enabled:
+        raise SendError(
+            f"{list_def.path}: [welcome] is not enabled; set `enabled = true` under [welcome] "
+            "to send welcome mails"
+        )
+    transport = make_transport(settings)
+    try:
+        return Welcomes(settings, factory).send_queued(list_def, transport, rate)
+    finally:
+        transport.close()
