@@ -20,6 +20,7 @@ from mailer.cli.serve import serve
 from mailer.cli.subscribers import subscribers
 from mailer.cli.suppressions import suppressions
 from mailer.cli.track import events, reconcile, report
+from mailer.cli.welcome import welcome
 from mailer.config import LOG_FORMATS, load_settings
 from mailer.errors import MailerError
 
@@ -88,6 +89,7 @@ COMMANDS = (
     preview,
     lint_command,
     send,
+    welcome,
     status,
     events,
     report,
