@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.autopilot.day import LATE_LIMIT, Autopilot, Day
+from mailer.autopilot.digest_day import advance_digest
 from mailer.autopilot.lease import Held, claim_day, heartbeat, read_day, release_day
 from mailer.autopilot.plan import UTC, due_steps, send_instant
 from mailer.config import Settings
@@ -101,6 +102,7 @@ def run_once(pilot: Autopilot, only: str | None = None) -> list[str]:
         if pilot.stop.is_set():
             break
         lines.extend(advance_list(pilot, list_def, pilot.clock()))
+        lines.extend(advance_digest(pilot, list_def, pilot.clock()))  # after the day's issue
     lines.extend(send_welcomes_left(pilot, only))
     return lines
 

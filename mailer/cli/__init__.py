@@ -12,6 +12,7 @@ from mailer.cli.archive import archive
 from mailer.cli.autopilot import autopilot
 from mailer.cli.content import issue, trending
 from mailer.cli.db import db
+from mailer.cli.digest import digest
 from mailer.cli.doctor import doctor
 from mailer.cli.logs import configure_logging
 from mailer.cli.render import lint_command, preview
@@ -91,6 +92,7 @@ COMMANDS = (
     send,
     welcome,
     status,
+    digest,
     events,
     report,
     reconcile,
