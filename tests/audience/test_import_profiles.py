@@ -296,3 +296,18 @@ def test_status_is_refused_with_a_service(engine, database_url, factory):
     result = run_import(database_url, path, "--from", "kit", "--status", "pending")
     assert result.returncode == 1 and "--status" in result.stderr
     assert snapshot(factory)["people"] == 0
+
+
+def test_an_unreadable_creation_date_is_a_problem_line_and_the_opt_out_still_lands(
+    engine, database_url, factory, tmp_path
+):
+    odd = tmp_path / "kit.csv"
+    odd.write_text(
+        "first_name,email_address,state,created_at,tags\n"
+        "Tamar,tamar.levi@example.org,cancelled,last Tuesday,\n",
+        encoding="utf-8",
+    )
+    result = run_import(database_url, odd, "--from", "kit")
+    assert result.returncode == 0, result.stderr
+    assert f"{odd}: line 2: created_at 'last Tuesday' is not a date mailer reads" in result.stderr
+    assert statuses(factory) == {"tamar.levi@example.org": "unsubscribed"}

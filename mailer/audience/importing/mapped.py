@@ -43,6 +43,7 @@ class Layout:
     email: int
     name: tuple[int, ...]
     created: int | None
+    created_header: str  # its name in this file's header ("" without one)
     statuses: tuple[tuple[StatusColumn, str, int], ...]  # (column, header name, position)
     fixed: tuple[Outcome, str] | None  # a header rule that decides every row
     default: tuple[Outcome, str]  # when no rule applies
@@ -83,7 +84,8 @@ def layout(path: Path, profile: Profile, header: list[str]) -> Layout:
     return Layout(
         email=email,
         name=tuple(at for _, at in found if at is not None),
-        created=_find(columns, profile.created),
+        created=(created := _find(columns, profile.created)),
+        created_header=columns[created] if created is not None else "",
         statuses=tuple(statuses),
         fixed=fixed,
         default=(profile.default, profile.default_reason),
@@ -136,7 +138,19 @@ def _outcome(record: list[str], shape: Layout) -> tuple[Outcome, str] | str:
     return max(found, key=lambda pair: pair[0]) if found else shape.default
 
 
-def _row(line: int, record: list[str], shape: Layout) -> tuple | str:
+def _created(line: int, raw: str, header: str, problems: list[str]) -> dt.datetime | None:
+    """The row's creation date; one that cannot be read is a problem line, and the row is still
+    imported (dated now): dropping it would drop its status, perhaps an opt-out."""
+    created = parse_date(raw)
+    if created is None and raw.strip():
+        problems.append(
+            f"line {line}: {header} {raw.strip()[:40]!r} is not a date mailer reads (ISO 8601 "
+            "like 2024-03-01T08:15:00Z, or Unix seconds); imported, dated today"
+        )
+    return created
+
+
+def _row(line: int, record: list[str], shape: Layout, problems: list[str]) -> tuple | str:
     if len(record) != shape.width:
         return f"expected {shape.width} fields, found {len(record)}"
     raw = record[shape.email]
@@ -149,7 +163,11 @@ def _row(line: int, record: list[str], shape: Layout) -> tuple | str:
         return decided
     outcome, reason = decided
     name = clean_display_name(" ".join(p for at in shape.name if (p := record[at].strip())))
-    created = parse_date(record[shape.created]) if shape.created is not None else None
+    created = (
+        _created(line, record[shape.created], shape.created_header, problems)
+        if shape.created is not None
+        else None
+    )
     attributes = {
         key: _attribute(kind, record[at])
         for key, kind, at in shape.attributes
@@ -179,7 +197,7 @@ def iter_profile(
                 for record in reader:
                     if not "".join(record).strip():
                         continue
-                    result = _row(reader.line_num, record, shape)
+                    result = _row(reader.line_num, record, shape, problems)
                     if isinstance(result, str):
                         problems.append(f"line {reader.line_num}: {result}")
                     else:
