@@ -311,3 +311,4 @@ def test_an_unreadable_creation_date_is_a_problem_line_and_the_opt_out_still_lan
     assert result.returncode == 0, result.stderr
     assert f"{odd}: line 2: created_at 'last Tuesday' is not a date mailer reads" in result.stderr
     assert statuses(factory) == {"tamar.levi@example.org": "unsubscribed"}
+    assert "1 added, 0 updated, 0 unchanged, 0 skipped" in result.stdout

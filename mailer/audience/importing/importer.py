@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.addresses import InvalidAddress, clean_display_name, fast_normalise, normalise_email
 from mailer.audience.importing.batch import import_batch
 from mailer.audience.importing.dialect import CsvFormat, detect_format
-from mailer.audience.importing.mapped import iter_profile
+from mailer.audience.importing.mapped import IMPORTED_ANYWAY, iter_profile
 from mailer.audience.importing.prep import PreparedBatch, known_salt, prepare
 from mailer.audience.importing.profiles import CSV, EVERY_EMAIL_COLUMN, PROFILES, looks_like
 from mailer.audience.importing.reader import in_background, in_process
@@ -68,8 +68,12 @@ class ImportReport:
     def summary(self) -> str:
         return (
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{len(self.problems)} skipped"
+            f"{self.skipped} skipped"
         )
+
+    @property
+    def skipped(self) -> int:
+        return sum(1 for line in self.problems if not line.endswith(IMPORTED_ANYWAY))
 
 
 COLUMNS = ("email", "name", "status")

@@ -138,6 +138,10 @@ def _outcome(record: list[str], shape: Layout) -> tuple[Outcome, str] | str:
     return max(found, key=lambda pair: pair[0]) if found else shape.default
 
 
+# The end of a problem line whose row was imported all the same (not counted as skipped).
+IMPORTED_ANYWAY = "; imported, dated today"
+
+
 def _created(line: int, raw: str, header: str, problems: list[str]) -> dt.datetime | None:
     """The row's creation date; one that cannot be read is a problem line, and the row is still
     imported (dated now): dropping it would drop its status, perhaps an opt-out."""
@@ -145,7 +149,7 @@ def _created(line: int, raw: str, header: str, problems: list[str]) -> dt.dateti
     if created is None and raw.strip():
         problems.append(
             f"line {line}: {header} {raw.strip()[:40]!r} is not a date mailer reads (ISO 8601 "
-            "like 2024-03-01T08:15:00Z, or Unix seconds); imported, dated today"
+            f"like 2024-03-01T08:15:00Z, or Unix seconds){IMPORTED_ANYWAY}"
         )
     return created
 
