@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.addresses import address_hash, clean_display_name, email_key
 from mailer.audience.erasure import redact_events, scrub_sqlite_file
 from mailer.audience.suppressions import is_suppressed, suppress, suppression_salt
+from mailer.audience.welcome import queue_welcome
 from mailer.errors import NotFoundError
 from mailer.store.models import (
     ConsentAction,
@@ -149,9 +150,21 @@ def subscribe(
     return Pending(sub_id, stored.email or email, stored.name or "", consent_id)
 
 
-def confirm(session: Session, subscriber_id: int, list_id: int, visitor: Visitor) -> bool:
-    """pending -> confirmed. True when confirmed now or before; False when the link no longer
-    applies."""
+@dataclass(frozen=True)
+class Confirmation:
+    """What a confirmation did: `confirmed` now or before (False: the link no longer applies), and
+    the welcome row queued by it (audience/welcome.py), for the caller to deliver after commit."""
+
+    confirmed: bool
+    welcome_id: int | None = None
+
+
+def confirm(
+    session: Session, subscriber_id: int, list_id: int, visitor: Visitor, welcome: bool = False
+) -> Confirmation:
+    """pending -> confirmed. `welcome` (the list's [welcome] enabled): a confirmation that changed
+    the status now also queues the welcome mail, in the same transaction; one confirmed before
+    queues nothing."""
     changed = session.execute(
         update(Subscription)
         .where(
@@ -166,13 +179,14 @@ def confirm(session: Session, subscriber_id: int, list_id: int, visitor: Visitor
             session,
             visitor.event(subscriber_id, list_id, ConsentAction.CONFIRM, "confirmation link"),
         )
-        return True
+        welcome_id = queue_welcome(session, subscriber_id, list_id) if welcome else None
+        return Confirmation(True, welcome_id)
     status = session.scalar(
         select(Subscription.status).where(
             Subscription.subscriber_id == subscriber_id, Subscription.list_id == list_id
         )
     )
-    return status == SubscriptionStatus.CONFIRMED
+    return Confirmation(status == SubscriptionStatus.CONFIRMED)
 
 
 def request_new_confirmation(

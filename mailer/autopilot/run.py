@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.autopilot.day import LATE_LIMIT, Autopilot, Day
+from mailer.autopilot.digest_day import advance_digest
 from mailer.autopilot.lease import Held, claim_day, heartbeat, read_day, release_day
 from mailer.autopilot.plan import UTC, due_steps, send_instant
 from mailer.config import Settings
 from mailer.content.lists import WEEKDAYS, ListDefinition, list_slugs, load_list
+from mailer.errors import MailerError
+from mailer.send.welcome import send_welcomes, welcomes_waiting
 from mailer.send.workers import worker_name
 from mailer.store.models import FINAL_STAGES
 from mailer.track.queue import poll_events
@@ -99,6 +102,27 @@ def run_once(pilot: Autopilot, only: str | None = None) -> list[str]:
         if pilot.stop.is_set():
             break
         lines.extend(advance_list(pilot, list_def, pilot.clock()))
+        lines.extend(advance_digest(pilot, list_def, pilot.clock()))  # after the day's issue
+    lines.extend(send_welcomes_left(pilot, only))
+    return lines
+
+
+def send_welcomes_left(pilot: Autopilot, only: str | None = None) -> list[str]:
+    """Welcome mails the web app left queued (a crash, a transport that was down), for every list
+    with [welcome] enabled, scheduled or not (send/welcome.py); a failure is a line, never the end
+    of the autopilot's wake."""
+    lines: list[str] = []
+    for slug in [only] if only else list_slugs(pilot.settings.lists_dir):
+        if pilot.stop.is_set():
+            break
+        try:
+            list_def = load_list(pilot.settings.lists_dir, slug)
+            if list_def.welcome.enabled and welcomes_waiting(pilot.factory, slug):
+                lines.append(
+                    send_welcomes(pilot.factory, pilot.settings, list_def, pilot.rate).line()
+                )
+        except MailerError as exc:
+            lines.append(f"{slug} welcome mails: {exc}")
     return lines
 
 

@@ -12,6 +12,7 @@ from mailer.cli.archive import archive
 from mailer.cli.autopilot import autopilot
 from mailer.cli.content import issue, trending
 from mailer.cli.db import db
+from mailer.cli.digest import digest
 from mailer.cli.doctor import doctor
 from mailer.cli.logs import configure_logging
 from mailer.cli.render import lint_command, preview
@@ -20,6 +21,7 @@ from mailer.cli.serve import serve
 from mailer.cli.subscribers import subscribers
 from mailer.cli.suppressions import suppressions
 from mailer.cli.track import events, reconcile, report
+from mailer.cli.welcome import welcome
 from mailer.config import LOG_FORMATS, load_settings
 from mailer.errors import MailerError
 
@@ -88,7 +90,9 @@ COMMANDS = (
     preview,
     lint_command,
     send,
+    welcome,
     status,
+    digest,
     events,
     report,
     reconcile,

@@ -11,7 +11,8 @@ import click
 
 from mailer.audience import lifecycle, personal_data
 from mailer.audience.export import write_export
-from mailer.audience.importing.importer import import_csv
+from mailer.audience.importing.importer import import_file
+from mailer.audience.importing.profiles import SERVICES
 from mailer.cli.options import (
     email_argument,
     list_option,
@@ -39,12 +40,24 @@ def subscribers() -> None:
 @click.argument("csv_file", type=click.Path(path_type=Path, dir_okay=False))
 @list_option
 @click.option(
+    "--from",
+    "service",
+    type=click.Choice(SERVICES),
+    help="The service the file was exported from; its columns are read as that service documents "
+    "them (opt-outs, bounces and complaints are never confirmed). Default: csv "
+    "(email[,name][,status]), refused with a hint when the header looks like another service's.",
+)
+@click.option(
     "--status",
     "default_status",
     type=click.Choice([SubscriptionStatus.CONFIRMED.value, SubscriptionStatus.PENDING.value]),
-    default=SubscriptionStatus.CONFIRMED.value,
-    show_default=True,
-    help="Status for rows without a status column.",
+    help="Status for rows without a status column (--from csv only). Default: confirmed.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what would be added, updated, unsubscribed and suppressed, by reason; change "
+    "nothing.",
 )
 @click.option(
     "--encoding",
@@ -62,31 +75,40 @@ def subscribers_import(
     ctx: click.Context,
     csv_file: Path,
     list_slug: str | None,
-    default_status: str,
+    service: str | None,
+    default_status: str | None,
+    dry_run: bool,
     encoding: str | None,
     strict: bool,
 ) -> None:
-    """Import subscribers from CSV_FILE (header: email[,name][,status]; delimiter `,` `;` or tab).
-    Safe to run again.
+    """Import subscribers from CSV_FILE: our layout (header: email[,name][,status]; delimiter `,`
+    `;` or tab) or, with --from, another service's export. Safe to run again.
 
     Example:
 
     \b
-        mailer subscribers import lists/ai-morning-post.sample.csv --list ai-morning-post
+        mailer subscribers import email_list.csv --from substack --list ai-morning-post --dry-run
     """
     settings = settings_of(ctx)
     list_def = pick_list(settings, list_slug)
-    report = import_csv(
+    report = import_file(
         open_db(settings),
         list_def,
         csv_file,
+        service,
         default_status,
         encoding=encoding,
+        dry_run=dry_run,
         on_warning=lambda warning: click.echo(warning, err=True),
     )
     for problem in report.problems:
         click.echo(f"{csv_file}: {problem}", err=True)
-    click.echo(f"imported into {list_def.slug}: {report.summary}")
+    if dry_run:
+        click.echo(f"dry run, nothing changed; {list_def.slug} would get: {report.summary}")
+    else:
+        click.echo(f"imported into {list_def.slug}: {report.summary}")
+    for line in report.by_reason():
+        click.echo(f"  {line}")
     if strict and report.problems:
         click.echo(
             f"--strict: {len(report.problems)} row(s) of {csv_file} skipped (listed above); "

@@ -73,6 +73,24 @@ class PreparedIssue:
     def batch(self) -> str:
         return f"{self.content.list_slug}/{self.content.date.isoformat()}"
 
+    @property
+    def day(self) -> dt.date:
+        return self.content.date
+
+
+@dataclass(frozen=True)
+class PreparedMail:
+    """A send's messages that are not an issue's (a weekly digest: send/digest.py) as `deliver`
+    builds them: the stored render, the transport's name for the batch (the outbox folder) and
+    the date the send is known by. No click tracking: their links are as written."""
+
+    list_id: int
+    rendered: RenderedIssue
+    batch: str
+    day: dt.date
+    skeletons: dict = field(default_factory=dict, compare=False, repr=False)
+    clicks: ClickRewrite | None = None
+
 
 @dataclass(frozen=True)
 class SendSummary:
@@ -190,7 +208,10 @@ def plan_issue(
 
 
 def personal_message(
-    prepared: PreparedIssue, list_def: ListDefinition, send_id: int, recipient: Recipient
+    prepared: PreparedIssue | PreparedMail,
+    list_def: ListDefinition,
+    send_id: int,
+    recipient: Recipient,
 ) -> bytes:
     skeleton = prepared.skeletons.get(send_id)
     if skeleton is None:
@@ -218,7 +239,9 @@ class SendOptions:
     stop: threading.Event | None = field(default=None, compare=False)  # set: finish and stop
 
 
-def _builder(prepared: PreparedIssue, list_def: ListDefinition, links: LinkMaker, send_id: int):
+def _builder(
+    prepared: PreparedIssue | PreparedMail, list_def: ListDefinition, links: LinkMaker, send_id: int
+):
     def build(claim: ClaimedDelivery) -> OutgoingMessage:
         recipient = links.recipient(
             claim.id,
@@ -256,24 +279,14 @@ def _start(
     settings: Settings,
     list_def: ListDefinition,
     content: IssueContent,
-    transport: Transport,
     options: SendOptions,
-) -> tuple[PreparedIssue, int, int]:
-    """(the prepared issue, its send's id, how many recipients the send planned)."""
+) -> tuple[PreparedIssue, PlannedSend]:
+    """The issue planned (once) and prepared for its messages."""
     tracking = tracks_clicks(list_def, options.click_tracking)
     render = _renderer(settings, list_def, content)
     stored, planned = ledger.plan(list_def, content, render, tracking, settings.base_url)
     check_click_option(planned, options.click_tracking)
-    prepared = _prepared(content, stored, settings, planned)
-    lease = dt.timedelta(seconds=options.lease_seconds)
-    ledger.prepare_run(
-        planned.send_id,
-        list_def.domain,
-        lease,
-        _was_sent(transport, prepared.batch),
-        resend_unknown=options.resend_unknown,
-    )
-    return prepared, planned.send_id, planned.planned_count
+    return _prepared(content, stored, settings, planned), planned
 
 
 def _share_limits(limits: AccountLimits | None, share: int) -> AccountLimits | None:
@@ -313,7 +326,35 @@ def run_send(
     settings.require_secret_key()
     limits = transport.limits()  # before planning: a paused account or a bad credential stops here
     ledger = Ledger(factory)
-    prepared, send_id, planned = _start(ledger, settings, list_def, content, transport, options)
+    prepared, planned = _start(ledger, settings, list_def, content, options)
+    return deliver(
+        ledger, settings, list_def, prepared, planned, transport, limits, options, on_outcome
+    )
+
+
+def deliver(
+    ledger: Ledger,
+    settings: Settings,
+    list_def: ListDefinition,
+    prepared: PreparedIssue | PreparedMail,
+    planned: PlannedSend,
+    transport: Transport,
+    limits: AccountLimits | None,
+    options: SendOptions,
+    on_outcome: Callable[[str], None] | None = None,
+) -> SendSummary:
+    """Run a planned send to its end (an issue's, or a digest's: send/digest.py): abandoned rows
+    settled, paced pipelines (or sender processes), the send's state stored. `limits`: the
+    transport's, read before planning."""
+    send_id = planned.send_id
+    lease = dt.timedelta(seconds=options.lease_seconds)
+    ledger.prepare_run(
+        send_id,
+        list_def.domain,
+        lease,
+        _was_sent(transport, prepared.batch),
+        resend_unknown=options.resend_unknown,
+    )
     configured = options.rate or (
         settings.send_rate if getattr(transport, "paced", True) else UNPACED_RATE
     )
@@ -324,7 +365,7 @@ def run_send(
     def make(share: int = 1, **kwargs) -> Pipeline:
         guard = None
         if options.guardrail:
-            guard = _guard(ledger, send_id, list_def, math.ceil(planned / share))
+            guard = _guard(ledger, send_id, list_def, math.ceil(planned.planned_count / share))
         return Pipeline(
             ledger,
             transport.clone() if share > 1 else transport,
@@ -348,11 +389,7 @@ def run_send(
             processes, lambda: make(processes), ledger, send_id, options.max_retry_wait, on_outcome
         )
         # rows of a sender process that died
-        ledger.settle_abandoned(
-            send_id,
-            dt.timedelta(seconds=options.lease_seconds),
-            _was_sent(transport, prepared.batch),
-        )
+        ledger.settle_abandoned(send_id, lease, _was_sent(transport, prepared.batch))
     else:
         result = make(on_outcome=on_outcome).run(
             limit=options.limit, max_retry_wait=options.max_retry_wait
@@ -363,7 +400,7 @@ def run_send(
     return SendSummary(
         send_id=send_id,
         list_name=list_def.name,
-        issue_date=content.date,
+        issue_date=prepared.day,
         counts=counts,
         sent_now=result.by_state.get(DeliveryState.SENT, 0),
         state=state,

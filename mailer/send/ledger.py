@@ -30,6 +30,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     update,
 )
@@ -45,6 +46,7 @@ from mailer.send import guardrail
 from mailer.send.workers import claim_is_abandoned
 from mailer.store.db import transaction
 from mailer.store.models import (
+    Cadence,
     Delivery,
     DeliveryState,
     Issue,
@@ -244,17 +246,28 @@ def eligible_subscribers(list_id: int):
     )
 
 
-def plan_deliveries(session: Session, send_id: int, list_id: int) -> int:
-    """Freeze the audience: one queued ledger row per eligible subscriber, in one statement.
+def audience_of(list_id: int, cadence: Cadence, day: dt.date):
+    """Who a mail of `cadence` dated `day` is planned for (ARCHITECTURE.md, "Preferences"): the
+    eligible subscribers whose subscription has that cadence and is not paused at `day` (a mail
+    dated D goes to a paused reader iff D >= paused_until). The welcome mail and the checks at
+    claim time keep eligible_subscribers: a reader's choices decide which mails are planned, not
+    whether a planned one still goes."""
+    return eligible_subscribers(list_id).where(
+        Subscription.cadence == cadence,
+        or_(Subscription.paused_until.is_(None), Subscription.paused_until <= day),
+    )
+
+
+def plan_deliveries(session: Session, send_id: int, audience) -> int:
+    """Freeze the audience (a select of subscriber id, email and name: audience_of): one queued
+    ledger row per subscriber, in one statement.
 
     UNIQUE(send_id, subscriber_id) plus ON CONFLICT DO NOTHING makes a repeated plan harmless.
     """
-    audience = eligible_subscribers(list_id).add_columns(
-        literal(send_id), literal(DeliveryState.QUEUED.value), literal(0)
-    )
+    rows = audience.add_columns(literal(send_id), literal(DeliveryState.QUEUED.value), literal(0))
     stmt = (
         dialect_insert(session, Delivery)
-        .from_select(["subscriber_id", "email", "name", "send_id", "state", "attempts"], audience)
+        .from_select(["subscriber_id", "email", "name", "send_id", "state", "attempts"], rows)
         .on_conflict_do_nothing(index_elements=["send_id", "subscriber_id"])
     )
     session.execute(stmt)
@@ -323,7 +336,9 @@ def plan_send(
         existing = session.execute(select(Send.id, Send.planned_count).where(this_send)).one()
         return _planned(session, existing.id, existing.planned_count)
     links = plan_links(session, send_id, issue.rendered.html, base_url) if click_tracking else ()
-    planned = plan_deliveries(session, send_id, issue.list_id)
+    issue_date = session.scalar(select(Issue.issue_date).where(Issue.id == issue.issue_id))
+    audience = audience_of(issue.list_id, Cadence.DAILY, issue_date)
+    planned = plan_deliveries(session, send_id, audience)
     session.execute(update(Send).where(Send.id == send_id).values(planned_count=planned))
     return PlannedSend(send_id, planned, True, click_tracking, links)
 

@@ -17,6 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mailer.config import Settings, load_settings
 from mailer.render.issue import templates_dir
+from mailer.send.welcome import Welcomes
 from mailer.store.db import make_engine, require_schema, session_factory
 from mailer.transports import make_transport
 from mailer.web.click_counter import ClickCounter
@@ -79,6 +80,8 @@ def create_app(
         # MAILER_TRANSPORT / MAILER_OUTBOX, one transport for the process's life; one sender thread
         # keeps one call in flight.
         "outbound": OutboundMail(lambda: make_transport(settings, pool_size=1)),
+        # Welcome mails: a confirmation's row, claimed and sent by the sender thread after commit.
+        "welcomes": Welcomes(settings, factory),
         # Clicks of /r/<token>, counted in memory and written by one thread about once a second;
         # what is pending is written at exit (atexit: a gunicorn worker's graceful end).
         "clicks": ClickCounter(factory),

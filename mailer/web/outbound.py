@@ -21,11 +21,17 @@ import os
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from mailer.transports import OutgoingMessage, Transport
 
 log = logging.getLogger(__name__)
 _STOP = object()
+
+
+@dataclass(frozen=True)
+class _Task:
+    task: Callable[[Transport], None]
 
 
 class OutboundMail:
@@ -42,6 +48,12 @@ class OutboundMail:
         """Queue a message; `build` runs on the sender thread (the MIME is built there too)."""
         self._ensure_thread()
         self._queue.put(build)
+
+    def run(self, task: Callable[[Transport], None]) -> None:
+        """Queue work that sends through the thread's transport itself and records what happened
+        (a welcome mail: its ledger row is claimed and finished by `task`, send/welcome.py)."""
+        self._ensure_thread()
+        self._queue.put(_Task(task))
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until everything queued so far was handed to the transport; False on timeout."""
@@ -82,7 +94,10 @@ class OutboundMail:
                 if build is _STOP:
                     self._close_transport()
                     return
-                self._send(build)
+                if isinstance(build, _Task):
+                    self._run_task(build.task)
+                else:
+                    self._send(build)
             finally:
                 self._queue.task_done()
 
@@ -103,6 +118,14 @@ class OutboundMail:
                 type(exc).__name__,
                 exc,
             )
+
+    def _run_task(self, task: Callable[[Transport], None]) -> None:
+        try:
+            if self.transport is None:
+                self.transport = self._make_transport()
+            task(self.transport)
+        except Exception as exc:  # noqa: BLE001 - the thread must outlive one bad task
+            log.error("mail task not done: %s: %s", type(exc).__name__, exc)
 
     def _close_transport(self) -> None:
         transport, self.transport = self.transport, None

@@ -149,6 +149,13 @@ def mail_confirmation(slug: str, pending: lifecycle.Pending) -> None:
     _ctx()["outbound"].submit(lambda: confirmation_message(definition, email, url, mail_id))
 
 
+def mail_welcome(definition: ListDefinition, delivery_id: int) -> None:
+    """The welcome row queued by a confirmation, handed to the sender thread after the commit: it
+    claims the row in the ledger, sends and records the outcome (send/welcome.py)."""
+    welcomes = _ctx()["welcomes"]
+    _ctx()["outbound"].run(lambda transport: welcomes.deliver(definition, delivery_id, transport))
+
+
 def subscribe_url(slug: str) -> str:
     """The form again: in a frame, the embed form (the frame stays the form's)."""
     return url_for("web.subscribe_embed" if embedded() else "web.subscribe_page", slug=slug)
@@ -355,12 +362,16 @@ def confirm(token: str):
     if isinstance(data, Response):
         return data
     definition = list_def(data.list_slug)
+    confirmation = lifecycle.Confirmation(False)
     with transaction(factory()) as session:
         list_id = lifecycle.list_id_of(session, data.list_slug)
-        done = list_id is not None and lifecycle.confirm(
-            session, data.subscriber_id, list_id, visitor()
-        )
-    if not done:
+        if list_id is not None:
+            confirmation = lifecycle.confirm(
+                session, data.subscriber_id, list_id, visitor(), definition.welcome.enabled
+            )
+    if confirmation.welcome_id is not None:
+        mail_welcome(definition, confirmation.welcome_id)
+    if not confirmation.confirmed:
         return message(
             "This link is no longer valid",
             "To receive the newsletter, subscribe again; we will send a new confirmation link.",

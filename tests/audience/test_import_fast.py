@@ -49,7 +49,7 @@ def _stored(factory, list_id) -> tuple[dict, list]:
         consent = session.execute(
             select(Subscriber.email, ConsentEvent.detail)
             .join(ConsentEvent, ConsentEvent.subscriber_id == Subscriber.id)
-            .where(ConsentEvent.action == "import", ConsentEvent.source == "import")
+            .where(ConsentEvent.action == "import", ConsentEvent.source == "import:csv")
             .order_by(ConsentEvent.id)
         ).all()
     return (
@@ -81,7 +81,7 @@ def test_a_batch_of_new_people_gets_the_right_ids_subscriptions_and_consent(fact
     assert subs == expected
     line_of = {e.replace("Example", "example"): 301 - i for i, (e, _) in enumerate(people)}
     assert sorted(consent) == sorted(
-        (e, f"new.csv line {line_of[e]}: status {s}") for e, (s, *_) in expected.items()
+        (e, f"new.csv:{line_of[e]}: status {s}") for e, (s, *_) in expected.items()
     )
 
 
@@ -131,9 +131,9 @@ def test_new_known_duplicate_bad_and_suppressed_rows_in_one_batch(factory, tmp_p
         "abe@example.com": ("pending", False, False),
     }
     assert sorted(consent[3:]) == [
-        ("abe@example.com", "second.csv line 9: status pending"),
-        ("wait@example.com", "second.csv line 3: status confirmed"),
-        ("zed@example.com", "second.csv line 2: status confirmed"),
+        ("abe@example.com", "second.csv:9: status pending"),
+        ("wait@example.com", "second.csv:3: status confirmed"),
+        ("zed@example.com", "second.csv:2: status confirmed"),
     ]
     again = _import(factory, list_id, second)
     assert (again.added, again.updated, again.unchanged) == (0, 0, 5)

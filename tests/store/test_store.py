@@ -170,9 +170,9 @@ def test_reimport_moves_pending_forward_with_a_consent_record_per_line(factory, 
     assert statuses == {"a@example.com": "confirmed", "b@example.com": "confirmed"}
     assert confirmed_at is not None
     assert details == [
-        "people.csv line 2: status pending",
-        "people.csv line 3: status confirmed",
-        "people.csv line 4: status confirmed",
+        "people.csv:2: status pending",
+        "people.csv:3: status confirmed",
+        "people.csv:4: status confirmed",
     ]
 
 

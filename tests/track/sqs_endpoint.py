@@ -9,9 +9,12 @@ DeleteMessageBatch, SendMessage, SendMessageBatch, GetQueueAttributes (Approxima
 ApproximateNumberOfMessagesNotVisible, and Received: messages handed out, counting redeliveries).
 Any QueueUrl names the one queue. Prints the queue URL on the first line, runs until killed.
 
-    python tests/track/sqs_endpoint.py LATENCY_SECONDS [BODIES.jsonl] [VISIBILITY_SECONDS]
+    python tests/track/sqs_endpoint.py [--gated] LATENCY_SECONDS [BODIES.jsonl] [VISIBILITY_SECONDS]
 
 BODIES.jsonl: one message body a line, each a JSON string; loaded before the URL is printed.
+--gated: every ReceiveMessage waits until the stand-in gets SIGUSR1, so that a test can start
+several pollers and let them go only once all of them are connected (one could otherwise drain the
+queue before the next one has imported its modules).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import hashlib
 import heapq
 import itertools
 import json
+import signal
 import sys
 import time
 import uuid
@@ -37,6 +41,7 @@ class Queue:
         self.invisible: list[tuple[float, str]] = []  # (visible again at, receipt handle)
         self.received = 0
         self.arrived = asyncio.Event()
+        self.gate = asyncio.Event()  # set from the start unless --gated (then by SIGUSR1)
         self.counter = itertools.count()
 
     def send(self, body: str) -> str:
@@ -101,6 +106,7 @@ class Queue:
 
 async def act(queue: Queue, action: str, request: dict) -> tuple[int, dict]:
     if action == "ReceiveMessage":
+        await queue.gate.wait()
         limit = max(1, min(10, int(request.get("MaxNumberOfMessages", 1))))
         messages = queue.take(limit)
         wait = float(request.get("WaitTimeSeconds", 0))
@@ -172,8 +178,12 @@ async def serve(reader, writer, queue: Queue, latency: float) -> None:
         writer.close()
 
 
-async def main(latency: float, bodies_path: str | None, visibility: float) -> None:
+async def main(latency: float, bodies_path: str | None, visibility: float, gated: bool) -> None:
     queue = Queue(visibility)
+    if gated:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, queue.gate.set)
+    else:
+        queue.gate.set()
     if bodies_path:
         with open(bodies_path, encoding="utf-8") as lines:
             for line in lines:
@@ -188,11 +198,12 @@ async def main(latency: float, bodies_path: str | None, visibility: float) -> No
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
+    args = [a for a in sys.argv[1:] if a != "--gated"]
     asyncio.run(
         main(
             float(args[0]) if args else 0.0,
             args[1] if len(args) > 1 and args[1] else None,
             float(args[2]) if len(args) > 2 else 30.0,
+            "--gated" in sys.argv[1:],
         )
     )

@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
 
 import boto3
+import psutil
 import pytest
 from sqlalchemy import event, func, select
 
@@ -28,11 +30,11 @@ from tests.track.test_poll import REGION, Setup
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ses-events"  # raw delivery: no envelope to check
 
 
-@pytest.fixture
-def standin():
-    """(SQS client, queue URL, endpoint) of an empty queue on the SQS stand-in, no latency."""
+def run_standin(*flags: str):
+    """(SQS client, queue URL, endpoint, process) of an empty queue on the SQS stand-in, no
+    latency."""
     proc = subprocess.Popen(
-        [sys.executable, str(REPO / "tests" / "track" / "sqs_endpoint.py"), "0"],
+        [sys.executable, str(REPO / "tests" / "track" / "sqs_endpoint.py"), *flags, "0"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -46,10 +48,31 @@ def standin():
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
-        yield client, queue_url, endpoint
+        yield client, queue_url, endpoint, proc
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture
+def standin():
+    for client, queue_url, endpoint, _ in run_standin():
+        yield client, queue_url, endpoint
+
+
+@pytest.fixture
+def gated_standin():
+    """The stand-in whose receives wait for its SIGUSR1 (every poller connected, then go)."""
+    yield from run_standin("--gated")
+
+
+def connected(pid: int, port: int) -> bool:
+    """Whether process `pid` has a TCP connection to 127.0.0.1:`port`."""
+    try:
+        sockets = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.NoSuchProcess:
+        return False
+    return any(s.raddr and s.raddr.port == port for s in sockets)
 
 
 def drained(sqs, queue_url: str) -> bool:
@@ -224,12 +247,14 @@ def test_a_message_that_fails_to_record_leaves_the_rest_of_its_batch_committed(
 
 
 def test_two_poller_processes_on_one_queue_store_every_event_once(
-    standin, factory, database_url, tmp_path
+    gated_standin, factory, database_url, tmp_path
 ):
     """Two `mailer events poll --once` at the same time on one queue that holds every
     notification twice (SNS delivers at least once): each event is stored once, and every ledger
-    move and suppression happens as with one poller."""
-    sqs, queue_url, endpoint = standin
+    move and suppression happens as with one poller. The stand-in holds every receive until both
+    processes are connected: on a busy machine one could drain the queue before the other has
+    started (a CI run saw 600 and 0)."""
+    sqs, queue_url, endpoint, standin_proc = gated_standin
     distinct = [text(name) for name in LEDGER_EVENTS] + [delivery_for(n) for n in range(290)]
     enqueue(sqs, queue_url, distinct + distinct[::-1])
     env = dict(
@@ -249,6 +274,11 @@ def test_two_poller_processes_on_one_queue_store_every_event_once(
         subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
         for _ in range(2)
     ]
+    port = int(endpoint.rsplit(":", 1)[1])
+    deadline = time.monotonic() + 25  # within the pollers' 30 s read timeout
+    while not all(connected(p.pid, port) for p in pollers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    standin_proc.send_signal(signal.SIGUSR1)
     outputs = [p.communicate(timeout=120)[0] for p in pollers]
     assert [p.returncode for p in pollers] == [0, 0], outputs
 

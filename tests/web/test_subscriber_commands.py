@@ -63,7 +63,7 @@ def test_show_prints_the_consent_history(loaded):
     result = mailer(loaded, "subscribers", "show", "ADA@EXAMPLE.COM".lower())
     assert result.returncode == 0, result.stderr
     assert "list ai-morning-post: confirmed" in result.stdout
-    assert "import" in result.stdout and "people.csv line 2" in result.stdout
+    assert "import" in result.stdout and "people.csv:2: status" in result.stdout
     missing = mailer(loaded, "subscribers", "show", "nobody@example.com")
     assert missing.returncode == 1 and "no subscriber 'nobody@example.com'" in missing.stderr
 

@@ -11,12 +11,14 @@ shortcut in import_sqlite.py.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 
 from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.orm import Session
 
-from mailer.audience.importing.prep import DIGEST, PreparedBatch, digest, prepare
+from mailer.audience.importing.extras import apply_extras
+from mailer.audience.importing.prep import DIGEST, STATUS_NAMES, PreparedBatch, digest, prepare
 from mailer.audience.importing.sqlite import insert_new_people, sqlite_subscriber_ids
 from mailer.audience.suppressions import suppression_salt
 from mailer.store.models import ConsentAction, SubscriptionStatus, utcnow
@@ -127,9 +129,16 @@ def _people(session: Session) -> str:
     return "(SELECT value AS v FROM json_each(:rows)) AS p"
 
 
-# What an import may move a pending subscription to (it never moves one back to pending).
+# What an import may move a subscription to: pending forward (confirmed or unsubscribed), and an
+# opt-out from any status (a file saying someone left is applied; it never re-subscribes anyone).
 _PENDING = SubscriptionStatus.PENDING
-_PAST_PENDING = frozenset({SubscriptionStatus.CONFIRMED, SubscriptionStatus.UNSUBSCRIBED})
+_CONFIRMED = SubscriptionStatus.CONFIRMED
+_UNSUBSCRIBED = SubscriptionStatus.UNSUBSCRIBED
+_MOVES_FROM = {_CONFIRMED: (_PENDING,), _UNSUBSCRIBED: (_PENDING, _CONFIRMED)}
+
+
+def _moves(now_status: str, status: str) -> bool:
+    return now_status in _MOVES_FROM.get(status, ())
 
 
 def _dates(status: str, now) -> dict:
@@ -167,37 +176,45 @@ def _insert_subscriptions(
     )
 
 
-def _move_pending(session: Session, list_id: int, status: str, people: list[int], now) -> None:
-    """pending -> confirmed/unsubscribed (an import may move pending forward; it never
-    re-subscribes)."""
+def _move(session: Session, list_id: int, status: str, people: list[int], now) -> None:
+    """pending -> confirmed, pending or confirmed -> unsubscribed (the date of the new status set,
+    the others kept)."""
+    column = "confirmed_at" if status == _CONFIRMED else "unsubscribed_at"
+    before = ", ".join(f"'{s}'" for s in _MOVES_FROM[status])
     _run_dated(
         session,
-        "UPDATE subscriptions SET status = CAST(:status AS TEXT), confirmed_at = :confirmed, "
-        "unsubscribed_at = :unsubscribed WHERE list_id = :list_id "
-        f"AND status = '{_PENDING}' "
+        f"UPDATE subscriptions SET status = CAST(:status AS TEXT), {column} = :now "
+        f"WHERE list_id = :list_id AND status IN ({before}) "
         f"AND subscriber_id IN (SELECT v >> 32 FROM {_people(session)})",
         people,
         now,
         list_id=list_id,
-        **_dates(status, now),
+        status=status,
     )
 
 
 def _record_consent(
-    session: Session, list_id: int, source: str, status: str, people: list[int], now
+    session: Session,
+    list_id: int,
+    source: str,
+    consent_source: str,
+    status: str,
+    people: list[int],
+    now,
 ) -> None:
-    """One consent row per person added or changed, naming the file and line: `people.csv line 7:
-    status confirmed`."""
+    """One consent row per person added or changed, naming the file and line: `people.csv:7: status
+    confirmed`, with the source `import:<service>`."""
     _run_dated(
         session,
         "INSERT INTO consent_events (subscriber_id, list_id, action, source, detail, created_at) "
-        f"SELECT v >> 32, :list_id, '{ConsentAction.IMPORT}', 'import', "
+        f"SELECT v >> 32, :list_id, '{ConsentAction.IMPORT}', CAST(:source AS TEXT), "
         "CAST(:detail AS TEXT) || CAST(v & 4294967295 AS TEXT) || CAST(:status_text AS TEXT), :now "
         f"FROM {_people(session)}",
         people,
         now,
         list_id=list_id,
-        detail=f"{source} line ",
+        source=consent_source,
+        detail=f"{source}:",
         status_text=f": status {status}",
     )
 
@@ -210,17 +227,41 @@ def _check_packable(rows: Sequence, *ids: dict[str, int]) -> None:
         )
 
 
-def _usable(session: Session, batch: PreparedBatch, problems: list[str]) -> PreparedBatch:
-    """The batch without suppressed rows."""
+def _usable(
+    session: Session, batch: PreparedBatch, problems: list[str]
+) -> tuple[PreparedBatch, int]:
+    """The batch without suppressed rows, and how many of those were opt-outs (nothing to do: the
+    address is never mailed already; a re-import of an export with bounced rows lands here)."""
     blocked = _blocked(session, batch)
     if not blocked:
-        return batch
-    for line, email, *_ in sorted(blocked):
+        return batch, 0
+    quiet = 0
+    for line, email, _, status in sorted(blocked):
+        if status == _UNSUBSCRIBED:
+            quiet += 1
+            continue
         problems.append(
             f"line {line}: {email} is suppressed (bounced, complained or erased); not imported"
         )
     gone = {row[1] for row in blocked}
-    return prepare([row for row in batch.rows if row[1] not in gone], None)
+    rows = [row for row in batch.rows if row[1] not in gone]
+    return prepare(rows, None, batch.extras), quiet
+
+
+def _tally_status(tally: Counter | None, batch: PreparedBatch, status: str, people: list[int]):
+    """Added and unsubscribed rows by reason (suppressed ones are counted by extras.apply)."""
+    if tally is None:
+        return
+    if status != _UNSUBSCRIBED:
+        tally[f"{status}"] += len(people)
+        return
+    extras = batch.extras
+    for packed in people:
+        extra = extras.get(packed & 0xFFFFFFFF) if extras else None
+        if extra is None:
+            tally["unsubscribed (status column)"] += 1
+        elif extra.suppression is None:
+            tally[f"unsubscribed ({extra.reason})"] += 1
 
 
 def import_batch(
@@ -229,22 +270,33 @@ def import_batch(
     batch: PreparedBatch | Sequence,
     source: str,
     problems: list[str],
+    service: str = "csv",
+    tally: Counter | None = None,
 ) -> tuple[int, int, int]:
     """(added, updated, unchanged) for one batch of (line, email, name, status) rows with distinct
-    addresses (or the same rows prepared by import_prep.prepare)."""
-    batch = _usable(
+    addresses (or the same rows prepared by import_prep.prepare). `source` is the file's name, the
+    consent ledger's source `import:<service>`; `tally` counts rows by outcome and reason."""
+    batch, quiet = _usable(
         session, batch if isinstance(batch, PreparedBatch) else prepare(batch, None), problems
     )
     if not len(batch):
-        return 0, 0, 0
+        return 0, 0, quiet
+    consent_source = f"import:{service}"
     now = utcnow()
     if session.get_bind().dialect.name == "sqlite":
         first, fresh, known = sqlite_subscriber_ids(session, batch, now)
-        if (
-            not known
-        ):  # only new people (a first import): their ids are first, first + 1, ... in row order
-            insert_new_people(session, list_id, source, first, batch.codes, now)
-            return len(batch), 0, 0
+        if not known and batch.extras is None:
+            # only new people (a first import): their ids are first, first + 1, ... in row order
+            insert_new_people(session, list_id, source, consent_source, first, batch.codes, now)
+            if tally is not None:  # the two low bits of each code are its status
+                for code, count in Counter(map((3).__and__, json.loads(batch.codes))).items():
+                    status = STATUS_NAMES[code]
+                    tally[
+                        status if status != _UNSUBSCRIBED else "unsubscribed (status column)"
+                    ] += count
+            return len(batch), 0, quiet
+        if not known:
+            fresh = dict(zip(batch.key_list, range(first, first + len(batch)), strict=True))
     else:
         fresh, known = _subscriber_ids(session, batch, now)
     rows = batch.rows
@@ -260,15 +312,25 @@ def import_batch(
             sub_id = known[key]
             now_status = current.get(sub_id)
             if now_status is not None:
-                if now_status == _PENDING and status in _PAST_PENDING:
+                if _moves(now_status, status):
                     moved.setdefault(status, []).append(sub_id << 32 | line)
                 continue
         added.setdefault(status, []).append(sub_id << 32 | line)
     for status, people in added.items():
         _insert_subscriptions(session, list_id, status, people, now)
     for status, people in moved.items():
-        _move_pending(session, list_id, status, people, now)
-    for status, people in [*added.items(), *moved.items()]:
-        _record_consent(session, list_id, source, status, people, now)
-    counts = sum(map(len, added.values())), sum(map(len, moved.values()))
-    return counts[0], counts[1], len(rows) - counts[0] - counts[1]
+        _move(session, list_id, status, people, now)
+    changed = [*added.items(), *moved.items()]
+    for status, people in changed:
+        _tally_status(tally, batch, status, people)
+    if batch.extras is None:
+        for status, people in changed:
+            _record_consent(session, list_id, source, consent_source, status, people, now)
+        touched = 0
+    else:
+        sources = (source, consent_source)
+        touched = apply_extras(
+            session, list_id, batch, added, moved, fresh, known, sources, now, tally
+        )
+    counts = sum(map(len, added.values())), sum(map(len, moved.values())) + touched
+    return counts[0], counts[1], len(rows) - counts[0] - counts[1] + quiet

@@ -36,13 +36,15 @@ class CsvFormat:
         return open(path, encoding=self.encoding, errors=self.errors, newline="")
 
 
-def detect_format(path: Path, encoding: str | None = None) -> CsvFormat:
+def detect_format(
+    path: Path, encoding: str | None = None, email_columns: tuple[str, ...] = ("email",)
+) -> CsvFormat:
     """The file's format; `encoding` (the --encoding option) overrides what the file's start
-    says."""
+    says. `email_columns`: the header names of the address column (a service export's)."""
     if not path.is_file():
         raise ImportFileError(f"{path}: no such file")
     codec = _forced(encoding) if encoding else _encoding(path)
-    return CsvFormat(codec, _delimiter(path, codec))
+    return CsvFormat(codec, _delimiter(path, codec, email_columns))
 
 
 def _forced(encoding: str) -> str:
@@ -106,10 +108,10 @@ def check_utf8(path: Path) -> None:
             offset += len(chunk)
 
 
-def _delimiter(path: Path, codec: str) -> str:
+def _delimiter(path: Path, codec: str, email_columns: tuple[str, ...]) -> str:
     """`,` `;` or tab: csv.Sniffer on the first lines, kept when it splits the header into a list
-    with an `email` column; else the one of the three that does so and appears most in the header;
-    else `,`."""
+    with an address column (`email`, or a service's name for it); else the one of the three that
+    does so and appears most in the header; else `,`."""
     with open(path, encoding=codec, errors="replace", newline="") as fh:
         sample = fh.read(SNIFF_CHARS)
     if len(sample) == SNIFF_CHARS and "\n" in sample:
@@ -120,6 +122,7 @@ def _delimiter(path: Path, codec: str) -> str:
     except csv.Error:  # one column, or nothing it can tell from
         sniffed = []
     for delimiter in sniffed + sorted(DELIMITERS, key=header.count, reverse=True):
-        if "email" in (cell.strip().strip('"').strip().lower() for cell in header.split(delimiter)):
+        cells = {cell.strip().strip('"').strip().lower() for cell in header.split(delimiter)}
+        if not cells.isdisjoint(email_columns):
             return delimiter
     return ","

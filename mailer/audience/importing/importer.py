@@ -4,6 +4,7 @@ repeatable."""
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,13 +15,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.addresses import InvalidAddress, clean_display_name, fast_normalise, normalise_email
 from mailer.audience.importing.batch import import_batch
 from mailer.audience.importing.dialect import CsvFormat, detect_format
+from mailer.audience.importing.mapped import IMPORTED_ANYWAY, iter_profile
 from mailer.audience.importing.prep import PreparedBatch, known_salt, prepare
+from mailer.audience.importing.profiles import CSV, EVERY_EMAIL_COLUMN, PROFILES, looks_like
 from mailer.audience.importing.reader import in_background, in_process
 from mailer.audience.importing.tuning import import_connection
 from mailer.audience.lists import ensure_list
 from mailer.content.lists import ListDefinition
 from mailer.errors import ImportFileError
-from mailer.store.db import transaction
 from mailer.store.models import SubscriptionStatus
 
 STATUSES = (
@@ -52,13 +54,26 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     problems: list[str] = field(default_factory=list)
+    # Rows added or changed by outcome and reason: "confirmed",
+    # "unsubscribed (email_disabled=true)",
+    # "suppressed as complaint (state=complained)".
+    tally: Counter = field(default_factory=Counter)
+    dry_run: bool = False
+
+    def by_reason(self) -> list[str]:
+        """One line per outcome and reason, most rows first."""
+        return [f"{key}: {count}" for key, count in self.tally.most_common()]
 
     @property
     def summary(self) -> str:
         return (
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{len(self.problems)} skipped"
+            f"{self.skipped} skipped"
         )
+
+    @property
+    def skipped(self) -> int:
+        return sum(1 for line in self.problems if not line.endswith(IMPORTED_ANYWAY))
 
 
 COLUMNS = ("email", "name", "status")
@@ -290,21 +305,27 @@ def _line_of(problem: str) -> int:
 
 def import_rows(
     factory: sessionmaker[Session],
-    list_id: int,
+    list_id: int | ListDefinition,
     rows: Iterable[tuple],
     problems: list[str],
     source: str,
     batch_size: int = BATCH_SIZE,
     parse_in_process: bool | None = None,
+    *,
+    service: str = CSV,
+    dry_run: bool = False,
 ) -> ImportReport:
-    """Import (line, email, name, status) rows; each batch commits on its own: a failure leaves
-    earlier batches in and this one out.
+    """Import (line, email, name, status) rows, or the (..., extra) rows of a service export
+    (mapped.py); each batch commits on its own: a failure leaves earlier batches in and this one
+    out. `list_id` may be the list's definition: it is then created if new, in the import's
+    transaction (a dry run creates nothing). `source` is the file's name, `service` the consent
+    ledger's `import:<service>`. With `dry_run` everything is rolled back at the end.
 
     Running the same import again is harmless: nothing is added twice, and nobody who left is
     re-added. Rows from iter_csv are parsed in a worker process when parse_in_process is true, or is
     None and the file is big.
     """
-    report = ImportReport(problems=problems)
+    report = ImportReport(problems=problems, dry_run=dry_run)
     with factory() as session:
         salt = known_salt(session)  # lets the reader hash addresses for the suppression check
     if isinstance(rows, CsvRows) and (
@@ -318,19 +339,101 @@ def import_rows(
         )
     else:
         batches = in_background(_prepared(rows, report.problems, batch_size, salt))
-    with import_connection(factory) as batch_session:
+    with import_connection(factory, dry_run) as batch_session:
+        if isinstance(list_id, ListDefinition):
+            with batch_session() as session:
+                list_id = ensure_list(session, list_id)
         for batch in batches:
             if not len(batch):
                 continue
             with batch_session() as session:
                 added, updated, unchanged = import_batch(
-                    session, list_id, batch, source, report.problems
+                    session, list_id, batch, source, report.problems, service, report.tally
                 )
             report.added += added
             report.updated += updated
             report.unchanged += unchanged
     report.problems.sort(key=_line_of)
     return report
+
+
+def read_header(path: Path, fmt: CsvFormat) -> list[str]:
+    """The file's first record (empty when the file is), for telling which export it is."""
+    with fmt.open(path) as fh:
+        try:
+            return next(csv.reader(fh, delimiter=fmt.delimiter), [])
+        except csv.Error:
+            return []  # the reader that follows says what is wrong with it
+
+
+def _refuse_lookalike(path: Path, fmt: CsvFormat) -> None:
+    """No --from: a file that looks like a service's export is refused with the option to use.
+    Read as our own layout, a Substack export would confirm the readers who turned its emails off
+    and a Mailchimp one has no `email` column at all."""
+    profile = looks_like(read_header(path, fmt))
+    if profile is not None:
+        raise ImportFileError(
+            f"{path}:1: this header looks like a {profile.title} export; import it with "
+            f"--from {profile.service}, which keeps who opted out, bounced or complained "
+            "(or --from csv to read it as email,name,status anyway)"
+        )
+
+
+def import_file(
+    factory: sessionmaker[Session],
+    list_def: ListDefinition,
+    path: Path,
+    service: str | None = None,
+    default_status: str | None = None,
+    *,
+    encoding: str | None = None,
+    dry_run: bool = False,
+    on_warning: Callable[[str], None] = lambda _warning: None,
+) -> ImportReport:
+    """`mailer subscribers import FILE [--from SERVICE] [--dry-run]`: the file into the list
+    (created if new). `service` None is our CSV layout after checking the header is not another
+    service's export; "csv" skips that check; a profile name reads the file through its table
+    (profiles.py). `default_status` is for our layout only (a service's export says each row's)."""
+    if service not in (None, CSV) and default_status is not None:
+        raise ImportFileError(
+            f"--status is for files in our own layout (--from csv); a {PROFILES[service].title} "
+            "export says each row's status"
+        )
+    if service in (None, CSV):
+        fmt = detect_format(path, encoding, EVERY_EMAIL_COLUMN)
+        if service is None:
+            _refuse_lookalike(path, fmt)
+        return import_csv(
+            factory,
+            list_def,
+            path,
+            default_status or SubscriptionStatus.CONFIRMED,
+            encoding=encoding,
+            on_warning=on_warning,
+            dry_run=dry_run,
+            fmt=fmt,
+        )
+    profile = PROFILES[service]
+    fmt = detect_format(path, encoding, profile.email)
+    problems: list[str] = []
+    rows = _started(iter_profile(path, profile, fmt, problems))
+    return import_rows(
+        factory, list_def, rows, problems, path.name, service=service, dry_run=dry_run
+    )
+
+
+def _started(rows: Iterator[tuple]) -> Iterator[tuple]:
+    """The rows with the header already checked: a missing column is raised here, before the
+    import starts its reader thread (an empty export yields nothing)."""
+    first = next(rows, None)
+    if first is None:
+        return iter(())
+
+    def chained() -> Iterator[tuple]:
+        yield first
+        yield from rows
+
+    return chained()
 
 
 def import_csv(
@@ -341,14 +444,14 @@ def import_csv(
     *,
     encoding: str | None = None,
     on_warning: Callable[[str], None] = lambda _warning: None,
+    dry_run: bool = False,
+    fmt: CsvFormat | None = None,
 ) -> ImportReport:
-    """`mailer subscribers import`: the CSV file at `path` into the list (created if new). Warnings
-    about the file as a whole go to `on_warning` before any row is imported; the rows skipped are
-    the report's problems."""
+    """A CSV file in our own layout (email[,name][,status]) at `path` into the list (created if
+    new). Warnings about the file as a whole go to `on_warning` before any row is imported; the rows
+    skipped are the report's problems."""
     problems: list[str] = []
-    rows = iter_csv(path, problems, default_status, encoding=encoding)
+    rows = iter_csv(path, problems, default_status, encoding=encoding, fmt=fmt)
     for warning in rows.warnings:
         on_warning(warning)
-    with transaction(factory) as session:
-        list_id = ensure_list(session, list_def)
-    return import_rows(factory, list_id, rows, problems, source=path.name)
+    return import_rows(factory, list_def, rows, problems, source=path.name, dry_run=dry_run)

@@ -44,6 +44,9 @@ class PreparedBatch:
     digests: (
         bytes | None
     )  # SHA-256 of salt:address per row, concatenated; None when the salt was unknown
+    # Per line, what a service export's row carries beyond our columns (mapped.RowExtra); None for
+    # our own CSV layout, whose rows are the four columns only.
+    extras: dict | None = None
 
     def __len__(self) -> int:
         return self.count
@@ -109,14 +112,18 @@ def pack_codes(rows: Sequence[tuple]) -> str:
     return json.dumps([line << 2 | codes[status] for line, _, _, status in rows])
 
 
-def prepare(batch: Sequence[tuple], salt: str | None) -> PreparedBatch:
-    """From (line, email, name, status) rows with distinct addresses."""
+def prepare(batch: Sequence[tuple], salt: str | None, extras: dict | None = None) -> PreparedBatch:
+    """From (line, email, name, status) rows with distinct addresses, or (line, email, name,
+    status, extra) rows of a service export (their extras are kept by line)."""
     rows = sorted(batch, key=lambda row: row[1])
+    if rows and len(rows[0]) > 4:  # once per batch: a file's rows all have the same shape
+        extras = {row[0]: row[4] for row in rows}
+        rows = [row[:4] for row in rows]
     if not rows:  # e.g. every row of the batch was suppressed
-        return PreparedBatch(0, "", "", "[]", None)
+        return PreparedBatch(0, "", "", "[]", None, extras)
     emails = SEP.join([row[1] for row in rows])
     names = SEP.join([row[2] for row in rows])
     if emails.count(SEP) != len(rows) - 1 or names.count(SEP) != len(rows) - 1:
         raise ValueError("an address or name holds a NUL character; it should have been refused")
     digests = None if salt is None else b"".join([digest(row[1], salt) for row in rows])
-    return PreparedBatch(len(rows), emails, names, pack_codes(rows), digests)
+    return PreparedBatch(len(rows), emails, names, pack_codes(rows), digests, extras)

@@ -35,7 +35,7 @@ _NEW_SUBSCRIPTIONS = text(
 ).bindparams(bindparam("now", type_=DateTime(timezone=True)))
 _NEW_CONSENT = text(
     "INSERT INTO consent_events (subscriber_id, list_id, action, source, detail, created_at) "
-    f"SELECT :first + j.key, :list_id, '{ConsentAction.IMPORT}', 'import', "
+    f"SELECT :first + j.key, :list_id, '{ConsentAction.IMPORT}', :source, "
     f":detail || (j.value >> 2) || ': status ' || {_STATUS}, "
     ":now FROM json_each(:codes) AS j"
 ).bindparams(bindparam("now", type_=DateTime(timezone=True)))
@@ -93,10 +93,16 @@ def sqlite_subscriber_ids(
 
 
 def insert_new_people(
-    session: Session, list_id: int, source: str, first: int, codes: str, now
+    session: Session,
+    list_id: int,
+    source: str,
+    consent_source: str,
+    first: int,
+    codes: str,
+    now,
 ) -> None:
     """Subscriptions and consent records of people whose ids are first + position in the codes
-    array."""
+    array; `source` is the file's name, `consent_source` the ledger's `import:<service>`."""
     params = {"first": first, "list_id": list_id, "now": now, "codes": codes}
     session.execute(_NEW_SUBSCRIPTIONS, params)
-    session.execute(_NEW_CONSENT, {**params, "detail": f"{source} line "})
+    session.execute(_NEW_CONSENT, {**params, "detail": f"{source}:", "source": consent_source})

@@ -8,7 +8,7 @@ with synchronous=NORMAL, where a crash loses at most the last commits, never the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,17 +50,22 @@ def _restore(conn: Connection, before: dict[str, int]) -> None:
 
 @contextmanager
 def import_connection(
-    factory: sessionmaker[Session],
+    factory: sessionmaker[Session], dry_run: bool = False
 ) -> Iterator[Callable[[], AbstractContextManager[Session]]]:
     """Yields batch(): `with batch() as session:` is one transaction on the import's connection,
-    committed when the block ends and rolled back if it raises."""
+    committed when the block ends and rolled back if it raises. With `dry_run` every batch runs in
+    one transaction that is rolled back at the end (later batches see the earlier ones' rows, as
+    in a real import), so nothing is changed."""
     engine = factory.kw["bind"]
     with engine.connect() as conn:
-        before = _tune(conn) if conn.dialect.name == "sqlite" else None
+        before = _tune(conn) if conn.dialect.name == "sqlite" and not dry_run else None
+        outer = conn.begin() if dry_run else None
 
         @contextmanager
         def batch() -> Iterator[Session]:
-            with conn.begin():  # commits on success, rolls back on any error
+            # Commits on success, rolls back on any error. In a dry run no savepoint: with SQLite's
+            # driver a first SAVEPOINT opens the transaction, and its RELEASE would commit it.
+            with nullcontext() if outer is not None else conn.begin():
                 # The session joins the connection's transaction and never ends it itself.
                 session = factory(bind=conn)
                 try:
@@ -71,5 +76,7 @@ def import_connection(
         try:
             yield batch
         finally:
+            if outer is not None:
+                outer.rollback()
             if before is not None:
                 _restore(conn, before)
