@@ -299,3 +299,27 @@ def test_address_requests_share_the_subscribe_forms_rate_limit(serve, factory):
         "ada0@new.example",
         "ada1@new.example",
     ]
+
+
+def test_what_the_reader_chose_is_what_the_next_sends_plan(serve, lists_dir, factory):
+    """The planner (send/ledger.py) reads what the forms wrote: a paused reader gets no issue
+    dated before the pause's end (these seed issues are all dated before it), a resumed one gets
+    the next, a weekly reader no daily issue; an address change with [welcome] enabled sends no
+    welcome mail (it confirms an address, not a subscription)."""
+    path = lists_dir / f"{SLUG}.toml"
+    path.write_text(path.read_text() + "\n[digest]\nenabled = true\n\n[welcome]\nenabled = true\n")
+    live = serve()
+    import_sample(factory)
+    ada_path = manage_path(live, send_issue(live, factory, "2026-11-18")[ADA])
+    grace_path = manage_path(live, send_issue(live, factory, "2026-11-19")[GRACE])
+    submit(live, ada_path, "pause", "1")
+    submit(live, grace_path, "cadence", cadence="weekly")
+    sent = send_issue(live, factory, "2026-11-20")
+    assert ADA not in sent and GRACE not in sent and len(sent) == 19
+    submit(live, ada_path, "pause", "resume")
+    submit(live, ada_path, "email", email=NEW)
+    [(action, fields)] = forms(live.get(address_link(live, NEW)).text)
+    assert live.post(action, data=fields).status_code == 200
+    sent = send_issue(live, factory, "2026-11-21")
+    assert NEW in sent and GRACE not in sent and len(sent) == 20
+    assert not (live.settings.outbox_dir / SLUG / "welcome").exists()
