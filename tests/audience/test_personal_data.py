@@ -70,7 +70,7 @@ def test_the_document_holds_everything_about_the_person(factory, ada):
     assert sub["list"] == SLUG and sub["status"] == "confirmed" and sub["cadence"] == "daily"
     assert sub["paused_until"] == "2026-11-28"
     assert [(e["action"], e["source"]) for e in data["consent"]] == [
-        ("import", "import"),
+        ("import", "import:csv"),
         ("pause", "web"),
     ]
     assert data["consent"][1]["ip"] == "192.0.2.7" and data["consent"][1]["list"] == SLUG
