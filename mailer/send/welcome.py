@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import exists, func, literal, select, update
+from sqlalchemy import exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.config import Settings
@@ -56,6 +56,7 @@ from mailer.store.models import (
     Subscription,
     SubscriptionStatus,
     Suppression,
+    Visibility,
     utcnow,
 )
 from mailer.transports import OutgoingMessage, Transport, make_transport
@@ -71,7 +72,9 @@ def batch_of(slug: str) -> str:
 
 # -- reads ----------------------------------------------------------------------------------------
 def latest_sent(session: Session, list_id: int, base_url: str, slug: str) -> LatestIssue | None:
-    """The list's latest issue whose send has started (what the archive shows as sent)."""
+    """The list's latest issue whose send has started (what the archive shows as sent). A hidden
+    issue (`mailer archive hide`, e.g. a retraction) is left out: its link answers 404, and the
+    welcome then shows the one before it, as the digest leaves it out (send/digest.py)."""
     row = session.execute(
         select(Issue.id, Issue.issue_date, Issue.headline, Issue.dek)
         .join(Send, Send.issue_id == Issue.id)
@@ -79,6 +82,7 @@ def latest_sent(session: Session, list_id: int, base_url: str, slug: str) -> Lat
             Issue.list_id == list_id,
             Send.kind == SendKind.ISSUE,
             Send.started_at.is_not(None),
+            or_(Issue.visibility.is_(None), Issue.visibility != Visibility.HIDDEN),
         )
         .order_by(Issue.issue_date.desc())
         .limit(1)

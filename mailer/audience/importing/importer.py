@@ -23,7 +23,7 @@ from mailer.audience.importing.tuning import import_connection
 from mailer.audience.lists import ensure_list
 from mailer.content.lists import ListDefinition
 from mailer.errors import ImportFileError
-from mailer.store.models import SubscriptionStatus
+from mailer.store.models import SubscriptionStatus, SuppressionReason
 
 STATUSES = (
     SubscriptionStatus.CONFIRMED,
@@ -253,26 +253,55 @@ def read_csv(path: Path, default_status: str = "confirmed") -> tuple[list[Import
     return rows, problems
 
 
+# The safer of two rows for one address: opted out beats subscribed (pending or confirmed: of
+# those the first line stays), and a suppression (complaint over bounce) beats none. A file that
+# says both "subscribed" and "opted out" for one person is applied as opted out, whichever line
+# comes first.
+_STATUS_RANK = {
+    SubscriptionStatus.CONFIRMED: 0,
+    SubscriptionStatus.PENDING: 0,
+    SubscriptionStatus.UNSUBSCRIBED: 1,
+}
+_SUPPRESSION_RANK = {None: 0, SuppressionReason.HARD_BOUNCE: 1, SuppressionReason.COMPLAINT: 2}
+
+
+def _safety(row: tuple) -> tuple[int, int]:
+    suppression = row[4].suppression if len(row) > 4 else None
+    return _STATUS_RANK[row[3]], _SUPPRESSION_RANK.get(suppression, 1)
+
+
 def _merged_batches(rows: Iterable[tuple], problems: list[str], size: int) -> Iterator[list[tuple]]:
     """Batches of `size` rows, duplicates (the same address in any letter case) taken out: the first
-    spelling stays. The first batches are smaller (FIRST_BATCH, doubling
-    up to `size`): the database waits for the first batch to be read, and should not wait long."""
-    seen: dict[str, int] = {}  # email_key -> first line: Alan@Example.com repeats alan@example.com
-    first_line = seen.setdefault
-    batch: list[tuple] = []
+    spelling's line stays, unless a later one is safer (an opt-out, a bounce: _safety), which then
+    takes its place, or, when the first went in an earlier batch, is applied in this one (an import
+    moves confirmed to unsubscribed, never back). The first batches are smaller (FIRST_BATCH,
+    doubling up to `size`): the database waits for the first batch to be read, and should not wait
+    long."""
+    seen: dict[str, tuple] = {}  # email_key -> the row kept: Alan@Example.com repeats alan@...
+    kept = seen.setdefault
+    batch: dict[str, tuple] = {}
     limit = min(size, FIRST_BATCH)
     for row in rows:
-        first = first_line(row[1].lower(), row[0])  # addresses.email_key, inlined in this hot loop
-        if first != row[0]:
-            problems.append(f"line {row[0]}: duplicate of line {first} ({row[1]}); merged")
-            continue
-        batch.append(row)
+        key = row[1].lower()  # addresses.email_key, inlined in this hot loop
+        first = kept(key, row)
+        if first is not row:
+            safer = _safety(row) > _safety(first)
+            problems.append(
+                f"line {row[0]}: duplicate of line {first[0]} ({row[1]}); merged"
+                + (f", this line's status {row[3]} kept" if safer else "")
+            )
+            if not safer:
+                continue
+            # The opt-out wins, with the first line's spelling of the address; in this batch it
+            # replaces the first row.
+            row = seen[key] = (row[0], first[1], *row[2:])
+        batch[key] = row
         if len(batch) >= limit:
-            yield batch
-            batch = []
+            yield list(batch.values())
+            batch = {}
             limit = min(size, limit * 2)
     if batch:
-        yield batch
+        yield list(batch.values())
 
 
 def _prepared(
