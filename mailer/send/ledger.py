@@ -246,14 +246,15 @@ def eligible_subscribers(list_id: int):
     )
 
 
-def audience_of(list_id: int, cadence: Cadence, day: dt.date):
+def audience_of(list_id: int, cadence: Cadence | tuple[Cadence, ...], day: dt.date):
     """Who a mail of `cadence` dated `day` is planned for (ARCHITECTURE.md, "Preferences"): the
     eligible subscribers whose subscription has that cadence and is not paused at `day` (a mail
     dated D goes to a paused reader iff D >= paused_until). The welcome mail and the checks at
     claim time keep eligible_subscribers: a reader's choices decide which mails are planned, not
     whether a planned one still goes."""
+    cadences = (cadence,) if isinstance(cadence, Cadence) else cadence
     return eligible_subscribers(list_id).where(
-        Subscription.cadence == cadence,
+        Subscription.cadence.in_([c.value for c in cadences]),
         or_(Subscription.paused_until.is_(None), Subscription.paused_until <= day),
     )
 
@@ -311,12 +312,24 @@ def plan_links(
     return tuple((link.position, link.url) for link in links)
 
 
+def issue_cadences(list_def: ListDefinition) -> tuple[Cadence, ...]:
+    """Who gets a list's issues: its daily readers, and its weekly ones too while the list has no
+    digest ([digest] switched off after they chose it): their choice is kept for when it comes
+    back, but they are never left with no mail at all."""
+    return (Cadence.DAILY,) if list_def.digest.enabled else (Cadence.DAILY, Cadence.WEEKLY)
+
+
 def plan_send(
-    session: Session, issue: StoredIssue, click_tracking: bool = False, base_url: str = ""
+    session: Session,
+    issue: StoredIssue,
+    click_tracking: bool = False,
+    base_url: str = "",
+    cadences: tuple[Cadence, ...] = (Cadence.DAILY,),
 ) -> PlannedSend:
     """The issue's send, planned (its ledger frozen) by whichever process creates the send row.
     `click_tracking` (the list's [analytics] clicks, unless the operator said no) is fixed with it,
-    and the content links of its render (under `base_url`, ours) written as its send_links."""
+    and the content links of its render (under `base_url`, ours) written as its send_links; its
+    ledger is the readers of `cadences` (issue_cadences) not paused at the issue's date."""
     this_send = Send.issue_id == issue.issue_id
     existing = session.execute(select(Send.id, Send.planned_count).where(this_send)).first()
     if existing is not None:
@@ -337,7 +350,7 @@ def plan_send(
         return _planned(session, existing.id, existing.planned_count)
     links = plan_links(session, send_id, issue.rendered.html, base_url) if click_tracking else ()
     issue_date = session.scalar(select(Issue.issue_date).where(Issue.id == issue.issue_id))
-    audience = audience_of(issue.list_id, Cadence.DAILY, issue_date)
+    audience = audience_of(issue.list_id, cadences, issue_date)
     planned = plan_deliveries(session, send_id, audience)
     session.execute(update(Send).where(Send.id == send_id).values(planned_count=planned))
     return PlannedSend(send_id, planned, True, click_tracking, links)
@@ -688,7 +701,8 @@ class Ledger:
         `base_url` as in plan_send."""
         with transaction(self.factory) as session:
             issue = store_issue(session, list_def, content, render)
-            return issue, plan_send(session, issue, click_tracking, base_url)
+            cadences = issue_cadences(list_def)
+            return issue, plan_send(session, issue, click_tracking, base_url, cadences)
 
     def preview(
         self,
@@ -702,7 +716,7 @@ class Ledger:
         session = self.factory()
         try:
             issue = store_issue(session, list_def, content, render)
-            planned = plan_send(session, issue, click_tracking, base_url)
+            planned = plan_send(session, issue, click_tracking, base_url, issue_cadences(list_def))
             return issue, planned, ledger_counts(session, planned.send_id)
         finally:
             session.rollback()

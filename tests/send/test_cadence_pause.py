@@ -11,6 +11,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, update
 
+from mailer.content.lists import DigestSettings
 from mailer.content.load import load_issue_for
 from mailer.send.campaign import plan_issue
 from mailer.store.db import transaction
@@ -20,6 +21,7 @@ from tests.send.conftest import LIST, add_subscribers
 
 pytestmark = pytest.mark.parametrize("database_url", DB_KINDS, indirect=True)
 
+WITH_DIGEST = dataclasses.replace(LIST, digest=DigestSettings(enabled=True))
 PAUSED_ON = dt.date(2026, 11, 18)
 PAUSE_ENDS = PAUSED_ON + dt.timedelta(weeks=2)  # 2026-12-02: mail dated on it is planned
 
@@ -52,7 +54,7 @@ def test_issues_go_to_daily_readers_not_paused_at_their_date(factory, settings):
     content = load_issue_for(settings, LIST, "2026-11-20")
 
     def plan(day: dt.date) -> None:
-        plan_issue(factory, settings, LIST, dataclasses.replace(content, date=day))
+        plan_issue(factory, settings, WITH_DIGEST, dataclasses.replace(content, date=day))
 
     before = PAUSED_ON - dt.timedelta(days=1)
     plan(before)  # planned the day before the reader paused for two weeks
@@ -78,3 +80,16 @@ def test_a_pause_set_after_planning_leaves_the_frozen_ledger_alone(factory, sett
     _set(factory, "reader000001@example.com", paused_until=content.date + dt.timedelta(days=7))
     _, again = plan_issue(factory, settings, LIST, content)
     assert planned.planned_count == again.planned_count == 2
+
+
+def test_weekly_readers_of_a_list_whose_digest_is_off_get_the_issues(factory, settings):
+    """[digest] switched off after readers chose it: they get every issue again (their choice is
+    kept for when it comes back), never nothing at all."""
+    add_subscribers(factory, 2)
+    _set(factory, "reader000001@example.com", cadence=Cadence.WEEKLY)
+    content = load_issue_for(settings, LIST, "2026-11-20")
+    _, planned = plan_issue(factory, settings, LIST, content)
+    assert planned.planned_count == 2
+    later = dataclasses.replace(content, date=content.date + dt.timedelta(days=1))
+    _, with_digest = plan_issue(factory, settings, WITH_DIGEST, later)
+    assert with_digest.planned_count == 1
