@@ -51,8 +51,8 @@ def _set(factory, emails, **values) -> None:
 
 def send_week(factory, settings) -> None:
     for spec in WEEK:
-        content = load_issue_for(settings, LIST, spec)
-        run_send(factory, settings, LIST, content, FileTransport(settings.outbox_dir))
+        content = load_issue_for(settings, DIGEST_LIST, spec)
+        run_send(factory, settings, DIGEST_LIST, content, FileTransport(settings.outbox_dir))
 
 
 def outbox(settings, folder: str) -> list[email.message.EmailMessage]:
@@ -205,8 +205,8 @@ def test_a_digest_killed_mid_send_resumes_without_doubles(
     weekly = 400
     add_subscribers(factory, weekly)
     _set(factory, [reader(i) for i in range(weekly)], cadence=Cadence.WEEKLY)
-    content = load_issue_for(settings, LIST, "2026-11-20")
-    run_send(factory, settings, LIST, content, FileTransport(settings.outbox_dir))
+    content = load_issue_for(settings, DIGEST_LIST, "2026-11-20")
+    run_send(factory, settings, DIGEST_LIST, content, FileTransport(settings.outbox_dir))
     fake_ses.keep_raw, fake_ses.latency = False, 0.003
     env = mailer_env(database_url, fake_ses.url, MAILER_LISTS_DIR=str(lists_dir))
     args = ("digest", "send", "--date", "2026-11-22", "--yes")
