@@ -18,7 +18,7 @@ from pathlib import Path
 import boto3
 from sqlalchemy import select
 
-from mailer.store.models import AutopilotDay, Delivery, Send
+from mailer.store.models import AutopilotDay, Delivery, Event, Send
 from tests.conftest import SECRET
 
 FIXTURE = Path(__file__).resolve().parent / "lists" / "ai-morning-post.toml"
@@ -189,6 +189,27 @@ class Operator:
         folder = self.workdir / "var" / "outbox" / "alerts"
         paths = sorted(folder.glob("*.eml")) if folder.exists() else []
         return [_parse(path) for path in paths]
+
+    def explain(self) -> str:
+        """What a failed assertion about states needs: each ledger row, each stored event and what
+        the queue still holds."""
+        with self.factory() as session:
+            events = session.execute(
+                select(Event.event_type, Event.delivery_id, Event.ses_message_id).order_by(Event.id)
+            ).all()
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=self.env["AWS_ENDPOINT_URL"],
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        queue = sqs.get_queue_attributes(
+            QueueUrl=self.queue.url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        rows = [(r.id, r.state, r.provider_message_id) for r in self.rows()]
+        return f"rows {rows}; events {[tuple(e) for e in events]}; queue {queue}"
 
     def publish(self, rows: list[Delivery], kind: str) -> None:
         for row in rows:

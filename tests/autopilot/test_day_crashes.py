@@ -71,10 +71,18 @@ def test_sigkill_anywhere_and_restarted_every_recipient_once(operator):
     # a later run posted the summary while that event was invisible on the queue: the summary is
     # a snapshot (a CI run saw delivered 4). The events poller, which runs beside the autopilot in
     # production (deploy/), records it once it is visible again.
-    time.sleep(2.5)
-    polled = op.mailer("events", "poll", "--once", "--wait-seconds", "1")
-    assert polled.returncode == 0, polled.stderr
-    assert op.states() == {"delivered": 5, "sent": CONFIRMED - 5}
+    # Full suite runs (never this test alone, in 24 runs under load) have seen one event still
+    # missing after one such poll; a few polls a visibility timeout apart, and what was stored and
+    # queued printed if it is still missing.
+    polls = []
+    for _ in range(4):
+        time.sleep(2.5)
+        polled = op.mailer("events", "poll", "--once", "--wait-seconds", "1")
+        assert polled.returncode == 0, polled.stderr
+        polls.append(polled.stdout.strip())
+        if op.states().get("delivered") == 5:
+            break
+    assert op.states() == {"delivered": 5, "sent": CONFIRMED - 5}, (polls, op.explain())
 
     recipients = op.outbox_recipients(DAY)
     assert len(recipients) == CONFIRMED == len(set(recipients))
