@@ -55,6 +55,7 @@ def issue_text(day: str, subject: str) -> str:
 @dataclass
 class Queue:
     sns: object
+    sqs: object
     topic: str
     url: str
 
@@ -82,7 +83,7 @@ def events_queue(moto_url: str) -> Queue:
     sns.subscribe(
         TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"}
     )
-    return Queue(sns, topic, url)
+    return Queue(sns, sqs, topic, url)
 
 
 def ses_event(row: Delivery, kind: str) -> str:
@@ -197,14 +198,7 @@ class Operator:
             events = session.execute(
                 select(Event.event_type, Event.delivery_id, Event.ses_message_id).order_by(Event.id)
             ).all()
-        sqs = boto3.client(
-            "sqs",
-            endpoint_url=self.env["AWS_ENDPOINT_URL"],
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        queue = sqs.get_queue_attributes(
+        queue = self.queue.sqs.get_queue_attributes(
             QueueUrl=self.queue.url,
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
